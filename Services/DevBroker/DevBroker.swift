@@ -1,0 +1,80 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import PaywireKafka
+
+/// Hosts librdkafka's mock cluster for local runs and tests: real Kafka protocol on loopback, no
+/// JVM. Paywire's topics are created up front with their partition counts, because the 2.0.2
+/// mock cluster does not serve CreateTopics.
+@main
+struct DevBroker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "paywire-dev-broker",
+        abstract: "Run a librdkafka mock Kafka cluster on 127.0.0.1 until SIGTERM."
+    )
+
+    @Option(help: "Number of brokers.") var brokers = 3
+    @Option(help: "Partitions for each topic created up front.") var partitions = 6
+    @Option(name: .customLong("topic"), help: "A topic to create (repeatable); name or name:partitions. Defaults to Paywire's topics.")
+    var topics: [String] = []
+    @Option(help: "Also write the bootstrap servers to this file (written atomically once ready).")
+    var bootstrapFile: String?
+
+    static let defaultTopics = [
+        "paywire.payment.commands", "paywire.payment.events", "paywire.recovery.commands",
+        "paywire.webhook.commands", "paywire.gateway.replies", "paywire.deadletter",
+    ]
+
+    func run() async throws {
+        var logger = Logger(label: "paywire.dev-broker")
+        logger.logLevel = .warning
+        let cluster = try MockKafkaCluster(brokers: brokers, logger: logger)
+        for entry in topics.isEmpty ? Self.defaultTopics : topics {
+            let parts = entry.split(separator: ":")
+            let count = parts.count > 1 ? Int(parts[1]) ?? partitions : partitions
+            try cluster.createTopic(KafkaTopicSpec(name: String(parts[0]), partitions: count))
+        }
+        if let bootstrapFile {
+            let temporary = bootstrapFile + ".tmp"
+            try cluster.bootstrapServers.write(toFile: temporary, atomically: false, encoding: .utf8)
+            _ = rename(temporary, bootstrapFile)
+        }
+        FileHandle.standardOutput.write(Data("bootstrap.servers=\(cluster.bootstrapServers)\n".utf8))
+
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let signals = [SIGTERM, SIGINT].map { signalNumber -> DispatchSourceSignal in
+                signal(signalNumber, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
+                return source
+            }
+            let once = OnceFlag()
+            for source in signals {
+                source.setEventHandler {
+                    if once.claim() { continuation.resume() }
+                }
+                source.resume()
+            }
+            SignalSources.keep(signals)
+        }
+        cluster.shutdown()
+    }
+}
+
+/// Keeps the signal sources alive for the process's lifetime.
+enum SignalSources {
+    nonisolated(unsafe) static var retained: [DispatchSourceSignal] = []
+    static func keep(_ sources: [DispatchSourceSignal]) { retained = sources }
+}
+
+final class OnceFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var claimed = false
+    func claim() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if claimed { return false }
+        claimed = true
+        return true
+    }
+}

@@ -1,0 +1,9 @@
+import Gateway
+import PaywireRuntime
+
+@main
+struct GatewayMain {
+    static func main() async throws {
+        try await ServiceMain.run(serviceName: GatewayService.name, defaultPort: GatewayService.defaultPort, build: GatewayService.buildApplication)
+    }
+}

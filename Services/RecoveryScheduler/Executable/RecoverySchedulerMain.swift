@@ -1,0 +1,9 @@
+import PaywireRuntime
+import RecoveryScheduler
+
+@main
+struct RecoverySchedulerMain {
+    static func main() async throws {
+        try await ServiceMain.run(serviceName: RecoverySchedulerService.name, defaultPort: RecoverySchedulerService.defaultPort, build: RecoverySchedulerService.buildApplication)
+    }
+}

@@ -1,0 +1,9 @@
+import PaywireStore
+
+public enum RecoverySchema {
+    public static let name = "recovery"
+
+    public static let migrator = SchemaMigrator(schema: name, migrations: [
+        MessagingTables.migration(schema: name, version: 1),
+    ])
+}

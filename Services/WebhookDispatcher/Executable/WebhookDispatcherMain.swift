@@ -1,0 +1,9 @@
+import PaywireRuntime
+import WebhookDispatcher
+
+@main
+struct WebhookDispatcherMain {
+    static func main() async throws {
+        try await ServiceMain.run(serviceName: WebhookDispatcherService.name, defaultPort: WebhookDispatcherService.defaultPort, build: WebhookDispatcherService.buildApplication)
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import Logging
+import PaywireKafka
+import PaywireModels
+import PaywireRuntime
+import PaywireStore
+import PostgresNIO
+
+/// Turns one payment event into one pending delivery per subscribed endpoint. Rows are written in
+/// the consumer's transaction; the delivery worker sends them, so a crash between the two loses
+/// nothing.
+public struct EventFanOut: Sendable {
+    let postgres: PostgresClient
+    let configuration: ConfigurationRepository
+    let logger: Logger
+    let processed = ProcessedMessages(schema: WebhooksSchema.name, consumer: "payment-events")
+
+    public init(postgres: PostgresClient, logger: Logger) {
+        self.postgres = postgres
+        self.logger = logger
+        configuration = ConfigurationRepository(postgres: postgres, logger: logger)
+    }
+
+    public func handle(_ message: KafkaConsumerMessage) async throws {
+        let envelope = try EventEnvelope.decode(message.value)
+        guard let objectId = envelope.payload["payment_id"]?.stringValue ?? envelope.payload["refund_id"]?.stringValue else {
+            throw PermanentMessageError("event \(envelope.type) carries no payment_id or refund_id")
+        }
+        let targets = try await configuration.webhookTargets(merchantId: envelope.merchantId, eventType: envelope.type)
+        try await processed.processOnce(messageID: envelope.id, client: postgres, logger: logger) { connection in
+            for target in targets {
+                let eventId = OutgoingWebhook.makeEventId()
+                let body = try OutgoingWebhook.body(merchantId: envelope.merchantId, eventId: eventId, eventType: envelope.type, object: envelope.payload, timestamp: envelope.occurredAt)
+                var headers: [String: JSONValue] = [
+                    "Content-Type": .string("application/json"),
+                    "User-Agent": .string(OutgoingWebhook.userAgent),
+                ]
+                if let key = target.signingKey {
+                    headers[OutgoingWebhook.signatureHeader] = .string(OutgoingWebhook.signature(body: body, key: key))
+                }
+                let headersJSON = String(decoding: try PaywireJSON.encoder.encode(JSONValue.object(headers)), as: UTF8.self)
+                let idempotentId = OutgoingWebhook.idempotentEventId(objectId: objectId, eventType: envelope.type, endpointId: target.endpointId)
+                try await connection.query("""
+                    INSERT INTO webhooks.events (event_id, idempotent_event_id, merchant_id, profile_id, webhook_endpoint_id,
+                        object_id, event_type, event_class, target_url, request_body, request_headers)
+                    VALUES (\(eventId), \(idempotentId), \(envelope.merchantId), \(envelope.profileId), \(target.endpointId),
+                        \(objectId), \(envelope.type), \(OutgoingWebhook.eventClass(forEventType: envelope.type)), \(target.url), \(body), \(headersJSON)::jsonb)
+                    ON CONFLICT (idempotent_event_id) DO NOTHING
+                    """, logger: logger)
+            }
+        }
+    }
+}

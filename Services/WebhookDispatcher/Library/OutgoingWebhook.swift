@@ -1,0 +1,56 @@
+import Crypto
+import Foundation
+import PaywireModels
+
+/// The body merchants receive, in Hyperswitch's shape:
+/// `{merchant_id, event_id, event_type, content: {type, object}, timestamp}`.
+public enum OutgoingWebhook {
+    public static let userAgent = "Paywire-Webhooks/1"
+    public static let signatureHeader = "X-Webhook-Signature-512"
+
+    public static func contentType(forEventType eventType: String) -> String {
+        if eventType.hasPrefix("refund_") { return "refund_details" }
+        if eventType.hasPrefix("dispute_") { return "dispute_details" }
+        if eventType.hasPrefix("mandate_") { return "mandate_details" }
+        return "payment_details"
+    }
+
+    public static func eventClass(forEventType eventType: String) -> String {
+        if eventType.hasPrefix("refund_") { return "refunds" }
+        if eventType.hasPrefix("dispute_") { return "disputes" }
+        if eventType.hasPrefix("mandate_") { return "mandates" }
+        return "payments"
+    }
+
+    public static func body(merchantId: String, eventId: String, eventType: String, object: JSONValue, timestamp: Date) throws -> String {
+        let envelope: JSONValue = .object([
+            "merchant_id": .string(merchantId),
+            "event_id": .string(eventId),
+            "event_type": .string(eventType),
+            "content": .object(["type": .string(contentType(forEventType: eventType)), "object": object]),
+            "timestamp": .string(PaywireJSON.format(timestamp)),
+        ])
+        return String(decoding: try PaywireJSON.encoder.encode(envelope), as: UTF8.self)
+    }
+
+    /// Lowercase hex HMAC-SHA512 of the exact body bytes.
+    public static func signature(body: String, key: String) -> String {
+        let mac = HMAC<SHA512>.authenticationCode(for: Data(body.utf8), using: SymmetricKey(data: Data(key.utf8)))
+        return mac.map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// base64 of `{object_id}_{event_type}_{endpoint_id}` (without the endpoint for the legacy
+    /// single URL): the same delivery always gets the same id, so it can exist only once.
+    public static func idempotentEventId(objectId: String, eventType: String, endpointId: String?) -> String {
+        let raw = endpointId.map { "\(objectId)_\(eventType)_\($0)" } ?? "\(objectId)_\(eventType)"
+        return Data(raw.utf8).base64EncodedString()
+    }
+
+    /// `evt_` + 32 hex digits, time-ordered: milliseconds first, then randomness.
+    public static func makeEventId(now: Date = Date()) -> String {
+        let milliseconds = UInt64(now.timeIntervalSince1970 * 1000)
+        var generator = SystemRandomNumberGenerator()
+        let random = (0..<10).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        return "evt_" + String(format: "%012llx", milliseconds) + random
+    }
+}

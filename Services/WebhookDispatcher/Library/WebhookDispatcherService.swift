@@ -1,0 +1,26 @@
+import Logging
+import PaywireRuntime
+import PaywireStore
+
+public enum WebhookDispatcherService {
+    public static let name = "webhook-dispatcher"
+    public static let defaultPort = 8083
+
+    public static func buildApplication(_ configuration: ServiceConfiguration, logger: Logger) throws -> PaywireApplication {
+        let infrastructure = try ServiceInfrastructure(configuration: configuration, logger: logger)
+        let fanOut = EventFanOut(postgres: infrastructure.postgres, logger: logger)
+        let timeoutSeconds = try ServiceConfiguration.integer(configuration.environment, "WEBHOOK_REQUEST_TIMEOUT_SECONDS", default: 30, range: 1...300)
+        let worker = DeliveryWorker(postgres: infrastructure.postgres, logger: logger, requestTimeout: .seconds(timeoutSeconds))
+        return PaywireApplication(
+            services: [
+                infrastructure.postgres,
+                infrastructure.producer,
+                StartUpService(logger: logger) { try await infrastructure.startUp(migrator: WebhooksSchema.migrator) },
+                DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: worker),
+                infrastructure.consumer(groupID: "webhook-dispatcher", topics: [configuration.topics.paymentEvents], handler: fanOut.handle),
+                infrastructure.httpServer(router: .init(context: PaywireRequestContext.self)),
+            ],
+            logger: logger
+        )
+    }
+}

@@ -1,0 +1,44 @@
+import PaywireStore
+
+public enum WebhooksSchema {
+    public static let name = "webhooks"
+
+    public static let migrator = SchemaMigrator(schema: name, migrations: [
+        MessagingTables.migration(schema: name, version: 1),
+        SchemaMigration(version: 2, name: "events_and_attempts", sql: """
+            -- One row per (object, event type, endpoint): the idempotent id makes a second row
+            -- for the same delivery impossible, whatever the concurrency.
+            CREATE TABLE webhooks.events (
+                event_id            TEXT PRIMARY KEY,
+                idempotent_event_id TEXT NOT NULL UNIQUE,
+                merchant_id         TEXT NOT NULL,
+                profile_id          TEXT,
+                webhook_endpoint_id TEXT,
+                object_id           TEXT NOT NULL,
+                event_type          TEXT NOT NULL,
+                event_class         TEXT NOT NULL,
+                target_url          TEXT NOT NULL,
+                request_body        TEXT NOT NULL,
+                request_headers     JSONB NOT NULL,
+                delivery_status     TEXT NOT NULL DEFAULT 'pending',
+                attempt_count       INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+                created_at          TIMESTAMPTZ NOT NULL DEFAULT now()
+            );
+            CREATE INDEX events_due ON webhooks.events (next_attempt_at) WHERE delivery_status = 'pending';
+            CREATE INDEX events_by_merchant ON webhooks.events (merchant_id, created_at);
+            CREATE TABLE webhooks.delivery_attempts (
+                attempt_id          TEXT PRIMARY KEY,
+                event_id            TEXT NOT NULL REFERENCES webhooks.events (event_id),
+                delivery_attempt    TEXT NOT NULL,
+                attempted_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
+                response_status     INTEGER,
+                response_headers    JSONB,
+                response_body       TEXT,
+                error_message       TEXT,
+                is_webhook_notified BOOLEAN NOT NULL
+            );
+            CREATE INDEX attempts_by_event ON webhooks.delivery_attempts (event_id, attempted_at);
+            """),
+    ])
+}

@@ -1,0 +1,90 @@
+/// Settings shared by producers and consumers. `properties` is passed to librdkafka unchanged, so
+/// anything librdkafka accepts (security.protocol, sasl.*, ...) works against a real cluster.
+public struct KafkaConfiguration: Sendable {
+    public var bootstrapServers: String
+    public var clientID: String
+    public var properties: [String: String]
+
+    public init(bootstrapServers: String, clientID: String = "paywire", properties: [String: String] = [:]) {
+        self.bootstrapServers = bootstrapServers
+        self.clientID = clientID
+        self.properties = properties
+    }
+
+    var baseProperties: [String: String] {
+        var all = ["bootstrap.servers": bootstrapServers, "client.id": clientID]
+        all.merge(properties) { _, explicit in explicit }
+        return all
+    }
+}
+
+public struct KafkaProducerConfiguration: Sendable {
+    public var kafka: KafkaConfiguration
+    /// How long librdkafka keeps retrying a message before reporting it failed.
+    public var messageTimeoutMilliseconds: Int
+    public var lingerMilliseconds: Int
+
+    public init(kafka: KafkaConfiguration, messageTimeoutMilliseconds: Int = 60_000, lingerMilliseconds: Int = 2) {
+        self.kafka = kafka
+        self.messageTimeoutMilliseconds = messageTimeoutMilliseconds
+        self.lingerMilliseconds = lingerMilliseconds
+    }
+
+    var rdProperties: [String: String] {
+        var all: [String: String] = [
+            // Idempotence gives exactly-once per partition from this producer across its retries.
+            "enable.idempotence": "true",
+            "acks": "all",
+            "linger.ms": String(lingerMilliseconds),
+            "message.timeout.ms": String(messageTimeoutMilliseconds),
+            "queue.buffering.max.messages": "1000000",
+            "queue.buffering.max.kbytes": "1048576",
+            "batch.num.messages": "10000",
+        ]
+        all.merge(kafka.baseProperties) { _, explicit in explicit }
+        return all
+    }
+}
+
+public struct KafkaConsumerConfiguration: Sendable {
+    public var kafka: KafkaConfiguration
+    public var groupID: String
+    public var topics: [String]
+    public var sessionTimeoutMilliseconds: Int
+    /// Where a group with no committed offset starts. Paywire's consumers must see every event,
+    /// so the default is the beginning of the partition.
+    public var autoOffsetReset: String
+
+    public init(
+        kafka: KafkaConfiguration,
+        groupID: String,
+        topics: [String],
+        sessionTimeoutMilliseconds: Int = 10_000,
+        autoOffsetReset: String = "earliest"
+    ) {
+        self.kafka = kafka
+        self.groupID = groupID
+        self.topics = topics
+        self.sessionTimeoutMilliseconds = sessionTimeoutMilliseconds
+        self.autoOffsetReset = autoOffsetReset
+    }
+
+    var rdProperties: [String: String] {
+        var all: [String: String] = [
+            "group.id": groupID,
+            // librdkafka commits in the background, but only offsets we stored, and we store an
+            // offset only after the handler's effects are committed.
+            "enable.auto.commit": "true",
+            "enable.auto.offset.store": "false",
+            "auto.commit.interval.ms": "500",
+            "auto.offset.reset": autoOffsetReset,
+            "session.timeout.ms": String(sessionTimeoutMilliseconds),
+            "heartbeat.interval.ms": String(max(100, sessionTimeoutMilliseconds / 5)),
+            "max.poll.interval.ms": "300000",
+            "partition.assignment.strategy": "range,roundrobin",
+            "enable.partition.eof": "false",
+        ]
+        all.merge(kafka.baseProperties) { _, explicit in explicit }
+        return all
+    }
+}

@@ -1,0 +1,245 @@
+import CRdKafka
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+
+/// A consumer-group member. Offsets are *stored* only through `storeOffset(for:)` (librdkafka
+/// commits stored offsets in the background and on close), so a message whose handler never
+/// finished is delivered again to whoever owns its partition next.
+public final class KafkaConsumer: Sendable {
+    private let client: RDKafkaClient
+    private let queue: UnsafeSendable<OpaquePointer>
+    private let executor: RDKafkaBlockingExecutor
+    private let logger: Logger
+    private let closed = NIOLockedValueBox(false)
+    private let rebalances: NIOLockedValueBox<[@Sendable (KafkaRebalanceEvent) -> Void]>
+
+    public init(configuration: KafkaConsumerConfiguration, logger: Logger) throws {
+        var logger = logger
+        logger[metadataKey: "kafka.group"] = .string(configuration.groupID)
+        self.logger = logger
+        let rebalances = NIOLockedValueBox<[@Sendable (KafkaRebalanceEvent) -> Void]>([])
+        self.rebalances = rebalances
+        let rebalanceLogger = logger
+        client = try RDKafkaClient.make(
+            kind: .consumer,
+            properties: configuration.rdProperties,
+            logger: logger,
+            onRebalance: { rk, err, partitions in
+                let list = KafkaConsumer.partitions(in: partitions)
+                let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+                switch err {
+                case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+                    if cooperative {
+                        if let error = rd_kafka_incremental_assign(rk, partitions) { rd_kafka_error_destroy(error) }
+                    } else {
+                        rd_kafka_assign(rk, partitions)
+                    }
+                    rebalanceLogger.info("partitions assigned", metadata: ["kafka.partitions": .string(list.map(\.description).joined(separator: ","))])
+                    for observer in rebalances.withLockedValue({ $0 }) { observer(.assigned(list)) }
+                case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+                    // Commit what was stored before giving the partitions away, so the next
+                    // owner starts after the last message whose effects are committed.
+                    rd_kafka_commit(rk, nil, 0)
+                    if cooperative {
+                        if let error = rd_kafka_incremental_unassign(rk, partitions) { rd_kafka_error_destroy(error) }
+                    } else {
+                        rd_kafka_assign(rk, nil)
+                    }
+                    rebalanceLogger.info("partitions revoked", metadata: ["kafka.partitions": .string(list.map(\.description).joined(separator: ","))])
+                    for observer in rebalances.withLockedValue({ $0 }) { observer(.revoked(list)) }
+                default:
+                    rebalanceLogger.error("rebalance error", metadata: ["kafka.error": .string(String(cString: rd_kafka_err2str(err)))])
+                    rd_kafka_assign(rk, nil)
+                }
+            }
+        )
+        // Route the main queue (logs, errors, rebalances) into the consumer queue we poll.
+        rd_kafka_poll_set_consumer(client.handle)
+        queue = UnsafeSendable(rd_kafka_queue_get_consumer(client.handle)!)
+        executor = RDKafkaBlockingExecutor(label: "paywire-kafka-consumer-\(configuration.groupID)")
+
+        let topics = rd_kafka_topic_partition_list_new(Int32(configuration.topics.count))
+        defer { rd_kafka_topic_partition_list_destroy(topics) }
+        for topic in configuration.topics {
+            rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA)
+        }
+        let err = rd_kafka_subscribe(client.handle, topics)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            rd_kafka_queue_destroy(queue.value)
+            client.destroy()
+            throw KafkaError(kind: .consume, rdError: err, context: "subscribe")
+        }
+    }
+
+    private var isClosed: Bool { closed.withLockedValue { $0 } }
+
+    /// Called from librdkafka's rebalance callback, on the polling thread.
+    public func onRebalance(_ observer: @escaping @Sendable (KafkaRebalanceEvent) -> Void) {
+        rebalances.withLockedValue { $0.append(observer) }
+    }
+
+    /// Up to `maxMessages`, waiting at most `timeout` for the first. Polling happens on the
+    /// consumer's own thread; rebalance callbacks run there too.
+    public func poll(maxMessages: Int = 500, timeout: Duration = .milliseconds(100)) async throws -> [KafkaConsumerMessage] {
+        guard !isClosed else { throw KafkaError.shutdown }
+        let queue = queue
+        let logger = logger
+        let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        return try await executor.run { [closed] in
+            guard !closed.withLockedValue({ $0 }) else { throw KafkaError.shutdown }
+            var raw = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: maxMessages)
+            let count = rd_kafka_consume_batch_queue(queue.value, milliseconds, &raw, maxMessages)
+            guard count >= 0 else {
+                throw KafkaError(kind: .consume, rdError: rd_kafka_last_error(), context: "consume")
+            }
+            var messages: [KafkaConsumerMessage] = []
+            messages.reserveCapacity(count)
+            for index in 0..<count {
+                guard let pointer = raw[index] else { continue }
+                defer { rd_kafka_message_destroy(pointer) }
+                let message = pointer.pointee
+                if message.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    logger.warning("consumer error", metadata: ["kafka.error": .string(String(cString: rd_kafka_err2str(message.err)))])
+                    continue
+                }
+                messages.append(KafkaConsumer.copy(pointer))
+            }
+            return messages
+        }
+    }
+
+    private static func copy(_ pointer: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaConsumerMessage {
+        let message = pointer.pointee
+        let value = message.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: message.len)) } ?? []
+        let key = message.key.map { Array(UnsafeRawBufferPointer(start: $0, count: message.key_len)) }
+        var headers: [KafkaHeader] = []
+        var rawHeaders: OpaquePointer?
+        if rd_kafka_message_headers(pointer, &rawHeaders) == RD_KAFKA_RESP_ERR_NO_ERROR, let rawHeaders {
+            var index = 0
+            var name: UnsafePointer<CChar>?
+            var headerValue: UnsafeRawPointer?
+            var size = 0
+            while rd_kafka_header_get_all(rawHeaders, index, &name, &headerValue, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                let bytes = headerValue.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+                headers.append(KafkaHeader(name: name.map { String(cString: $0) } ?? "", value: bytes))
+                index += 1
+            }
+        }
+        return KafkaConsumerMessage(
+            topic: String(cString: rd_kafka_topic_name(message.rkt)),
+            partition: message.partition,
+            offset: message.offset,
+            key: key,
+            value: value,
+            headers: headers
+        )
+    }
+
+    /// Marks the message as done: the group resumes after it. Call only once its effects are
+    /// committed. Storing for a partition this member no longer owns is refused by librdkafka;
+    /// the new owner will see the message again and drop it as a duplicate.
+    @discardableResult
+    public func storeOffset(for message: KafkaConsumerMessage) -> Bool {
+        let list = rd_kafka_topic_partition_list_new(1)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        guard let element = rd_kafka_topic_partition_list_add(list, message.topic, message.partition) else { return false }
+        element.pointee.offset = message.offset + 1
+        let err = rd_kafka_offsets_store(client.handle, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR || element.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.debug("offset not stored", metadata: [
+                "kafka.partition": .string(message.topicPartition.description),
+                "kafka.error": .string(String(cString: rd_kafka_err2str(err != RD_KAFKA_RESP_ERR_NO_ERROR ? err : element.pointee.err))),
+            ])
+            return false
+        }
+        return true
+    }
+
+    /// Commits the stored offsets now and waits for the broker's answer.
+    public func commitStoredOffsets() async throws {
+        let client = client
+        try await executor.run {
+            let err = rd_kafka_commit(client.handle, nil, 0)
+            // _NO_OFFSET: nothing new was stored since the last commit.
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET else {
+                throw KafkaError(kind: .commit, rdError: err)
+            }
+        }
+    }
+
+    public func assignment() async throws -> [KafkaTopicPartition] {
+        let client = client
+        return try await executor.run {
+            var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+            let err = rd_kafka_assignment(client.handle, &list)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(kind: .consume, rdError: err) }
+            defer { if let list { rd_kafka_topic_partition_list_destroy(list) } }
+            return KafkaConsumer.partitions(in: list)
+        }
+    }
+
+    /// Polls and hands messages to `handler` one at a time, in partition order, storing each
+    /// offset after the handler returns. Returns when `shouldStop` turns true or the consumer
+    /// closes; rethrows the handler's error without storing that message's offset.
+    public func run(
+        shouldStop: @escaping @Sendable () -> Bool = { false },
+        handler: (KafkaConsumerMessage) async throws -> Void
+    ) async throws {
+        while !shouldStop() && !Task.isCancelled && !isClosed {
+            let messages: [KafkaConsumerMessage]
+            do {
+                messages = try await poll()
+            } catch let error as KafkaError where error.kind == .shutdown {
+                return
+            }
+            for message in messages {
+                try await handler(message)
+                storeOffset(for: message)
+            }
+        }
+    }
+
+    /// Leaves the group cleanly: commits stored offsets and hands the partitions to the others
+    /// at once instead of after the session timeout.
+    public func close() async {
+        guard closed.withLockedValue({ wasClosed in defer { wasClosed = true }; return !wasClosed }) else { return }
+        let client = client
+        let queue = queue
+        await executor.run {
+            let err = rd_kafka_consumer_close(client.handle)
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                client.logger.warning("consumer close", metadata: ["kafka.error": .string(String(cString: rd_kafka_err2str(err)))])
+            }
+            rd_kafka_queue_destroy(queue.value)
+            client.destroy()
+        }
+        logger.debug("Kafka consumer closed")
+    }
+
+    /// Drops the consumer the way a killed process would: no offset commit, no LeaveGroup. The
+    /// group notices only after the session timeout. For failure tests.
+    public func abandon() async {
+        guard closed.withLockedValue({ wasClosed in defer { wasClosed = true }; return !wasClosed }) else { return }
+        let client = client
+        let queue = queue
+        await executor.run {
+            rd_kafka_queue_destroy(queue.value)
+            client.destroy(skipConsumerClose: true)
+        }
+    }
+
+    static func partitions(in list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) -> [KafkaTopicPartition] {
+        guard let list else { return [] }
+        return (0..<Int(list.pointee.cnt)).map { index in
+            let element = list.pointee.elems[index]
+            return KafkaTopicPartition(topic: String(cString: element.topic), partition: element.partition)
+        }
+    }
+}
+
+/// For C handles confined to one executor thread by construction.
+struct UnsafeSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

@@ -1,0 +1,31 @@
+public struct KafkaTopicPartition: Sendable, Hashable, CustomStringConvertible {
+    public var topic: String
+    public var partition: Int32
+
+    public init(topic: String, partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    public var description: String { "\(topic)[\(partition)]" }
+}
+
+/// A message copied out of librdkafka's buffers, so it outlives the poll that returned it.
+public struct KafkaConsumerMessage: Sendable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    public var key: [UInt8]?
+    public var value: [UInt8]
+    public var headers: [KafkaHeader]
+
+    public var topicPartition: KafkaTopicPartition { KafkaTopicPartition(topic: topic, partition: partition) }
+    public var keyString: String? { key.map { String(decoding: $0, as: UTF8.self) } }
+
+    public func header(_ name: String) -> [UInt8]? { headers.first { $0.name == name }?.value }
+}
+
+public enum KafkaRebalanceEvent: Sendable, Equatable {
+    case assigned([KafkaTopicPartition])
+    case revoked([KafkaTopicPartition])
+}

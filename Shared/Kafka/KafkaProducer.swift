@@ -1,0 +1,242 @@
+import CRdKafka
+import Foundation
+import Logging
+import ServiceLifecycle
+import NIOConcurrencyHelpers
+
+/// An idempotent producer (`enable.idempotence=true`, `acks=all`) whose sends return only once
+/// the broker has acknowledged the message, so a caller can treat "returned" as "durable".
+///
+/// It is a `Service`: run it in the service group after anything that produces through it has
+/// stopped, and it flushes what is still queued on shutdown.
+public final class KafkaProducer: Service, Sendable {
+    private let client: RDKafkaClient
+    private let state: NIOLockedValueBox<KafkaProducerStateMachine>
+    private let stopPolling = NIOLockedValueBox(false)
+    private let logger: Logger
+    private let pollDone = DispatchSemaphore(value: 0)
+
+    public init(configuration: KafkaProducerConfiguration, logger: Logger) throws {
+        let state = NIOLockedValueBox(KafkaProducerStateMachine())
+        self.state = state
+        self.logger = logger
+        client = try RDKafkaClient.make(
+            kind: .producer,
+            properties: configuration.rdProperties,
+            logger: logger,
+            onDelivery: { opaque, err, partition, offset in
+                let (batch, index) = KafkaProducer.decode(opaque)
+                let result: Result<KafkaDeliveryReport, KafkaError> = err == RD_KAFKA_RESP_ERR_NO_ERROR
+                    ? .success(KafkaDeliveryReport(partition: partition, offset: offset))
+                    : .failure(KafkaError(kind: .delivery, rdError: err))
+                let action = state.withLockedValue { $0.record(batch: batch, index: index, result: result) }
+                if case .resume(let continuation, let results) = action {
+                    continuation.resume(returning: results)
+                }
+            }
+        )
+        startPollThread()
+    }
+
+    /// Delivery reports are served by `rd_kafka_poll`, which blocks; it gets a thread of its own.
+    private func startPollThread() {
+        let client = client
+        let thread = Thread { [self] in
+            while !self.stopPolling.withLockedValue({ $0 }) {
+                rd_kafka_poll(client.handle, 50)
+            }
+            self.pollDone.signal()
+        }
+        thread.name = "paywire-kafka-producer-poll"
+        thread.start()
+    }
+
+    // Batch id in the high bits, index in the low 24: the per-message opaque is a number,
+    // never a pointer, so a late report can never dereference freed memory.
+    private static let indexBits: UInt64 = 24
+
+    private static func encode(batch: UInt64, index: Int) -> UnsafeMutableRawPointer? {
+        UnsafeMutableRawPointer(bitPattern: UInt((batch << indexBits) | UInt64(index)))
+    }
+
+    private static func decode(_ opaque: UnsafeMutableRawPointer?) -> (UInt64, Int) {
+        let raw = UInt64(UInt(bitPattern: opaque))
+        return (raw >> indexBits, Int(raw & ((1 << indexBits) - 1)))
+    }
+
+    /// Sends one message and returns when it is acknowledged.
+    public func send(_ message: KafkaProducerMessage) async throws -> KafkaDeliveryReport {
+        try await sendBatch([message])[0].get()
+    }
+
+    /// Sends messages in order and returns each one's outcome when all are acknowledged or
+    /// failed. Order within a partition is preserved, retries included (idempotence).
+    public func sendBatch(_ messages: [KafkaProducerMessage]) async throws -> [Result<KafkaDeliveryReport, KafkaError>] {
+        guard !messages.isEmpty else { return [] }
+        var start = 0
+        var all: [Result<KafkaDeliveryReport, KafkaError>] = []
+        all.reserveCapacity(messages.count)
+        let limit = 1 << Int(Self.indexBits)
+        while start < messages.count {
+            let end = min(messages.count, start + limit - 1)
+            all += try await sendChunk(messages[start..<end])
+            start = end
+        }
+        return all
+    }
+
+    private func sendChunk(_ messages: ArraySlice<KafkaProducerMessage>) async throws -> [Result<KafkaDeliveryReport, KafkaError>] {
+        let batchID: UInt64
+        switch state.withLockedValue({ $0.startBatch(count: messages.count) }) {
+        case .reject(let error): throw error
+        case .start(let id): batchID = id
+        }
+        for (index, message) in messages.enumerated() {
+            while true {
+                let err = produce(message, opaque: Self.encode(batch: batchID, index: index))
+                if err == RD_KAFKA_RESP_ERR_NO_ERROR { break }
+                if err == RD_KAFKA_RESP_ERR__QUEUE_FULL {
+                    // The local queue drains as the poll thread serves delivery reports.
+                    try? await Task.sleep(for: .milliseconds(1))
+                    continue
+                }
+                let action = state.withLockedValue {
+                    $0.record(batch: batchID, index: index, result: .failure(KafkaError(kind: .produce, rdError: err, context: message.topic)))
+                }
+                if case .resume(let continuation, let results) = action { continuation.resume(returning: results) }
+                break
+            }
+        }
+        return await withCheckedContinuation { continuation in
+            let action = state.withLockedValue { $0.wait(batch: batchID, continuation: continuation) }
+            if case .resume(let continuation, let results) = action {
+                continuation.resume(returning: results)
+            }
+        }
+    }
+
+    private func produce(_ message: KafkaProducerMessage, opaque: UnsafeMutableRawPointer?) -> rd_kafka_resp_err_t {
+        message.topic.withCString { topic in
+            message.value.withUnsafeBytes { value in
+                withKey(message.key) { keyPointer, keyCount in
+                    var values: [rd_kafka_vu_t] = []
+                    values.reserveCapacity(6 + message.headers.count)
+                    var topicValue = rd_kafka_vu_t()
+                    topicValue.vtype = RD_KAFKA_VTYPE_TOPIC
+                    topicValue.u.cstr = topic
+                    values.append(topicValue)
+                    var payload = rd_kafka_vu_t()
+                    payload.vtype = RD_KAFKA_VTYPE_VALUE
+                    payload.u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
+                    payload.u.mem.size = value.count
+                    values.append(payload)
+                    if let keyPointer {
+                        var key = rd_kafka_vu_t()
+                        key.vtype = RD_KAFKA_VTYPE_KEY
+                        key.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyPointer)
+                        key.u.mem.size = keyCount
+                        values.append(key)
+                    }
+                    var flags = rd_kafka_vu_t()
+                    flags.vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                    flags.u.i = RD_KAFKA_MSG_F_COPY
+                    values.append(flags)
+                    var opaqueValue = rd_kafka_vu_t()
+                    opaqueValue.vtype = RD_KAFKA_VTYPE_OPAQUE
+                    opaqueValue.u.ptr = opaque
+                    values.append(opaqueValue)
+                    return withHeaders(message.headers, into: values) { all in
+                        guard let error = rd_kafka_produceva(client.handle, all.baseAddress, all.count) else {
+                            return RD_KAFKA_RESP_ERR_NO_ERROR
+                        }
+                        let code = rd_kafka_error_code(error)
+                        rd_kafka_error_destroy(error)
+                        return code
+                    }
+                }
+            }
+        }
+    }
+
+    private func withKey<R>(_ key: [UInt8]?, _ body: (UnsafeRawPointer?, Int) -> R) -> R {
+        guard let key else { return body(nil, 0) }
+        return key.withUnsafeBytes { body($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), $0.count) }
+    }
+
+    /// Header names and values must stay alive until rd_kafka_produceva returns (it copies them).
+    private func withHeaders<R>(
+        _ headers: [KafkaHeader],
+        into values: [rd_kafka_vu_t],
+        _ body: (UnsafeBufferPointer<rd_kafka_vu_t>) -> R
+    ) -> R {
+        if headers.isEmpty { return values.withUnsafeBufferPointer(body) }
+        let names = headers.map { strdup($0.name) }
+        defer { names.forEach { free($0) } }
+        let buffers = headers.map { header -> UnsafeMutableRawBufferPointer in
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, header.value.count), alignment: 1)
+            buffer.copyBytes(from: header.value)
+            return buffer
+        }
+        defer { buffers.forEach { $0.deallocate() } }
+        var all = values
+        for index in headers.indices {
+            var value = rd_kafka_vu_t()
+            value.vtype = RD_KAFKA_VTYPE_HEADER
+            value.u.header.name = UnsafePointer(names[index])
+            value.u.header.val = UnsafeRawPointer(buffers[index].baseAddress)
+            value.u.header.size = headers[index].value.count
+            all.append(value)
+        }
+        return all.withUnsafeBufferPointer(body)
+    }
+
+    /// Waits until every queued message is acknowledged or failed, up to the timeout.
+    public func flush(timeout: Duration = .seconds(10)) async {
+        let client = client
+        let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let executor = RDKafkaBlockingExecutor(label: "paywire-kafka-producer-flush")
+        _ = await executor.run { rd_kafka_flush(client.handle, milliseconds) }
+    }
+
+    /// Broker metadata: partition counts per topic. Used for readiness and topic checks.
+    public func topicPartitionCounts(timeout: Duration = .seconds(5)) async throws -> [String: Int] {
+        let client = client
+        let milliseconds = Int32(timeout.components.seconds * 1000)
+        return try await RDKafkaBlockingExecutor(label: "paywire-kafka-metadata").run {
+            try client.topicPartitionCounts(timeoutMilliseconds: milliseconds)
+        }
+    }
+
+    var rdClient: RDKafkaClient { client }
+
+    public func run() async throws {
+        // Nothing to do until shutdown: delivery reports are served by the poll thread.
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    /// Flushes, then destroys the handle. Anything still unacknowledged after the flush is
+    /// purged and its sender hears of it, so no continuation is left hanging.
+    public func shutdown(flushTimeout: Duration = .seconds(10)) async {
+        let alreadyClosed = state.withLockedValue { machine -> Bool in
+            if machine.state != .running { return true }
+            machine.beginClosing()
+            return false
+        }
+        guard !alreadyClosed else { return }
+        await flush(timeout: flushTimeout)
+        let client = client
+        let executor = RDKafkaBlockingExecutor(label: "paywire-kafka-producer-close")
+        await executor.run {
+            rd_kafka_purge(client.handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+            // Purged messages report through the poll thread; give it a moment to serve them.
+            rd_kafka_flush(client.handle, 1000)
+        }
+        stopPolling.withLockedValue { $0 = true }
+        await executor.run { self.pollDone.wait() }
+        await executor.run { client.destroy() }
+        let pending = state.withLockedValue { $0.close() }
+        for (continuation, results) in pending { continuation.resume(returning: results) }
+        logger.debug("Kafka producer closed")
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+
+/// Every Kafka message Paywire sends. `id` is unique per message and is what consumers dedupe on;
+/// a message re-sent after a crash carries the same `id`.
+public struct EventEnvelope: Codable, Sendable, Equatable {
+    public var id: String
+    public var type: String
+    public var occurredAt: Date
+    public var merchantId: String
+    public var profileId: String?
+    public var correlationId: String?
+    public var payload: JSONValue
+
+    public init(
+        id: String = UUID().uuidString.lowercased(),
+        type: String,
+        occurredAt: Date = Date(),
+        merchantId: String,
+        profileId: String? = nil,
+        correlationId: String? = nil,
+        payload: JSONValue
+    ) {
+        self.id = id
+        self.type = type
+        self.occurredAt = occurredAt
+        self.merchantId = merchantId
+        self.profileId = profileId
+        self.correlationId = correlationId
+        self.payload = payload
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, type, payload
+        case occurredAt = "occurred_at"
+        case merchantId = "merchant_id"
+        case profileId = "profile_id"
+        case correlationId = "correlation_id"
+    }
+
+    public func encoded() throws -> [UInt8] { Array(try PaywireJSON.encoder.encode(self)) }
+
+    public static func decode(_ bytes: [UInt8]) throws -> EventEnvelope {
+        try PaywireJSON.decoder.decode(EventEnvelope.self, from: Data(bytes))
+    }
+}

@@ -1,0 +1,43 @@
+/// Kafka topic names. They are configuration (environment variables named below); these are the
+/// defaults every service and the dev broker agree on.
+public struct TopicNames: Sendable, Equatable {
+    public var paymentCommands = "paywire.payment.commands"
+    public var paymentEvents = "paywire.payment.events"
+    public var recoveryCommands = "paywire.recovery.commands"
+    public var webhookCommands = "paywire.webhook.commands"
+    public var gatewayReplies = "paywire.gateway.replies"
+    public var deadLetter = "paywire.deadletter"
+
+    public init() {}
+
+    /// Environment variable for each topic, in the order `all` lists them.
+    public static let environmentKeys = [
+        "PAYWIRE_TOPIC_PAYMENT_COMMANDS",
+        "PAYWIRE_TOPIC_PAYMENT_EVENTS",
+        "PAYWIRE_TOPIC_RECOVERY_COMMANDS",
+        "PAYWIRE_TOPIC_WEBHOOK_COMMANDS",
+        "PAYWIRE_TOPIC_GATEWAY_REPLIES",
+        "PAYWIRE_TOPIC_DEADLETTER",
+    ]
+
+    public init(environment: [String: String]) {
+        self.init()
+        let keys = Self.environmentKeys
+        if let value = environment[keys[0]], !value.isEmpty { paymentCommands = value }
+        if let value = environment[keys[1]], !value.isEmpty { paymentEvents = value }
+        if let value = environment[keys[2]], !value.isEmpty { recoveryCommands = value }
+        if let value = environment[keys[3]], !value.isEmpty { webhookCommands = value }
+        if let value = environment[keys[4]], !value.isEmpty { gatewayReplies = value }
+        if let value = environment[keys[5]], !value.isEmpty { deadLetter = value }
+    }
+
+    public var all: [String] {
+        [paymentCommands, paymentEvents, recoveryCommands, webhookCommands, gatewayReplies, deadLetter]
+    }
+}
+
+/// Envelope `type` values.
+public enum MessageType {
+    public static let paymentCreate = "payment.create"
+    public static let paymentProcessing = "payment_processing"
+}

@@ -1,0 +1,88 @@
+import Hummingbird
+import Logging
+import NIOCore
+import PaywireKafka
+import PaywireModels
+import PostgresNIO
+import Synchronization
+
+/// Whether a service has finished start-up (migrations, topics) and can reach its dependencies.
+public final class Readiness: Sendable {
+    private let started = Atomic<Bool>(false)
+    private let postgres: PostgresClient
+    private let producer: KafkaProducer
+
+    public init(postgres: PostgresClient, producer: KafkaProducer) {
+        self.postgres = postgres
+        self.producer = producer
+    }
+
+    public func markStarted() { started.store(true, ordering: .releasing) }
+    public var isStarted: Bool { started.load(ordering: .acquiring) }
+
+    /// Consumers and relays wait here so they never touch tables that migrations have not made.
+    public func waitUntilStarted() async throws {
+        while !isStarted {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    public func check() async -> [String: String] {
+        var problems: [String: String] = [:]
+        if !isStarted { problems["startup"] = "migrations or topic set-up not finished" }
+        do {
+            try await withTimeout(.seconds(2)) { [postgres] in
+                try await postgres.query("SELECT 1")
+            }
+        } catch {
+            problems["postgres"] = "unreachable"
+        }
+        do {
+            _ = try await producer.topicPartitionCounts(timeout: .seconds(2))
+        } catch {
+            problems["kafka"] = "unreachable"
+        }
+        return problems
+    }
+}
+
+func withTimeout(_ duration: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: duration)
+            throw CancellationError()
+        }
+        try await group.next()
+        group.cancelAll()
+    }
+}
+
+public enum OperationalRoutes {
+    /// `GET /health` (the process answers), `GET /ready` (start-up done, PostgreSQL and Kafka
+    /// reachable) and `GET /metrics` (Prometheus text), on every service.
+    public static func add<Context: RequestContext>(to router: Router<Context>, readiness: Readiness) {
+        router.get("/health") { _, _ in
+            jsonResponse(.ok, ["status": .string("ok")])
+        }
+        router.get("/ready") { _, _ in
+            let problems = await readiness.check()
+            if problems.isEmpty { return jsonResponse(.ok, ["status": .string("ready")]) }
+            return jsonResponse(.serviceUnavailable, ["status": .string("not_ready"), "problems": .object(problems.mapValues(JSONValue.string))])
+        }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: PaywireMetrics.exposition()))
+            )
+        }
+    }
+
+    public static func jsonResponse(_ status: HTTPResponse.Status, _ object: [String: JSONValue]) -> Response {
+        let body = (try? PaywireJSON.encoder.encode(JSONValue.object(object))) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+import Foundation

@@ -1,0 +1,138 @@
+import Hummingbird
+import Logging
+import PaywireKafka
+import PaywireModels
+import PaywireStore
+import PostgresNIO
+import ServiceLifecycle
+import UnixSignals
+
+/// The long-running parts of one service, in start order. Shutdown runs in reverse: the HTTP
+/// server stops taking work first, consumers finish in-flight messages and leave their groups,
+/// the relay makes a last pass, the producer flushes, and the database pool closes last.
+public struct PaywireApplication: Sendable {
+    public var services: [any Service]
+    public var logger: Logger
+
+    public init(services: [any Service], logger: Logger) {
+        self.services = services
+        self.logger = logger
+    }
+
+    public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: gracefulShutdownSignals,
+                cancellationSignals: [],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
+
+/// The pieces every service builds the same way from `ServiceConfiguration`.
+public struct ServiceInfrastructure: Sendable {
+    public let configuration: ServiceConfiguration
+    public let postgres: PostgresClient
+    public let producer: KafkaProducer
+    public let readiness: Readiness
+    public let logger: Logger
+
+    public init(configuration: ServiceConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        postgres = PostgresClient(configuration: try configuration.database.clientConfiguration, backgroundLogger: logger)
+        producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(kafka: configuration.kafka),
+            logger: logger
+        )
+        readiness = Readiness(postgres: postgres, producer: producer)
+    }
+
+    /// Start-up work that must finish before consumers and the relay begin: schema migrations
+    /// under their advisory lock, and the topics.
+    public func startUp(migrator: SchemaMigrator) async throws {
+        try await migrator.migrate(client: postgres, logger: logger)
+        try await KafkaTopicAdmin.ensureTopics(configuration.topicSpecs, using: producer, logger: logger)
+        readiness.markStarted()
+    }
+
+    public func consumer(
+        groupID: String,
+        topics: [String],
+        handler: @escaping KafkaConsumerService.Handler
+    ) -> KafkaConsumerService {
+        KafkaConsumerService(
+            configuration: KafkaConsumerConfiguration(kafka: configuration.kafka, groupID: groupID, topics: topics),
+            producer: producer,
+            deadLetterTopic: configuration.topics.deadLetter,
+            logger: logger,
+            waitUntil: { [readiness] in try await readiness.waitUntilStarted() },
+            handler: handler
+        )
+    }
+
+    public func httpServer(router: Router<PaywireRequestContext>) -> some Service {
+        OperationalRoutes.add(to: router, readiness: readiness)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "paywire-\(configuration.serviceName)"),
+            logger: logger
+        )
+    }
+}
+
+/// A service whose only job is to run start-up and then wait for shutdown, so that start-up
+/// happens even in a service with no consumer.
+public struct StartUpService: Service {
+    let startUp: @Sendable () async throws -> Void
+    let logger: Logger
+
+    public init(logger: Logger, startUp: @escaping @Sendable () async throws -> Void) {
+        self.startUp = startUp
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var delay = Duration.milliseconds(200)
+        while true {
+            do {
+                try await startUp()
+                break
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
+                logger.error("start-up failed; retrying", metadata: ["error": .string(String(describing: error))])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+        try? await gracefulShutdown()
+    }
+}
+
+/// What an executable's `main` calls: configure logging, build the service, run it until SIGTERM.
+public enum ServiceMain {
+    public static func run(
+        serviceName: String,
+        defaultPort: Int,
+        build: (ServiceConfiguration, Logger) async throws -> PaywireApplication
+    ) async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let configuration = try ServiceConfiguration(serviceName: serviceName, defaultPort: defaultPort, environment: environment)
+        LoggingSystem.bootstrap { label in
+            var handler = JSONLogHandler(label: label, service: serviceName)
+            handler.logLevel = configuration.logLevel
+            return handler
+        }
+        _ = PaywireMetrics.registry
+        let logger = Logger(label: "paywire.\(serviceName)")
+        logger.info("starting", metadata: ["http": .string("\(configuration.httpHost):\(configuration.httpPort)"), "kafka": .string(configuration.kafkaBrokers)])
+        let application = try await build(configuration, logger)
+        try await application.run()
+        logger.info("stopped")
+    }
+}
+
+import Foundation

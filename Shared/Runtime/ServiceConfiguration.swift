@@ -1,0 +1,72 @@
+import Logging
+import PaywireKafka
+import PaywireModels
+import PaywireStore
+
+/// What every service reads from its environment. Each variable and its default is listed in
+/// README.md; `docker/docker-compose.yml` sets the same names.
+public struct ServiceConfiguration: Sendable {
+    public var serviceName: String
+    public var httpHost: String
+    public var httpPort: Int
+    public var databaseURL: String
+    public var databaseMaxConnections: Int
+    public var kafkaBrokers: String
+    public var topics: TopicNames
+    public var topicPartitions: Int
+    public var logLevel: Logger.Level
+    /// The whole environment, for service-specific settings.
+    public var environment: [String: String]
+
+    /// Every variable the shared runtime reads, for the compose-file check.
+    public static let environmentKeys: [String] = [
+        "HTTP_HOST", "HTTP_PORT", "DATABASE_URL", "DATABASE_MAX_CONNECTIONS", "KAFKA_BROKERS",
+        "KAFKA_TOPIC_PARTITIONS", "LOG_LEVEL",
+    ] + TopicNames.environmentKeys
+
+    public static let defaultDatabaseURL = "postgres://paywire:paywire@127.0.0.1:5432/paywire"
+    public static let defaultKafkaBrokers = "127.0.0.1:9092"
+
+    public init(serviceName: String, defaultPort: Int, environment: [String: String]) throws {
+        self.serviceName = serviceName
+        self.environment = environment
+        httpHost = environment["HTTP_HOST"] ?? "127.0.0.1"
+        httpPort = try Self.integer(environment, "HTTP_PORT", default: defaultPort, range: 0...65535)
+        databaseURL = environment["DATABASE_URL"] ?? Self.defaultDatabaseURL
+        databaseMaxConnections = try Self.integer(environment, "DATABASE_MAX_CONNECTIONS", default: 10, range: 1...500)
+        kafkaBrokers = environment["KAFKA_BROKERS"] ?? Self.defaultKafkaBrokers
+        topics = TopicNames(environment: environment)
+        topicPartitions = try Self.integer(environment, "KAFKA_TOPIC_PARTITIONS", default: 6, range: 1...1000)
+        let levelText = environment["LOG_LEVEL"] ?? "info"
+        guard let level = Logger.Level(rawValue: levelText) else {
+            throw ConfigurationError(key: "LOG_LEVEL", reason: "one of trace, debug, info, notice, warning, error, critical")
+        }
+        logLevel = level
+    }
+
+    public struct ConfigurationError: Error, CustomStringConvertible {
+        public let key: String
+        public let reason: String
+        public var description: String { "\(key): expected \(reason)" }
+    }
+
+    public static func integer(_ environment: [String: String], _ key: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text = environment[key] else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw ConfigurationError(key: key, reason: "an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return number
+    }
+
+    public var database: DatabaseConfiguration {
+        get throws { try DatabaseConfiguration(url: databaseURL, maxConnections: databaseMaxConnections) }
+    }
+
+    public var kafka: KafkaConfiguration {
+        KafkaConfiguration(bootstrapServers: kafkaBrokers, clientID: "paywire-\(serviceName)")
+    }
+
+    public var topicSpecs: [KafkaTopicSpec] {
+        topics.all.map { KafkaTopicSpec(name: $0, partitions: topicPartitions) }
+    }
+}

@@ -1,0 +1,99 @@
+import Logging
+import Metrics
+import PaywireKafka
+import PostgresNIO
+import ServiceLifecycle
+
+/// Publishes a schema's outbox to Kafka in commit order and marks rows published.
+///
+/// One relay per schema is active at a time (a transaction-scoped advisory lock), which keeps
+/// per-key order even with many replicas. A relay that dies after producing and before marking
+/// publishes those rows again: consumers drop the repeat by envelope id.
+public final class OutboxRelay: Service, Sendable {
+    public let schema: String
+    private let client: PostgresClient
+    private let producer: KafkaProducer
+    private let logger: Logger
+    private let batchSize: Int
+    private let idleInterval: Duration
+    private let published: Counter
+
+    public init(
+        schema: String,
+        client: PostgresClient,
+        producer: KafkaProducer,
+        logger: Logger,
+        batchSize: Int = 500,
+        idleInterval: Duration = .milliseconds(20)
+    ) {
+        self.schema = schema
+        self.client = client
+        self.producer = producer
+        self.logger = logger
+        self.batchSize = batchSize
+        self.idleInterval = idleInterval
+        published = Counter(label: "paywire_outbox_published_total", dimensions: [("schema", schema)])
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let count = try await self.publishPending()
+                    if count == 0 { try? await Task.sleep(for: self.idleInterval) }
+                } catch {
+                    self.logger.error("outbox relay failed; retrying", metadata: ["schema": .string(self.schema), "error": .string(String(describing: error))])
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
+            }
+        }
+        // One last pass so what was committed before shutdown leaves now rather than at restart.
+        _ = try? await publishPending()
+    }
+
+    /// Publishes one batch. Returns how many rows it published (0 when idle or another relay holds
+    /// the lock).
+    @discardableResult
+    public func publishPending() async throws -> Int {
+        let schema = schema
+        let batchSize = batchSize
+        let logger = logger
+        let producer = producer
+        let count = try await client.withTransaction(logger: logger) { connection -> Int in
+            let lockRows = try await connection.query("SELECT pg_try_advisory_xact_lock(hashtext(\("paywire.outbox." + schema)))", logger: logger)
+            var locked = false
+            for try await value in lockRows.decode(Bool.self) { locked = value }
+            guard locked else { return 0 }
+
+            let rows = try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT seq, topic, message_key, payload FROM \(schema).outbox WHERE published_at IS NULL ORDER BY seq LIMIT \(batchSize)"),
+                logger: logger
+            )
+            var sequence: [Int64] = []
+            var messages: [KafkaProducerMessage] = []
+            for try await (seq, topic, key, payload) in rows.decode((Int64, String, String?, ByteBuffer).self) {
+                sequence.append(seq)
+                messages.append(KafkaProducerMessage(topic: topic, key: key, value: Array(buffer: payload)))
+            }
+            guard !messages.isEmpty else { return 0 }
+
+            let results = try await producer.sendBatch(messages)
+            // Rows are marked up to the first failure only: later ones are sent again next time,
+            // keeping per-key order (the broker never sees a gap closed out of order).
+            let deliveredPrefix = results.prefix { if case .success = $0 { return true } else { return false } }.count
+            if deliveredPrefix < results.count, case .failure(let error) = results[deliveredPrefix] {
+                logger.warning("outbox message not acknowledged; will retry", metadata: ["schema": .string(schema), "error": .string(error.description)])
+            }
+            guard deliveredPrefix > 0 else { return 0 }
+            var binds = PostgresBindings()
+            binds.append(Array(sequence.prefix(deliveredPrefix)))
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "UPDATE \(schema).outbox SET published_at = now() WHERE seq = ANY($1)", binds: binds),
+                logger: logger
+            )
+            return deliveredPrefix
+        }
+        if count > 0 { published.increment(by: count) }
+        return count
+    }
+}

@@ -1,0 +1,37 @@
+/// One versioned step of a service's schema. Versions are applied in order, each exactly once.
+public struct SchemaMigration: Sendable {
+    public var version: Int
+    public var name: String
+    public var sql: String
+
+    public init(version: Int, name: String, sql: String) {
+        self.version = version
+        self.name = name
+        self.sql = sql
+    }
+}
+
+/// The tables every service schema has: the outbox its relay publishes from, and the record of
+/// consumed message ids that makes its consumers idempotent.
+public enum MessagingTables {
+    public static func migration(schema: String, version: Int = 1) -> SchemaMigration {
+        SchemaMigration(version: version, name: "messaging", sql: """
+            CREATE TABLE IF NOT EXISTS \(schema).outbox (
+                seq          BIGSERIAL PRIMARY KEY,
+                message_id   TEXT NOT NULL UNIQUE,
+                topic        TEXT NOT NULL,
+                message_key  TEXT,
+                payload      BYTEA NOT NULL,
+                created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+                published_at TIMESTAMPTZ
+            );
+            CREATE INDEX IF NOT EXISTS outbox_unpublished ON \(schema).outbox (seq) WHERE published_at IS NULL;
+            CREATE TABLE IF NOT EXISTS \(schema).processed_messages (
+                consumer     TEXT NOT NULL,
+                message_id   TEXT NOT NULL,
+                processed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                PRIMARY KEY (consumer, message_id)
+            );
+            """)
+    }
+}

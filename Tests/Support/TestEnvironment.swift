@@ -1,0 +1,88 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import PaywireKafka
+import PostgresNIO
+
+/// What integration tests run against. `./scripts/test` starts a private PostgreSQL and the dev
+/// broker and exports their addresses; Kafka tests that need a cluster of a given shape start one
+/// in-process (the same librdkafka mock cluster the dev broker hosts).
+public enum TestEnvironment {
+    public static let environment = ProcessInfo.processInfo.environment
+
+    public static var databaseURL: String? { environment["PAYWIRE_TEST_DATABASE_URL"] }
+    public static var kafkaBrokers: String? { environment["PAYWIRE_TEST_KAFKA_BROKERS"] }
+    /// Where `swift build` put the executables, for end-to-end tests.
+    public static var binPath: String? { environment["PAYWIRE_TEST_BIN"] }
+
+    /// Under ./scripts/test a missing service is a failure, not a skip.
+    public static var servicesRequired: Bool { environment["PAYWIRE_REQUIRE_SERVICES"] == "1" }
+    public static var hasDatabase: Bool { databaseURL != nil || servicesRequired }
+
+    public static func logger(_ label: String, level: Logger.Level = .warning) -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = level
+        return logger
+    }
+
+    public static func uniqueName(_ prefix: String) -> String {
+        "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
+    }
+}
+
+/// An in-process mock Kafka cluster for one test, shut down at the end of it.
+public func withMockCluster<T>(
+    brokers: Int = 3,
+    topics: [KafkaTopicSpec],
+    _ body: (MockKafkaCluster) async throws -> T
+) async throws -> T {
+    let cluster = try MockKafkaCluster(brokers: brokers, logger: TestEnvironment.logger("mock-cluster", level: .critical))
+    defer { cluster.shutdown() }
+    for topic in topics { try cluster.createTopic(topic) }
+    return try await body(cluster)
+}
+
+public struct MissingTestService: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// A PostgreSQL client on the test database, running for the duration of `body`.
+public func withTestPostgres<T: Sendable>(_ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
+    guard let url = TestEnvironment.databaseURL else {
+        throw MissingTestService(description: "PAYWIRE_TEST_DATABASE_URL is not set: run ./scripts/test")
+    }
+    let configuration = try DatabaseConfigurationForTests.make(url)
+    let client = PostgresClient(configuration: configuration, backgroundLogger: TestEnvironment.logger("postgres"))
+    return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
+        group.addTask { await client.run() }
+        defer { group.cancelAll() }
+        return try await body(client)
+    }
+}
+
+import PaywireStore
+
+enum DatabaseConfigurationForTests {
+    static func make(_ url: String) throws -> PostgresClient.Configuration {
+        try DatabaseConfiguration(url: url, maxConnections: 20).clientConfiguration
+    }
+}
+
+/// Collects values from concurrent tasks.
+public final class Collector<Value: Sendable>: Sendable {
+    private let values = NIOLockedValueBox<[Value]>([])
+    public init() {}
+    public func append(_ value: Value) { values.withLockedValue { $0.append(value) } }
+    public var all: [Value] { values.withLockedValue { $0 } }
+    public var count: Int { values.withLockedValue { $0.count } }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+public func eventually(timeout: Duration = .seconds(30), interval: Duration = .milliseconds(50), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: interval)
+    }
+    return try await condition()
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Shared by scripts/up, scripts/down and scripts/test. Everything lives under .paywire/ (git-ignored).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="${PAYWIRE_STATE_DIR:-$ROOT/.paywire}"
+mkdir -p "$STATE"
+
+log() { printf '[paywire] %s\n' "$*" >&2; }
+
+# Installs the system packages the build and the stack need, only if something is missing.
+ensure_packages() {
+  local missing=()
+  pkg-config --exists rdkafka 2>/dev/null || missing+=(librdkafka-dev)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  command -v kcat >/dev/null || missing+=(kcat)
+  command -v curl >/dev/null || missing+=(curl)
+  pg_bin >/dev/null 2>&1 || missing+=(postgresql)
+  command -v python3 >/dev/null || missing+=(python3)
+  if ((${#missing[@]})); then
+    log "installing: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+# Debian keeps the server binaries out of PATH, under /usr/lib/postgresql/<version>/bin.
+pg_bin() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$dir" ] && [ -x "$dir/initdb" ] && { echo "$dir"; return 0; }
+  return 1
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# A private PostgreSQL: own data directory and port, run as the postgres user (initdb refuses root).
+start_postgres() {
+  local dir="$1" port="$2"
+  local bin; bin=$(pg_bin)
+  local run_as=()
+  if [ "$(id -u)" = 0 ]; then run_as=(runuser -u postgres --); chown postgres:postgres "$(dirname "$dir")" 2>/dev/null || true; fi
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
+    "${run_as[@]}" "$bin/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 >/dev/null
+  fi
+  "${run_as[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
+    -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=${PAYWIRE_PG_FSYNC:-on}" start >/dev/null
+  "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc "SELECT 1 FROM pg_roles WHERE rolname='paywire'" | grep -q 1 ||
+    "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE ROLE paywire LOGIN PASSWORD 'paywire'"
+  "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='paywire'" | grep -q 1 ||
+    "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE paywire OWNER paywire"
+}
+
+stop_postgres() {
+  local dir="$1"
+  [ -f "$dir/postmaster.pid" ] || return 0
+  local bin; bin=$(pg_bin)
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$bin/pg_ctl" -D "$dir" -m fast stop >/dev/null || true
+  else "$bin/pg_ctl" -D "$dir" -m fast stop >/dev/null || true; fi
+}
+
+# The librdkafka mock cluster; prints its bootstrap servers.
+start_broker() {
+  local binary="$1" file="$2" logfile="$3"
+  rm -f "$file"
+  nohup "$binary" --brokers 3 --partitions "${KAFKA_TOPIC_PARTITIONS:-6}" --bootstrap-file "$file" >"$logfile" 2>&1 &
+  echo $! >"$file.pid"
+  for _ in $(seq 1 100); do [ -s "$file" ] && { cat "$file"; return 0; }; sleep 0.1; done
+  log "dev broker did not start; see $logfile"; return 1
+}
+
+stop_pidfile() {
+  local file="$1"
+  [ -f "$file" ] || return 0
+  local pid; pid=$(cat "$file")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$file"
+}

@@ -17,6 +17,9 @@ public final class OutboxRelay: Service, Sendable {
     private let batchSize: Int
     private let idleInterval: Duration
     private let published: Counter
+    /// Runs after Kafka acknowledged a batch and before the rows are marked: tests throw here to
+    /// play a relay killed at the worst moment.
+    let afterProduce: (@Sendable () throws -> Void)?
 
     public init(
         schema: String,
@@ -24,8 +27,10 @@ public final class OutboxRelay: Service, Sendable {
         producer: KafkaProducer,
         logger: Logger,
         batchSize: Int = 500,
-        idleInterval: Duration = .milliseconds(20)
+        idleInterval: Duration = .milliseconds(20),
+        afterProduce: (@Sendable () throws -> Void)? = nil
     ) {
+        self.afterProduce = afterProduce
         self.schema = schema
         self.client = client
         self.producer = producer
@@ -59,6 +64,7 @@ public final class OutboxRelay: Service, Sendable {
         let batchSize = batchSize
         let logger = logger
         let producer = producer
+        let afterProduce = afterProduce
         let count = try await client.withTransaction(logger: logger) { connection -> Int in
             let lockRows = try await connection.query("SELECT pg_try_advisory_xact_lock(hashtext(\("paywire.outbox." + schema)))", logger: logger)
             var locked = false
@@ -85,6 +91,7 @@ public final class OutboxRelay: Service, Sendable {
                 logger.warning("outbox message not acknowledged; will retry", metadata: ["schema": .string(schema), "error": .string(error.description)])
             }
             guard deliveredPrefix > 0 else { return 0 }
+            try afterProduce?()
             var binds = PostgresBindings()
             binds.append(Array(sequence.prefix(deliveredPrefix)))
             try await connection.query(

@@ -22,20 +22,20 @@ public struct SchemaMigrator: Sendable {
         let migrations = migrations
         return try await client.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(lockKey)))", logger: logger)
-            _ = try await connection.simpleQuery("""
+            try await Self.execute(script: """
                 CREATE SCHEMA IF NOT EXISTS \(schema);
                 CREATE TABLE IF NOT EXISTS \(schema).schema_migrations (
                     version    INTEGER PRIMARY KEY,
                     name       TEXT NOT NULL,
                     applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
                 );
-                """).get()
+                """, on: connection, logger: logger)
             var applied = Set<Int>()
             let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT version FROM \(schema).schema_migrations"), logger: logger)
             for try await version in rows.decode(Int.self) { applied.insert(version) }
             var newlyApplied: [Int] = []
             for migration in migrations where !applied.contains(migration.version) {
-                _ = try await connection.simpleQuery(migration.sql).get()
+                try await Self.execute(script: migration.sql, on: connection, logger: logger)
                 try await connection.query(
                     PostgresQuery(unsafeSQL: "INSERT INTO \(schema).schema_migrations (version, name) VALUES ($1, $2)", binds: {
                         var binds = PostgresBindings()
@@ -49,6 +49,12 @@ public struct SchemaMigrator: Sendable {
                 newlyApplied.append(migration.version)
             }
             return newlyApplied
+        }
+    }
+
+    static func execute(script: String, on connection: PostgresConnection, logger: Logger) async throws {
+        for statement in SQLStatementSplitter.split(script) {
+            try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
         }
     }
 }

@@ -1,0 +1,168 @@
+import Foundation
+import Logging
+import PaywireKafka
+import PaywireModels
+import PaywireStore
+import PaywireTestSupport
+import PostgresNIO
+import Testing
+
+/// The outbox guarantee: a state change and its Kafka message can never be separated by a crash.
+@Suite(.serialized, .timeLimit(.minutes(3)), .enabled(if: TestEnvironment.hasDatabase))
+struct OutboxTests {
+    let logger = TestEnvironment.logger("outbox-test")
+
+    /// A throw-away schema with the messaging tables and one business table.
+    func makeSchema(_ client: PostgresClient) async throws -> String {
+        let schema = TestEnvironment.uniqueName("outbox_test")
+        try await SchemaMigrator(schema: schema, migrations: [
+            MessagingTables.migration(schema: schema),
+            SchemaMigration(version: 2, name: "things", sql: "CREATE TABLE \(schema).things (id TEXT PRIMARY KEY, applied INTEGER NOT NULL DEFAULT 0)"),
+        ]).migrate(client: client, logger: logger)
+        return schema
+    }
+
+    /// The business change and its event in one transaction, as payment-core does it.
+    func commitChange(_ id: String, schema: String, topic: String, client: PostgresClient, key: String = "k") async throws -> EventEnvelope {
+        let envelope = EventEnvelope(type: "thing_created", merchantId: "m", payload: .object(["id": .string(id)]))
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(schema).things (id) VALUES ('\(id)')"), logger: logger)
+            try await Outbox(schema: schema).enqueue(envelope, topic: topic, key: key, on: connection, logger: logger)
+        }
+        return envelope
+    }
+
+    func drain(_ consumer: KafkaConsumer, for duration: Duration) async throws -> [EventEnvelope] {
+        var envelopes: [EventEnvelope] = []
+        let deadline = ContinuousClock.now + duration
+        while ContinuousClock.now < deadline {
+            for message in try await consumer.poll() {
+                envelopes.append(try EventEnvelope.decode(message.value))
+                consumer.storeOffset(for: message)
+            }
+        }
+        return envelopes
+    }
+
+    func withKafka(_ body: (KafkaProducer, KafkaConsumer, String) async throws -> Void) async throws {
+        let topic = TestEnvironment.uniqueName("outbox")
+        try await withMockCluster(topics: [KafkaTopicSpec(name: topic, partitions: 3)]) { cluster in
+            let kafka = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers)
+            let producer = try KafkaProducer(configuration: .init(kafka: kafka), logger: logger)
+            let consumer = try KafkaConsumer(
+                configuration: .init(kafka: kafka, groupID: TestEnvironment.uniqueName("g"), topics: [topic]),
+                logger: logger
+            )
+            try await body(producer, consumer, topic)
+            await consumer.close()
+            await producer.shutdown()
+        }
+    }
+
+    @Test func aMessageCommittedBeforeACrashIsPublishedExactlyOnceAfterRestart() async throws {
+        try await withTestPostgres { client in
+            let schema = try await makeSchema(client)
+            try await withKafka { producer, consumer, topic in
+                // The process commits, then dies before anything reaches Kafka: no relay ran.
+                let envelope = try await commitChange("t1", schema: schema, topic: topic, client: client)
+                #expect(try await drain(consumer, for: .seconds(1)).isEmpty)
+
+                // The restarted process's relay publishes the outbox.
+                let relay = OutboxRelay(schema: schema, client: client, producer: producer, logger: logger)
+                #expect(try await relay.publishPending() == 1)
+                #expect(try await relay.publishPending() == 0)
+                let seen = try await drain(consumer, for: .seconds(3))
+                #expect(seen.map(\.id) == [envelope.id])
+                let unpublished = try await client.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(schema).outbox WHERE published_at IS NULL"))
+                for try await count in unpublished.decode(Int.self) { #expect(count == 0) }
+            }
+        }
+    }
+
+    @Test func aRelayKilledAfterProducingRepublishesAndTheConsumerAppliesItOnce() async throws {
+        try await withTestPostgres { client in
+            let schema = try await makeSchema(client)
+            try await withKafka { producer, consumer, topic in
+                let envelope = try await commitChange("t2", schema: schema, topic: topic, client: client)
+                struct Killed: Error {}
+                let dying = OutboxRelay(schema: schema, client: client, producer: producer, logger: logger, afterProduce: { throw Killed() })
+                // The relay's transaction rolls back, so the row stays unpublished.
+                let error = await #expect(throws: PostgresTransactionError.self) { try await dying.publishPending() }
+                #expect(error?.closureError is Killed)
+                let restarted = OutboxRelay(schema: schema, client: client, producer: producer, logger: logger)
+                #expect(try await restarted.publishPending() == 1)
+
+                // Kafka now holds the message twice, with one envelope id.
+                let seen = try await drain(consumer, for: .seconds(3))
+                #expect(seen.map(\.id) == [envelope.id, envelope.id])
+
+                // An idempotent consumer applies it once.
+                let processed = ProcessedMessages(schema: schema, consumer: "test")
+                var applied = 0
+                for message in seen {
+                    let ran = try await processed.processOnce(messageID: message.id, client: client, logger: logger) { connection in
+                        try await connection.query(PostgresQuery(unsafeSQL: "UPDATE \(schema).things SET applied = applied + 1 WHERE id = 't2'"), logger: logger)
+                    }
+                    if ran { applied += 1 }
+                }
+                #expect(applied == 1)
+                let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT applied FROM \(schema).things WHERE id = 't2'"))
+                for try await value in rows.decode(Int.self) { #expect(value == 1) }
+            }
+        }
+    }
+
+    @Test func theRelayKeepsPerKeyCommitOrderAndOnlyOneRelayPublishesAtATime() async throws {
+        try await withTestPostgres { client in
+            let schema = try await makeSchema(client)
+            try await withKafka { producer, consumer, topic in
+                var expected: [String: [String]] = [:]
+                for index in 0..<200 {
+                    let key = "key-\(index % 5)"
+                    let envelope = try await commitChange("o\(index)", schema: schema, topic: topic, client: client, key: key)
+                    expected[key, default: []].append(envelope.id)
+                }
+                // Two relays race (as two replicas would); the advisory lock lets one work at a time.
+                let relays = (0..<2).map { _ in OutboxRelay(schema: schema, client: client, producer: producer, logger: logger, batchSize: 37) }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for relay in relays {
+                        group.addTask {
+                            for _ in 0..<20 { try await relay.publishPending() }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                let seen = try await drain(consumer, for: .seconds(3))
+                #expect(seen.count == 200)
+                var byKey: [String: [String]] = [:]
+                for envelope in seen {
+                    let id = envelope.id
+                    let key = expected.first { $0.value.contains(id) }!.key
+                    byKey[key, default: []].append(id)
+                }
+                #expect(byKey == expected)
+            }
+        }
+    }
+
+    @Test func migrationsRunConcurrentlyApplyEachVersionOnce() async throws {
+        try await withTestPostgres { client in
+            let schema = TestEnvironment.uniqueName("migrate_test")
+            let migrator = SchemaMigrator(schema: schema, migrations: [
+                MessagingTables.migration(schema: schema),
+                SchemaMigration(version: 2, name: "t", sql: "CREATE TABLE \(schema).t (id INT PRIMARY KEY); INSERT INTO \(schema).t VALUES (1);"),
+            ])
+            let logger = logger
+            let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
+                for _ in 0..<4 { group.addTask { try await migrator.migrate(client: client, logger: logger) } }
+                var all: [Int] = []
+                for try await versions in group { all += versions }
+                return all
+            }
+            #expect(applied.sorted() == [1, 2])
+            #expect(try await migrator.migrate(client: client, logger: logger).isEmpty)
+            let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(schema).t"))
+            for try await count in rows.decode(Int.self) { #expect(count == 1) }
+        }
+    }
+}

@@ -149,6 +149,7 @@ let package = Package(
             name: "DevBroker",
             dependencies: [
                 "PaywireKafka",
+                "PaywireRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -52,7 +52,7 @@ start_postgres() {
   "${run_as[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
     -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=${PAYWIRE_PG_FSYNC:-on}" start >/dev/null
   "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc "SELECT 1 FROM pg_roles WHERE rolname='paywire'" | grep -q 1 ||
-    "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE ROLE paywire LOGIN PASSWORD 'paywire'"
+    "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE ROLE paywire LOGIN CREATEDB PASSWORD 'paywire'"
   "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='paywire'" | grep -q 1 ||
     "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE paywire OWNER paywire"
 }

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Logging
 import PaywireKafka
+import PaywireRuntime
 
 /// Hosts librdkafka's mock cluster for local runs and tests: real Kafka protocol on loopback, no
 /// JVM. Paywire's topics are created up front with their partition counts, because the 2.0.2
@@ -27,6 +28,7 @@ struct DevBroker: AsyncParsableCommand {
     ]
 
     func run() async throws {
+        ParentWatchdog.startIfRequested()
         var logger = Logger(label: "paywire.dev-broker")
         logger.logLevel = .warning
         let cluster = try MockKafkaCluster(brokers: brokers, logger: logger)

@@ -127,6 +127,7 @@ public enum ServiceMain {
             return handler
         }
         _ = PaywireMetrics.registry
+        ParentWatchdog.startIfRequested(environment: environment)
         let logger = Logger(label: "paywire.\(serviceName)")
         logger.info("starting", metadata: ["http": .string("\(configuration.httpHost):\(configuration.httpPort)"), "kafka": .string(configuration.kafkaBrokers)])
         let application = try await build(configuration, logger)

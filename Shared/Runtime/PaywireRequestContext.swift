@@ -1,4 +1,6 @@
+import Foundation
 import Hummingbird
+import PaywireModels
 
 public struct PaywireRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
@@ -9,4 +11,7 @@ public struct PaywireRequestContext: RequestContext {
 
     /// Bodies over this are refused with 413 before they are decoded.
     public var maxUploadSize: Int { 1 << 20 }
+
+    /// Responses use the same JSON settings as events and webhooks.
+    public var responseEncoder: JSONEncoder { PaywireJSON.encoder }
 }

@@ -1,0 +1,137 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import PostgresNIO
+
+/// The dev broker and the four services as processes, on a database of their own, for
+/// end-to-end tests. Everything listens on loopback and stops with `stop()` (or with the test
+/// process, through PAYWIRE_EXIT_WITH_PARENT).
+public final class PaywireStack: @unchecked Sendable {
+    public static let services = ["payment-core", "webhook-dispatcher", "recovery-scheduler", "gateway"]
+    public static let adminKey = "test_admin"
+
+    public let broker: ServiceProcess
+    public let kafkaBrokers: String
+    public let databaseURL: String
+    public private(set) var processes: [String: ServiceProcess] = [:]
+    public private(set) var ports: [String: Int] = [:]
+    let logDirectory: URL
+    let baseEnvironment: [String: String]
+
+    public var gatewayURL: String { "http://127.0.0.1:\(ports["gateway"]!)" }
+
+    public static func start(extraEnvironment: [String: String] = [:]) async throws -> PaywireStack {
+        guard let testURL = TestEnvironment.databaseURL else {
+            throw MissingTestService(description: "PAYWIRE_TEST_DATABASE_URL is not set: run ./scripts/test")
+        }
+        let database = TestEnvironment.uniqueName("e2e")
+        try await withTestPostgres { client in
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)"))
+        }
+        var components = URLComponents(string: testURL)!
+        components.path = "/\(database)"
+        let databaseURL = components.string!
+        let logDirectory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("paywire-e2e-\(database)")
+        let bootstrapFile = logDirectory.appendingPathComponent("bootstrap")
+        let broker = try ServiceProcess(
+            executable: "paywire-dev-broker",
+            arguments: ["--brokers", "3", "--partitions", "6", "--bootstrap-file", bootstrapFile.path],
+            environment: [:],
+            logDirectory: logDirectory
+        )
+        var brokers: String?
+        for _ in 0..<200 {
+            if let text = try? String(contentsOf: bootstrapFile, encoding: .utf8), !text.isEmpty { brokers = text; break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        guard let brokers else {
+            await broker.stop()
+            throw MissingTestService(description: "dev broker did not start: \(broker.logTail())")
+        }
+        var environment = [
+            "DATABASE_URL": databaseURL,
+            "KAFKA_BROKERS": brokers,
+            "PAYWIRE_ADMIN_API_KEY": adminKey,
+            "LOG_LEVEL": "info",
+        ]
+        environment.merge(extraEnvironment) { _, new in new }
+        let stack = PaywireStack(broker: broker, kafkaBrokers: brokers, databaseURL: databaseURL, logDirectory: logDirectory, environment: environment)
+        do {
+            for service in services { try await stack.startService(service) }
+            for service in services { try await stack.waitUntilReady(service) }
+        } catch {
+            await stack.stop()
+            throw error
+        }
+        return stack
+    }
+
+    init(broker: ServiceProcess, kafkaBrokers: String, databaseURL: String, logDirectory: URL, environment: [String: String]) {
+        self.broker = broker
+        self.kafkaBrokers = kafkaBrokers
+        self.databaseURL = databaseURL
+        self.logDirectory = logDirectory
+        baseEnvironment = environment
+    }
+
+    public func startService(_ name: String) async throws {
+        let port = try ports[name] ?? FreePort.next()
+        ports[name] = port
+        var environment = baseEnvironment
+        environment["HTTP_PORT"] = String(port)
+        processes[name] = try ServiceProcess(executable: name, environment: environment, logDirectory: logDirectory)
+    }
+
+    public func waitUntilReady(_ name: String, timeout: Duration = .seconds(60)) async throws {
+        let url = "http://127.0.0.1:\(ports[name]!)/ready"
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(2)), response.status == .ok {
+                return
+            }
+            if processes[name]?.isRunning == false {
+                throw MissingTestService(description: "\(name) exited: \(processes[name]!.logTail())")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw MissingTestService(description: "\(name) not ready: \(processes[name]!.logTail())")
+    }
+
+    /// Stops the services (SIGTERM) then the broker; returns each service's exit status.
+    @discardableResult
+    public func stop() async -> [String: Int32?] {
+        var statuses: [String: Int32?] = [:]
+        for service in Self.services.reversed() {
+            if let process = processes[service] { statuses[service] = await process.stop() }
+        }
+        await broker.stop()
+        return statuses
+    }
+
+    public func logs(_ service: String) -> String { processes[service]?.logTail(lines: 200) ?? "" }
+
+    // MARK: HTTP helpers
+
+    public struct HTTPResult: Sendable {
+        public var status: Int
+        public var body: String
+        public var json: [String: Any]? {
+            (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
+        }
+    }
+
+    public func request(_ method: HTTPMethod, _ path: String, service: String = "gateway", apiKey: String? = adminKey, body: String? = nil) async throws -> HTTPResult {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(ports[service]!)\(path)")
+        request.method = method
+        if let apiKey { request.headers.add(name: "api-key", value: apiKey) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 10 << 20)
+        return HTTPResult(status: Int(response.status.code), body: String(buffer: bytes))
+    }
+}
+
+import NIOHTTP1

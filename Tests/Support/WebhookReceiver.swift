@@ -1,0 +1,55 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// A merchant's webhook endpoint on loopback: records every request and answers with the status
+/// the test chooses.
+public final class WebhookReceiver: Sendable {
+    public struct Received: Sendable {
+        public var path: String
+        public var headers: [String: String]
+        public var body: String
+    }
+
+    private let received = NIOLockedValueBox<[Received]>([])
+    private let status = NIOLockedValueBox<HTTPResponse.Status>(.ok)
+    private let port = NIOLockedValueBox<Int?>(nil)
+    private let task = NIOLockedValueBox<Task<Void, any Error>?>(nil)
+
+    public init() {}
+
+    public var requests: [Received] { received.withLockedValue { $0 } }
+    public func respond(with status: HTTPResponse.Status) { self.status.withLockedValue { $0 = status } }
+
+    /// Header names are lowercased.
+    /// Starts listening on an ephemeral loopback port and returns the base URL.
+    public func start() async throws -> String {
+        let router = Router()
+        router.post("/**") { [received, status] request, context -> Response in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            var headers: [String: String] = [:]
+            for field in request.headers { headers[field.name.canonicalName.lowercased()] = field.value }
+            received.withLockedValue { $0.append(Received(path: request.uri.path, headers: headers, body: String(buffer: body))) }
+            return Response(status: status.withLockedValue { $0 })
+        }
+        let port = self.port
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in port.withLockedValue { $0 = channel.localAddress?.port } },
+            logger: TestEnvironment.logger("receiver", level: .critical)
+        )
+        task.withLockedValue { $0 = Task { try await app.runService(gracefulShutdownSignals: []) } }
+        for _ in 0..<200 {
+            if let value = port.withLockedValue({ $0 }) { return "http://127.0.0.1:\(value)" }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw MissingTestService(description: "webhook receiver did not start")
+    }
+
+    public func stop() {
+        task.withLockedValue { $0?.cancel() }
+    }
+}

@@ -45,7 +45,7 @@ struct DevBroker: AsyncParsableCommand {
         FileHandle.standardOutput.write(Data("bootstrap.servers=\(cluster.bootstrapServers)\n".utf8))
 
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let signals = [SIGTERM, SIGINT].map { signalNumber -> DispatchSourceSignal in
+            let signals = [SIGTERM, SIGINT].map { signalNumber -> any DispatchSourceSignal in
                 signal(signalNumber, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
                 return source
@@ -65,8 +65,8 @@ struct DevBroker: AsyncParsableCommand {
 
 /// Keeps the signal sources alive for the process's lifetime.
 enum SignalSources {
-    nonisolated(unsafe) static var retained: [DispatchSourceSignal] = []
-    static func keep(_ sources: [DispatchSourceSignal]) { retained = sources }
+    nonisolated(unsafe) static var retained: [any DispatchSourceSignal] = []
+    static func keep(_ sources: [any DispatchSourceSignal]) { retained = sources }
 }
 
 final class OnceFlag: @unchecked Sendable {

@@ -95,6 +95,7 @@ public final class KafkaConsumer: Sendable {
             }
             var messages: [KafkaConsumerMessage] = []
             messages.reserveCapacity(count)
+            var topicNames: [OpaquePointer: String] = [:]
             for index in 0..<count {
                 guard let pointer = raw[index] else { continue }
                 defer { rd_kafka_message_destroy(pointer) }
@@ -103,13 +104,20 @@ public final class KafkaConsumer: Sendable {
                     logger.warning("consumer error", metadata: ["kafka.error": .string(String(cString: rd_kafka_err2str(message.err)))])
                     continue
                 }
-                messages.append(KafkaConsumer.copy(pointer))
+                let topic: String
+                if let rkt = message.rkt, let name = topicNames[rkt] {
+                    topic = name
+                } else {
+                    topic = String(cString: rd_kafka_topic_name(message.rkt))
+                    if let rkt = message.rkt { topicNames[rkt] = topic }
+                }
+                messages.append(KafkaConsumer.copy(pointer, topic: topic))
             }
             return messages
         }
     }
 
-    private static func copy(_ pointer: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaConsumerMessage {
+    private static func copy(_ pointer: UnsafeMutablePointer<rd_kafka_message_t>, topic: String) -> KafkaConsumerMessage {
         let message = pointer.pointee
         let value = message.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: message.len)) } ?? []
         let key = message.key.map { Array(UnsafeRawBufferPointer(start: $0, count: message.key_len)) }
@@ -127,7 +135,7 @@ public final class KafkaConsumer: Sendable {
             }
         }
         return KafkaConsumerMessage(
-            topic: String(cString: rd_kafka_topic_name(message.rkt)),
+            topic: topic,
             partition: message.partition,
             offset: message.offset,
             key: key,
@@ -141,19 +149,28 @@ public final class KafkaConsumer: Sendable {
     /// the new owner will see the message again and drop it as a duplicate.
     @discardableResult
     public func storeOffset(for message: KafkaConsumerMessage) -> Bool {
-        let list = rd_kafka_topic_partition_list_new(1)
+        storeOffsets([message.topicPartition: message.offset])
+    }
+
+    /// Stores, per partition, the offset after the given last-handled offset, in one call.
+    @discardableResult
+    public func storeOffsets(_ lastHandled: [KafkaTopicPartition: Int64]) -> Bool {
+        guard !lastHandled.isEmpty else { return true }
+        let list = rd_kafka_topic_partition_list_new(Int32(lastHandled.count))
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        guard let element = rd_kafka_topic_partition_list_add(list, message.topic, message.partition) else { return false }
-        element.pointee.offset = message.offset + 1
-        let err = rd_kafka_offsets_store(client.handle, list)
-        if err != RD_KAFKA_RESP_ERR_NO_ERROR || element.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-            logger.debug("offset not stored", metadata: [
-                "kafka.partition": .string(message.topicPartition.description),
-                "kafka.error": .string(String(cString: rd_kafka_err2str(err != RD_KAFKA_RESP_ERR_NO_ERROR ? err : element.pointee.err))),
-            ])
-            return false
+        for (partition, offset) in lastHandled {
+            rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)?.pointee.offset = offset + 1
         }
-        return true
+        let err = rd_kafka_offsets_store(client.handle, list)
+        var stored = err == RD_KAFKA_RESP_ERR_NO_ERROR
+        for index in 0..<Int(list!.pointee.cnt) where list!.pointee.elems[index].err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            stored = false
+            logger.debug("offset not stored", metadata: [
+                "kafka.partition": .string("\(String(cString: list!.pointee.elems[index].topic))[\(list!.pointee.elems[index].partition)]"),
+                "kafka.error": .string(String(cString: rd_kafka_err2str(list!.pointee.elems[index].err))),
+            ])
+        }
+        return stored
     }
 
     /// Commits the stored offsets now and waits for the broker's answer.
@@ -193,10 +210,19 @@ public final class KafkaConsumer: Sendable {
             } catch let error as KafkaError where error.kind == .shutdown {
                 return
             }
-            for message in messages {
-                try await handler(message)
-                storeOffset(for: message)
+            // Offsets of handled messages are stored once per batch, and before an error
+            // propagates, so the stored position never passes a message whose handler failed.
+            var handled: [KafkaTopicPartition: Int64] = [:]
+            do {
+                for message in messages {
+                    try await handler(message)
+                    handled[message.topicPartition] = message.offset
+                }
+            } catch {
+                storeOffsets(handled)
+                throw error
             }
+            storeOffsets(handled)
         }
     }
 

@@ -15,6 +15,9 @@ public final class KafkaProducer: Service, Sendable {
     private let stopPolling = NIOLockedValueBox(false)
     private let logger: Logger
     private let pollDone = DispatchSemaphore(value: 0)
+    /// librdkafka topic handles by name. Producing by name would make librdkafka look the topic
+    /// up (and take its locks) for every message.
+    private let topicHandles = NIOLockedValueBox<[String: UnsafeSendable<OpaquePointer>]>([:])
 
     public init(configuration: KafkaProducerConfiguration, logger: Logger) throws {
         let state = NIOLockedValueBox(KafkaProducerStateMachine())
@@ -91,9 +94,14 @@ public final class KafkaProducer: Service, Sendable {
         case .reject(let error): throw error
         case .start(let id): batchID = id
         }
+        var cachedTopic: (name: String, handle: OpaquePointer)?
         for (index, message) in messages.enumerated() {
+            // Batches are usually for one topic: look its handle up once.
+            if cachedTopic?.name != message.topic, let handle = topicHandle(message.topic) {
+                cachedTopic = (message.topic, handle)
+            }
             while true {
-                let err = produce(message, opaque: Self.encode(batch: batchID, index: index))
+                let err = produce(message, topicHandle: cachedTopic?.handle, opaque: Self.encode(batch: batchID, index: index))
                 if err == RD_KAFKA_RESP_ERR_NO_ERROR { break }
                 if err == RD_KAFKA_RESP_ERR__QUEUE_FULL {
                     // The local queue drains as the poll thread serves delivery reports.
@@ -115,38 +123,58 @@ public final class KafkaProducer: Service, Sendable {
         }
     }
 
-    private func produce(_ message: KafkaProducerMessage, opaque: UnsafeMutableRawPointer?) -> rd_kafka_resp_err_t {
-        message.topic.withCString { topic in
-            message.value.withUnsafeBytes { value in
-                withKey(message.key) { keyPointer, keyCount in
-                    var values: [rd_kafka_vu_t] = []
-                    values.reserveCapacity(6 + message.headers.count)
-                    var topicValue = rd_kafka_vu_t()
-                    topicValue.vtype = RD_KAFKA_VTYPE_TOPIC
-                    topicValue.u.cstr = topic
-                    values.append(topicValue)
-                    var payload = rd_kafka_vu_t()
-                    payload.vtype = RD_KAFKA_VTYPE_VALUE
-                    payload.u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
-                    payload.u.mem.size = value.count
-                    values.append(payload)
-                    if let keyPointer {
-                        var key = rd_kafka_vu_t()
-                        key.vtype = RD_KAFKA_VTYPE_KEY
-                        key.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyPointer)
-                        key.u.mem.size = keyCount
-                        values.append(key)
-                    }
-                    var flags = rd_kafka_vu_t()
-                    flags.vtype = RD_KAFKA_VTYPE_MSGFLAGS
-                    flags.u.i = RD_KAFKA_MSG_F_COPY
-                    values.append(flags)
-                    var opaqueValue = rd_kafka_vu_t()
-                    opaqueValue.vtype = RD_KAFKA_VTYPE_OPAQUE
-                    opaqueValue.u.ptr = opaque
-                    values.append(opaqueValue)
-                    return withHeaders(message.headers, into: values) { all in
-                        guard let error = rd_kafka_produceva(client.handle, all.baseAddress, all.count) else {
+    private func topicHandle(_ name: String) -> OpaquePointer? {
+        let client = client
+        return topicHandles.withLockedValue { handles in
+            if let handle = handles[name] { return handle.value }
+            guard let handle = rd_kafka_topic_new(client.handle, name, nil) else { return nil }
+            handles[name] = UnsafeSendable(handle)
+            return handle
+        }
+    }
+
+    private func produce(_ message: KafkaProducerMessage, topicHandle: OpaquePointer?, opaque: UnsafeMutableRawPointer?) -> rd_kafka_resp_err_t {
+        guard let topicHandle else { return rd_kafka_last_error() }
+        // Header names and values must outlive rd_kafka_produceva, which copies them.
+        let headerNames = message.headers.map { strdup($0.name) }
+        defer { headerNames.forEach { free($0) } }
+        return message.value.withUnsafeBytes { value in
+            withKey(message.key) { keyPointer, keyCount in
+                withHeaderValues(message.headers) { headerValues in
+                    // Built on the stack: one produce is one call, no allocation for the arguments.
+                    withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 5 + message.headers.count) { values in
+                        var count = 0
+                        func append(_ configure: (inout rd_kafka_vu_t) -> Void) {
+                            var entry = rd_kafka_vu_t()
+                            configure(&entry)
+                            values.initializeElement(at: count, to: entry)
+                            count += 1
+                        }
+                        append { $0.vtype = RD_KAFKA_VTYPE_RKT; $0.u.rkt = topicHandle }
+                        append {
+                            $0.vtype = RD_KAFKA_VTYPE_VALUE
+                            $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
+                            $0.u.mem.size = value.count
+                        }
+                        if let keyPointer {
+                            append {
+                                $0.vtype = RD_KAFKA_VTYPE_KEY
+                                $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyPointer)
+                                $0.u.mem.size = keyCount
+                            }
+                        }
+                        append { $0.vtype = RD_KAFKA_VTYPE_MSGFLAGS; $0.u.i = RD_KAFKA_MSG_F_COPY }
+                        append { $0.vtype = RD_KAFKA_VTYPE_OPAQUE; $0.u.ptr = opaque }
+                        for index in message.headers.indices {
+                            append {
+                                $0.vtype = RD_KAFKA_VTYPE_HEADER
+                                $0.u.header.name = UnsafePointer(headerNames[index])
+                                $0.u.header.val = headerValues[index]
+                                $0.u.header.size = message.headers[index].value.count
+                            }
+                        }
+                        defer { values.baseAddress!.deinitialize(count: count) }
+                        guard let error = rd_kafka_produceva(client.handle, values.baseAddress, count) else {
                             return RD_KAFKA_RESP_ERR_NO_ERROR
                         }
                         let code = rd_kafka_error_code(error)
@@ -163,31 +191,15 @@ public final class KafkaProducer: Service, Sendable {
         return key.withUnsafeBytes { body($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), $0.count) }
     }
 
-    /// Header names and values must stay alive until rd_kafka_produceva returns (it copies them).
-    private func withHeaders<R>(
-        _ headers: [KafkaHeader],
-        into values: [rd_kafka_vu_t],
-        _ body: (UnsafeBufferPointer<rd_kafka_vu_t>) -> R
-    ) -> R {
-        if headers.isEmpty { return values.withUnsafeBufferPointer(body) }
-        let names = headers.map { strdup($0.name) }
-        defer { names.forEach { free($0) } }
+    private func withHeaderValues<R>(_ headers: [KafkaHeader], _ body: ([UnsafeRawPointer?]) -> R) -> R {
+        if headers.isEmpty { return body([]) }
         let buffers = headers.map { header -> UnsafeMutableRawBufferPointer in
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, header.value.count), alignment: 1)
             buffer.copyBytes(from: header.value)
             return buffer
         }
         defer { buffers.forEach { $0.deallocate() } }
-        var all = values
-        for index in headers.indices {
-            var value = rd_kafka_vu_t()
-            value.vtype = RD_KAFKA_VTYPE_HEADER
-            value.u.header.name = UnsafePointer(names[index])
-            value.u.header.val = UnsafeRawPointer(buffers[index].baseAddress)
-            value.u.header.size = headers[index].value.count
-            all.append(value)
-        }
-        return all.withUnsafeBufferPointer(body)
+        return body(buffers.map { UnsafeRawPointer($0.baseAddress) })
     }
 
     /// Waits until every queued message is acknowledged or failed, up to the timeout.
@@ -234,7 +246,14 @@ public final class KafkaProducer: Service, Sendable {
         }
         stopPolling.withLockedValue { $0 = true }
         await executor.run { self.pollDone.wait() }
-        await executor.run { client.destroy() }
+        let handles = topicHandles.withLockedValue { handles in
+            defer { handles.removeAll() }
+            return Array(handles.values)
+        }
+        await executor.run {
+            for handle in handles { rd_kafka_topic_destroy(handle.value) }
+            client.destroy()
+        }
         let pending = state.withLockedValue { $0.close() }
         for (continuation, results) in pending { continuation.resume(returning: results) }
         logger.debug("Kafka producer closed")

@@ -37,21 +37,22 @@ struct KafkaProducerStateMachine {
     }
 
     mutating func record(batch id: UInt64, index: Int, result: Result<KafkaDeliveryReport, KafkaError>) -> CompletionAction {
-        guard var batch = batches[id], index < batch.results.count, batch.results[index] == nil else { return .none }
-        batch.results[index] = result
-        batch.remaining -= 1
-        batches[id] = batch
+        // No local copy of the batch may be alive here, or the array below is copied on write.
+        guard let count = batches[id]?.results.count, index < count, batches[id]?.results[index] == nil else { return .none }
+        // Mutated in place through the dictionary: copying a batch out and back would copy its
+        // results array on every report, quadratic in the batch size.
+        batches[id]!.results[index] = result
+        batches[id]!.remaining -= 1
         return completeIfDone(id)
     }
 
     /// The caller has enqueued every message of the batch and now waits.
     mutating func wait(batch id: UInt64, continuation: Continuation) -> CompletionAction {
-        guard var batch = batches[id] else {
+        guard batches[id] != nil else {
             return .resume(continuation, [])
         }
-        batch.continuation = continuation
-        batch.sealed = true
-        batches[id] = batch
+        batches[id]!.continuation = continuation
+        batches[id]!.sealed = true
         return completeIfDone(id)
     }
 

@@ -12,6 +12,8 @@ import PostgresNIO
 public enum GatewayService {
     public static let name = "gateway"
     public static let defaultPort = 8080
+    /// Variables this service reads beyond `ServiceConfiguration.environmentKeys`.
+    public static let environmentKeys: [String] = ["PAYWIRE_ADMIN_API_KEY"]
 
     /// Everything the gateway runs; `main` and the tests both call this.
     public static func buildApplication(_ configuration: ServiceConfiguration, logger: Logger) throws -> PaywireApplication {

@@ -5,6 +5,8 @@ import PaywireStore
 public enum PaymentCoreService {
     public static let name = "payment-core"
     public static let defaultPort = 8081
+    /// Variables this service reads beyond `ServiceConfiguration.environmentKeys`.
+    public static let environmentKeys: [String] = []
 
     public static func buildApplication(_ configuration: ServiceConfiguration, logger: Logger) throws -> PaywireApplication {
         let infrastructure = try ServiceInfrastructure(configuration: configuration, logger: logger)

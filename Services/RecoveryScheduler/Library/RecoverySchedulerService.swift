@@ -7,6 +7,8 @@ import PaywireStore
 public enum RecoverySchedulerService {
     public static let name = "recovery-scheduler"
     public static let defaultPort = 8082
+    /// Variables this service reads beyond `ServiceConfiguration.environmentKeys`.
+    public static let environmentKeys: [String] = []
 
     public static func buildApplication(_ configuration: ServiceConfiguration, logger: Logger) throws -> PaywireApplication {
         let infrastructure = try ServiceInfrastructure(configuration: configuration, logger: logger)

@@ -5,6 +5,8 @@ import PaywireStore
 public enum WebhookDispatcherService {
     public static let name = "webhook-dispatcher"
     public static let defaultPort = 8083
+    /// Variables this service reads beyond `ServiceConfiguration.environmentKeys`.
+    public static let environmentKeys: [String] = ["WEBHOOK_REQUEST_TIMEOUT_SECONDS"]
 
     public static func buildApplication(_ configuration: ServiceConfiguration, logger: Logger) throws -> PaywireApplication {
         let infrastructure = try ServiceInfrastructure(configuration: configuration, logger: logger)

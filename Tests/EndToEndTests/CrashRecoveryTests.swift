@@ -1,0 +1,105 @@
+import Foundation
+import PaywireKafka
+import PaywireModels
+import PaywireTestSupport
+import PostgresNIO
+import Testing
+
+/// Any replica can die at any moment (kill -9) and the work is finished after its restart:
+/// Kafka keeps the commands and events, offsets were never stored for unfinished work, and the
+/// outbox and delivery rows are in PostgreSQL.
+@Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: TestEnvironment.hasDatabase))
+struct CrashRecoveryTests {
+    func createMerchant(_ stack: PaywireStack, _ id: String, hookURL: String) async throws {
+        let response = try await stack.request(.POST, "/accounts", body: """
+            {"merchant_id": "\(id)", "webhook_details": {"webhook_url": "\(hookURL)"}}
+            """)
+        #expect(response.status == 200, "\(response.body)")
+    }
+
+    func createPayment(_ stack: PaywireStack, merchant: String) async throws -> String {
+        let response = try await stack.request(.POST, "/payments", body: #"{"merchant_id": "\#(merchant)", "amount": 1000, "currency": "EUR"}"#)
+        #expect(response.status == 202, "\(response.body)")
+        return try #require(response.json?["payment_id"] as? String)
+    }
+
+    @Test(arguments: ["payment-core", "webhook-dispatcher"])
+    func workAcceptedWhileAServiceIsKilledIsFinishedAfterItsRestart(victim: String) async throws {
+        let receiver = WebhookReceiver()
+        let url = try await receiver.start()
+        defer { receiver.stop() }
+        let stack = try await PaywireStack.start()
+        do {
+            try await createMerchant(stack, "merchant_crash", hookURL: url)
+            stack.processes[victim]!.crash()
+            var payments: [String] = []
+            for _ in 0..<5 { payments.append(try await createPayment(stack, merchant: "merchant_crash")) }
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(receiver.requests.isEmpty, "nothing can be delivered while \(victim) is down")
+
+            try await stack.startService(victim)
+            try await stack.waitUntilReady(victim)
+            let all = await eventually(timeout: .seconds(60)) { receiver.requests.count >= payments.count }
+            #expect(all, "\(receiver.requests.count) of \(payments.count) webhooks; log:\n\(stack.logs(victim))")
+            try await Task.sleep(for: .seconds(1))
+            let delivered = receiver.requests.compactMap { request -> String? in
+                let body = try? JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any]
+                return ((body?["content"] as? [String: Any])?["object"] as? [String: Any])?["payment_id"] as? String
+            }
+            #expect(delivered.sorted() == payments.sorted(), "each payment's webhook exactly once")
+        } catch {
+            await stack.stop()
+            throw error
+        }
+        await stack.stop()
+    }
+
+    @Test func theSameEventPublishedTwiceMakesOneDeliveryRow() async throws {
+        let receiver = WebhookReceiver()
+        let url = try await receiver.start()
+        defer { receiver.stop() }
+        let stack = try await PaywireStack.start()
+        do {
+            try await createMerchant(stack, "merchant_dupe", hookURL: url)
+            // Two distinct messages (different envelope ids) announcing the same change, as a
+            // producer retrying after a crash or two racing replicas could publish.
+            let producer = try KafkaProducer(
+                configuration: .init(kafka: .init(bootstrapServers: stack.kafkaBrokers)),
+                logger: TestEnvironment.logger("dupe")
+            )
+            let payload: JSONValue = .object(["payment_id": .string("pay_dupe"), "status": .string("succeeded"), "amount": .number(10)])
+            for _ in 0..<2 {
+                let envelope = EventEnvelope(type: "payment_succeeded", merchantId: "merchant_dupe", payload: payload)
+                _ = try await producer.send(KafkaProducerMessage(topic: "paywire.payment.events", key: "pay_dupe", value: try envelope.encoded()))
+            }
+            await producer.shutdown()
+            let arrived = await eventually(timeout: .seconds(30)) { !receiver.requests.isEmpty }
+            #expect(arrived)
+            try await Task.sleep(for: .seconds(2))
+            #expect(receiver.requests.count == 1)
+
+            let rows = try await withStackDatabase(stack.databaseURL) { client in
+                var count = 0
+                let result = try await client.query("SELECT count(*) FROM webhooks.events WHERE object_id = 'pay_dupe' AND event_type = 'payment_succeeded'")
+                for try await value in result.decode(Int.self) { count = value }
+                return count
+            }
+            #expect(rows == 1)
+        } catch {
+            await stack.stop()
+            throw error
+        }
+        await stack.stop()
+    }
+}
+
+import PaywireStore
+
+func withStackDatabase<T: Sendable>(_ url: String, _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
+    let client = PostgresClient(configuration: try DatabaseConfiguration(url: url).clientConfiguration, backgroundLogger: TestEnvironment.logger("pg"))
+    return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
+        group.addTask { await client.run() }
+        defer { group.cancelAll() }
+        return try await body(client)
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import Gateway
+import PaymentCore
+import PaywireRuntime
+import RecoveryScheduler
+import Testing
+import WebhookDispatcher
+
+/// No Docker engine runs here, so the compose file is checked against the code instead: every
+/// service it builds runs an executable that Package.swift declares, and every variable it sets
+/// on them is one the services read.
+@Suite struct DockerComposeTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    struct ComposeService {
+        var name: String
+        var builds = false
+        var command: [String] = []
+        var environment: Set<String> = []
+    }
+
+    /// Reads the subset of YAML the compose file uses: two-space indentation, `command` as a
+    /// flow list, `environment` as a map, and the `&service-env` anchor merged with `<<:`.
+    static func parseCompose(_ text: String) -> [String: ComposeService] {
+        var anchors: [String: Set<String>] = [:]
+        var services: [String: ComposeService] = [:]
+        var section = ""
+        var current: String?
+        var anchorName: String?
+        var inEnvironment = false
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let line = String(rawLine)
+            if line.trimmingCharacters(in: .whitespaces).hasPrefix("#") || line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
+            let indent = line.prefix { $0 == " " }.count
+            let content = line.trimmingCharacters(in: .whitespaces)
+            if indent == 0 {
+                section = String(content.split(separator: ":")[0])
+                anchorName = content.range(of: "&").map { String(content[$0.upperBound...]) }
+                current = nil
+                continue
+            }
+            if let anchor = anchorName, indent == 2 {
+                anchors[anchor, default: []].insert(String(content.split(separator: ":")[0]))
+                continue
+            }
+            guard section == "services" else { continue }
+            if indent == 2 {
+                let name = String(content.dropLast())
+                current = name
+                services[name] = ComposeService(name: name)
+                inEnvironment = false
+                continue
+            }
+            guard let service = current else { continue }
+            if indent == 4 {
+                inEnvironment = content == "environment:"
+                if content.hasPrefix("build:") { services[service]!.builds = true }
+                if content.hasPrefix("command:") {
+                    let list = content.dropFirst("command:".count).trimmingCharacters(in: .whitespaces)
+                    services[service]!.command = list.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+                        .split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " \"")) }
+                }
+                continue
+            }
+            if indent == 6, inEnvironment {
+                let key = String(content.split(separator: ":")[0])
+                if key == "<<" {
+                    let anchor = content.components(separatedBy: "*").last!.trimmingCharacters(in: .whitespaces)
+                    services[service]!.environment.formUnion(anchors[anchor] ?? [])
+                } else {
+                    services[service]!.environment.insert(key)
+                }
+            }
+        }
+        return services
+    }
+
+    @Test func composeServicesAreOurExecutablesAndSetOnlyVariablesTheyRead() throws {
+        let compose = try String(contentsOf: Self.root.appendingPathComponent("docker/docker-compose.yml"), encoding: .utf8)
+        let manifest = try String(contentsOf: Self.root.appendingPathComponent("Package.swift"), encoding: .utf8)
+        let products = Set(manifest.matches(of: /\.executable\(name: "([^"]+)"/).map { String($0.1) })
+        let services = Self.parseCompose(compose)
+        let ours = services.values.filter(\.builds)
+
+        let readBy: [String: [String]] = [
+            GatewayService.name: GatewayService.environmentKeys,
+            PaymentCoreService.name: PaymentCoreService.environmentKeys,
+            RecoverySchedulerService.name: RecoverySchedulerService.environmentKeys,
+            WebhookDispatcherService.name: WebhookDispatcherService.environmentKeys,
+        ]
+        #expect(Set(ours.map(\.name)) == Set(readBy.keys), "compose must run each of the four services")
+        for service in ours {
+            let executable = try #require(service.command.first, "\(service.name) has no command")
+            #expect(products.contains(executable), "\(service.name) runs \(executable), which Package.swift does not declare")
+            let known = Set(ServiceConfiguration.environmentKeys + (readBy[executable] ?? []))
+            let unknown = service.environment.subtracting(known)
+            #expect(unknown.isEmpty, "\(service.name) sets variables no service reads: \(unknown.sorted())")
+            #expect(service.environment.isSuperset(of: ["DATABASE_URL", "KAFKA_BROKERS"]), "\(service.name) lacks its connections")
+        }
+        // The infrastructure the issue asks for: Kafka in KRaft mode and PostgreSQL.
+        #expect(services["kafka"]?.environment.contains("KAFKA_PROCESS_ROLES") == true)
+        #expect(services["kafka"]?.environment.contains("KAFKA_ZOOKEEPER_CONNECT") == false)
+        #expect(services["postgres"] != nil)
+    }
+
+    @Test func theParserSeesAVariableNobodyReads() {
+        let yaml = """
+            services:
+              gateway:
+                build: .
+                command: ["gateway"]
+                environment:
+                  NOT_A_SETTING: "1"
+            """
+        let parsed = Self.parseCompose(yaml)
+        #expect(parsed["gateway"]?.environment == ["NOT_A_SETTING"])
+        #expect(parsed["gateway"]?.command == ["gateway"])
+    }
+}

@@ -32,10 +32,17 @@ struct OutboxTests {
         return envelope
     }
 
-    func drain(_ consumer: KafkaConsumer, for duration: Duration) async throws -> [EventEnvelope] {
+    /// Reads until `expected` messages have arrived (the first poll includes the group join,
+    /// which can take seconds), then `settle` longer to catch any extra copy.
+    func drain(_ consumer: KafkaConsumer, expecting expected: Int, settle: Duration = .seconds(1), timeout: Duration = .seconds(30)) async throws -> [EventEnvelope] {
         var envelopes: [EventEnvelope] = []
-        let deadline = ContinuousClock.now + duration
+        var deadline = ContinuousClock.now + timeout
+        var settling = false
         while ContinuousClock.now < deadline {
+            if !settling, envelopes.count >= expected {
+                settling = true
+                deadline = ContinuousClock.now + settle
+            }
             for message in try await consumer.poll() {
                 envelopes.append(try EventEnvelope.decode(message.value))
                 consumer.storeOffset(for: message)
@@ -65,13 +72,13 @@ struct OutboxTests {
             try await withKafka { producer, consumer, topic in
                 // The process commits, then dies before anything reaches Kafka: no relay ran.
                 let envelope = try await commitChange("t1", schema: schema, topic: topic, client: client)
-                #expect(try await drain(consumer, for: .seconds(1)).isEmpty)
+                #expect(try await drain(consumer, expecting: 0, settle: .seconds(3)).isEmpty)
 
                 // The restarted process's relay publishes the outbox.
                 let relay = OutboxRelay(schema: schema, client: client, producer: producer, logger: logger)
                 #expect(try await relay.publishPending() == 1)
                 #expect(try await relay.publishPending() == 0)
-                let seen = try await drain(consumer, for: .seconds(3))
+                let seen = try await drain(consumer, expecting: 1)
                 #expect(seen.map(\.id) == [envelope.id])
                 let unpublished = try await client.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(schema).outbox WHERE published_at IS NULL"))
                 for try await count in unpublished.decode(Int.self) { #expect(count == 0) }
@@ -93,7 +100,7 @@ struct OutboxTests {
                 #expect(try await restarted.publishPending() == 1)
 
                 // Kafka now holds the message twice, with one envelope id.
-                let seen = try await drain(consumer, for: .seconds(3))
+                let seen = try await drain(consumer, expecting: 2)
                 #expect(seen.map(\.id) == [envelope.id, envelope.id])
 
                 // An idempotent consumer applies it once.
@@ -132,7 +139,7 @@ struct OutboxTests {
                     }
                     try await group.waitForAll()
                 }
-                let seen = try await drain(consumer, for: .seconds(3))
+                let seen = try await drain(consumer, expecting: 200)
                 #expect(seen.count == 200)
                 var byKey: [String: [String]] = [:]
                 for envelope in seen {

@@ -27,13 +27,16 @@ public final class WebhookReceiver: Sendable {
     /// Starts listening on an ephemeral loopback port and returns the base URL.
     public func start() async throws -> String {
         let router = Router()
-        router.post("/**") { [received, status] request, context -> Response in
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { [received, status] request, _ in
             let body = try await request.body.collect(upTo: 1 << 20)
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName.lowercased()] = field.value }
             received.withLockedValue { $0.append(Received(path: request.uri.path, headers: headers, body: String(buffer: body))) }
             return Response(status: status.withLockedValue { $0 })
         }
+        // Any path, the root included: merchants configure bare hosts too.
+        router.post("/", use: handler)
+        router.post("/**", use: handler)
         let port = self.port
         let app = Application(
             router: router,

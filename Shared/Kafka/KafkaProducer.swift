@@ -20,22 +20,19 @@ public final class KafkaProducer: Service, Sendable {
     private let topicHandles = NIOLockedValueBox<[String: UnsafeSendable<OpaquePointer>]>([:])
 
     public init(configuration: KafkaProducerConfiguration, logger: Logger) throws {
-        let state = NIOLockedValueBox(KafkaProducerStateMachine())
-        self.state = state
+        state = NIOLockedValueBox(KafkaProducerStateMachine())
         self.logger = logger
         client = try RDKafkaClient.make(
             kind: .producer,
             properties: configuration.rdProperties,
             logger: logger,
             onDelivery: { opaque, err, partition, offset in
-                let (batch, index) = KafkaProducer.decode(opaque)
+                guard let opaque else { return }
+                let slot = KafkaDeliveryBatch.slot(from: opaque)
                 let result: Result<KafkaDeliveryReport, KafkaError> = err == RD_KAFKA_RESP_ERR_NO_ERROR
                     ? .success(KafkaDeliveryReport(partition: partition, offset: offset))
                     : .failure(KafkaError(kind: .delivery, rdError: err))
-                let action = state.withLockedValue { $0.record(batch: batch, index: index, result: result) }
-                if case .resume(let continuation, let results) = action {
-                    continuation.resume(returning: results)
-                }
+                slot.batch.takeUnretainedValue().record(slot.index, result)
             }
         )
         startPollThread()
@@ -54,19 +51,6 @@ public final class KafkaProducer: Service, Sendable {
         thread.start()
     }
 
-    // Batch id in the high bits, index in the low 24: the per-message opaque is a number,
-    // never a pointer, so a late report can never dereference freed memory.
-    private static let indexBits: UInt64 = 24
-
-    private static func encode(batch: UInt64, index: Int) -> UnsafeMutableRawPointer? {
-        UnsafeMutableRawPointer(bitPattern: UInt((batch << indexBits) | UInt64(index)))
-    }
-
-    private static func decode(_ opaque: UnsafeMutableRawPointer?) -> (UInt64, Int) {
-        let raw = UInt64(UInt(bitPattern: opaque))
-        return (raw >> indexBits, Int(raw & ((1 << indexBits) - 1)))
-    }
-
     /// Sends one message and returns when it is acknowledged.
     public func send(_ message: KafkaProducerMessage) async throws -> KafkaDeliveryReport {
         try await sendBatch([message])[0].get()
@@ -76,24 +60,9 @@ public final class KafkaProducer: Service, Sendable {
     /// failed. Order within a partition is preserved, retries included (idempotence).
     public func sendBatch(_ messages: [KafkaProducerMessage]) async throws -> [Result<KafkaDeliveryReport, KafkaError>] {
         guard !messages.isEmpty else { return [] }
-        var start = 0
-        var all: [Result<KafkaDeliveryReport, KafkaError>] = []
-        all.reserveCapacity(messages.count)
-        let limit = 1 << Int(Self.indexBits)
-        while start < messages.count {
-            let end = min(messages.count, start + limit - 1)
-            all += try await sendChunk(messages[start..<end])
-            start = end
-        }
-        return all
-    }
-
-    private func sendChunk(_ messages: ArraySlice<KafkaProducerMessage>) async throws -> [Result<KafkaDeliveryReport, KafkaError>] {
-        let batchID: UInt64
-        switch state.withLockedValue({ $0.startBatch(count: messages.count) }) {
-        case .reject(let error): throw error
-        case .start(let id): batchID = id
-        }
+        let batch = KafkaDeliveryBatch(count: messages.count)
+        if case .reject(let error) = state.withLockedValue({ $0.start(batch) }) { throw error }
+        defer { state.withLockedValue { $0.finish(batch) } }
         var cachedTopic: (name: String, handle: OpaquePointer)?
         for (index, message) in messages.enumerated() {
             // Batches are usually for one topic: look its handle up once.
@@ -101,26 +70,18 @@ public final class KafkaProducer: Service, Sendable {
                 cachedTopic = (message.topic, handle)
             }
             while true {
-                let err = produce(message, topicHandle: cachedTopic?.handle, opaque: Self.encode(batch: batchID, index: index))
+                let err = produce(message, topicHandle: cachedTopic?.handle, opaque: batch.opaque(for: index))
                 if err == RD_KAFKA_RESP_ERR_NO_ERROR { break }
                 if err == RD_KAFKA_RESP_ERR__QUEUE_FULL {
                     // The local queue drains as the poll thread serves delivery reports.
                     try? await Task.sleep(for: .milliseconds(1))
                     continue
                 }
-                let action = state.withLockedValue {
-                    $0.record(batch: batchID, index: index, result: .failure(KafkaError(kind: .produce, rdError: err, context: message.topic)))
-                }
-                if case .resume(let continuation, let results) = action { continuation.resume(returning: results) }
+                batch.record(index, .failure(KafkaError(kind: .produce, rdError: err, context: message.topic)))
                 break
             }
         }
-        return await withCheckedContinuation { continuation in
-            let action = state.withLockedValue { $0.wait(batch: batchID, continuation: continuation) }
-            if case .resume(let continuation, let results) = action {
-                continuation.resume(returning: results)
-            }
-        }
+        return await batch.wait()
     }
 
     private func topicHandle(_ name: String) -> OpaquePointer? {
@@ -254,8 +215,7 @@ public final class KafkaProducer: Service, Sendable {
             for handle in handles { rd_kafka_topic_destroy(handle.value) }
             client.destroy()
         }
-        let pending = state.withLockedValue { $0.close() }
-        for (continuation, results) in pending { continuation.resume(returning: results) }
+        for batch in state.withLockedValue({ $0.close() }) { batch.failOutstanding(with: .shutdown) }
         logger.debug("Kafka producer closed")
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import PaywireModels
+import PostgresNIO
 
 /// Decodes a JSON request body, turning every decoding failure into a 400 that names the field.
 public enum JSONBody {
@@ -68,6 +69,10 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
+        } catch let error as PostgresTransactionError where error.closureError is APIError {
+            // A refusal raised inside a transaction: the transaction rolled back, the client
+            // gets the refusal.
+            throw error.closureError as! APIError
         } catch let error as HTTPError {
             let code = error.status == .notFound ? "HE_02" : "IR_00"
             throw APIError(status: error.status, type: "invalid_request", code: code, message: error.status == .notFound ? "Unrecognized request URL" : (error.body ?? error.status.reasonPhrase), field: nil)

@@ -21,7 +21,7 @@ public struct ServiceConfiguration: Sendable {
     /// Every variable the shared runtime reads, for the compose-file check.
     public static let environmentKeys: [String] = [
         "HTTP_HOST", "HTTP_PORT", "DATABASE_URL", "DATABASE_MAX_CONNECTIONS", "KAFKA_BROKERS",
-        "KAFKA_TOPIC_PARTITIONS", "LOG_LEVEL",
+        "KAFKA_TOPIC_PARTITIONS", "LOG_LEVEL", "PAYWIRE_ENCRYPTION_KEY",
     ] + TopicNames.environmentKeys
 
     public static let defaultDatabaseURL = "postgres://paywire:paywire@127.0.0.1:5432/paywire"
@@ -56,6 +56,15 @@ public struct ServiceConfiguration: Sendable {
             throw ConfigurationError(key: key, reason: "an integer in \(range.lowerBound)...\(range.upperBound)")
         }
         return number
+    }
+
+    /// The AES-256 key that seals secrets at rest (base64 of 32 bytes). Services that read or
+    /// write secrets refuse to start without it rather than fall back to a known key.
+    public static func encryptionKey(_ environment: [String: String]) throws -> String {
+        guard let key = environment["PAYWIRE_ENCRYPTION_KEY"], !key.isEmpty else {
+            throw ConfigurationError(key: "PAYWIRE_ENCRYPTION_KEY", reason: "base64 of 32 random bytes (openssl rand -base64 32)")
+        }
+        return key
     }
 
     public var database: DatabaseConfiguration {

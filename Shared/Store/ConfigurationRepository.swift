@@ -1,39 +1,129 @@
+import Foundation
 import Logging
+import NIOConcurrencyHelpers
+import PaywireModels
 import PostgresNIO
 
-/// Where the dispatcher sends a merchant's events. `endpointId` is nil for the legacy single
-/// `webhook_url`, which counts as one endpoint subscribed to every event type.
+/// Where the dispatcher sends one event. `endpointId` is nil for the legacy single `webhook_url`,
+/// which counts as one endpoint subscribed to every event type.
 public struct WebhookTarget: Sendable, Equatable {
     public var endpointId: String?
     public var url: String
-    public var events: Set<String>?
-    public var signingKey: String?
-
-    public func subscribes(to eventType: String) -> Bool {
-        events?.contains(eventType) ?? true
-    }
+    /// The profile's `payment_response_hash_key`, for `X-Webhook-Signature-512`.
+    public var hashKey: String?
+    /// The profile's `outgoing_webhook_custom_http_headers`.
+    public var customHeaders: [String: String]
 }
 
-/// Read-only access to the configuration the gateway owns, for the other services. It only
-/// reads: a service writes nothing outside its own schema.
-public struct ConfigurationRepository: Sendable {
-    let postgres: PostgresClient
-    let logger: Logger
+/// An endpoint's signing secrets: the current one, and the previous one during the 24 hours
+/// after a rotation.
+public struct EndpointSecrets: Sendable, Equatable {
+    public var current: String
+    public var previous: String?
+}
 
-    public init(postgres: PostgresClient, logger: Logger) {
+/// Read-only access to the configuration the gateway owns, for the other services (a service
+/// writes nothing outside its own schema). Each merchant's configuration is cached and checked
+/// against `gateway.config_versions` on every lookup, so a change committed by the gateway is
+/// seen by the very next event.
+public final class ConfigurationRepository: Sendable {
+    struct Profile: Sendable {
+        var legacyURL: String?
+        var legacyDisabled: Set<String>
+        var hashKey: String?
+        var customHeaders: [String: String]
+    }
+
+    struct Endpoint: Sendable {
+        var id: String
+        var profileId: String
+        var url: String
+        var events: Set<String>
+        var status: String
+        var secrets: EndpointSecrets
+    }
+
+    struct MerchantConfiguration: Sendable {
+        var version: Int64
+        var defaultProfileId: String?
+        var profiles: [String: Profile]
+        var endpoints: [Endpoint]
+    }
+
+    private let postgres: PostgresClient
+    private let secrets: SecretBox
+    private let logger: Logger
+    private let cache = NIOLockedValueBox<[String: MerchantConfiguration]>([:])
+
+    public init(postgres: PostgresClient, secrets: SecretBox, logger: Logger) {
         self.postgres = postgres
+        self.secrets = secrets
         self.logger = logger
     }
 
-    public func webhookTargets(merchantId: String, eventType: String) async throws -> [WebhookTarget] {
-        let rows = try await postgres.query(
-            "SELECT webhook_url, payment_response_hash_key FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)",
-            logger: logger
-        )
-        var targets: [WebhookTarget] = []
-        for try await (url, key) in rows.decode((String?, String?).self) {
-            if let url { targets.append(WebhookTarget(endpointId: nil, url: url, events: nil, signingKey: key)) }
+    public func webhookTargets(merchantId: String, profileId: String?, eventType: String) async throws -> [WebhookTarget] {
+        let configuration = try await load(merchantId)
+        guard let profileId = profileId ?? configuration.defaultProfileId, let profile = configuration.profiles[profileId] else { return [] }
+        let endpoints = configuration.endpoints.filter { $0.profileId == profileId }
+        if !endpoints.isEmpty {
+            return endpoints
+                .filter { $0.status == "active" && $0.events.contains(eventType) }
+                .map { WebhookTarget(endpointId: $0.id, url: $0.url, hashKey: profile.hashKey, customHeaders: profile.customHeaders) }
         }
-        return targets.filter { $0.subscribes(to: eventType) }
+        guard let url = profile.legacyURL, !profile.legacyDisabled.contains(eventType) else { return [] }
+        return [WebhookTarget(endpointId: nil, url: url, hashKey: profile.hashKey, customHeaders: profile.customHeaders)]
+    }
+
+    public func endpointSecrets(merchantId: String, endpointId: String) async throws -> EndpointSecrets? {
+        try await load(merchantId).endpoints.first { $0.id == endpointId }?.secrets
+    }
+
+    func load(_ merchantId: String) async throws -> MerchantConfiguration {
+        // The version is read first: a change racing with the load below bumps it again, and the
+        // next lookup reloads.
+        var version: Int64 = 0
+        let versionRows = try await postgres.query("SELECT version FROM gateway.config_versions WHERE merchant_id = \(merchantId)", logger: logger)
+        for try await value in versionRows.decode(Int64.self) { version = value }
+        if let cached = cache.withLockedValue({ $0[merchantId] }), cached.version == version { return cached }
+
+        var configuration = MerchantConfiguration(version: version, defaultProfileId: nil, profiles: [:], endpoints: [])
+        let merchant = try await postgres.query("SELECT default_profile_id FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)", logger: logger)
+        for try await id in merchant.decode(String?.self) { configuration.defaultProfileId = id }
+
+        let profiles = try await postgres.query("""
+            SELECT profile_id, document::text, payment_response_hash_key FROM gateway.business_profiles WHERE merchant_id = \(merchantId)
+            """, logger: logger)
+        for try await (profileId, documentText, sealedHashKey) in profiles.decode((String, String, String?).self) {
+            let document = (try? PaywireJSON.decoder.decode(JSONValue.self, from: Data(documentText.utf8))) ?? .null
+            let details = document["webhook_details"]
+            var disabled = Set<String>()
+            for (flag, eventType) in WebhookEventType.legacyFlags where details?[flag] == .bool(false) { disabled.insert(eventType) }
+            var headers: [String: String] = [:]
+            if let sealed = document["outgoing_webhook_custom_http_headers"]?.stringValue,
+               let text = try? secrets.open(sealed),
+               let map = try? PaywireJSON.decoder.decode([String: String].self, from: Data(text.utf8)) {
+                headers = map
+            }
+            configuration.profiles[profileId] = Profile(
+                legacyURL: details?["webhook_url"]?.stringValue,
+                legacyDisabled: disabled,
+                hashKey: try sealedHashKey.map(secrets.open),
+                customHeaders: headers
+            )
+        }
+
+        let endpoints = try await postgres.query("""
+            SELECT webhook_endpoint_id, profile_id, webhook_url, events, status, secret,
+                   CASE WHEN previous_secret_expires_at > now() THEN previous_secret END
+            FROM gateway.webhook_endpoints WHERE merchant_id = \(merchantId) ORDER BY position
+            """, logger: logger)
+        for try await (id, profileId, url, events, status, secret, previous) in endpoints.decode((String, String, String, [String], String, String, String?).self) {
+            configuration.endpoints.append(Endpoint(
+                id: id, profileId: profileId, url: url, events: Set(events), status: status,
+                secrets: EndpointSecrets(current: try secrets.open(secret), previous: try previous.map(secrets.open))
+            ))
+        }
+        cache.withLockedValue { $0[merchantId] = configuration }
+        return configuration
     }
 }

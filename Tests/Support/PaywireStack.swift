@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import PaywireStore
 import PostgresNIO
 
 /// The dev broker and the four services as processes, on a database of their own, for
@@ -52,6 +53,7 @@ public final class PaywireStack: @unchecked Sendable {
             "DATABASE_URL": databaseURL,
             "KAFKA_BROKERS": brokers,
             "PAYWIRE_ADMIN_API_KEY": adminKey,
+            "PAYWIRE_ENCRYPTION_KEY": SecretBox.generateKey(),
             "LOG_LEVEL": "info",
         ]
         environment.merge(extraEnvironment) { _, new in new }
@@ -120,9 +122,10 @@ public final class PaywireStack: @unchecked Sendable {
         }
     }
 
-    public func request(_ method: HTTPMethod, _ path: String, service: String = "gateway", apiKey: String? = adminKey, body: String? = nil) async throws -> HTTPResult {
+    public func request(_ method: HTTPMethod, _ path: String, service: String = "gateway", apiKey: String? = adminKey, body: String? = nil, headers: [(String, String)] = []) async throws -> HTTPResult {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(ports[service]!)\(path)")
         request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let apiKey { request.headers.add(name: "api-key", value: apiKey) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")

@@ -24,7 +24,8 @@ public enum GatewayService {
         }
         let router = Router(context: PaywireRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
-        let api = GatewayAPI(infrastructure: infrastructure, adminKey: adminKey)
+        let secrets = try SecretBox(base64Key: try ServiceConfiguration.encryptionKey(configuration.environment))
+        let api = GatewayAPI(infrastructure: infrastructure, adminKey: adminKey, secrets: secrets)
         api.addRoutes(to: router)
         return PaywireApplication(
             services: [
@@ -40,92 +41,164 @@ public enum GatewayService {
 
 struct GatewayAPI: Sendable {
     let infrastructure: ServiceInfrastructure
-    let adminKey: String?
+    let authentication: GatewayAuthentication
+    let store: GatewayConfigurationStore
+
+    init(infrastructure: ServiceInfrastructure, adminKey: String?, secrets: SecretBox) {
+        self.infrastructure = infrastructure
+        authentication = GatewayAuthentication(adminKey: adminKey, postgres: infrastructure.postgres, logger: infrastructure.logger)
+        store = GatewayConfigurationStore(postgres: infrastructure.postgres, secrets: secrets, logger: infrastructure.logger)
+    }
 
     var postgres: PostgresClient { infrastructure.postgres }
     var logger: Logger { infrastructure.logger }
 
     func addRoutes(to router: Router<PaywireRequestContext>) {
+        let auth = authentication
+        let store = store
+
+        // Merchant accounts
         router.post("/accounts") { request, context in
-            try requireAdmin(request)
-            let body = try await JSONBody.decode(MerchantAccountCreateRequest.self, from: request, context: context)
-            return try await createMerchant(body)
+            try await auth.requireAdmin(request)
+            return try JSONResponse(try await store.createMerchant(try await RequestObject.read(from: request, context: context)))
         }
         router.get("/accounts/:merchant_id") { request, context in
-            try requireAdmin(request)
             let merchantId = try context.parameters.require("merchant_id")
-            guard let account = try await loadMerchant(merchantId) else { throw APIError.notFound("Merchant account") }
-            return account
+            try await auth.requireAccess(request, merchantId: merchantId)
+            guard let account = try await store.merchantResponse(merchantId) else { throw APIError.notFound("Merchant account") }
+            return JSONResponse(account)
         }
+        router.post("/accounts/:merchant_id") { request, context in
+            let merchantId = try context.parameters.require("merchant_id")
+            try await auth.requireAccess(request, merchantId: merchantId)
+            return JSONResponse(try await store.updateMerchant(merchantId, try await RequestObject.read(from: request, context: context)))
+        }
+        router.delete("/accounts/:merchant_id") { request, context in
+            let merchantId = try context.parameters.require("merchant_id")
+            try await auth.requireAdmin(request)
+            return JSONResponse(try await store.deleteMerchant(merchantId))
+        }
+
+        // API keys
+        router.post("/api_keys/:merchant_id") { request, context in
+            let merchantId = try context.parameters.require("merchant_id")
+            try await auth.requireAccess(request, merchantId: merchantId)
+            return JSONResponse(try await store.createAPIKey(merchantId: merchantId, try await RequestObject.read(from: request, context: context)))
+        }
+        router.get("/api_keys/:merchant_id/list") { request, context in
+            let merchantId = try context.parameters.require("merchant_id")
+            try await auth.requireAccess(request, merchantId: merchantId)
+            return JSONResponse(.array(try await store.apiKeys(merchantId: merchantId)))
+        }
+        router.get("/api_keys/:merchant_id/:key_id") { request, context in
+            let merchantId = try context.parameters.require("merchant_id")
+            try await auth.requireAccess(request, merchantId: merchantId)
+            guard let key = try await store.apiKeys(merchantId: merchantId, keyId: try context.parameters.require("key_id")).first else {
+                throw APIError.notFound("API key")
+            }
+            return JSONResponse(key)
+        }
+        router.delete("/api_keys/:merchant_id/:key_id") { request, context in
+            let merchantId = try context.parameters.require("merchant_id")
+            try await auth.requireAccess(request, merchantId: merchantId)
+            return JSONResponse(try await store.revokeAPIKey(merchantId: merchantId, keyId: try context.parameters.require("key_id")))
+        }
+
+        // Business profiles
+        router.post("/account/:merchant_id/business_profile") { request, context in
+            let merchantId = try context.parameters.require("merchant_id")
+            try await auth.requireAccess(request, merchantId: merchantId)
+            return JSONResponse(try await store.createProfile(merchantId: merchantId, try await RequestObject.read(from: request, context: context)))
+        }
+        router.get("/account/:merchant_id/business_profile") { request, context in
+            let merchantId = try context.parameters.require("merchant_id")
+            try await auth.requireAccess(request, merchantId: merchantId)
+            return JSONResponse(try await store.listProfiles(merchantId: merchantId))
+        }
+        router.get("/account/:merchant_id/business_profile/:profile_id") { request, context in
+            let merchantId = try context.parameters.require("merchant_id")
+            try await auth.requireAccess(request, merchantId: merchantId)
+            guard let profile = try await store.profileResponse(merchantId: merchantId, profileId: try context.parameters.require("profile_id")) else {
+                throw APIError.notFound("Business profile")
+            }
+            return JSONResponse(profile)
+        }
+        router.post("/account/:merchant_id/business_profile/:profile_id") { request, context in
+            let merchantId = try context.parameters.require("merchant_id")
+            try await auth.requireAccess(request, merchantId: merchantId)
+            return JSONResponse(try await store.updateProfile(merchantId: merchantId, profileId: try context.parameters.require("profile_id"), try await RequestObject.read(from: request, context: context)))
+        }
+        router.put("/v2/profiles/:profile_id") { request, context in
+            guard let merchantId = request.headers[.init("x-merchant-id")!] else {
+                throw APIError.invalid("x-merchant-id", "header is required", code: "IR_05")
+            }
+            try await auth.requireAccess(request, merchantId: merchantId)
+            return JSONResponse(try await store.updateProfile(merchantId: merchantId, profileId: try context.parameters.require("profile_id"), try await RequestObject.read(from: request, context: context)))
+        }
+
+        // Webhook endpoints of a profile
+        let endpoints = "/account/:merchant_id/business_profile/:profile_id/webhooks"
+        router.post(RouterPath(endpoints)) { request, context in
+            let (merchantId, profileId) = try await scope(request, context)
+            return JSONResponse(try await store.createEndpoint(merchantId: merchantId, profileId: profileId, try await RequestObject.read(from: request, context: context)))
+        }
+        router.get(RouterPath(endpoints)) { request, context in
+            let (merchantId, profileId) = try await scope(request, context)
+            try await store.requireProfile(merchantId: merchantId, profileId: profileId)
+            return JSONResponse(.array(try await store.endpointResponses(profileId: profileId)))
+        }
+        router.get(RouterPath(endpoints + "/:webhook_endpoint_id")) { request, context in
+            let (merchantId, profileId) = try await scope(request, context)
+            try await store.requireProfile(merchantId: merchantId, profileId: profileId)
+            guard let endpoint = try await store.endpointResponses(profileId: profileId, onlyId: try context.parameters.require("webhook_endpoint_id")).first else {
+                throw APIError.notFound("Webhook endpoint")
+            }
+            return JSONResponse(endpoint)
+        }
+        router.post(RouterPath(endpoints + "/:webhook_endpoint_id")) { request, context in
+            let (merchantId, profileId) = try await scope(request, context)
+            return JSONResponse(try await store.updateEndpoint(merchantId: merchantId, profileId: profileId, endpointId: try context.parameters.require("webhook_endpoint_id"), try await RequestObject.read(from: request, context: context)))
+        }
+        router.delete(RouterPath(endpoints + "/:webhook_endpoint_id")) { request, context in
+            let (merchantId, profileId) = try await scope(request, context)
+            return JSONResponse(try await store.deprecateEndpoint(merchantId: merchantId, profileId: profileId, endpointId: try context.parameters.require("webhook_endpoint_id")))
+        }
+        router.post(RouterPath(endpoints + "/:webhook_endpoint_id/rotate_secret")) { request, context in
+            let (merchantId, profileId) = try await scope(request, context)
+            return JSONResponse(try await store.rotateSecret(merchantId: merchantId, profileId: profileId, endpointId: try context.parameters.require("webhook_endpoint_id")))
+        }
+
+        // Walking-skeleton payments; the payments issue replaces these with the full API.
         router.post("/payments") { request, context in
-            try requireAdmin(request)
-            let body = try await JSONBody.decode(PaymentCreateRequest.self, from: request, context: context)
-            return try await createPayment(body)
+            let caller = try await auth.caller(request)
+            let body = try await RequestObject.read(from: request, context: context)
+            return try await createPayment(body, caller: caller)
         }
     }
 
-    /// Constant-time comparison: the key check must not leak how much of a guess was right.
-    func requireAdmin(_ request: Request) throws {
-        guard let adminKey, let given = request.headers[.init("api-key")!] else { throw APIError.unauthorized() }
-        let expected = SHA256.hash(data: Data(adminKey.utf8))
-        let actual = SHA256.hash(data: Data(given.utf8))
-        guard expected == actual else { throw APIError.unauthorized() }
+    func scope(_ request: Request, _ context: PaywireRequestContext) async throws -> (String, String) {
+        let merchantId = try context.parameters.require("merchant_id")
+        try await authentication.requireAccess(request, merchantId: merchantId)
+        return (merchantId, try context.parameters.require("profile_id"))
     }
 
-    func createMerchant(_ body: MerchantAccountCreateRequest) async throws -> EditedResponse<MerchantAccount> {
-        let merchantId = body.merchantId ?? PaymentIdentifier.make(prefix: "merchant")
-        try Validation.identifier(merchantId, field: "merchant_id")
-        if let url = body.webhookDetails?.webhookUrl { try Validation.webhookURL(url, field: "webhook_details.webhook_url") }
-        let hashEnabled = body.enablePaymentResponseHash ?? true
-        let hashKey = hashEnabled ? HashKey.generate() : nil
-        let inserted = try await postgres.withTransaction(logger: logger) { connection -> Bool in
-            let rows = try await connection.query("""
-                INSERT INTO gateway.merchant_accounts (merchant_id, merchant_name, webhook_url, payment_response_hash_key)
-                VALUES (\(merchantId), \(body.merchantName), \(body.webhookDetails?.webhookUrl), \(hashKey))
-                ON CONFLICT (merchant_id) DO NOTHING RETURNING 1
-                """, logger: logger)
-            var inserted = false
-            for try await _ in rows { inserted = true }
-            return inserted
+    func createPayment(_ body: RequestObject, caller: Caller) async throws -> EditedResponse<PaymentAccepted> {
+        let merchantId: String
+        switch caller {
+        case .merchant(let own): merchantId = own
+        case .admin: merchantId = try body.requiredString("merchant_id", maxLength: 64)
         }
-        guard inserted else {
-            throw APIError(status: .badRequest, type: "invalid_request", code: "IR_38", message: "The merchant account with the specified details already exists", field: "merchant_id")
+        guard let amount = try body.integer("amount", range: 1...Int(Int32.max) * 1000) else {
+            throw APIError.invalid("amount", "is required", code: "IR_05")
         }
-        let account = MerchantAccount(
-            merchantId: merchantId,
-            merchantName: body.merchantName,
-            webhookDetails: .init(webhookUrl: body.webhookDetails?.webhookUrl),
-            enablePaymentResponseHash: hashEnabled,
-            paymentResponseHashKey: hashKey
-        )
-        return EditedResponse(status: .ok, response: account)
-    }
-
-    func loadMerchant(_ merchantId: String) async throws -> MerchantAccount? {
-        let rows = try await postgres.query(
-            "SELECT merchant_id, merchant_name, webhook_url, payment_response_hash_key FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)",
-            logger: logger
-        )
-        for try await (id, name, url, key) in rows.decode((String, String?, String?, String?).self) {
-            return MerchantAccount(merchantId: id, merchantName: name, webhookDetails: .init(webhookUrl: url), enablePaymentResponseHash: key != nil, paymentResponseHashKey: key)
-        }
-        return nil
-    }
-
-    func createPayment(_ body: PaymentCreateRequest) async throws -> EditedResponse<PaymentAccepted> {
-        try Validation.identifier(body.merchantId, field: "merchant_id")
-        guard body.amount > 0 else { throw APIError.invalid("amount", "must be a positive integer in the currency's minor unit") }
-        guard body.currency.count == 3, body.currency.allSatisfy({ $0.isUppercase && $0.isASCII }) else {
+        let currency = try body.requiredString("currency", maxLength: 3)
+        guard currency.count == 3, currency.allSatisfy({ $0.isUppercase && $0.isASCII }) else {
             throw APIError.invalid("currency", "must be a three-letter ISO 4217 code in capitals")
         }
-        guard try await loadMerchant(body.merchantId) != nil else { throw APIError.notFound("Merchant account") }
+        guard try await store.merchantResponse(merchantId) != nil else { throw APIError.notFound("Merchant account") }
         let paymentId = PaymentIdentifier.make()
-        let accepted = PaymentAccepted(paymentId: paymentId, merchantId: body.merchantId, status: "processing", amount: body.amount, currency: body.currency)
-        let command = EventEnvelope(
-            type: MessageType.paymentCreate,
-            merchantId: body.merchantId,
-            payload: try JSONValue(encoding: accepted)
-        )
+        let accepted = PaymentAccepted(paymentId: paymentId, merchantId: merchantId, status: "processing", amount: amount, currency: currency)
+        let command = EventEnvelope(type: MessageType.paymentCreate, merchantId: merchantId, payload: try JSONValue(encoding: accepted))
         do {
             _ = try await infrastructure.producer.send(KafkaProducerMessage(
                 topic: infrastructure.configuration.topics.paymentCommands,
@@ -140,11 +213,17 @@ struct GatewayAPI: Sendable {
     }
 }
 
-enum HashKey {
-    /// 64 alphanumerics, the shape of Hyperswitch's `payment_response_hash_key`.
-    static func generate() -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-        var generator = SystemRandomNumberGenerator()
-        return String((0..<64).map { _ in alphabet[Int(generator.next(upperBound: UInt(alphabet.count)))] })
+/// A JSON answer built from `JSONValue`, encoded like every other Paywire document.
+struct JSONResponse: ResponseGenerator {
+    let value: JSONValue
+    let status: HTTPResponse.Status
+
+    init(_ value: JSONValue, status: HTTPResponse.Status = .ok) {
+        self.value = value
+        self.status = status
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try PaywireJSON.encoder.encode(value))))
     }
 }

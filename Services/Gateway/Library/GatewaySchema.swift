@@ -17,5 +17,71 @@ public enum GatewaySchema {
                 modified_at               TIMESTAMPTZ NOT NULL DEFAULT now()
             );
             """),
+        SchemaMigration(version: 3, name: "profiles_endpoints_keys_connectors", sql: """
+            -- Merchant fields that are only stored and returned live in `document`; columns are
+            -- what the code queries or protects.
+            ALTER TABLE gateway.merchant_accounts
+                ADD COLUMN document JSONB NOT NULL DEFAULT '{}',
+                ADD COLUMN default_profile_id TEXT,
+                ADD COLUMN publishable_key TEXT,
+                ADD COLUMN organization_id TEXT,
+                DROP COLUMN webhook_url,
+                DROP COLUMN payment_response_hash_key;
+            CREATE TABLE gateway.business_profiles (
+                profile_id                TEXT PRIMARY KEY,
+                merchant_id               TEXT NOT NULL REFERENCES gateway.merchant_accounts (merchant_id) ON DELETE CASCADE,
+                profile_name              TEXT NOT NULL,
+                document                  JSONB NOT NULL DEFAULT '{}',
+                payment_response_hash_key TEXT,
+                webhook_password          TEXT,
+                created_at                TIMESTAMPTZ NOT NULL DEFAULT now(),
+                modified_at               TIMESTAMPTZ NOT NULL DEFAULT now(),
+                UNIQUE (merchant_id, profile_name)
+            );
+            CREATE TABLE gateway.webhook_endpoints (
+                position                   BIGSERIAL,
+                webhook_endpoint_id        TEXT PRIMARY KEY,
+                profile_id                 TEXT NOT NULL REFERENCES gateway.business_profiles (profile_id) ON DELETE CASCADE,
+                merchant_id                TEXT NOT NULL,
+                webhook_url                TEXT NOT NULL,
+                events                     TEXT[] NOT NULL,
+                status                     TEXT NOT NULL CHECK (status IN ('active', 'inactive', 'deprecated')),
+                secret                     TEXT NOT NULL,
+                previous_secret            TEXT,
+                previous_secret_expires_at TIMESTAMPTZ,
+                created_at                 TIMESTAMPTZ NOT NULL DEFAULT now(),
+                modified_at                TIMESTAMPTZ NOT NULL DEFAULT now()
+            );
+            CREATE INDEX webhook_endpoints_by_profile ON gateway.webhook_endpoints (profile_id);
+            CREATE TABLE gateway.api_keys (
+                key_id       TEXT PRIMARY KEY,
+                merchant_id  TEXT NOT NULL REFERENCES gateway.merchant_accounts (merchant_id) ON DELETE CASCADE,
+                name         TEXT NOT NULL,
+                description  TEXT,
+                prefix       TEXT NOT NULL,
+                hashed_key   TEXT NOT NULL UNIQUE,
+                expiration   TIMESTAMPTZ,
+                revoked      BOOLEAN NOT NULL DEFAULT false,
+                created_at   TIMESTAMPTZ NOT NULL DEFAULT now()
+            );
+            CREATE TABLE gateway.connector_accounts (
+                merchant_connector_id TEXT PRIMARY KEY,
+                merchant_id           TEXT NOT NULL REFERENCES gateway.merchant_accounts (merchant_id) ON DELETE CASCADE,
+                profile_id            TEXT NOT NULL REFERENCES gateway.business_profiles (profile_id) ON DELETE CASCADE,
+                connector_type        TEXT NOT NULL,
+                connector_name        TEXT NOT NULL,
+                account_details       TEXT NOT NULL,
+                webhook_secret        TEXT,
+                document              JSONB NOT NULL DEFAULT '{}',
+                created_at            TIMESTAMPTZ NOT NULL DEFAULT now(),
+                modified_at           TIMESTAMPTZ NOT NULL DEFAULT now()
+            );
+            -- Bumped in every transaction that changes a merchant's configuration; readers in
+            -- other services compare it to what they cached.
+            CREATE TABLE gateway.config_versions (
+                merchant_id TEXT PRIMARY KEY,
+                version     BIGINT NOT NULL
+            );
+            """),
     ])
 }

@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import PaywireModels
 import PaywireRuntime
+import PaywireStore
 import PostgresNIO
 import ServiceLifecycle
 
@@ -13,6 +14,7 @@ import ServiceLifecycle
 /// dispatcher replicas share the work and a killed one's rows are picked up by the others.
 public final class DeliveryWorker: Service, Sendable {
     let postgres: PostgresClient
+    let configuration: ConfigurationRepository
     let logger: Logger
     let schedule: RetrySchedule
     let requestTimeout: Duration
@@ -20,8 +22,9 @@ public final class DeliveryWorker: Service, Sendable {
     let delivered = Counter(label: "paywire_webhook_deliveries_total", dimensions: [("outcome", "delivered")])
     let failed = Counter(label: "paywire_webhook_deliveries_total", dimensions: [("outcome", "failed")])
 
-    public init(postgres: PostgresClient, logger: Logger, schedule: RetrySchedule = .hyperswitch, requestTimeout: Duration = .seconds(30), batchSize: Int = 32) {
+    public init(postgres: PostgresClient, configuration: ConfigurationRepository, logger: Logger, schedule: RetrySchedule = .hyperswitch, requestTimeout: Duration = .seconds(30), batchSize: Int = 32) {
         self.postgres = postgres
+        self.configuration = configuration
         self.logger = logger
         self.schedule = schedule
         self.requestTimeout = requestTimeout
@@ -30,6 +33,8 @@ public final class DeliveryWorker: Service, Sendable {
 
     struct Due: Sendable {
         var eventId: String
+        var merchantId: String
+        var endpointId: String?
         var url: String
         var body: String
         var headers: [String: String]
@@ -71,7 +76,7 @@ public final class DeliveryWorker: Service, Sendable {
         let logger = logger
         return try await postgres.withTransaction(logger: logger) { connection -> Int in
             let rows = try await connection.query("""
-                SELECT event_id, target_url, request_body, request_headers::text, attempt_count
+                SELECT event_id, merchant_id, webhook_endpoint_id, target_url, request_body, request_headers::text, attempt_count
                 FROM webhooks.events
                 WHERE delivery_status = 'pending' AND next_attempt_at <= now()
                 ORDER BY next_attempt_at
@@ -79,9 +84,9 @@ public final class DeliveryWorker: Service, Sendable {
                 FOR UPDATE SKIP LOCKED
                 """, logger: logger)
             var due: [Due] = []
-            for try await (eventId, url, body, headersText, attempts) in rows.decode((String, String, String, String, Int).self) {
+            for try await (eventId, merchantId, endpointId, url, body, headersText, attempts) in rows.decode((String, String, String?, String, String, String, Int).self) {
                 let headers = (try? PaywireJSON.decoder.decode([String: String].self, from: Data(headersText.utf8))) ?? [:]
-                due.append(Due(eventId: eventId, url: url, body: body, headers: headers, attemptCount: attempts))
+                due.append(Due(eventId: eventId, merchantId: merchantId, endpointId: endpointId, url: url, body: body, headers: headers, attemptCount: attempts))
             }
             guard !due.isEmpty else { return 0 }
             let outcomes = await withTaskGroup(of: (Int, Outcome).self) { group in
@@ -103,6 +108,17 @@ public final class DeliveryWorker: Service, Sendable {
         var request = HTTPClientRequest(url: item.url)
         request.method = .POST
         for (name, value) in item.headers { request.headers.add(name: name, value: value) }
+        // Standard Webhooks headers are signed at send time, so every retry carries a fresh
+        // timestamp that receivers' replay windows accept.
+        if let endpointId = item.endpointId,
+           let secrets = try? await configuration.endpointSecrets(merchantId: item.merchantId, endpointId: endpointId) {
+            let timestamp = Int(Date().timeIntervalSince1970)
+            request.headers.replaceOrAdd(name: "webhook-id", value: item.eventId)
+            request.headers.replaceOrAdd(name: "webhook-timestamp", value: String(timestamp))
+            request.headers.replaceOrAdd(name: "webhook-signature", value: OutgoingWebhook.standardSignature(
+                id: item.eventId, timestamp: timestamp, body: item.body, secrets: [secrets.current] + (secrets.previous.map { [$0] } ?? [])
+            ))
+        }
         request.body = .bytes(ByteBuffer(string: item.body))
         do {
             let response = try await http.execute(request, timeout: .seconds(Int64(requestTimeout.components.seconds)))

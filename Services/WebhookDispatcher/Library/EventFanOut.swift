@@ -15,10 +15,10 @@ public struct EventFanOut: Sendable {
     let logger: Logger
     let processed = ProcessedMessages(schema: WebhooksSchema.name, consumer: "payment-events")
 
-    public init(postgres: PostgresClient, logger: Logger) {
+    public init(postgres: PostgresClient, configuration: ConfigurationRepository, logger: Logger) {
         self.postgres = postgres
         self.logger = logger
-        configuration = ConfigurationRepository(postgres: postgres, logger: logger)
+        self.configuration = configuration
     }
 
     public func handle(_ message: KafkaConsumerMessage) async throws {
@@ -26,16 +26,16 @@ public struct EventFanOut: Sendable {
         guard let objectId = envelope.payload["payment_id"]?.stringValue ?? envelope.payload["refund_id"]?.stringValue else {
             throw PermanentMessageError("event \(envelope.type) carries no payment_id or refund_id")
         }
-        let targets = try await configuration.webhookTargets(merchantId: envelope.merchantId, eventType: envelope.type)
+        let targets = try await configuration.webhookTargets(merchantId: envelope.merchantId, profileId: envelope.profileId, eventType: envelope.type)
         try await processed.processOnce(messageID: envelope.id, client: postgres, logger: logger) { connection in
             for target in targets {
                 let eventId = OutgoingWebhook.makeEventId()
                 let body = try OutgoingWebhook.body(merchantId: envelope.merchantId, eventId: eventId, eventType: envelope.type, object: envelope.payload, timestamp: envelope.occurredAt)
-                var headers: [String: JSONValue] = [
-                    "Content-Type": .string("application/json"),
-                    "User-Agent": .string(OutgoingWebhook.userAgent),
-                ]
-                if let key = target.signingKey {
+                // The merchant's own headers first, so they can never replace ours.
+                var headers: [String: JSONValue] = target.customHeaders.mapValues(JSONValue.string)
+                headers["Content-Type"] = .string("application/json")
+                headers["User-Agent"] = .string(OutgoingWebhook.userAgent)
+                if let key = target.hashKey {
                     headers[OutgoingWebhook.signatureHeader] = .string(OutgoingWebhook.signature(body: body, key: key))
                 }
                 let headersJSON = String(decoding: try PaywireJSON.encoder.encode(JSONValue.object(headers)), as: UTF8.self)

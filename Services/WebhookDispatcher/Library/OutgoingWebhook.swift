@@ -39,6 +39,16 @@ public enum OutgoingWebhook {
         return mac.map { String(format: "%02x", $0) }.joined()
     }
 
+    /// Standard Webhooks signature (as Svix): `v1,` + base64 HMAC-SHA256 of `id.timestamp.body`,
+    /// keyed with the base64 part of a `whsec_` secret; one entry per valid secret, space-separated.
+    public static func standardSignature(id: String, timestamp: Int, body: String, secrets: [String]) -> String {
+        secrets.compactMap { secret -> String? in
+            guard let key = Data(base64Encoded: String(secret.dropFirst("whsec_".count))) else { return nil }
+            let mac = HMAC<SHA256>.authenticationCode(for: Data("\(id).\(timestamp).\(body)".utf8), using: SymmetricKey(data: key))
+            return "v1," + Data(mac).base64EncodedString()
+        }.joined(separator: " ")
+    }
+
     /// base64 of `{object_id}_{event_type}_{endpoint_id}` (without the endpoint for the legacy
     /// single URL): the same delivery always gets the same id, so it can exist only once.
     public static func idempotentEventId(objectId: String, eventType: String, endpointId: String?) -> String {

@@ -1,0 +1,96 @@
+import Foundation
+import PaywireModels
+import PaywireRuntime
+
+/// `webhook_details` as merchants send it: Hyperswitch's legacy single-URL fields and
+/// `multiple_webhooks_list`.
+struct WebhookDetails: Sendable {
+    var webhookVersion: String?
+    var webhookUsername: String?
+    var webhookPassword: String?
+    var webhookURL: String?
+    var paymentCreatedEnabled: Bool?
+    var paymentSucceededEnabled: Bool?
+    var paymentFailedEnabled: Bool?
+    /// nil: not given (leave endpoints alone); empty: remove them all.
+    var endpoints: [EndpointInput]?
+
+    static func parse(_ object: RequestObject) throws -> WebhookDetails {
+        var details = WebhookDetails()
+        details.webhookVersion = try object.string("webhook_version", maxLength: 64)
+        details.webhookUsername = try object.string("webhook_username", maxLength: 255)
+        details.webhookPassword = try object.string("webhook_password", maxLength: 255)
+        details.webhookURL = try object.string("webhook_url")
+        if let url = details.webhookURL { try Validation.webhookURL(url, field: object.name("webhook_url")) }
+        details.paymentCreatedEnabled = try object.bool("payment_created_enabled")
+        details.paymentSucceededEnabled = try object.bool("payment_succeeded_enabled")
+        details.paymentFailedEnabled = try object.bool("payment_failed_enabled")
+        details.endpoints = try object.objects("multiple_webhooks_list")?.map(EndpointInput.parse)
+        return details
+    }
+
+    /// The legacy fields as stored in the profile document (the password is sealed apart).
+    var legacyDocument: [String: JSONValue] {
+        [
+            "webhook_version": webhookVersion.map(JSONValue.string) ?? .null,
+            "webhook_username": webhookUsername.map(JSONValue.string) ?? .null,
+            "webhook_url": webhookURL.map(JSONValue.string) ?? .null,
+            "payment_created_enabled": paymentCreatedEnabled.map(JSONValue.bool) ?? .null,
+            "payment_succeeded_enabled": paymentSucceededEnabled.map(JSONValue.bool) ?? .null,
+            "payment_failed_enabled": paymentFailedEnabled.map(JSONValue.bool) ?? .null,
+        ]
+    }
+}
+
+/// One entry of `multiple_webhooks_list`, or the body of `POST …/webhooks`.
+struct EndpointInput: Sendable {
+    var endpointId: String?
+    var url: String?
+    var events: [String]?
+    var status: String?
+
+    static let statuses: Set<String> = ["active", "inactive", "deprecated"]
+
+    static func parse(_ object: RequestObject) throws -> EndpointInput {
+        var input = EndpointInput()
+        input.endpointId = try object.string("webhook_endpoint_id", maxLength: 64)
+        input.url = try object.string("webhook_url")
+        if let url = input.url { try Validation.webhookURL(url, field: object.name("webhook_url")) }
+        if let events = try object.strings("events") {
+            guard !events.isEmpty else { throw APIError.invalid(object.name("events"), "must name at least one event type") }
+            for (index, event) in events.enumerated() where !WebhookEventType.known.contains(event) {
+                throw APIError.invalid("\(object.name("events"))[\(index)]", "is not a known event type: \(event)")
+            }
+            // Order-preserving de-duplication: the seed sends the same list in any order.
+            var seen = Set<String>()
+            input.events = events.filter { seen.insert($0).inserted }
+        }
+        input.status = try object.string("status", maxLength: 32)
+        if let status = input.status, !statuses.contains(status) {
+            throw APIError.invalid(object.name("status"), "must be one of active, inactive, deprecated")
+        }
+        return input
+    }
+}
+
+enum Validation {
+    static let identifierCharacters = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "_-"))
+
+    static func identifier(_ value: String, field: String) throws {
+        guard (1...64).contains(value.count), value.unicodeScalars.allSatisfy(identifierCharacters.contains) else {
+            throw APIError.invalid(field, "must be 1 to 64 letters, digits, '_' or '-'")
+        }
+    }
+
+    /// Webhook targets: absolute http(s) URLs with a host and no embedded credentials.
+    static func webhookURL(_ value: String, field: String) throws {
+        guard let url = URLComponents(string: value), let scheme = url.scheme?.lowercased(),
+              scheme == "http" || scheme == "https", let host = url.host, !host.isEmpty
+        else {
+            throw APIError.invalid(field, "must be an absolute http or https URL")
+        }
+        guard url.user == nil, url.password == nil else {
+            throw APIError.invalid(field, "must not carry credentials")
+        }
+    }
+}

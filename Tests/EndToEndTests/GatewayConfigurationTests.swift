@@ -210,6 +210,80 @@ struct GatewayConfigurationTests {
         expectError(try await stack.request(.GET, "/accounts/merchant_other", apiKey: otherKey), status: 401, field: "api-key")
         return secrets + [firstSecret, secondSecret, apiKey, otherKey, "password_ekart@123"]
     }
+
+    @Test func connectorAccountsFromSeed002AreStoredSealedAndAnsweredMasked() async throws {
+        let stack = try await PaywireStack.start()
+        do {
+            let merchant = try object(try await stack.request(.POST, "/accounts", body: #"{"merchant_id": "merchant_mca"}"#))
+            let profileId = try #require(merchant["default_profile"] as? String)
+            let apiKey = try #require(try object(try await stack.request(.POST, "/api_keys/merchant_mca", body: #"{"name": "k"}"#))["api_key"] as? String)
+            var headers = HTTPClientHeadersForTests()
+            headers.add("x-merchant-id", "merchant_mca")
+            headers.add("x-profile-id", profileId)
+            let stripeKey = "sk_test_51Hx9FakeSecretKeyForPaywireTests"
+            let payment = try Self.seedPayload("002_c133045f0a8066e5.txt", after: "Create an payment mca using this")
+                .replacingOccurrences(of: "{{api_key}}", with: stripeKey)
+                .replacingOccurrences(of: "{{profile_id}}", with: profileId)
+            let paymentMCA = try object(try await stack.request(.POST, "/v2/connector-accounts", apiKey: apiKey, body: payment, headers: headers.pairs))
+            let paymentId = try #require(paymentMCA["merchant_connector_id"] as? String)
+            #expect(paymentId.hasPrefix("mca_"))
+            #expect(paymentMCA["connector_name"] as? String == "stripe")
+            #expect(paymentMCA["profile_id"] as? String == profileId)
+            let details = try #require(paymentMCA["connector_account_details"] as? [String: Any])
+            #expect(details["auth_type"] as? String == "HeaderKey")
+            #expect(details["api_key"] as? String == "********ests")
+            #expect((paymentMCA["metadata"] as? [String: Any])?["report_group"] as? String == "Hello")
+            #expect((paymentMCA["payment_methods_enabled"] as? [Any])?.count == 1)
+
+            let billing = try Self.seedPayload("002_c133045f0a8066e5.txt", after: "create an billing mca")
+                .replacingOccurrences(of: "{{payment_mca}}", with: paymentId)
+                .replacingOccurrences(of: "{{profile_id}}", with: profileId)
+            let billingMCA = try object(try await stack.request(.POST, "/v2/connector-accounts", apiKey: apiKey, body: billing, headers: headers.pairs))
+            let recovery = (billingMCA["feature_metadata"] as? [String: Any])?["revenue_recovery"] as? [String: Any]
+            #expect(recovery?["max_retry_count"] as? Int == 9)
+            #expect((recovery?["billing_account_reference"] as? [String: Any])?[paymentId] as? String == paymentId)
+
+            let listed = try await stack.request(.GET, "/account/merchant_mca/connectors", apiKey: apiKey)
+            #expect(listed.status == 200)
+            #expect(!listed.body.contains(stripeKey), "credentials never come back")
+            let fetched = try await stack.request(.GET, "/v2/connector-accounts/\(paymentId)", apiKey: apiKey, headers: headers.pairs)
+            #expect(fetched.status == 200 && !fetched.body.contains(stripeKey))
+
+            // Sealed at rest: the database holds no credential in the clear.
+            let stored = try await withStackDatabase(stack.databaseURL) { client in
+                var text = ""
+                let rows = try await client.query("SELECT account_details || coalesce(webhook_secret, '') || document::text FROM gateway.connector_accounts")
+                for try await row in rows.decode(String.self) { text += row }
+                return text
+            }
+            #expect(!stored.contains(stripeKey))
+
+            // Bad input names the field.
+            expectError(try await stack.request(.POST, "/account/merchant_mca/connectors", apiKey: apiKey, body: #"{"connector_type": "payment_processor", "connector_name": "paypal", "connector_account_details": {"auth_type": "NoKey"}}"#), status: 400, field: "connector_name")
+            expectError(try await stack.request(.POST, "/account/merchant_mca/connectors", apiKey: apiKey, body: #"{"connector_type": "billing_processor", "connector_name": "stripe", "connector_account_details": {"auth_type": "NoKey"}}"#), status: 400, field: "connector_type")
+            expectError(try await stack.request(.POST, "/account/merchant_mca/connectors", apiKey: apiKey, body: #"{"connector_type": "payment_processor", "connector_name": "stripe", "connector_account_details": {"auth_type": "HeaderKey"}}"#), status: 400, field: "connector_account_details.api_key")
+            expectError(try await stack.request(.POST, "/account/merchant_mca/connectors", apiKey: apiKey, body: #"{"connector_type": "billing_processor", "connector_name": "custombilling", "connector_account_details": {"auth_type": "NoKey"}, "feature_metadata": {"revenue_recovery": {"max_retry_count": -1}}}"#), status: 400, field: "feature_metadata.revenue_recovery.max_retry_count")
+            expectError(try await stack.request(.POST, "/account/merchant_mca/connectors", apiKey: apiKey, body: #"{"connector_type": "billing_processor", "connector_name": "custombilling", "connector_account_details": {"auth_type": "NoKey"}, "feature_metadata": {"revenue_recovery": {"max_retry_count": 3, "billing_connector_retry_threshold": 4}}}"#), status: 400, field: "feature_metadata.revenue_recovery.billing_connector_retry_threshold")
+
+            // Update rotates the credential; delete removes the account; another merchant sees nothing.
+            let rotated = try object(try await stack.request(.POST, "/account/merchant_mca/connectors/\(paymentId)", apiKey: apiKey, body: #"{"connector_account_details": {"auth_type": "HeaderKey", "api_key": "sk_test_rotated_key_0000000000009999"}}"#))
+            #expect((rotated["connector_account_details"] as? [String: Any])?["api_key"] as? String == "********9999")
+            #expect(try await stack.request(.POST, "/accounts", body: #"{"merchant_id": "merchant_mca_other"}"#).status == 200)
+            let otherKey = try #require(try object(try await stack.request(.POST, "/api_keys/merchant_mca_other", body: #"{"name": "k"}"#))["api_key"] as? String)
+            #expect(try await stack.request(.GET, "/account/merchant_mca/connectors/\(paymentId)", apiKey: otherKey).status == 404)
+            #expect(try await stack.request(.GET, "/v2/connector-accounts/\(paymentId)", apiKey: otherKey, headers: headers.pairs).status == 404)
+            #expect(try await stack.request(.DELETE, "/account/merchant_mca/connectors/\(paymentId)", apiKey: otherKey).status == 404)
+            #expect(try await stack.request(.DELETE, "/account/merchant_mca/connectors/\(paymentId)", apiKey: apiKey).status == 200)
+            #expect(try await stack.request(.GET, "/account/merchant_mca/connectors/\(paymentId)", apiKey: apiKey).status == 404)
+        } catch {
+            await stack.stop()
+            throw error
+        }
+        await stack.stop()
+        for service in PaywireStack.services {
+            #expect(!stack.logs(service).contains("sk_test_51Hx9FakeSecretKeyForPaywireTests"))
+        }
+    }
 }
 
 struct HTTPClientHeadersForTests {

@@ -43,11 +43,13 @@ struct GatewayAPI: Sendable {
     let infrastructure: ServiceInfrastructure
     let authentication: GatewayAuthentication
     let store: GatewayConfigurationStore
+    let connectors: ConnectorAccountStore
 
     init(infrastructure: ServiceInfrastructure, adminKey: String?, secrets: SecretBox) {
         self.infrastructure = infrastructure
         authentication = GatewayAuthentication(adminKey: adminKey, postgres: infrastructure.postgres, logger: infrastructure.logger)
         store = GatewayConfigurationStore(postgres: infrastructure.postgres, secrets: secrets, logger: infrastructure.logger)
+        connectors = ConnectorAccountStore(postgres: infrastructure.postgres, secrets: secrets, logger: infrastructure.logger, configuration: store)
     }
 
     var postgres: PostgresClient { infrastructure.postgres }
@@ -129,9 +131,7 @@ struct GatewayAPI: Sendable {
             return JSONResponse(try await store.updateProfile(merchantId: merchantId, profileId: try context.parameters.require("profile_id"), try await RequestObject.read(from: request, context: context)))
         }
         router.put("/v2/profiles/:profile_id") { request, context in
-            guard let merchantId = request.headers[.init("x-merchant-id")!] else {
-                throw APIError.invalid("x-merchant-id", "header is required", code: "IR_05")
-            }
+            let merchantId = try requiredHeader(request, "x-merchant-id")
             try await auth.requireAccess(request, merchantId: merchantId)
             return JSONResponse(try await store.updateProfile(merchantId: merchantId, profileId: try context.parameters.require("profile_id"), try await RequestObject.read(from: request, context: context)))
         }
@@ -168,12 +168,62 @@ struct GatewayAPI: Sendable {
             return JSONResponse(try await store.rotateSecret(merchantId: merchantId, profileId: profileId, endpointId: try context.parameters.require("webhook_endpoint_id")))
         }
 
+        // Connector accounts
+        let connectors = connectors
+        router.post("/account/:merchant_id/connectors") { request, context in
+            let merchantId = try context.parameters.require("merchant_id")
+            try await auth.requireAccess(request, merchantId: merchantId)
+            return JSONResponse(try await connectors.create(merchantId: merchantId, profileId: nil, try await RequestObject.read(from: request, context: context)))
+        }
+        router.get("/account/:merchant_id/connectors") { request, context in
+            let merchantId = try context.parameters.require("merchant_id")
+            try await auth.requireAccess(request, merchantId: merchantId)
+            return JSONResponse(try await connectors.list(merchantId: merchantId))
+        }
+        router.get("/account/:merchant_id/connectors/:merchant_connector_id") { request, context in
+            let merchantId = try context.parameters.require("merchant_id")
+            try await auth.requireAccess(request, merchantId: merchantId)
+            guard let account = try await connectors.response(merchantId: merchantId, id: try context.parameters.require("merchant_connector_id")) else {
+                throw APIError.notFound("Merchant connector account")
+            }
+            return JSONResponse(account)
+        }
+        router.post("/account/:merchant_id/connectors/:merchant_connector_id") { request, context in
+            let merchantId = try context.parameters.require("merchant_id")
+            try await auth.requireAccess(request, merchantId: merchantId)
+            return JSONResponse(try await connectors.update(merchantId: merchantId, id: try context.parameters.require("merchant_connector_id"), try await RequestObject.read(from: request, context: context)))
+        }
+        router.delete("/account/:merchant_id/connectors/:merchant_connector_id") { request, context in
+            let merchantId = try context.parameters.require("merchant_id")
+            try await auth.requireAccess(request, merchantId: merchantId)
+            return JSONResponse(try await connectors.delete(merchantId: merchantId, id: try context.parameters.require("merchant_connector_id")))
+        }
+        router.post("/v2/connector-accounts") { request, context in
+            let merchantId = try requiredHeader(request, "x-merchant-id")
+            try await auth.requireAccess(request, merchantId: merchantId)
+            let profileId = request.headers[.init("x-profile-id")!]
+            return JSONResponse(try await connectors.create(merchantId: merchantId, profileId: profileId, try await RequestObject.read(from: request, context: context)))
+        }
+        router.get("/v2/connector-accounts/:merchant_connector_id") { request, context in
+            let merchantId = try requiredHeader(request, "x-merchant-id")
+            try await auth.requireAccess(request, merchantId: merchantId)
+            guard let account = try await connectors.response(merchantId: merchantId, id: try context.parameters.require("merchant_connector_id")) else {
+                throw APIError.notFound("Merchant connector account")
+            }
+            return JSONResponse(account)
+        }
+
         // Walking-skeleton payments; the payments issue replaces these with the full API.
         router.post("/payments") { request, context in
             let caller = try await auth.caller(request)
             let body = try await RequestObject.read(from: request, context: context)
             return try await createPayment(body, caller: caller)
         }
+    }
+
+    func requiredHeader(_ request: Request, _ name: String) throws -> String {
+        guard let value = request.headers[.init(name)!], !value.isEmpty else { throw APIError.invalid(name, "header is required", code: "IR_05") }
+        return value
     }
 
     func scope(_ request: Request, _ context: PaywireRequestContext) async throws -> (String, String) {

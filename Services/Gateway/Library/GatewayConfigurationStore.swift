@@ -42,12 +42,7 @@ struct GatewayConfigurationStore: Sendable {
                 INSERT INTO gateway.business_profiles (profile_id, merchant_id, profile_name, document, payment_response_hash_key)
                 VALUES (\(profileId), \(merchantId), \(Self.defaultProfileName), \(try Self.json(.object(["return_url": document["return_url"] ?? .null, "enable_payment_response_hash": .bool(hashEnabled)])))::jsonb, \(try hashKey.map(secrets.seal)))
                 """, logger: logger)
-            var newSecrets: [String: String] = [:]
-            if let webhookDetails {
-                newSecrets = try await applyWebhookDetails(webhookDetails, merchantId: merchantId, profileId: profileId, fieldPrefix: "webhook_details", on: connection)
-            }
-            try await bumpVersion(merchantId, on: connection)
-            return newSecrets
+            return try await finishChange(webhookDetails, merchantId: merchantId, profileId: profileId, on: connection)
         }
         guard let account = try await merchantResponse(merchantId, newSecrets: newSecrets) else { throw APIError.notFound("Merchant account") }
         return account
@@ -121,12 +116,7 @@ struct GatewayConfigurationStore: Sendable {
             var found = false
             for try await id in rows.decode(String?.self) { profileId = id; found = true }
             guard found else { throw APIError.notFound("Merchant account") }
-            var newSecrets: [String: String] = [:]
-            if let webhookDetails, let profileId {
-                newSecrets = try await applyWebhookDetails(webhookDetails, merchantId: merchantId, profileId: profileId, fieldPrefix: "webhook_details", on: connection)
-            }
-            try await bumpVersion(merchantId, on: connection)
-            return newSecrets
+            return try await finishChange(webhookDetails, merchantId: merchantId, profileId: profileId, on: connection)
         }
         guard let account = try await merchantResponse(merchantId, newSecrets: newSecrets) else { throw APIError.notFound("Merchant account") }
         return account
@@ -196,12 +186,7 @@ struct GatewayConfigurationStore: Sendable {
             guard inserted else {
                 throw APIError(status: .badRequest, type: "invalid_request", code: "IR_38", message: "A business profile with this name already exists", field: "profile_name")
             }
-            var newSecrets: [String: String] = [:]
-            if let webhookDetails {
-                newSecrets = try await applyWebhookDetails(webhookDetails, merchantId: merchantId, profileId: profileId, fieldPrefix: "webhook_details", on: connection)
-            }
-            try await bumpVersion(merchantId, on: connection)
-            return newSecrets
+            return try await finishChange(webhookDetails, merchantId: merchantId, profileId: profileId, on: connection)
         }
         return try await profileResponse(merchantId: merchantId, profileId: profileId, newSecrets: newSecrets) ?? .null
     }
@@ -224,12 +209,7 @@ struct GatewayConfigurationStore: Sendable {
             if try body.bool("enable_payment_response_hash") == true, hashKey == nil {
                 try await connection.query("UPDATE gateway.business_profiles SET payment_response_hash_key = \(try secrets.seal(GatewayIdentifiers.random(64))) WHERE profile_id = \(profileId)", logger: logger)
             }
-            var newSecrets: [String: String] = [:]
-            if let webhookDetails {
-                newSecrets = try await applyWebhookDetails(webhookDetails, merchantId: merchantId, profileId: profileId, fieldPrefix: "webhook_details", on: connection)
-            }
-            try await bumpVersion(merchantId, on: connection)
-            return newSecrets
+            return try await finishChange(webhookDetails, merchantId: merchantId, profileId: profileId, on: connection)
         }
         return try await profileResponse(merchantId: merchantId, profileId: profileId, newSecrets: newSecrets) ?? .null
     }
@@ -526,6 +506,17 @@ struct GatewayConfigurationStore: Sendable {
     }
 
     // MARK: Helpers
+
+    /// The common end of every configuration change: apply `webhook_details` if given (to the
+    /// profile, when there is one) and bump the merchant's version. Returns new endpoint secrets.
+    func finishChange(_ details: WebhookDetails?, merchantId: String, profileId: String?, on connection: PostgresConnection) async throws -> [String: String] {
+        var newSecrets: [String: String] = [:]
+        if let details, let profileId {
+            newSecrets = try await applyWebhookDetails(details, merchantId: merchantId, profileId: profileId, fieldPrefix: "webhook_details", on: connection)
+        }
+        try await bumpVersion(merchantId, on: connection)
+        return newSecrets
+    }
 
     func bumpVersion(_ merchantId: String, on connection: PostgresConnection) async throws {
         try await connection.query("""

@@ -1,0 +1,200 @@
+import Foundation
+import Logging
+import PaywireModels
+import PaywireRuntime
+import PaywireStore
+import PostgresNIO
+
+/// Merchant connector accounts (`mca_…`): which processor a profile uses and with what
+/// credentials. Credentials and the connector's webhook secret are sealed at rest and masked in
+/// every answer.
+struct ConnectorAccountStore: Sendable {
+    let postgres: PostgresClient
+    let secrets: SecretBox
+    let logger: Logger
+    let configuration: GatewayConfigurationStore
+
+    /// The connectors Paywire knows, and what kind each is.
+    static let knownConnectors: [String: String] = [
+        "sandbox": "payment_processor",
+        "stripe": "payment_processor",
+        "custombilling": "billing_processor",
+    ]
+
+    /// Which keys each `auth_type` carries (Hyperswitch's ConnectorAuthType).
+    static let authKeys: [String: [String]] = [
+        "HeaderKey": ["api_key"],
+        "BodyKey": ["api_key", "key1"],
+        "SignatureKey": ["api_key", "key1", "api_secret"],
+        "NoKey": [],
+    ]
+
+    static let managedFields: Set<String> = [
+        "merchant_connector_id", "merchant_id", "profile_id", "connector_type", "connector_name",
+        "connector_account_details", "connector_webhook_details",
+    ]
+
+    struct Input {
+        var connectorType: String?
+        var connectorName: String?
+        var accountDetails: [String: String]?
+        var webhookSecret: String??
+        var document: [String: JSONValue]
+    }
+
+    func parse(_ body: RequestObject, creating: Bool) throws -> Input {
+        var input = Input(document: body.fields.filter { !Self.managedFields.contains($0.key) })
+        input.connectorType = try body.string("connector_type", maxLength: 64)
+        input.connectorName = try body.string("connector_name", maxLength: 64)
+        if creating {
+            guard let name = input.connectorName else { throw APIError.invalid("connector_name", "is required", code: "IR_05") }
+            guard let kind = Self.knownConnectors[name] else {
+                throw APIError.invalid("connector_name", "is not a known connector (\(Self.knownConnectors.keys.sorted().joined(separator: ", ")))")
+            }
+            guard let type = input.connectorType else { throw APIError.invalid("connector_type", "is required", code: "IR_05") }
+            guard ["payment_processor", "billing_processor"].contains(type) else {
+                throw APIError.invalid("connector_type", "must be payment_processor or billing_processor")
+            }
+            guard type == kind else { throw APIError.invalid("connector_type", "\(name) is a \(kind)") }
+        } else if input.connectorName != nil || input.connectorType != nil {
+            throw APIError.invalid(input.connectorName != nil ? "connector_name" : "connector_type", "cannot be changed; create another connector account")
+        }
+        if let details = try body.object("connector_account_details") {
+            let authType = try details.requiredString("auth_type", maxLength: 32)
+            guard let keys = Self.authKeys[authType] else {
+                throw APIError.invalid("connector_account_details.auth_type", "must be one of HeaderKey, BodyKey, SignatureKey, NoKey")
+            }
+            var account = ["auth_type": authType]
+            for key in keys {
+                let value = try details.requiredString(key, maxLength: 4096)
+                guard !value.isEmpty else { throw APIError.invalid("connector_account_details.\(key)", "must not be empty") }
+                account[key] = value
+            }
+            input.accountDetails = account
+        } else if creating {
+            throw APIError.invalid("connector_account_details", "is required", code: "IR_05")
+        }
+        if let webhook = try body.object("connector_webhook_details") {
+            let secret = try webhook.string("merchant_secret", maxLength: 4096)
+            input.webhookSecret = .some(secret.flatMap { $0.isEmpty ? nil : $0 })
+        }
+        _ = try body.array("payment_methods_enabled")
+        _ = try body.anyObject("metadata")
+        _ = try body.bool("disabled")
+        if let recovery = try body.object("feature_metadata")?.object("revenue_recovery") {
+            let maxRetries = try recovery.integer("max_retry_count", range: 0...1000)
+            let threshold = try recovery.integer("billing_connector_retry_threshold", range: 0...1000)
+            if let maxRetries, let threshold, threshold > maxRetries {
+                throw APIError.invalid(recovery.name("billing_connector_retry_threshold"), "must not exceed max_retry_count (the billing platform's tries count towards it)")
+            }
+            _ = try recovery.anyObject("billing_account_reference")
+            if let switching = try recovery.object("switch_payment_method_config") {
+                _ = try switching.integer("retry_threshold", range: 0...1000)
+                _ = try switching.integer("time_threshold_after_creation", range: 0...Int(Int32.max))
+            }
+        }
+        return input
+    }
+
+    func create(merchantId: String, profileId requested: String?, _ body: RequestObject) async throws -> JSONValue {
+        let input = try parse(body, creating: true)
+        let bodyProfile = try body.string("profile_id", maxLength: 64)
+        if let requested, let bodyProfile, requested != bodyProfile {
+            throw APIError.invalid("profile_id", "differs from the x-profile-id header")
+        }
+        let id = GatewayIdentifiers.make("mca")
+        try await postgres.withTransaction(logger: logger) { connection in
+            let profileId: String
+            if let chosen = requested ?? bodyProfile {
+                profileId = chosen
+            } else {
+                let rows = try await connection.query("SELECT default_profile_id FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)", logger: logger)
+                var found: String?
+                for try await value in rows.decode(String?.self) { found = value }
+                guard let found else { throw APIError.notFound("Merchant account") }
+                profileId = found
+            }
+            let profiles = try await connection.query("SELECT 1 FROM gateway.business_profiles WHERE profile_id = \(profileId) AND merchant_id = \(merchantId)", logger: logger)
+            var exists = false
+            for try await _ in profiles { exists = true }
+            guard exists else { throw APIError.invalid("profile_id", "does not name a business profile of this merchant") }
+            let sealedAccount = try secrets.seal(try GatewayConfigurationStore.json(.object((input.accountDetails ?? [:]).mapValues(JSONValue.string))))
+            let sealedSecret = try (input.webhookSecret ?? nil).map(secrets.seal)
+            try await connection.query("""
+                INSERT INTO gateway.connector_accounts (merchant_connector_id, merchant_id, profile_id, connector_type, connector_name, account_details, webhook_secret, document)
+                VALUES (\(id), \(merchantId), \(profileId), \(input.connectorType!), \(input.connectorName!), \(sealedAccount), \(sealedSecret), \(try GatewayConfigurationStore.json(.object(input.document)))::jsonb)
+                """, logger: logger)
+            try await configuration.bumpVersion(merchantId, on: connection)
+        }
+        return try await response(merchantId: merchantId, id: id) ?? .null
+    }
+
+    func update(merchantId: String, id: String, _ body: RequestObject) async throws -> JSONValue {
+        let input = try parse(body, creating: false)
+        try await postgres.withTransaction(logger: logger) { connection in
+            let sealedAccount = try input.accountDetails.map { try secrets.seal(try GatewayConfigurationStore.json(.object($0.mapValues(JSONValue.string)))) }
+            let replaceSecret = input.webhookSecret != nil
+            let sealedSecret = try (input.webhookSecret ?? nil).map(secrets.seal)
+            let rows = try await connection.query("""
+                UPDATE gateway.connector_accounts
+                SET account_details = COALESCE(\(sealedAccount), account_details),
+                    webhook_secret = CASE WHEN \(replaceSecret) THEN \(sealedSecret) ELSE webhook_secret END,
+                    document = document || \(try GatewayConfigurationStore.json(.object(input.document)))::jsonb, modified_at = now()
+                WHERE merchant_connector_id = \(id) AND merchant_id = \(merchantId) RETURNING 1
+                """, logger: logger)
+            var found = false
+            for try await _ in rows { found = true }
+            guard found else { throw APIError.notFound("Merchant connector account") }
+            try await configuration.bumpVersion(merchantId, on: connection)
+        }
+        return try await response(merchantId: merchantId, id: id) ?? .null
+    }
+
+    func delete(merchantId: String, id: String) async throws -> JSONValue {
+        try await postgres.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query("DELETE FROM gateway.connector_accounts WHERE merchant_connector_id = \(id) AND merchant_id = \(merchantId) RETURNING 1", logger: logger)
+            var found = false
+            for try await _ in rows { found = true }
+            guard found else { throw APIError.notFound("Merchant connector account") }
+            try await configuration.bumpVersion(merchantId, on: connection)
+        }
+        return .object(["merchant_id": .string(merchantId), "merchant_connector_id": .string(id), "deleted": .bool(true)])
+    }
+
+    func list(merchantId: String) async throws -> JSONValue {
+        let rows = try await postgres.query("SELECT merchant_connector_id FROM gateway.connector_accounts WHERE merchant_id = \(merchantId) ORDER BY created_at, merchant_connector_id", logger: logger)
+        var ids: [String] = []
+        for try await id in rows.decode(String.self) { ids.append(id) }
+        var accounts: [JSONValue] = []
+        for id in ids { if let account = try await response(merchantId: merchantId, id: id) { accounts.append(account) } }
+        return .array(accounts)
+    }
+
+    func response(merchantId: String, id: String) async throws -> JSONValue? {
+        let rows = try await postgres.query("""
+            SELECT profile_id, connector_type, connector_name, account_details, webhook_secret, document::text
+            FROM gateway.connector_accounts WHERE merchant_connector_id = \(id) AND merchant_id = \(merchantId)
+            """, logger: logger)
+        for try await (profileId, type, name, sealedAccount, sealedSecret, documentText) in rows.decode((String, String, String, String, String?, String).self) {
+            let account = (try? PaywireJSON.decoder.decode([String: String].self, from: Data(try secrets.open(sealedAccount).utf8))) ?? [:]
+            var masked: [String: JSONValue] = [:]
+            for (key, value) in account { masked[key] = .string(key == "auth_type" ? value : Self.mask(value)) }
+            var response: [String: JSONValue] = [
+                "merchant_connector_id": .string(id), "merchant_id": .string(merchantId), "profile_id": .string(profileId),
+                "connector_type": .string(type), "connector_name": .string(name), "connector_label": .string("\(name)_default"),
+                "connector_account_details": .object(masked),
+                "connector_webhook_details": sealedSecret == nil ? .null : .object(["merchant_secret": .string(Self.mask(try secrets.open(sealedSecret!)))]),
+                "payment_methods_enabled": .null, "metadata": .null, "feature_metadata": .null, "frm_configs": .null,
+                "disabled": .bool(false), "status": .string("active"), "test_mode": .null,
+            ]
+            for (key, value) in GatewayConfigurationStore.object(documentText) { response[key] = value }
+            return .object(response)
+        }
+        return nil
+    }
+
+    /// Enough to recognise a key, never enough to use it.
+    static func mask(_ value: String) -> String {
+        value.count >= 16 ? String(repeating: "*", count: 8) + value.suffix(4) : String(repeating: "*", count: 8)
+    }
+}

@@ -26,6 +26,14 @@ ensure_packages() {
   fi
 }
 
+# The OpenAPI test checks the gateway's document with a real validator, from PyPI.
+ensure_test_tools() {
+  python3 -c 'import openapi_spec_validator' 2>/dev/null && return 0
+  log "installing openapi-spec-validator"
+  python3 -m pip install -q openapi-spec-validator 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages openapi-spec-validator
+}
+
 # Debian keeps the server binaries out of PATH, under /usr/lib/postgresql/<version>/bin.
 pg_bin() {
   local dir

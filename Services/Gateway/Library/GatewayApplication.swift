@@ -15,6 +15,16 @@ public enum GatewayService {
     /// Variables this service reads beyond `ServiceConfiguration.environmentKeys`.
     public static let environmentKeys: [String] = ["PAYWIRE_ADMIN_API_KEY"]
 
+    /// The gateway's routes (the operational ones are added by `httpServer`).
+    static func makeRouter(_ api: GatewayAPI) -> Router<PaywireRequestContext> {
+        let router = Router(context: PaywireRequestContext.self)
+        router.add(middleware: JSONErrorMiddleware())
+        api.addRoutes(to: router)
+        let document = GatewayOpenAPI.document
+        router.get("/openapi.json") { _, _ in JSONResponse(document) }
+        return router
+    }
+
     /// Everything the gateway runs; `main` and the tests both call this.
     public static func buildApplication(_ configuration: ServiceConfiguration, logger: Logger) throws -> PaywireApplication {
         let infrastructure = try ServiceInfrastructure(configuration: configuration, logger: logger)
@@ -22,11 +32,8 @@ public enum GatewayService {
         if adminKey == nil {
             logger.warning("PAYWIRE_ADMIN_API_KEY is not set: admin routes refuse every request")
         }
-        let router = Router(context: PaywireRequestContext.self)
-        router.add(middleware: JSONErrorMiddleware())
         let secrets = try SecretBox(base64Key: try ServiceConfiguration.encryptionKey(configuration.environment))
-        let api = GatewayAPI(infrastructure: infrastructure, adminKey: adminKey, secrets: secrets)
-        api.addRoutes(to: router)
+        let router = makeRouter(GatewayAPI(infrastructure: infrastructure, adminKey: adminKey, secrets: secrets))
         return PaywireApplication(
             services: [
                 infrastructure.postgres,

@@ -64,32 +64,19 @@ struct KafkaThroughput: AsyncParsableCommand {
         await filler.shutdown()
         var oursConsume: [Double] = [], kcatConsume: [Double] = []
         for round in 0..<rounds {
-            let consumer = try KafkaConsumer(
-                configuration: KafkaConsumerConfiguration(kafka: kafka, groupID: "bench-ours-\(round)-\(getpid())", topics: [consumeTopic]),
-                logger: logger
-            )
-            // Wait for the assignment before timing, as kcat's timing includes its own join.
-            var count = 0
-            var polls = 0
-            var first: ContinuousClock.Instant?
-            while count < consumeMessages {
-                let batch = try await consumer.poll(maxMessages: 1000, timeout: .milliseconds(100))
-                if first == nil, !batch.isEmpty { first = ContinuousClock.now }
-                if first != nil { polls += 1 }
-                var last: [KafkaTopicPartition: Int64] = [:]
-                for message in batch { count += 1; last[message.topicPartition] = message.offset }
-                consumer.storeOffsets(last)
-            }
-            let elapsed = ContinuousClock.now - first!
-            await consumer.close()
-            oursConsume.append(Double(consumeMessages) / elapsed.seconds)
-            if verbose { print("  consumer round \(round): \(polls) polls, \(consumeMessages / max(1, polls)) messages per poll, \(elapsed)") }
+            // Both clients are timed the same way: from creation until N messages, less the same
+            // for one message, each in a fresh group. That removes group join and the first
+            // rebalance from both figures alike.
+            let full = try await timeOurConsumer(kafka: kafka, topic: consumeTopic, group: "bench-ours-\(round)-\(getpid())", count: consumeMessages, logger: logger)
+            let probe = try await timeOurConsumer(kafka: kafka, topic: consumeTopic, group: "bench-ours-\(round)-\(getpid())-probe", count: 1, logger: logger)
+            oursConsume.append(Double(consumeMessages - 1) / max(0.001, full - probe))
+            if verbose { print(String(format: "  consumer round %d: %.3f s for %d, %.3f s for 1", round, full, consumeMessages, probe)) }
 
             let kcatElapsed = try runKcat([
                 "-C", "-b", brokers, "-G", "bench-kcat-\(round)-\(getpid())", "-X", "auto.offset.reset=earliest",
                 "-c", String(consumeMessages), "-q", "-f", "", consumeTopic,
             ], excludeStartup: true)
-            kcatConsume.append(Double(consumeMessages) / kcatElapsed)
+            kcatConsume.append(Double(consumeMessages - 1) / kcatElapsed)
         }
 
         let produceRatio = oursProduce.max()! / kcatProduce.max()!
@@ -99,6 +86,21 @@ struct KafkaThroughput: AsyncParsableCommand {
         print(String(format: "  consume: paywire %9.0f msg/s   kcat %9.0f msg/s   ratio %.2f (target >= 0.70)", oursConsume.max()!, kcatConsume.max()!, consumeRatio))
         print("  per round produce paywire \(oursProduce.map { Int($0) }) kcat \(kcatProduce.map { Int($0) })")
         print("  per round consume paywire \(oursConsume.map { Int($0) }) kcat \(kcatConsume.map { Int($0) })")
+    }
+
+    func timeOurConsumer(kafka: KafkaConfiguration, topic: String, group: String, count: Int, logger: Logger) async throws -> Double {
+        let started = ContinuousClock.now
+        let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(kafka: kafka, groupID: group, topics: [topic]), logger: logger)
+        var received = 0
+        while received < count {
+            let batch = try await consumer.poll(maxMessages: min(1000, count - received), timeout: .milliseconds(100))
+            var last: [KafkaTopicPartition: Int64] = [:]
+            for message in batch { received += 1; last[message.topicPartition] = message.offset }
+            consumer.storeOffsets(last)
+        }
+        let elapsed = (ContinuousClock.now - started).seconds
+        await consumer.close()
+        return elapsed
     }
 
     /// Runs kcat and returns its wall-clock seconds. For consumers, the time until the first

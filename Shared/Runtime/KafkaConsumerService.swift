@@ -4,6 +4,7 @@ import Metrics
 import PaywireKafka
 import PaywireModels
 import ServiceLifecycle
+import Synchronization
 
 /// A message that can never be processed (undecodable, unknown type): it goes to the dead-letter
 /// topic with the reason instead of blocking its partition.
@@ -56,9 +57,8 @@ public final class KafkaConsumerService: Service, Sendable {
                 try await consumer.run(shouldStop: { stopping.isSet }) { message in
                     try await self.handle(message, stopping: stopping)
                 }
-            } catch is CancellationError {
-            } catch let error as StopFlag.Stopped {
-                _ = error
+            } catch is CancellationError, is StopFlag.Stopped {
+                // Shutdown while a message was being retried: its offset stays unstored.
             }
         } onGracefulShutdown: {
             stopping.set()
@@ -113,19 +113,10 @@ public final class KafkaConsumerService: Service, Sendable {
     }
 }
 
+/// Set by graceful shutdown; read by the consume loop between messages.
 final class StopFlag: Sendable {
     struct Stopped: Error {}
-    private let flag = ManagedAtomicBool()
-    var isSet: Bool { flag.value }
-    func set() { flag.value = true }
-}
-
-import Synchronization
-
-final class ManagedAtomicBool: Sendable {
-    private let storage = Atomic<Bool>(false)
-    var value: Bool {
-        get { storage.load(ordering: .acquiring) }
-        set { storage.store(newValue, ordering: .releasing) }
-    }
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .acquiring) }
+    func set() { flag.store(true, ordering: .releasing) }
 }

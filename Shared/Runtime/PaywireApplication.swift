@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Logging
 import PaywireKafka
@@ -135,5 +136,3 @@ public enum ServiceMain {
         logger.info("stopped")
     }
 }
-
-import Foundation

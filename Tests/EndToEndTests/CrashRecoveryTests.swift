@@ -28,8 +28,7 @@ struct CrashRecoveryTests {
         let receiver = WebhookReceiver()
         let url = try await receiver.start()
         defer { receiver.stop() }
-        let stack = try await PaywireStack.start()
-        do {
+        try await PaywireStack.with { stack in
             try await createMerchant(stack, "merchant_crash", hookURL: url)
             stack.processes[victim]!.crash()
             var payments: [String] = []
@@ -47,19 +46,14 @@ struct CrashRecoveryTests {
                 return ((body?["content"] as? [String: Any])?["object"] as? [String: Any])?["payment_id"] as? String
             }
             #expect(delivered.sorted() == payments.sorted(), "each payment's webhook exactly once")
-        } catch {
-            await stack.stop()
-            throw error
         }
-        await stack.stop()
     }
 
     @Test func theSameEventPublishedTwiceMakesOneDeliveryRow() async throws {
         let receiver = WebhookReceiver()
         let url = try await receiver.start()
         defer { receiver.stop() }
-        let stack = try await PaywireStack.start()
-        do {
+        try await PaywireStack.with { stack in
             try await createMerchant(stack, "merchant_dupe", hookURL: url)
             // Two distinct messages (different envelope ids) announcing the same change, as a
             // producer retrying after a crash or two racing replicas could publish.
@@ -85,11 +79,7 @@ struct CrashRecoveryTests {
                 return count
             }
             #expect(rows == 1)
-        } catch {
-            await stack.stop()
-            throw error
         }
-        await stack.stop()
     }
 }
 

@@ -212,8 +212,8 @@ struct GatewayConfigurationTests {
     }
 
     @Test func connectorAccountsFromSeed002AreStoredSealedAndAnsweredMasked() async throws {
-        let stack = try await PaywireStack.start()
-        do {
+        // The stack comes back stopped; its logs stay on disk for the scan below.
+        let stack = try await PaywireStack.with { stack in
             let merchant = try object(try await stack.request(.POST, "/accounts", body: #"{"merchant_id": "merchant_mca"}"#))
             let profileId = try #require(merchant["default_profile"] as? String)
             let apiKey = try #require(try object(try await stack.request(.POST, "/api_keys/merchant_mca", body: #"{"name": "k"}"#))["api_key"] as? String)
@@ -275,11 +275,8 @@ struct GatewayConfigurationTests {
             #expect(try await stack.request(.DELETE, "/account/merchant_mca/connectors/\(paymentId)", apiKey: otherKey).status == 404)
             #expect(try await stack.request(.DELETE, "/account/merchant_mca/connectors/\(paymentId)", apiKey: apiKey).status == 200)
             #expect(try await stack.request(.GET, "/account/merchant_mca/connectors/\(paymentId)", apiKey: apiKey).status == 404)
-        } catch {
-            await stack.stop()
-            throw error
+            return stack
         }
-        await stack.stop()
         for service in PaywireStack.services {
             #expect(!stack.logs(service).contains("sk_test_51Hx9FakeSecretKeyForPaywireTests"))
         }

@@ -68,6 +68,19 @@ public final class PaywireStack: @unchecked Sendable {
         return stack
     }
 
+    /// Runs `body` on a fresh stack and stops the stack afterwards, whatever `body` did.
+    public static func with<T>(extraEnvironment: [String: String] = [:], _ body: (PaywireStack) async throws -> T) async throws -> T {
+        let stack = try await start(extraEnvironment: extraEnvironment)
+        do {
+            let result = try await body(stack)
+            await stack.stop()
+            return result
+        } catch {
+            await stack.stop()
+            throw error
+        }
+    }
+
     init(broker: ServiceProcess, kafkaBrokers: String, databaseURL: String, logDirectory: URL, environment: [String: String]) {
         self.broker = broker
         self.kafkaBrokers = kafkaBrokers

@@ -54,28 +54,28 @@ import Testing
         }
     }
 
-    struct Sample: Decodable {
-        var amount: Int
-        var nested: Nested
-        struct Nested: Decodable { var url: String }
+    @Test func requestFieldsAreReadWithTheirFullPathInErrors() throws {
+        let body = RequestObject([
+            "amount": .string("x"),
+            "details": .object(["list": .array([.object(["events": .array([.string("ok"), .number(3)])])])]),
+            "count": .number(-2),
+        ])
+        func field(_ read: () throws -> Any?) -> String? {
+            do { _ = try read(); return nil } catch let error as APIError { return error.field } catch { return "?" }
+        }
+        #expect(field { try body.integer("amount") } == "amount")
+        #expect(field { try body.requiredString("missing") } == "missing")
+        #expect(field { try body.integer("count", range: 0...10) } == "count")
+        #expect(field { try body.object("details")?.objects("list")?.first?.strings("events") } == "details.list[0].events[1]")
+        #expect(field { try body.string("amount") } == nil)
     }
 
-    @Test func decodingErrorsNameTheField() throws {
-        func error(_ json: String) -> APIError? {
-            do {
-                _ = try PaywireJSON.decoder.decode(Sample.self, from: Data(json.utf8))
-                return nil
-            } catch let error as DecodingError {
-                return JSONBody.describe(error)
-            } catch {
-                return nil
-            }
-        }
-        #expect(error(#"{"amount":"x","nested":{"url":"u"}}"#)?.field == "amount")
-        #expect(error(#"{"amount":1,"nested":{}}"#)?.field == "nested.url")
-        #expect(error(#"{"amount":1,"nested":{"url":null}}"#)?.field == "nested.url")
-        #expect(error("{not json")?.field == "body")
-        #expect(error(#"{"amount":1,"nested":{"url":"u"}}"#) == nil)
+    @Test func trailingCommasOutsideStringsAreDropped() throws {
+        let cleaned = TrailingCommas.removed(from: Data(#"{"a": [1, 2,], "b": "x,]", "c": {"d": 1,},}"#.utf8))
+        let value = try PaywireJSON.decoder.decode(JSONValue.self, from: cleaned)
+        #expect(value["a"] == .array([.number(1), .number(2)]))
+        #expect(value["b"] == .string("x,]"))
+        #expect(value["c"]?["d"] == .number(1))
     }
 
     @Test func kafkaErrorsCarryLibrdkafkaCodes() {

@@ -72,14 +72,12 @@ struct GatewayAPI: Sendable {
             return try JSONResponse(try await store.createMerchant(try await RequestObject.read(from: request, context: context)))
         }
         router.get("/accounts/:merchant_id") { request, context in
-            let merchantId = try context.parameters.require("merchant_id")
-            try await auth.requireAccess(request, merchantId: merchantId)
+            let merchantId = try await merchantScope(request, context)
             guard let account = try await store.merchantResponse(merchantId) else { throw APIError.notFound("Merchant account") }
             return JSONResponse(account)
         }
         router.post("/accounts/:merchant_id") { request, context in
-            let merchantId = try context.parameters.require("merchant_id")
-            try await auth.requireAccess(request, merchantId: merchantId)
+            let merchantId = try await merchantScope(request, context)
             return JSONResponse(try await store.updateMerchant(merchantId, try await RequestObject.read(from: request, context: context)))
         }
         router.delete("/accounts/:merchant_id") { request, context in
@@ -90,51 +88,43 @@ struct GatewayAPI: Sendable {
 
         // API keys
         router.post("/api_keys/:merchant_id") { request, context in
-            let merchantId = try context.parameters.require("merchant_id")
-            try await auth.requireAccess(request, merchantId: merchantId)
+            let merchantId = try await merchantScope(request, context)
             return JSONResponse(try await store.createAPIKey(merchantId: merchantId, try await RequestObject.read(from: request, context: context)))
         }
         router.get("/api_keys/:merchant_id/list") { request, context in
-            let merchantId = try context.parameters.require("merchant_id")
-            try await auth.requireAccess(request, merchantId: merchantId)
+            let merchantId = try await merchantScope(request, context)
             return JSONResponse(.array(try await store.apiKeys(merchantId: merchantId)))
         }
         router.get("/api_keys/:merchant_id/:key_id") { request, context in
-            let merchantId = try context.parameters.require("merchant_id")
-            try await auth.requireAccess(request, merchantId: merchantId)
+            let merchantId = try await merchantScope(request, context)
             guard let key = try await store.apiKeys(merchantId: merchantId, keyId: try context.parameters.require("key_id")).first else {
                 throw APIError.notFound("API key")
             }
             return JSONResponse(key)
         }
         router.delete("/api_keys/:merchant_id/:key_id") { request, context in
-            let merchantId = try context.parameters.require("merchant_id")
-            try await auth.requireAccess(request, merchantId: merchantId)
+            let merchantId = try await merchantScope(request, context)
             return JSONResponse(try await store.revokeAPIKey(merchantId: merchantId, keyId: try context.parameters.require("key_id")))
         }
 
         // Business profiles
         router.post("/account/:merchant_id/business_profile") { request, context in
-            let merchantId = try context.parameters.require("merchant_id")
-            try await auth.requireAccess(request, merchantId: merchantId)
+            let merchantId = try await merchantScope(request, context)
             return JSONResponse(try await store.createProfile(merchantId: merchantId, try await RequestObject.read(from: request, context: context)))
         }
         router.get("/account/:merchant_id/business_profile") { request, context in
-            let merchantId = try context.parameters.require("merchant_id")
-            try await auth.requireAccess(request, merchantId: merchantId)
+            let merchantId = try await merchantScope(request, context)
             return JSONResponse(try await store.listProfiles(merchantId: merchantId))
         }
         router.get("/account/:merchant_id/business_profile/:profile_id") { request, context in
-            let merchantId = try context.parameters.require("merchant_id")
-            try await auth.requireAccess(request, merchantId: merchantId)
+            let merchantId = try await merchantScope(request, context)
             guard let profile = try await store.profileResponse(merchantId: merchantId, profileId: try context.parameters.require("profile_id")) else {
                 throw APIError.notFound("Business profile")
             }
             return JSONResponse(profile)
         }
         router.post("/account/:merchant_id/business_profile/:profile_id") { request, context in
-            let merchantId = try context.parameters.require("merchant_id")
-            try await auth.requireAccess(request, merchantId: merchantId)
+            let merchantId = try await merchantScope(request, context)
             return JSONResponse(try await store.updateProfile(merchantId: merchantId, profileId: try context.parameters.require("profile_id"), try await RequestObject.read(from: request, context: context)))
         }
         router.put("/v2/profiles/:profile_id") { request, context in
@@ -178,31 +168,26 @@ struct GatewayAPI: Sendable {
         // Connector accounts
         let connectors = connectors
         router.post("/account/:merchant_id/connectors") { request, context in
-            let merchantId = try context.parameters.require("merchant_id")
-            try await auth.requireAccess(request, merchantId: merchantId)
+            let merchantId = try await merchantScope(request, context)
             return JSONResponse(try await connectors.create(merchantId: merchantId, profileId: nil, try await RequestObject.read(from: request, context: context)))
         }
         router.get("/account/:merchant_id/connectors") { request, context in
-            let merchantId = try context.parameters.require("merchant_id")
-            try await auth.requireAccess(request, merchantId: merchantId)
+            let merchantId = try await merchantScope(request, context)
             return JSONResponse(try await connectors.list(merchantId: merchantId))
         }
         router.get("/account/:merchant_id/connectors/:merchant_connector_id") { request, context in
-            let merchantId = try context.parameters.require("merchant_id")
-            try await auth.requireAccess(request, merchantId: merchantId)
+            let merchantId = try await merchantScope(request, context)
             guard let account = try await connectors.response(merchantId: merchantId, id: try context.parameters.require("merchant_connector_id")) else {
                 throw APIError.notFound("Merchant connector account")
             }
             return JSONResponse(account)
         }
         router.post("/account/:merchant_id/connectors/:merchant_connector_id") { request, context in
-            let merchantId = try context.parameters.require("merchant_id")
-            try await auth.requireAccess(request, merchantId: merchantId)
+            let merchantId = try await merchantScope(request, context)
             return JSONResponse(try await connectors.update(merchantId: merchantId, id: try context.parameters.require("merchant_connector_id"), try await RequestObject.read(from: request, context: context)))
         }
         router.delete("/account/:merchant_id/connectors/:merchant_connector_id") { request, context in
-            let merchantId = try context.parameters.require("merchant_id")
-            try await auth.requireAccess(request, merchantId: merchantId)
+            let merchantId = try await merchantScope(request, context)
             return JSONResponse(try await connectors.delete(merchantId: merchantId, id: try context.parameters.require("merchant_connector_id")))
         }
         router.post("/v2/connector-accounts") { request, context in
@@ -233,10 +218,15 @@ struct GatewayAPI: Sendable {
         return value
     }
 
-    func scope(_ request: Request, _ context: PaywireRequestContext) async throws -> (String, String) {
+    /// The `{merchant_id}` of the path, once the caller is allowed to act for it.
+    func merchantScope(_ request: Request, _ context: PaywireRequestContext) async throws -> String {
         let merchantId = try context.parameters.require("merchant_id")
         try await authentication.requireAccess(request, merchantId: merchantId)
-        return (merchantId, try context.parameters.require("profile_id"))
+        return merchantId
+    }
+
+    func scope(_ request: Request, _ context: PaywireRequestContext) async throws -> (String, String) {
+        (try await merchantScope(request, context), try context.parameters.require("profile_id"))
     }
 
     func createPayment(_ body: RequestObject, caller: Caller) async throws -> EditedResponse<PaymentAccepted> {
@@ -253,7 +243,7 @@ struct GatewayAPI: Sendable {
             throw APIError.invalid("currency", "must be a three-letter ISO 4217 code in capitals")
         }
         guard try await store.merchantResponse(merchantId) != nil else { throw APIError.notFound("Merchant account") }
-        let paymentId = PaymentIdentifier.make()
+        let paymentId = GatewayIdentifiers.make("pay")
         let accepted = PaymentAccepted(paymentId: paymentId, merchantId: merchantId, status: "processing", amount: amount, currency: currency)
         let command = EventEnvelope(type: MessageType.paymentCreate, merchantId: merchantId, payload: try JSONValue(encoding: accepted))
         do {

@@ -1,0 +1,13 @@
+/// The connectors payment-core can route to, by the `connector_name` of a connector account.
+public struct ConnectorRegistry: Sendable {
+    private let connectors: [String: any Connector]
+
+    public init(_ connectors: [any Connector]) {
+        self.connectors = Dictionary(uniqueKeysWithValues: connectors.map { ($0.name, $0) })
+    }
+
+    public static let standard = ConnectorRegistry([SandboxConnector()])
+
+    public func connector(named name: String) -> (any Connector)? { connectors[name] }
+    public var names: [String] { connectors.keys.sorted() }
+}

@@ -16,6 +16,7 @@ struct KafkaThroughput: AsyncParsableCommand {
     @Option(help: "Message size in bytes.") var size = 450
     @Option(help: "Rounds; the best round of each client is reported.") var rounds = 3
     @Flag(help: "Print per-round details.") var verbose = false
+    @Option(help: "librdkafka debug contexts for our consumer (e.g. cgrp,fetch), logged to stderr.") var kafkaDebug: String?
     @Flag(help: "Give our messages keys (kcat's lines have none, so the default compares like with like).") var keyed = false
     @Option(help: "Topic prefix; the dev broker must have created <prefix>.produce.{ours,kcat}.N (6 partitions) and <prefix>.consume (32).") var topicPrefix = "bench"
 
@@ -90,6 +91,12 @@ struct KafkaThroughput: AsyncParsableCommand {
 
     func timeOurConsumer(kafka: KafkaConfiguration, topic: String, group: String, count: Int, logger: Logger) async throws -> Double {
         let started = ContinuousClock.now
+        var kafka = kafka
+        var logger = logger
+        if let kafkaDebug {
+            kafka.properties["debug"] = kafkaDebug
+            logger.logLevel = .debug
+        }
         let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(kafka: kafka, groupID: group, topics: [topic]), logger: logger)
         var received = 0
         while received < count {

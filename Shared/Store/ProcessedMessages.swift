@@ -31,8 +31,7 @@ public struct ProcessedMessages: Sendable {
                 ),
                 logger: logger
             )
-            var inserted = false
-            for try await _ in rows { inserted = true }
+            let inserted = try await rows.hasRows()
             guard inserted else { return false }
             try await body(connection)
             return true

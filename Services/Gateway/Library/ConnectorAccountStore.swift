@@ -115,8 +115,7 @@ struct ConnectorAccountStore: Sendable {
                 profileId = found
             }
             let profiles = try await connection.query("SELECT 1 FROM gateway.business_profiles WHERE profile_id = \(profileId) AND merchant_id = \(merchantId)", logger: logger)
-            var exists = false
-            for try await _ in profiles { exists = true }
+            let exists = try await profiles.hasRows()
             guard exists else { throw APIError.invalid("profile_id", "does not name a business profile of this merchant") }
             let sealedAccount = try secrets.seal(try GatewayConfigurationStore.json(.object((input.accountDetails ?? [:]).mapValues(JSONValue.string))))
             let sealedSecret = try (input.webhookSecret ?? nil).map(secrets.seal)
@@ -142,8 +141,7 @@ struct ConnectorAccountStore: Sendable {
                     document = document || \(try GatewayConfigurationStore.json(.object(input.document)))::jsonb, modified_at = now()
                 WHERE merchant_connector_id = \(id) AND merchant_id = \(merchantId) RETURNING 1
                 """, logger: logger)
-            var found = false
-            for try await _ in rows { found = true }
+            let found = try await rows.hasRows()
             guard found else { throw APIError.notFound("Merchant connector account") }
             try await configuration.bumpVersion(merchantId, on: connection)
         }
@@ -153,8 +151,7 @@ struct ConnectorAccountStore: Sendable {
     func delete(merchantId: String, id: String) async throws -> JSONValue {
         try await postgres.withTransaction(logger: logger) { connection in
             let rows = try await connection.query("DELETE FROM gateway.connector_accounts WHERE merchant_connector_id = \(id) AND merchant_id = \(merchantId) RETURNING 1", logger: logger)
-            var found = false
-            for try await _ in rows { found = true }
+            let found = try await rows.hasRows()
             guard found else { throw APIError.notFound("Merchant connector account") }
             try await configuration.bumpVersion(merchantId, on: connection)
         }

@@ -242,7 +242,7 @@ struct GatewayAPI: Sendable {
         guard currency.count == 3, currency.allSatisfy({ $0.isUppercase && $0.isASCII }) else {
             throw APIError.invalid("currency", "must be a three-letter ISO 4217 code in capitals")
         }
-        guard try await store.merchantResponse(merchantId) != nil else { throw APIError.notFound("Merchant account") }
+        guard try await store.merchantExists(merchantId) else { throw APIError.notFound("Merchant account") }
         let paymentId = GatewayIdentifiers.make("pay")
         let accepted = PaymentAccepted(paymentId: paymentId, merchantId: merchantId, status: "processing", amount: amount, currency: currency)
         let command = EventEnvelope(type: MessageType.paymentCreate, merchantId: merchantId, payload: try JSONValue(encoding: accepted))

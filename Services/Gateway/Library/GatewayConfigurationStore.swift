@@ -32,8 +32,7 @@ struct GatewayConfigurationStore: Sendable {
                 VALUES (\(merchantId), \(merchantName), \(try Self.json(document))::jsonb, \(profileId), \(publishableKey), \(organizationId))
                 ON CONFLICT (merchant_id) DO NOTHING RETURNING 1
                 """, logger: logger)
-            var created = false
-            for try await _ in inserted { created = true }
+            let created = try await inserted.hasRows()
             guard created else {
                 throw APIError(status: .badRequest, type: "invalid_request", code: "IR_38", message: "The merchant account with the specified details already exists", field: "merchant_id")
             }
@@ -125,8 +124,7 @@ struct GatewayConfigurationStore: Sendable {
     func deleteMerchant(_ merchantId: String) async throws -> JSONValue {
         let deleted = try await postgres.withTransaction(logger: logger) { connection -> Bool in
             let rows = try await connection.query("DELETE FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId) RETURNING 1", logger: logger)
-            var deleted = false
-            for try await _ in rows { deleted = true }
+            let deleted = try await rows.hasRows()
             if deleted { try await bumpVersion(merchantId, on: connection) }
             return deleted
         }
@@ -172,17 +170,13 @@ struct GatewayConfigurationStore: Sendable {
         let hashEnabled = try body.bool("enable_payment_response_hash") ?? true
         let profileId = GatewayIdentifiers.make("pro")
         let newSecrets = try await postgres.withTransaction(logger: logger) { connection -> [String: String] in
-            let exists = try await connection.query("SELECT 1 FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)", logger: logger)
-            var found = false
-            for try await _ in exists { found = true }
-            guard found else { throw APIError.notFound("Merchant account") }
+            guard try await merchantExists(merchantId, on: connection) else { throw APIError.notFound("Merchant account") }
             let rows = try await connection.query("""
                 INSERT INTO gateway.business_profiles (profile_id, merchant_id, profile_name, document, payment_response_hash_key)
                 VALUES (\(profileId), \(merchantId), \(name), \(try Self.json(.object(document)))::jsonb, \(try hashEnabled ? secrets.seal(GatewayIdentifiers.random(64)) : nil))
                 ON CONFLICT (merchant_id, profile_name) DO NOTHING RETURNING 1
                 """, logger: logger)
-            var inserted = false
-            for try await _ in rows { inserted = true }
+            let inserted = try await rows.hasRows()
             guard inserted else {
                 throw APIError(status: .badRequest, type: "invalid_request", code: "IR_38", message: "A business profile with this name already exists", field: "profile_name")
             }
@@ -380,8 +374,7 @@ struct GatewayConfigurationStore: Sendable {
 
     func requireProfile(merchantId: String, profileId: String) async throws {
         let rows = try await postgres.query("SELECT 1 FROM gateway.business_profiles WHERE profile_id = \(profileId) AND merchant_id = \(merchantId)", logger: logger)
-        for try await _ in rows { return }
-        throw APIError.notFound("Business profile")
+        guard try await rows.hasRows() else { throw APIError.notFound("Business profile") }
     }
 
     func createEndpoint(merchantId: String, profileId: String, _ body: RequestObject) async throws -> JSONValue {
@@ -451,10 +444,7 @@ struct GatewayConfigurationStore: Sendable {
         let keyId = GatewayIdentifiers.make("dev")
         let secret = GatewayIdentifiers.apiKeySecret()
         let created = try await postgres.withTransaction(logger: logger) { connection -> Date in
-            let exists = try await connection.query("SELECT 1 FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)", logger: logger)
-            var found = false
-            for try await _ in exists { found = true }
-            guard found else { throw APIError.notFound("Merchant account") }
+            guard try await merchantExists(merchantId, on: connection) else { throw APIError.notFound("Merchant account") }
             let rows = try await connection.query("""
                 INSERT INTO gateway.api_keys (key_id, merchant_id, name, description, prefix, hashed_key, expiration)
                 VALUES (\(keyId), \(merchantId), \(name), \(description), \(String(secret.prefix(12))), \(GatewayIdentifiers.hash(apiKey: secret)), \(expiration))
@@ -499,13 +489,18 @@ struct GatewayConfigurationStore: Sendable {
 
     func revokeAPIKey(merchantId: String, keyId: String) async throws -> JSONValue {
         let rows = try await postgres.query("UPDATE gateway.api_keys SET revoked = true WHERE merchant_id = \(merchantId) AND key_id = \(keyId) AND NOT revoked RETURNING 1", logger: logger)
-        for try await _ in rows {
-            return .object(["merchant_id": .string(merchantId), "key_id": .string(keyId), "revoked": .bool(true)])
-        }
-        throw APIError.notFound("API key")
+        guard try await rows.hasRows() else { throw APIError.notFound("API key") }
+        return .object(["merchant_id": .string(merchantId), "key_id": .string(keyId), "revoked": .bool(true)])
     }
 
     // MARK: Helpers
+
+    /// A cheap existence check, for paths that need no more than that.
+    func merchantExists(_ merchantId: String, on connection: PostgresConnection? = nil) async throws -> Bool {
+        let query: PostgresQuery = "SELECT 1 FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)"
+        if let connection { return try await connection.query(query, logger: logger).hasRows() }
+        return try await postgres.query(query, logger: logger).hasRows()
+    }
 
     /// The common end of every configuration change: apply `webhook_details` if given (to the
     /// profile, when there is one) and bump the merchant's version. Returns new endpoint secrets.

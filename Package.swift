@@ -14,7 +14,9 @@ let package = Package(
         .executable(name: "recovery-scheduler", targets: ["RecoverySchedulerMain"]),
         .executable(name: "webhook-dispatcher", targets: ["WebhookDispatcherMain"]),
         .executable(name: "paywire-dev-broker", targets: ["DevBroker"]),
+        .executable(name: "paywire-fake-stripe", targets: ["FakeStripe"]),
         .executable(name: "kafka-throughput", targets: ["KafkaThroughput"]),
+        .executable(name: "payments-throughput", targets: ["PaymentsThroughput"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -107,7 +109,12 @@ let package = Package(
         ),
         .target(
             name: "PaymentCore",
-            dependencies: ["PaywireRuntime", "PaywireKafka", "PaywireStore", "PaywireModels"],
+            dependencies: [
+                "PaywireRuntime", "PaywireKafka", "PaywireStore", "PaywireModels",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             path: "Services/PaymentCore/Library",
             swiftSettings: swiftSettings
         ),
@@ -156,6 +163,27 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Services/DevBroker",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "FakeStripe",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Services/FakeStripe",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "PaymentsThroughput",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/PaymentsThroughput",
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -20,6 +20,14 @@ public struct KafkaConsumerMessage: Sendable {
     public var headers: [KafkaHeader]
 
     public var topicPartition: KafkaTopicPartition { KafkaTopicPartition(topic: topic, partition: partition) }
+
+    public struct Position: Hashable, Sendable {
+        var topic: String
+        var partition: Int32
+        var offset: Int64
+    }
+
+    var position: Position { Position(topic: topic, partition: partition, offset: offset) }
     public var keyString: String? { key.map { String(decoding: $0, as: UTF8.self) } }
 
     public func header(_ name: String) -> [UInt8]? { headers.first { $0.name == name }?.value }

@@ -38,6 +38,18 @@ public struct TopicNames: Sendable, Equatable {
 
 /// Envelope `type` values.
 public enum MessageType {
-    public static let paymentCreate = "payment.create"
+    /// A `PaymentCommand` on `paywire.payment.commands`.
+    public static let paymentCommand = "payment.command"
+    /// A `GatewayReply` on `paywire.gateway.replies`.
+    public static let gatewayReply = "gateway.reply"
+
+    // Payment and refund events, named as the merchant's webhooks name them.
     public static let paymentProcessing = "payment_processing"
+    public static let paymentAuthorized = "payment_authorized"
+    public static let paymentSucceeded = "payment_succeeded"
+    public static let paymentFailed = "payment_failed"
+    public static let paymentCaptured = "payment_captured"
+    public static let paymentCancelled = "payment_cancelled"
+    public static let refundSucceeded = "refund_succeeded"
+    public static let refundFailed = "refund_failed"
 }

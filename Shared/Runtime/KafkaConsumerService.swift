@@ -27,6 +27,8 @@ public final class KafkaConsumerService: Service, Sendable {
     private let logger: Logger
     private let handler: Handler
     private let waitUntil: @Sendable () async throws -> Void
+    private let concurrentKeys: Bool
+    private let onAssigned: (@Sendable ([KafkaTopicPartition]) -> Void)?
     private let handled: Counter
     private let deadLettered: Counter
 
@@ -36,8 +38,12 @@ public final class KafkaConsumerService: Service, Sendable {
         deadLetterTopic: String,
         logger: Logger,
         waitUntil: @escaping @Sendable () async throws -> Void = {},
+        concurrentKeys: Bool = false,
+        onAssigned: (@Sendable ([KafkaTopicPartition]) -> Void)? = nil,
         handler: @escaping Handler
     ) {
+        self.concurrentKeys = concurrentKeys
+        self.onAssigned = onAssigned
         self.configuration = configuration
         self.producer = producer
         self.deadLetterTopic = deadLetterTopic
@@ -51,10 +57,15 @@ public final class KafkaConsumerService: Service, Sendable {
     public func run() async throws {
         try await waitUntil()
         let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
+        if let onAssigned {
+            consumer.onRebalance { event in
+                if case .assigned(let partitions) = event { onAssigned(partitions) }
+            }
+        }
         let stopping = StopFlag()
         try await withGracefulShutdownHandler {
             do {
-                try await consumer.run(shouldStop: { stopping.isSet }) { message in
+                try await consumer.run(shouldStop: { stopping.isSet }, concurrentKeys: concurrentKeys) { message in
                     try await self.handle(message, stopping: stopping)
                 }
             } catch is CancellationError, is StopFlag.Stopped {

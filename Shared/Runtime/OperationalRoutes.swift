@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import Foundation
 import Hummingbird
 import Logging
@@ -18,7 +19,13 @@ public final class Readiness: Sendable {
         self.producer = producer
     }
 
+    private let conditions = NIOLockedValueBox<[String: Bool]>([:])
+
     public func markStarted() { started.store(true, ordering: .releasing) }
+
+    /// A further condition for `/ready` (the gateway waits for its reply partitions).
+    public func require(_ name: String) { conditions.withLockedValue { $0[name] = $0[name] ?? false } }
+    public func satisfy(_ name: String) { conditions.withLockedValue { $0[name] = true } }
     public var isStarted: Bool { started.load(ordering: .acquiring) }
 
     /// Consumers and relays wait here so they never touch tables that migrations have not made.
@@ -31,9 +38,10 @@ public final class Readiness: Sendable {
     public func check() async -> [String: String] {
         var problems: [String: String] = [:]
         if !isStarted { problems["startup"] = "migrations or topic set-up not finished" }
+        for (name, met) in conditions.withLockedValue({ $0 }) where !met { problems[name] = "not yet" }
         do {
             try await withTimeout(.seconds(2)) { [postgres] in
-                try await postgres.query("SELECT 1")
+                _ = try await postgres.query("SELECT 1")
             }
         } catch {
             problems["postgres"] = "unreachable"
@@ -47,15 +55,21 @@ public final class Readiness: Sendable {
     }
 }
 
-func withTimeout(_ duration: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
-    try await withThrowingTaskGroup(of: Void.self) { group in
+public struct TimeoutError: Error, CustomStringConvertible {
+    public var description: String { "timed out" }
+}
+
+/// Runs `body`, giving up (and cancelling it) after `duration`.
+public func withTimeout<T: Sendable>(_ duration: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }
         group.addTask {
             try await Task.sleep(for: duration)
-            throw CancellationError()
+            return nil
         }
-        try await group.next()
-        group.cancelAll()
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw TimeoutError() }
+        return value
     }
 }
 

@@ -63,14 +63,19 @@ public struct ServiceInfrastructure: Sendable {
     public func consumer(
         groupID: String,
         topics: [String],
+        autoOffsetReset: String = "earliest",
+        concurrentKeys: Bool = false,
+        onAssigned: (@Sendable ([KafkaTopicPartition]) -> Void)? = nil,
         handler: @escaping KafkaConsumerService.Handler
     ) -> KafkaConsumerService {
         KafkaConsumerService(
-            configuration: KafkaConsumerConfiguration(kafka: configuration.kafka, groupID: groupID, topics: topics),
+            configuration: KafkaConsumerConfiguration(kafka: configuration.kafka, groupID: groupID, topics: topics, autoOffsetReset: autoOffsetReset),
             producer: producer,
             deadLetterTopic: configuration.topics.deadLetter,
             logger: logger,
             waitUntil: { [readiness] in try await readiness.waitUntilStarted() },
+            concurrentKeys: concurrentKeys,
+            onAssigned: onAssigned,
             handler: handler
         )
     }

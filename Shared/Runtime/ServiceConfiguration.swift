@@ -47,6 +47,10 @@ public struct ServiceConfiguration: Sendable {
     public struct ConfigurationError: Error, CustomStringConvertible {
         public let key: String
         public let reason: String
+        public init(key: String, reason: String) {
+            self.key = key
+            self.reason = reason
+        }
         public var description: String { "\(key): expected \(reason)" }
     }
 

@@ -148,7 +148,7 @@ struct GatewayConfigurationTests {
 
         // Endpoint sub-resource: create, read, rotate, deactivate, deprecate for good.
         let base = "/account/merchant_seed/business_profile/\(profileId)/webhooks"
-        let created = try object(try await stack.request(.POST, base, apiKey: apiKey, body: #"{"webhook_url": "\#(urls[2])/late", "events": ["payment_processing"]}"#))
+        let created = try object(try await stack.request(.POST, base, apiKey: apiKey, body: #"{"webhook_url": "\#(urls[2])/late", "events": ["payment_failed"]}"#))
         let lateId = try #require(created["webhook_endpoint_id"] as? String)
         let firstSecret = try #require(created["signing_secret"] as? String)
         let read = try await stack.request(.GET, "\(base)/\(lateId)", apiKey: apiKey)
@@ -157,14 +157,15 @@ struct GatewayConfigurationTests {
         let secondSecret = try #require(rotated["signing_secret"] as? String)
         #expect(secondSecret != firstSecret)
 
-        // Fan-out: a payment_processing event reaches exactly the subscribed active endpoints —
+        // Fan-out: a payment_failed event reaches exactly the subscribed active endpoints —
         // here only the endpoint created a moment ago, signed with both secrets during rotation.
-        let payment = try object(try await stack.request(.POST, "/payments", apiKey: apiKey, body: #"{"amount": 100, "currency": "USD"}"#))
+        _ = try await stack.createSandboxAccount(merchantId: "merchant_seed", apiKey: apiKey)
+        let payment = try object(try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4000000000000002")))
         let paymentId = try #require(payment["payment_id"] as? String)
         let arrived = await eventually(timeout: .seconds(30)) { !receivers[2].requests.isEmpty }
         #expect(arrived, "dispatcher log:\n\(stack.logs("webhook-dispatcher"))")
         try await Task.sleep(for: .seconds(1))
-        #expect(receivers[0].requests.isEmpty && receivers[1].requests.isEmpty, "endpoints not subscribed to payment_processing get nothing")
+        #expect(receivers[0].requests.isEmpty && receivers[1].requests.isEmpty, "endpoints not subscribed to payment_failed get nothing")
         let delivered = try #require(receivers[2].requests.first)
         #expect(receivers[2].requests.count == 1)
         #expect(delivered.path == "/late")

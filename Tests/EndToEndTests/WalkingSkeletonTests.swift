@@ -3,9 +3,9 @@ import Foundation
 import PaywireTestSupport
 import Testing
 
-/// The four executables and the dev broker as real processes: a request to the gateway becomes a
-/// command, payment-core records it and emits an event through its outbox, and the dispatcher
-/// POSTs the signed webhook to a local receiver.
+/// The four executables and the dev broker as real processes: a payment request to the gateway
+/// becomes a command, payment-core charges the sandbox and emits the event through its outbox,
+/// and the dispatcher POSTs the signed webhook to a local receiver.
 @Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: TestEnvironment.hasDatabase))
 struct WalkingSkeletonTests {
     @Test func aPaymentRequestReachesTheMerchantsWebhookSigned() async throws {
@@ -28,8 +28,11 @@ struct WalkingSkeletonTests {
             let unauthorized = try await stack.request(.POST, "/payments", apiKey: "wrong", body: "{}")
             #expect(unauthorized.status == 401)
 
-            let payment = try await stack.request(.POST, "/payments", body: #"{"merchant_id": "merchant_e2e", "amount": 6540, "currency": "USD"}"#)
-            #expect(payment.status == 202, "\(payment.body)")
+            let apiKey = try #require((try await stack.request(.POST, "/api_keys/merchant_e2e", body: #"{"name": "e2e"}"#)).json?["api_key"] as? String)
+            try await stack.createSandboxAccount(merchantId: "merchant_e2e", apiKey: apiKey)
+            let payment = try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242"))
+            #expect(payment.status == 200, "\(payment.body)")
+            #expect(payment.json?["status"] as? String == "succeeded")
             let paymentId = try #require(payment.json?["payment_id"] as? String)
 
             let arrived = await eventually(timeout: .seconds(30)) { !receiver.requests.isEmpty }
@@ -41,7 +44,7 @@ struct WalkingSkeletonTests {
                 .map { String(format: "%02x", $0) }.joined()
             #expect(webhook.headers["x-webhook-signature-512"] == expected)
             let body = try #require(try JSONSerialization.jsonObject(with: Data(webhook.body.utf8)) as? [String: Any])
-            #expect(body["event_type"] as? String == "payment_processing")
+            #expect(body["event_type"] as? String == "payment_succeeded")
             #expect(body["merchant_id"] as? String == "merchant_e2e")
             let content = try #require(body["content"] as? [String: Any])
             #expect(content["type"] as? String == "payment_details")

@@ -12,6 +12,9 @@ public final class PaywireStack: @unchecked Sendable {
     public static let adminKey = "test_admin"
 
     public let broker: ServiceProcess
+    /// The fake Stripe API, when the stack was started with one.
+    public private(set) var fakeStripe: ServiceProcess?
+    public private(set) var fakeStripeURL: String?
     public let kafkaBrokers: String
     public let databaseURL: String
     public private(set) var processes: [String: ServiceProcess] = [:]
@@ -21,7 +24,7 @@ public final class PaywireStack: @unchecked Sendable {
 
     public var gatewayURL: String { "http://127.0.0.1:\(ports["gateway"]!)" }
 
-    public static func start(extraEnvironment: [String: String] = [:]) async throws -> PaywireStack {
+    public static func start(extraEnvironment: [String: String] = [:], fakeStripe: Bool = false) async throws -> PaywireStack {
         guard let testURL = TestEnvironment.databaseURL else {
             throw MissingTestService(description: "PAYWIRE_TEST_DATABASE_URL is not set: run ./scripts/test")
         }
@@ -56,8 +59,28 @@ public final class PaywireStack: @unchecked Sendable {
             "PAYWIRE_ENCRYPTION_KEY": SecretBox.generateKey(),
             "LOG_LEVEL": "info",
         ]
+        var fakeStripeProcess: ServiceProcess?
+        var fakeStripeURL: String?
+        if fakeStripe {
+            let port = try FreePort.next()
+            fakeStripeProcess = try ServiceProcess(executable: "paywire-fake-stripe", arguments: ["--port", String(port)], environment: [:], logDirectory: logDirectory)
+            fakeStripeURL = "http://127.0.0.1:\(port)"
+            environment["PAYWIRE_STRIPE_BASE_URL"] = fakeStripeURL
+            var up = false
+            for _ in 0..<200 {
+                if let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: fakeStripeURL! + "/_fake/stats"), timeout: .seconds(1)), response.status == .ok { up = true; break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            if !up {
+                await broker.stop()
+                await fakeStripeProcess?.stop()
+                throw MissingTestService(description: "fake Stripe did not start: \(fakeStripeProcess!.logTail())")
+            }
+        }
         environment.merge(extraEnvironment) { _, new in new }
         let stack = PaywireStack(broker: broker, kafkaBrokers: brokers, databaseURL: databaseURL, logDirectory: logDirectory, environment: environment)
+        stack.fakeStripe = fakeStripeProcess
+        stack.fakeStripeURL = fakeStripeURL
         do {
             for service in services { try await stack.startService(service) }
             for service in services { try await stack.waitUntilReady(service) }
@@ -69,8 +92,8 @@ public final class PaywireStack: @unchecked Sendable {
     }
 
     /// Runs `body` on a fresh stack and stops the stack afterwards, whatever `body` did.
-    public static func with<T>(extraEnvironment: [String: String] = [:], _ body: (PaywireStack) async throws -> T) async throws -> T {
-        let stack = try await start(extraEnvironment: extraEnvironment)
+    public static func with<T>(extraEnvironment: [String: String] = [:], fakeStripe: Bool = false, _ body: (PaywireStack) async throws -> T) async throws -> T {
+        let stack = try await start(extraEnvironment: extraEnvironment, fakeStripe: fakeStripe)
         do {
             let result = try await body(stack)
             await stack.stop()
@@ -120,7 +143,14 @@ public final class PaywireStack: @unchecked Sendable {
             if let process = processes[service] { statuses[service] = await process.stop() }
         }
         await broker.stop()
+        await fakeStripe?.stop()
         return statuses
+    }
+
+    /// Every log line the services wrote so far (for scans).
+    public func allLogs() -> String {
+        let files = (try? FileManager.default.contentsOfDirectory(at: logDirectory, includingPropertiesForKeys: nil)) ?? []
+        return files.map { (try? String(contentsOf: $0, encoding: .utf8)) ?? "" }.joined(separator: "\n")
     }
 
     public func logs(_ service: String) -> String { processes[service]?.logTail(lines: 200) ?? "" }
@@ -135,14 +165,17 @@ public final class PaywireStack: @unchecked Sendable {
         }
     }
 
-    public func request(_ method: HTTPMethod, _ path: String, service: String = "gateway", apiKey: String? = adminKey, body: String? = nil, headers: [(String, String)] = []) async throws -> HTTPResult {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(ports[service]!)\(path)")
+    public func request(_ method: HTTPMethod, _ path: String, service: String = "gateway", apiKey: String? = adminKey, body: String? = nil, headers: [(String, String)] = [], rawBody: String? = nil) async throws -> HTTPResult {
+        let base = service == "fake-stripe" ? fakeStripeURL! : "http://127.0.0.1:\(ports[service]!)"
+        var request = HTTPClientRequest(url: base + path)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let apiKey { request.headers.add(name: "api-key", value: apiKey) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: body))
+        } else if let rawBody {
+            request.body = .bytes(ByteBuffer(string: rawBody))
         }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         let bytes = try await response.body.collect(upTo: 10 << 20)

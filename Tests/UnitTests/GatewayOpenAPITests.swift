@@ -30,7 +30,7 @@ import Testing
         var logger = Logger(label: "openapi-test")
         logger.logLevel = .critical
         let infrastructure = try ServiceInfrastructure(configuration: configuration, logger: logger)
-        let router = GatewayService.makeRouter(GatewayAPI(infrastructure: infrastructure, adminKey: "k", secrets: try SecretBox(base64Key: environment["PAYWIRE_ENCRYPTION_KEY"]!)))
+        let router = GatewayService.makeRouter(try GatewayService.makeAPI(infrastructure, adminKey: "k").0)
         OperationalRoutes.add(to: router, readiness: infrastructure.readiness)
         await infrastructure.producer.shutdown(flushTimeout: .milliseconds(10))
 

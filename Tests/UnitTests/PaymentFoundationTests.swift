@@ -1,4 +1,5 @@
 import Testing
+import PaywireModels
 @testable import PaymentCore
 
 @Suite struct PaymentStateMachineTests {
@@ -66,10 +67,34 @@ import Testing
 
     @Test func tokensBehaveLikeTheirCardNumber() async throws {
         let result = try await SandboxConnector().authorize(
-            AuthorizeRequest(paymentId: "p", attemptId: "a", amount: 1, currency: "USD", instrument: .token("tok_4000000000009995"), captureManually: false),
+            AuthorizeRequest(paymentId: "p", attemptId: "a", amount: 1, currency: "USD", instrument: .token("tok_sandbox_9995"), captureManually: false),
             credentials: .noKey
         )
         #expect(result.error?.code == "insufficient_funds")
+        let unknown = try await SandboxConnector().authorize(
+            AuthorizeRequest(paymentId: "p", attemptId: "b", amount: 1, currency: "USD", instrument: .token("tok_4242424242424242"), captureManually: false),
+            credentials: .noKey
+        )
+        #expect(unknown.status == .declined)
+    }
+
+    @Test func syncAnswersWhatWasChargedAndNothingForUnknownTransactions() async throws {
+        let sandbox = SandboxConnector()
+        let card = CardDetails(number: "4242424242424242", expiryMonth: "03", expiryYear: "2030", cvc: "737", holderName: nil)
+        let charged = try await sandbox.authorize(
+            AuthorizeRequest(paymentId: "p", attemptId: "a1", amount: 10, currency: "USD", instrument: .card(card), captureManually: false),
+            credentials: .noKey
+        )
+        #expect(try await sandbox.sync(SyncRequest(paymentId: "p", attemptId: "a1", connectorTransactionId: nil), credentials: .noKey) == charged)
+        #expect(try await sandbox.sync(SyncRequest(paymentId: "p", attemptId: "a2", connectorTransactionId: nil), credentials: .noKey).status == .declined)
+    }
+
+    @Test func luhnAndNetworks() {
+        #expect(CardDetails.passesLuhn("4242424242424242"))
+        #expect(!CardDetails.passesLuhn("4242424242424241"))
+        #expect(CardSummary.network(forNumber: "4111111111111111") == "Visa")
+        #expect(CardSummary.network(forNumber: "5555555555554444") == "Mastercard")
+        #expect(CardSummary.network(forNumber: "378282246310005") == "AmericanExpress")
     }
 
     @Test func cardDetailsNeverPrintTheNumber() {
@@ -77,6 +102,9 @@ import Testing
         #expect("\(card)" == "card ****4242")
         #expect(!String(reflecting: card).contains("424242424242"))
         #expect(card.bin == "424242")
+        var dumped = ""
+        dump(card, to: &dumped)
+        #expect(!dumped.contains("4242424242424242") && !dumped.contains("737"))
         #expect(ConnectorRegistry.standard.connector(named: "sandbox") != nil)
     }
 }

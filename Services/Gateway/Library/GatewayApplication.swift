@@ -13,7 +13,7 @@ public enum GatewayService {
     public static let name = "gateway"
     public static let defaultPort = 8080
     /// Variables this service reads beyond `ServiceConfiguration.environmentKeys`.
-    public static let environmentKeys: [String] = ["PAYWIRE_ADMIN_API_KEY"]
+    public static let environmentKeys: [String] = ["PAYWIRE_ADMIN_API_KEY"] + GatewayPaymentAPI.environmentKeys
 
     /// The gateway's routes (the operational ones are added by `httpServer`).
     static func makeRouter(_ api: GatewayAPI) -> Router<PaywireRequestContext> {
@@ -25,6 +25,30 @@ public enum GatewayService {
         return router
     }
 
+    /// The routes' dependencies, and the reply matcher the reply consumer feeds.
+    static func makeAPI(_ infrastructure: ServiceInfrastructure, adminKey: String?) throws -> (GatewayAPI, GatewayReplies) {
+        let configuration = infrastructure.configuration
+        let logger = infrastructure.logger
+        let encryptionKey = try ServiceConfiguration.encryptionKey(configuration.environment)
+        let secrets = try SecretBox(base64Key: encryptionKey)
+        let signer = try InternalRequestSigner(encryptionKey: encryptionKey)
+        let replyTimeout = Duration.milliseconds(try ServiceConfiguration.integer(configuration.environment, "PAYWIRE_REPLY_TIMEOUT_MS", default: 25_000, range: 10...600_000))
+        let reachableHost = ["0.0.0.0", "::", ""].contains(configuration.httpHost) ? "127.0.0.1" : configuration.httpHost
+        let internalURL = configuration.environment["PAYWIRE_GATEWAY_INTERNAL_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://\(reachableHost):\(configuration.httpPort)"
+        // Each replica reads all replies in a group of its own, from the end: it only needs
+        // replies to requests it sends from now on.
+        let replies = GatewayReplies(instanceId: "gateway-" + GatewayIdentifiers.random(12), logger: logger)
+        let payments = GatewayPaymentAPI(
+            infrastructure: infrastructure,
+            authentication: GatewayAuthentication(adminKey: adminKey, postgres: infrastructure.postgres, logger: logger),
+            replies: replies,
+            vault: CardVault(baseURL: internalURL, signer: signer),
+            idempotency: IdempotencyStore(postgres: infrastructure.postgres, signer: signer, logger: logger),
+            replyTimeout: replyTimeout
+        )
+        return (GatewayAPI(infrastructure: infrastructure, adminKey: adminKey, secrets: secrets, payments: payments), replies)
+    }
+
     /// Everything the gateway runs; `main` and the tests both call this.
     public static func buildApplication(_ configuration: ServiceConfiguration, logger: Logger) throws -> PaywireApplication {
         let infrastructure = try ServiceInfrastructure(configuration: configuration, logger: logger)
@@ -32,13 +56,23 @@ public enum GatewayService {
         if adminKey == nil {
             logger.warning("PAYWIRE_ADMIN_API_KEY is not set: admin routes refuse every request")
         }
-        let secrets = try SecretBox(base64Key: try ServiceConfiguration.encryptionKey(configuration.environment))
-        let router = makeRouter(GatewayAPI(infrastructure: infrastructure, adminKey: adminKey, secrets: secrets))
+        let (api, replies) = try makeAPI(infrastructure, adminKey: adminKey)
+        let router = makeRouter(api)
+        let readiness = infrastructure.readiness
+        readiness.require("replies")
         return PaywireApplication(
             services: [
                 infrastructure.postgres,
                 infrastructure.producer,
                 StartUpService(logger: logger) { try await infrastructure.startUp(migrator: GatewaySchema.migrator) },
+                infrastructure.consumer(
+                    groupID: replies.instanceId,
+                    topics: [configuration.topics.gatewayReplies],
+                    autoOffsetReset: "latest",
+                    concurrentKeys: false,
+                    onAssigned: { _ in readiness.satisfy("replies") },
+                    handler: replies.handle
+                ),
                 infrastructure.httpServer(router: router),
             ],
             logger: logger
@@ -51,8 +85,10 @@ struct GatewayAPI: Sendable {
     let authentication: GatewayAuthentication
     let store: GatewayConfigurationStore
     let connectors: ConnectorAccountStore
+    let payments: GatewayPaymentAPI
 
-    init(infrastructure: ServiceInfrastructure, adminKey: String?, secrets: SecretBox) {
+    init(infrastructure: ServiceInfrastructure, adminKey: String?, secrets: SecretBox, payments: GatewayPaymentAPI) {
+        self.payments = payments
         self.infrastructure = infrastructure
         authentication = GatewayAuthentication(adminKey: adminKey, postgres: infrastructure.postgres, logger: infrastructure.logger)
         store = GatewayConfigurationStore(postgres: infrastructure.postgres, secrets: secrets, logger: infrastructure.logger)
@@ -69,7 +105,7 @@ struct GatewayAPI: Sendable {
         // Merchant accounts
         router.post("/accounts") { request, context in
             try await auth.requireAdmin(request)
-            return try JSONResponse(try await store.createMerchant(try await RequestObject.read(from: request, context: context)))
+            return JSONResponse(try await store.createMerchant(try await RequestObject.read(from: request, context: context)))
         }
         router.get("/accounts/:merchant_id") { request, context in
             let merchantId = try await merchantScope(request, context)
@@ -205,12 +241,7 @@ struct GatewayAPI: Sendable {
             return JSONResponse(account)
         }
 
-        // Walking-skeleton payments; the payments issue replaces these with the full API.
-        router.post("/payments") { request, context in
-            let caller = try await auth.caller(request)
-            let body = try await RequestObject.read(from: request, context: context)
-            return try await createPayment(body, caller: caller)
-        }
+        payments.addRoutes(to: router)
     }
 
     func requiredHeader(_ request: Request, _ name: String) throws -> String {
@@ -227,36 +258,6 @@ struct GatewayAPI: Sendable {
 
     func scope(_ request: Request, _ context: PaywireRequestContext) async throws -> (String, String) {
         (try await merchantScope(request, context), try context.parameters.require("profile_id"))
-    }
-
-    func createPayment(_ body: RequestObject, caller: Caller) async throws -> EditedResponse<PaymentAccepted> {
-        let merchantId: String
-        switch caller {
-        case .merchant(let own): merchantId = own
-        case .admin: merchantId = try body.requiredString("merchant_id", maxLength: 64)
-        }
-        guard let amount = try body.integer("amount", range: 1...Int(Int32.max) * 1000) else {
-            throw APIError.invalid("amount", "is required", code: "IR_05")
-        }
-        let currency = try body.requiredString("currency", maxLength: 3)
-        guard currency.count == 3, currency.allSatisfy({ $0.isUppercase && $0.isASCII }) else {
-            throw APIError.invalid("currency", "must be a three-letter ISO 4217 code in capitals")
-        }
-        guard try await store.merchantExists(merchantId) else { throw APIError.notFound("Merchant account") }
-        let paymentId = GatewayIdentifiers.make("pay")
-        let accepted = PaymentAccepted(paymentId: paymentId, merchantId: merchantId, status: "processing", amount: amount, currency: currency)
-        let command = EventEnvelope(type: MessageType.paymentCreate, merchantId: merchantId, payload: try JSONValue(encoding: accepted))
-        do {
-            _ = try await infrastructure.producer.send(KafkaProducerMessage(
-                topic: infrastructure.configuration.topics.paymentCommands,
-                key: paymentId,
-                value: try command.encoded()
-            ))
-        } catch {
-            logger.error("payment command not acknowledged", metadata: ["payment_id": .string(paymentId), "error": .string(String(describing: error))])
-            throw APIError.unavailable("The payment could not be accepted; retry the request")
-        }
-        return EditedResponse(status: .accepted, response: accepted)
     }
 }
 

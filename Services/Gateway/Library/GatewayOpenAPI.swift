@@ -3,6 +3,10 @@ import PaywireModels
 /// The gateway's OpenAPI 3 document, served at `GET /openapi.json`. It is written out here rather
 /// than derived from the router, so the test that compares the two can catch a route added to one
 /// and not the other.
+enum PaymentStatusNames {
+    static let all = ["requires_payment_method", "requires_confirmation", "processing", "requires_capture", "succeeded", "partially_captured", "failed", "cancelled"]
+}
+
 enum GatewayOpenAPI {
     struct Operation {
         var method: String
@@ -55,7 +59,14 @@ enum GatewayOpenAPI {
         .init(method: "post", path: "/v2/connector-accounts", summary: "Create a connector account (v2)", tag: "Connector accounts", auth: .merchant, request: "ConnectorAccountInput", response: "ConnectorAccount", headers: ["x-merchant-id", "x-profile-id"]),
         .init(method: "get", path: "/v2/connector-accounts/{merchant_connector_id}", summary: "Retrieve a connector account (v2)", tag: "Connector accounts", auth: .merchant, response: "ConnectorAccount", headers: ["x-merchant-id"]),
 
-        .init(method: "post", path: "/payments", summary: "Create a payment (walking skeleton; answered 202 while payment-core runs it)", tag: "Payments", auth: .merchant, request: "PaymentCreate", response: "PaymentAccepted", status: "202"),
+        .init(method: "post", path: "/payments", summary: "Create (and with confirm: true, confirm) a payment. 202 with the stored state when payment-core's answer takes longer than the reply timeout; poll GET", tag: "Payments", auth: .merchant, request: "PaymentCreate", response: "Payment", headers: ["Idempotency-Key"]),
+        .init(method: "post", path: "/payments/{payment_id}/confirm", summary: "Confirm a payment with a card or a processor token", tag: "Payments", auth: .merchant, request: "PaymentConfirm", response: "Payment", headers: ["Idempotency-Key"]),
+        .init(method: "post", path: "/payments/{payment_id}/capture", summary: "Capture an authorized payment, fully or partly", tag: "Payments", auth: .merchant, request: "PaymentCapture", response: "Payment", headers: ["Idempotency-Key"]),
+        .init(method: "post", path: "/payments/{payment_id}/cancel", summary: "Cancel a payment that is not yet charged", tag: "Payments", auth: .merchant, request: "PaymentCancel", response: "Payment", headers: ["Idempotency-Key"]),
+        .init(method: "get", path: "/payments/{payment_id}", summary: "Retrieve a payment", tag: "Payments", auth: .merchant, response: "Payment"),
+        .init(method: "post", path: "/refunds", summary: "Refund a succeeded payment, fully or partly (never more than was received)", tag: "Refunds", auth: .merchant, request: "RefundCreate", response: "Refund", headers: ["Idempotency-Key"]),
+        .init(method: "get", path: "/refunds/{refund_id}", summary: "Retrieve a refund", tag: "Refunds", auth: .merchant, response: "Refund"),
+        .init(method: "post", path: "/internal/card-vault/{token}/take", summary: "Internal: payment-core takes a card held in memory for one confirm (HMAC-signed with the internal key)", tag: "Internal", auth: .none, response: "Document", headers: ["x-paywire-internal-signature"]),
     ]
 
     static func ref(_ name: String) -> JSONValue { .object(["$ref": .string("#/components/schemas/\(name)")]) }
@@ -153,8 +164,43 @@ enum GatewayOpenAPI {
                 "connector_webhook_details": freeObject, "feature_metadata": freeObject, "metadata": freeObject,
             ]),
             "ConnectorAccountList": array(ref("ConnectorAccount")),
-            "PaymentCreate": object(["merchant_id": string("Admin key only; a merchant key implies it"), "amount": integer(minimum: 1), "currency": string()], required: ["amount", "currency"]),
-            "PaymentAccepted": object(["payment_id": string(), "merchant_id": string(), "status": string(), "amount": integer(), "currency": string()]),
+            "Card": object([
+                "card_number": string("Kept in memory only on its way to the connector; never stored or returned"),
+                "card_exp_month": string(), "card_exp_year": string(), "card_cvc": string(), "card_holder_name": string(),
+            ], required: ["card_number", "card_exp_month", "card_exp_year", "card_cvc"]),
+            "PaymentMethodData": object(["card": ref("Card")]),
+            "RecurringDetails": object(["type": string(enum: ["processor_payment_token"]), "data": object(["processor_payment_token": string()])]),
+            "Routing": object(["type": string(enum: ["single"]), "data": string("A connector name, e.g. sandbox or stripe")]),
+            "PaymentCreate": object([
+                "merchant_id": string("Admin key only; a merchant key implies it"), "amount": integer(minimum: 1), "currency": string(),
+                "confirm": boolean, "capture_method": string(enum: ["automatic", "manual"]), "amount_to_capture": integer(minimum: 1),
+                "profile_id": string(), "routing": ref("Routing"), "payment_method": string(enum: ["card"]),
+                "payment_method_data": ref("PaymentMethodData"), "recurring_details": ref("RecurringDetails"),
+                "customer": freeObject, "customer_id": string(), "description": string(), "billing": freeObject, "shipping": freeObject,
+                "metadata": freeObject, "order_details": array(freeObject), "return_url": string(),
+            ], required: ["amount", "currency"]),
+            "PaymentConfirm": object(["payment_method_data": ref("PaymentMethodData"), "recurring_details": ref("RecurringDetails"), "routing": ref("Routing"), "capture_method": string(enum: ["automatic", "manual"])]),
+            "PaymentCapture": object(["amount_to_capture": integer(minimum: 1)]),
+            "PaymentCancel": object(["cancellation_reason": string()]),
+            "Payment": object([
+                "payment_id": string(), "merchant_id": string(), "profile_id": string(),
+                "status": string(enum: PaymentStatusNames.all), "amount": integer(), "amount_capturable": integer(), "amount_received": integer(),
+                "currency": string(), "capture_method": string(), "connector": string(), "merchant_connector_id": string(),
+                "connector_transaction_id": string(), "client_secret": string(),
+                "payment_method_data": object(["card": object([
+                    "last4": string(), "card_isin": string("The BIN: first six digits"), "card_exp_month": string(), "card_exp_year": string(),
+                    "card_network": string(), "card_holder_name": string(),
+                ])]),
+                "error_code": string(), "error_message": string(), "unified_code": string(), "unified_message": string(),
+                "attempt_count": integer(), "created": string(format: "date-time"), "updated": string(format: "date-time"),
+            ]),
+            "RefundCreate": object(["payment_id": string(), "amount": integer(minimum: 1), "reason": string(), "metadata": freeObject], required: ["payment_id"]),
+            "Refund": object([
+                "refund_id": string(), "payment_id": string(), "amount": integer(), "currency": string(),
+                "status": string(enum: ["pending", "succeeded", "failed"]), "reason": string(), "connector": string(),
+                "connector_refund_id": string(), "error_code": string(), "error_message": string(),
+                "created_at": string(format: "date-time"), "updated_at": string(format: "date-time"),
+            ]),
         ]
     }
 
@@ -166,7 +212,7 @@ enum GatewayOpenAPI {
                 parameters.append(.object(["name": .string(name), "in": .string("path"), "required": .bool(true), "schema": string()]))
             }
             for header in operation.headers {
-                parameters.append(.object(["name": .string(header), "in": .string("header"), "required": .bool(header == "x-merchant-id"), "schema": string()]))
+                parameters.append(.object(["name": .string(header), "in": .string("header"), "required": .bool(header == "x-merchant-id" || header == "x-paywire-internal-signature"), "schema": string()]))
             }
             let errorResponse: JSONValue = .object(["description": .string("Refused; the body names the field at fault"), "content": .object(["application/json": .object(["schema": ref("Error")])])])
             let contentType = operation.response == "Text" ? "text/plain" : "application/json"

@@ -83,5 +83,21 @@ public enum GatewaySchema {
                 version     BIGINT NOT NULL
             );
             """),
+        // One row per (merchant, Idempotency-Key): the request's keyed digest, the resource id
+        // reserved for it (so a retry can never create a second payment or refund) and, once
+        // known, the answer to replay.
+        SchemaMigration(version: 4, name: "idempotency keys", sql: """
+            CREATE TABLE gateway.idempotency_keys (
+                merchant_id     TEXT NOT NULL,
+                idempotency_key TEXT NOT NULL,
+                request_digest  TEXT NOT NULL,
+                resource_id     TEXT NOT NULL,
+                response_status INT,
+                response_body   TEXT,
+                created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+                PRIMARY KEY (merchant_id, idempotency_key)
+            );
+            CREATE INDEX idempotency_keys_by_age ON gateway.idempotency_keys (created_at);
+            """),
     ])
 }

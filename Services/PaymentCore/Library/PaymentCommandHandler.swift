@@ -3,69 +3,66 @@ import Logging
 import PaywireKafka
 import PaywireModels
 import PaywireRuntime
-import PaywireStore
 import PostgresNIO
 
-/// Applies payment commands. Each command's effect and the event announcing it are written in one
-/// transaction (row + outbox), and the command's envelope id is recorded there too, so a
-/// redelivered command does nothing.
+/// Applies payment commands and answers the gateway replica that waits. The effects are
+/// idempotent by the resource ids the command carries (payment id, refund id) and by the state
+/// machine, so a redelivered command changes nothing and gets the current state as its answer.
 public struct PaymentCommandHandler: Sendable {
-    let postgres: PostgresClient
+    let operations: PaymentOperations
+    let producer: KafkaProducer
     let topics: TopicNames
     let logger: Logger
-    let processed = ProcessedMessages(schema: PaymentsSchema.name, consumer: "payment-commands")
-    let outbox = Outbox(schema: PaymentsSchema.name)
 
-    public init(postgres: PostgresClient, topics: TopicNames, logger: Logger) {
-        self.postgres = postgres
+    public init(operations: PaymentOperations, producer: KafkaProducer, topics: TopicNames, logger: Logger) {
+        self.operations = operations
+        self.producer = producer
         self.topics = topics
         self.logger = logger
     }
 
-    struct CreatePayload: Codable {
-        var paymentId: String
-        var merchantId: String
-        var amount: Int
-        var currency: String
-        enum CodingKeys: String, CodingKey {
-            case paymentId = "payment_id"
-            case merchantId = "merchant_id"
-            case amount, currency
-        }
-    }
-
     public func handle(_ message: KafkaConsumerMessage) async throws {
         let envelope = try EventEnvelope.decode(message.value)
-        switch envelope.type {
-        case MessageType.paymentCreate:
-            let command = try envelope.payload.decode(CreatePayload.self)
-            try await processed.processOnce(messageID: envelope.id, client: postgres, logger: logger) { connection in
-                let rows = try await connection.query("""
-                    INSERT INTO payments.payments (payment_id, merchant_id, amount, currency, status)
-                    VALUES (\(command.paymentId), \(command.merchantId), \(command.amount), \(command.currency), 'processing')
-                    ON CONFLICT (payment_id) DO NOTHING RETURNING created_at
-                    """, logger: logger)
-                var created: Date?
-                for try await date in rows.decode(Date.self) { created = date }
-                guard let created else { return }
-                let object: JSONValue = .object([
-                    "payment_id": .string(command.paymentId),
-                    "merchant_id": .string(command.merchantId),
-                    "status": .string("processing"),
-                    "amount": .number(Double(command.amount)),
-                    "currency": .string(command.currency),
-                    "created": .string(PaywireJSON.format(created)),
-                ])
-                let event = EventEnvelope(
-                    type: MessageType.paymentProcessing,
-                    merchantId: command.merchantId,
-                    correlationId: envelope.id,
-                    payload: object
-                )
-                try await outbox.enqueue(event, topic: topics.paymentEvents, key: command.paymentId, on: connection, logger: logger)
-            }
-        default:
+        guard envelope.type == MessageType.paymentCommand else {
             throw PermanentMessageError("unknown payment command type \(envelope.type)")
         }
+        let command: PaymentCommand
+        do {
+            command = try envelope.payload.decode(PaymentCommand.self)
+        } catch {
+            throw PermanentMessageError("undecodable payment command: \(error)")
+        }
+        var reply = GatewayReply(correlationId: envelope.id, replyTo: command.replyTo ?? "")
+        do {
+            switch command.operation {
+            case .create: reply.object = try await operations.create(command)
+            case .confirm: reply.object = try await operations.confirm(command)
+            case .capture: reply.object = try await operations.capture(command)
+            case .cancel: reply.object = try await operations.cancel(command)
+            case .refund: reply.object = try await operations.refund(command)
+            }
+        } catch {
+            // Refusals raised inside a transaction arrive wrapped in PostgresTransactionError.
+            guard let failure = PaymentFailure.unwrap(error) else { throw error }
+            reply.error = failure.reply
+        }
+        guard command.replyTo != nil else { return }
+        // The reply is a courtesy to a waiting client, not state: if it is lost the gateway's
+        // wait runs out and it answers from the database. So it is sent directly, not through
+        // the outbox, and a failure to send is logged, not retried.
+        do {
+            let value = try EventEnvelope(type: MessageType.gatewayReply, merchantId: command.merchantId, correlationId: envelope.id, payload: JSONValue(encoding: reply)).encoded()
+            _ = try await producer.send(KafkaProducerMessage(topic: topics.gatewayReplies, key: envelope.id, value: value))
+        } catch {
+            logger.warning("reply not sent", metadata: ["correlation_id": .string(envelope.id), "error": .string(String(describing: error))])
+        }
+    }
+}
+
+extension PaymentFailure {
+    static func unwrap(_ error: any Error) -> PaymentFailure? {
+        if let failure = error as? PaymentFailure { return failure }
+        if let wrapped = error as? PostgresTransactionError, let inner = wrapped.closureError { return unwrap(inner) }
+        return nil
     }
 }

@@ -1,3 +1,5 @@
+import AsyncHTTPClient
+import Hummingbird
 import Logging
 import PaywireRuntime
 import PaywireStore
@@ -6,20 +8,36 @@ public enum PaymentCoreService {
     public static let name = "payment-core"
     public static let defaultPort = 8081
     /// Variables this service reads beyond `ServiceConfiguration.environmentKeys`.
-    public static let environmentKeys: [String] = []
+    public static let environmentKeys: [String] = PaymentSettings.environmentKeys + StripeConnector.environmentKeys
 
     public static func buildApplication(_ configuration: ServiceConfiguration, logger: Logger) throws -> PaywireApplication {
         let infrastructure = try ServiceInfrastructure(configuration: configuration, logger: logger)
-        let handler = PaymentCommandHandler(postgres: infrastructure.postgres, topics: configuration.topics, logger: logger)
+        let encryptionKey = try ServiceConfiguration.encryptionKey(configuration.environment)
+        let settings = try PaymentSettings(environment: configuration.environment)
+        let stripe = try StripeConnector(environment: configuration.environment, http: HTTPClient.shared, timeout: settings.connectorTimeout)
+        let operations = PaymentOperations(
+            postgres: infrastructure.postgres,
+            connectors: ConnectorRegistry([SandboxConnector(), stripe]),
+            accounts: ConnectorAccountRepository(postgres: infrastructure.postgres, secrets: try SecretBox(base64Key: encryptionKey), logger: logger),
+            vault: CardVaultClient(http: HTTPClient.shared, signer: try InternalRequestSigner(encryptionKey: encryptionKey)),
+            topics: configuration.topics,
+            settings: settings,
+            logger: logger
+        )
+        let handler = PaymentCommandHandler(operations: operations, producer: infrastructure.producer, topics: configuration.topics, logger: logger)
         let relay = OutboxRelay(schema: PaymentsSchema.name, client: infrastructure.postgres, producer: infrastructure.producer, logger: logger)
+        let router = Router(context: PaywireRequestContext.self)
+        router.add(middleware: JSONErrorMiddleware())
+        IncomingWebhookRoutes(operations: operations, logger: logger).add(to: router)
         return PaywireApplication(
             services: [
                 infrastructure.postgres,
                 infrastructure.producer,
                 StartUpService(logger: logger) { try await infrastructure.startUp(migrator: PaymentsSchema.migrator) },
                 DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: relay),
-                infrastructure.consumer(groupID: "payment-core", topics: [configuration.topics.paymentCommands], handler: handler.handle),
-                infrastructure.httpServer(router: .init(context: PaywireRequestContext.self)),
+                PaymentStatusSync(operations: operations, waitUntil: infrastructure.readiness.waitUntilStarted),
+                infrastructure.consumer(groupID: "payment-core", topics: [configuration.topics.paymentCommands], concurrentKeys: true, handler: handler.handle),
+                infrastructure.httpServer(router: router),
             ],
             logger: logger
         )

@@ -17,5 +17,85 @@ public enum PaymentsSchema {
             );
             CREATE INDEX payments_by_merchant ON payments.payments (merchant_id, created_at);
             """),
+        // Intents, attempts and refunds replace the walking skeleton's table. `object` is the
+        // API object as of the last change, so reads (the gateway's GET) need no rendering.
+        SchemaMigration(version: 3, name: "payment intents, attempts, refunds", sql: """
+            DROP TABLE payments.payments;
+            CREATE TABLE payments.payment_intents (
+                payment_id            TEXT PRIMARY KEY,
+                merchant_id           TEXT NOT NULL,
+                profile_id            TEXT,
+                status                TEXT NOT NULL,
+                amount                BIGINT NOT NULL CHECK (amount > 0),
+                currency              TEXT NOT NULL,
+                capture_method        TEXT NOT NULL,
+                amount_capturable     BIGINT NOT NULL DEFAULT 0,
+                amount_received       BIGINT NOT NULL DEFAULT 0,
+                merchant_connector_id TEXT,
+                connector             TEXT,
+                active_attempt_id     TEXT,
+                attempt_count         INT NOT NULL DEFAULT 0,
+                card                  JSONB,
+                card_vault            JSONB,
+                processor_token       TEXT,
+                details               JSONB NOT NULL DEFAULT '{}',
+                cancellation_reason   TEXT,
+                client_secret         TEXT NOT NULL,
+                object                JSONB NOT NULL,
+                created_at            TIMESTAMPTZ NOT NULL DEFAULT now(),
+                modified_at           TIMESTAMPTZ NOT NULL DEFAULT now()
+            );
+            CREATE INDEX payment_intents_by_merchant ON payments.payment_intents (merchant_id, created_at);
+            CREATE TABLE payments.payment_attempts (
+                attempt_id               TEXT PRIMARY KEY,
+                payment_id               TEXT NOT NULL REFERENCES payments.payment_intents (payment_id),
+                merchant_id              TEXT NOT NULL,
+                connector                TEXT NOT NULL,
+                merchant_connector_id    TEXT NOT NULL,
+                status                   TEXT NOT NULL,
+                amount                   BIGINT NOT NULL,
+                connector_transaction_id TEXT,
+                error_code               TEXT,
+                error_message            TEXT,
+                unified_code             TEXT,
+                unified_message          TEXT,
+                raw_decline_code         TEXT,
+                announced_processing     BOOLEAN NOT NULL DEFAULT false,
+                next_sync_at             TIMESTAMPTZ,
+                sync_count               INT NOT NULL DEFAULT 0,
+                created_at               TIMESTAMPTZ NOT NULL DEFAULT now(),
+                modified_at              TIMESTAMPTZ NOT NULL DEFAULT now()
+            );
+            CREATE UNIQUE INDEX payment_attempts_by_transaction ON payments.payment_attempts (connector, connector_transaction_id)
+                WHERE connector_transaction_id IS NOT NULL;
+            CREATE INDEX payment_attempts_to_sync ON payments.payment_attempts (next_sync_at) WHERE status = 'pending';
+            CREATE TABLE payments.refunds (
+                refund_id             TEXT PRIMARY KEY,
+                payment_id            TEXT NOT NULL REFERENCES payments.payment_intents (payment_id),
+                merchant_id           TEXT NOT NULL,
+                profile_id            TEXT,
+                amount                BIGINT NOT NULL CHECK (amount > 0),
+                currency              TEXT NOT NULL,
+                status                TEXT NOT NULL,
+                reason                TEXT,
+                metadata              JSONB,
+                connector             TEXT NOT NULL,
+                merchant_connector_id TEXT NOT NULL,
+                connector_refund_id   TEXT,
+                error_code            TEXT,
+                error_message         TEXT,
+                unified_code          TEXT,
+                unified_message       TEXT,
+                next_sync_at          TIMESTAMPTZ,
+                sync_count            INT NOT NULL DEFAULT 0,
+                object                JSONB NOT NULL,
+                created_at            TIMESTAMPTZ NOT NULL DEFAULT now(),
+                modified_at           TIMESTAMPTZ NOT NULL DEFAULT now()
+            );
+            CREATE INDEX refunds_by_payment ON payments.refunds (payment_id);
+            CREATE UNIQUE INDEX refunds_by_connector_refund ON payments.refunds (connector, connector_refund_id)
+                WHERE connector_refund_id IS NOT NULL;
+            CREATE INDEX refunds_to_sync ON payments.refunds (next_sync_at) WHERE status = 'pending';
+            """),
     ])
 }

@@ -1,3 +1,6 @@
+import Foundation
+import PaywireModels
+
 /// How Paywire talks to one payment processor. Adding a connector is adding one folder under
 /// `Connectors/` with a type conforming to this, and registering it in `ConnectorRegistry`.
 ///
@@ -13,6 +16,52 @@ public protocol Connector: Sendable {
     /// Status sync: what the processor knows now about a payment whose outcome we did not see.
     func sync(_ request: SyncRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult
     func refund(_ request: RefundRequest, credentials: ConnectorCredentials) async throws -> ConnectorRefundResult
+    func syncRefund(_ request: RefundSyncRequest, credentials: ConnectorCredentials) async throws -> ConnectorRefundResult
+    /// Verifies an incoming webhook with the connector account's secret and says what it
+    /// reports; nil for events Paywire does not act on. Throws `IncomingWebhookError`.
+    func decodeWebhook(_ webhook: IncomingWebhook, secret: String?) throws -> IncomingWebhookEvent?
+}
+
+extension Connector {
+    public func decodeWebhook(_ webhook: IncomingWebhook, secret: String?) throws -> IncomingWebhookEvent? {
+        throw IncomingWebhookError.notSupported
+    }
+}
+
+/// A webhook as a connector sent it: headers (lowercased names) and the exact body bytes.
+public struct IncomingWebhook: Sendable {
+    public var headers: [String: String]
+    public var body: [UInt8]
+    public var receivedAt: Date
+
+    public init(headers: [String: String], body: [UInt8], receivedAt: Date = Date()) {
+        self.headers = headers
+        self.body = body
+        self.receivedAt = receivedAt
+    }
+}
+
+public enum IncomingWebhookError: Error, Equatable {
+    case notSupported
+    case missingSecret
+    case badSignature(String)
+    case malformed(String)
+}
+
+/// What an incoming webhook says, in Paywire's terms.
+public struct IncomingWebhookEvent: Sendable, Equatable {
+    public enum Subject: Sendable, Equatable {
+        /// A payment, by the connector's transaction id and, when the connector echoes it, our attempt id.
+        case payment(connectorTransactionId: String, attemptId: String?, result: ConnectorResult)
+        case refund(connectorRefundId: String, refundId: String?, result: ConnectorRefundResult)
+    }
+    public var connectorEventId: String
+    public var subject: Subject
+
+    public init(connectorEventId: String, subject: Subject) {
+        self.connectorEventId = connectorEventId
+        self.subject = subject
+    }
 }
 
 public struct ConnectorCapabilities: Sendable, Equatable {
@@ -35,31 +84,6 @@ public enum ConnectorCredentials: Sendable {
     case bodyKey(apiKey: String, key1: String)
     case signatureKey(apiKey: String, key1: String, apiSecret: String)
     case noKey
-}
-
-/// Card data lives in this value only on its way to the connector; it is never stored or logged,
-/// and its description shows no digits beyond what may be stored.
-public struct CardDetails: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
-    public let number: String
-    public let expiryMonth: String
-    public let expiryYear: String
-    public let cvc: String
-    public let holderName: String?
-
-    public init(number: String, expiryMonth: String, expiryYear: String, cvc: String, holderName: String?) {
-        self.number = number
-        self.expiryMonth = expiryMonth
-        self.expiryYear = expiryYear
-        self.cvc = cvc
-        self.holderName = holderName
-    }
-
-    public var last4: String { String(number.suffix(4)) }
-    /// The issuer identification number: the first six digits.
-    public var bin: String { String(number.prefix(6)) }
-
-    public var description: String { "card ****\(last4)" }
-    public var debugDescription: String { description }
 }
 
 public enum PaymentInstrument: Sendable {
@@ -106,9 +130,15 @@ public struct SyncRequest: Sendable {
 
 public struct RefundRequest: Sendable {
     public var refundId: String
+    public var paymentId: String
     public var connectorTransactionId: String
     public var amount: Int
     public var currency: String
+}
+
+public struct RefundSyncRequest: Sendable {
+    public var refundId: String
+    public var connectorRefundId: String?
 }
 
 /// What a processor said, in Paywire's terms.
@@ -120,11 +150,14 @@ public struct ConnectorResult: Sendable, Equatable {
     public var status: Status
     public var connectorTransactionId: String?
     public var error: ConnectorDecline?
+    /// What the processor has captured, when it says (partial captures).
+    public var amountReceived: Int?
 
-    public init(status: Status, connectorTransactionId: String?, error: ConnectorDecline? = nil) {
+    public init(status: Status, connectorTransactionId: String?, error: ConnectorDecline? = nil, amountReceived: Int? = nil) {
         self.status = status
         self.connectorTransactionId = connectorTransactionId
         self.error = error
+        self.amountReceived = amountReceived
     }
 }
 
@@ -133,6 +166,12 @@ public struct ConnectorRefundResult: Sendable, Equatable {
     public var status: Status
     public var connectorRefundId: String?
     public var error: ConnectorDecline?
+
+    public init(status: Status, connectorRefundId: String?, error: ConnectorDecline? = nil) {
+        self.status = status
+        self.connectorRefundId = connectorRefundId
+        self.error = error
+    }
 }
 
 /// A decline as the processor gave it, and as Paywire reports it.

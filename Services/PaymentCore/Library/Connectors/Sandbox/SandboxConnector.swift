@@ -1,8 +1,17 @@
-/// An in-process processor for development and tests, deterministic by card number (and by the
-/// same numbers used as tokens, for recurring charges). It never leaves the process.
-public struct SandboxConnector: Connector {
+import PaywireModels
+import Synchronization
+
+/// An in-process processor for development and tests, deterministic by card number. Recurring
+/// charges use tokens `tok_sandbox_<last4>` that behave like the card with those last four digits
+/// (the token never contains the number). It never leaves the process; what it charged is kept
+/// in memory so that a status sync can answer.
+public final class SandboxConnector: Connector {
     public let name = "sandbox"
     public let capabilities = ConnectorCapabilities(paymentMethods: ["card"], manualCapture: true, refunds: true, incomingWebhooks: false)
+
+    /// Outcomes by transaction id, for `sync` after an answer was lost (payment-core crashed
+    /// between the call and its commit). A transaction the sandbox never saw was never charged.
+    private let ledger = Mutex<[String: ConnectorResult]>([:])
 
     public init() {}
 
@@ -15,41 +24,64 @@ public struct SandboxConnector: Connector {
         "4000000000000119": ConnectorDecline(code: "processing_error", message: "An error occurred while processing your card.", rawCode: "96"),
     ]
     static let approved: Set<String> = ["4242424242424242", "4111111111111111"]
+    static let allNumbers = approved.union(declines.keys)
 
-    func number(of instrument: PaymentInstrument) -> String {
+    /// The test card a token stands for.
+    static func number(forToken token: String) -> String? {
+        guard token.hasPrefix("tok_sandbox_") else { return nil }
+        let last4 = token.dropFirst("tok_sandbox_".count)
+        return allNumbers.first { $0.hasSuffix(last4) }
+    }
+
+    func number(of instrument: PaymentInstrument) -> String? {
         switch instrument {
         case .card(let card): return card.number
-        case .token(let token): return token.hasPrefix("tok_") ? String(token.dropFirst(4)) : token
+        case .token(let token): return Self.number(forToken: token)
         }
     }
 
     public func authorize(_ request: AuthorizeRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {
-        let number = number(of: request.instrument)
         let transactionId = "sbx_" + request.attemptId
-        if let decline = Self.declines[number] {
-            return ConnectorResult(status: .declined, connectorTransactionId: transactionId, error: decline)
+        let result: ConnectorResult
+        if let number = number(of: request.instrument), let decline = Self.declines[number] {
+            result = ConnectorResult(status: .declined, connectorTransactionId: transactionId, error: decline)
+        } else if let number = number(of: request.instrument), Self.approved.contains(number) {
+            result = ConnectorResult(status: request.captureManually ? .authorized : .charged, connectorTransactionId: transactionId, amountReceived: request.captureManually ? 0 : request.amount)
+        } else if case .token = request.instrument {
+            result = ConnectorResult(status: .declined, connectorTransactionId: transactionId, error: ConnectorDecline(code: "invalid_account", message: "The payment token is not valid.", rawCode: "14"))
+        } else {
+            result = ConnectorResult(status: .declined, connectorTransactionId: transactionId, error: ConnectorDecline(code: "incorrect_number", message: "Your card number is incorrect.", rawCode: "14"))
         }
-        guard Self.approved.contains(number) else {
-            return ConnectorResult(status: .declined, connectorTransactionId: transactionId, error: ConnectorDecline(code: "incorrect_number", message: "Your card number is incorrect.", rawCode: "14"))
-        }
-        return ConnectorResult(status: request.captureManually ? .authorized : .charged, connectorTransactionId: transactionId)
+        ledger.withLock { $0[transactionId] = result }
+        return result
     }
 
     public func capture(_ request: CaptureRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {
-        ConnectorResult(status: .charged, connectorTransactionId: request.connectorTransactionId)
+        let result = ConnectorResult(status: .charged, connectorTransactionId: request.connectorTransactionId, amountReceived: request.amount)
+        ledger.withLock { $0[request.connectorTransactionId] = result }
+        return result
     }
 
     public func void(_ request: VoidRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {
-        ConnectorResult(status: .voided, connectorTransactionId: request.connectorTransactionId)
+        let result = ConnectorResult(status: .voided, connectorTransactionId: request.connectorTransactionId)
+        ledger.withLock { $0[request.connectorTransactionId] = result }
+        return result
     }
 
-    /// The sandbox answers every call at once, so a sync only repeats what is known: pending
-    /// never stays pending here.
     public func sync(_ request: SyncRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {
-        ConnectorResult(status: .pending, connectorTransactionId: request.connectorTransactionId)
+        let transactionId = request.connectorTransactionId ?? "sbx_" + request.attemptId
+        if let known = ledger.withLock({ $0[transactionId] }) { return known }
+        return ConnectorResult(
+            status: .declined, connectorTransactionId: transactionId,
+            error: ConnectorDecline(code: "processing_error", message: "The sandbox has no record of this payment; nothing was charged.", rawCode: "96")
+        )
     }
 
     public func refund(_ request: RefundRequest, credentials: ConnectorCredentials) async throws -> ConnectorRefundResult {
-        ConnectorRefundResult(status: .succeeded, connectorRefundId: "sbx_" + request.refundId, error: nil)
+        ConnectorRefundResult(status: .succeeded, connectorRefundId: "sbx_" + request.refundId)
+    }
+
+    public func syncRefund(_ request: RefundSyncRequest, credentials: ConnectorCredentials) async throws -> ConnectorRefundResult {
+        ConnectorRefundResult(status: .succeeded, connectorRefundId: request.connectorRefundId ?? "sbx_" + request.refundId)
     }
 }

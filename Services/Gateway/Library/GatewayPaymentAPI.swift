@@ -1,0 +1,296 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PaywireKafka
+import PaywireModels
+import PaywireRuntime
+import PaywireStore
+import PostgresNIO
+
+/// The payments API. Each write becomes a `PaymentCommand` on Kafka, keyed by payment id; the
+/// gateway waits (bounded) for payment-core's reply and answers with the object it carries. If
+/// the wait runs out it answers 202 with the payment as stored now (`processing`), and the
+/// client polls `GET /payments/{id}`: the command is on Kafka and will be applied exactly once.
+struct GatewayPaymentAPI: Sendable {
+    let infrastructure: ServiceInfrastructure
+    let authentication: GatewayAuthentication
+    let replies: GatewayReplies
+    let vault: CardVault
+    let idempotency: IdempotencyStore
+    let replyTimeout: Duration
+
+    static let environmentKeys = ["PAYWIRE_REPLY_TIMEOUT_MS", "PAYWIRE_GATEWAY_INTERNAL_URL"]
+
+    var postgres: PostgresClient { infrastructure.postgres }
+    var logger: Logger { infrastructure.logger }
+
+    /// An answer ready to send (and, when `definitive`, to store for its Idempotency-Key).
+    struct Answer: Sendable {
+        var status: HTTPResponse.Status
+        var body: JSONValue
+        var definitive: Bool
+    }
+
+    func addRoutes(to router: Router<PaywireRequestContext>) {
+        vault.addRoutes(to: router)
+        router.post("/payments") { request, context in
+            let body = try await RequestObject.read(from: request, context: context)
+            let merchantId = try await merchant(request, body: body)
+            var parsed = try PaymentRequest.create(body, merchantId: merchantId)
+            let profileId = try await resolveProfile(merchantId: merchantId, requested: parsed.command.profileId)
+            parsed.command.profileId = profileId
+            let account = try await resolveConnectorAccount(merchantId: merchantId, profileId: profileId, routing: parsed.routing)
+            parsed.command.merchantConnectorId = account.id
+            parsed.command.connectorName = account.name
+            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: GatewayIdentifiers.make("pay")) { paymentId in
+                var command = parsed.command
+                command.paymentId = paymentId
+                return try await execute(command, card: parsed.card, fallback: .payment(paymentId))
+            }
+            return respond(answer)
+        }
+        router.post("/payments/:payment_id/confirm") { request, context in
+            let paymentId = try context.parameters.require("payment_id")
+            let body = try await RequestObject.read(from: request, context: context)
+            let merchantId = try await merchant(request, paymentId: paymentId)
+            var parsed = try PaymentRequest.confirm(body, merchantId: merchantId, paymentId: paymentId)
+            if let routing = parsed.routing {
+                let profileId = try await paymentProfile(paymentId)
+                let account = try await resolveConnectorAccount(merchantId: merchantId, profileId: profileId, routing: routing)
+                parsed.command.merchantConnectorId = account.id
+                parsed.command.connectorName = account.name
+            }
+            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: paymentId) { _ in
+                try await execute(parsed.command, card: parsed.card, fallback: .payment(paymentId))
+            }
+            return respond(answer)
+        }
+        router.post("/payments/:payment_id/capture") { request, context in
+            let paymentId = try context.parameters.require("payment_id")
+            let body = try await RequestObject.read(from: request, context: context)
+            let merchantId = try await merchant(request, paymentId: paymentId)
+            var command = PaymentCommand(operation: .capture, paymentId: paymentId, merchantId: merchantId)
+            command.amountToCapture = try body.integer("amount_to_capture", range: 1...99_999_999_999)
+            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: paymentId) { _ in
+                try await execute(command, card: nil, fallback: .payment(paymentId))
+            }
+            return respond(answer)
+        }
+        router.post("/payments/:payment_id/cancel") { request, context in
+            let paymentId = try context.parameters.require("payment_id")
+            let body = try await RequestObject.read(from: request, context: context)
+            let merchantId = try await merchant(request, paymentId: paymentId)
+            var command = PaymentCommand(operation: .cancel, paymentId: paymentId, merchantId: merchantId)
+            command.cancellationReason = try body.string("cancellation_reason", maxLength: 255)
+            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: paymentId) { _ in
+                try await execute(command, card: nil, fallback: .payment(paymentId))
+            }
+            return respond(answer)
+        }
+        router.get("/payments/:payment_id") { request, context in
+            let paymentId = try context.parameters.require("payment_id")
+            let merchantId = try await merchant(request, paymentId: paymentId)
+            guard let object = try await storedObject(.payment(paymentId), merchantId: merchantId) else { throw APIError.notFound("Payment") }
+            return JSONResponse(object)
+        }
+        router.post("/refunds") { request, context in
+            let body = try await RequestObject.read(from: request, context: context)
+            let paymentId = try body.requiredString("payment_id", maxLength: 64)
+            let merchantId = try await merchant(request, paymentId: paymentId)
+            var command = PaymentCommand(operation: .refund, paymentId: paymentId, merchantId: merchantId)
+            command.refundAmount = try body.integer("amount", range: 1...99_999_999_999)
+            command.refundReason = try body.string("reason", maxLength: 255)
+            command.refundMetadata = try body.anyObject("metadata")
+            _ = try body.string("refund_type", maxLength: 32)
+            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: GatewayIdentifiers.make("ref")) { refundId in
+                command.refundId = refundId
+                return try await execute(command, card: nil, fallback: .refund(refundId))
+            }
+            return respond(answer)
+        }
+        router.get("/refunds/:refund_id") { request, context in
+            let refundId = try context.parameters.require("refund_id")
+            let caller = try await authentication.caller(request)
+            let merchantId: String? = if case .merchant(let own) = caller { own } else { nil }
+            guard let object = try await storedObject(.refund(refundId), merchantId: merchantId) else { throw APIError.notFound("Refund") }
+            return JSONResponse(object)
+        }
+    }
+
+    // MARK: Commands and replies
+
+    enum Resource: Sendable {
+        case payment(String)
+        case refund(String)
+    }
+
+    /// Sends the command and waits for its reply. The card goes to the vault just before the
+    /// send and is dropped if the send fails.
+    func execute(_ command: PaymentCommand, card: CardDetails?, fallback: Resource) async throws -> Answer {
+        var command = command
+        command.replyTo = replies.instanceId
+        if let card { command.cardVault = vault.put(card) }
+        let envelope = EventEnvelope(type: MessageType.paymentCommand, merchantId: command.merchantId, profileId: command.profileId, payload: try JSONValue(encoding: command))
+        replies.register(envelope.id)
+        do {
+            _ = try await infrastructure.producer.send(KafkaProducerMessage(topic: infrastructure.configuration.topics.paymentCommands, key: command.paymentId, value: try envelope.encoded()))
+        } catch {
+            replies.forget(envelope.id)
+            vault.discard(command.cardVault)
+            logger.error("payment command not acknowledged", metadata: ["payment_id": .string(command.paymentId), "error": .string(String(describing: error))])
+            throw APIError.unavailable("The request could not be accepted; retry it with the same Idempotency-Key")
+        }
+        guard let reply = await replies.wait(envelope.id, timeout: replyTimeout) else {
+            // Still running (or payment-core is catching up): answer with what is stored now.
+            let current = try await storedObject(fallback, merchantId: command.merchantId)
+            return Answer(status: .accepted, body: current ?? placeholder(fallback, command), definitive: false)
+        }
+        if let failure = reply.error {
+            let error: JSONValue = .object([
+                "type": .string("invalid_request"), "code": .string(failure.code), "message": .string(failure.message),
+                "field": failure.field.map(JSONValue.string) ?? .null,
+            ])
+            return Answer(status: HTTPResponse.Status(code: failure.status), body: .object(["error": error]), definitive: failure.status < 500)
+        }
+        return Answer(status: .ok, body: reply.object ?? .null, definitive: true)
+    }
+
+    /// What a client gets for a resource payment-core has not written yet.
+    func placeholder(_ resource: Resource, _ command: PaymentCommand) -> JSONValue {
+        switch resource {
+        case .payment(let id):
+            return .object([
+                "payment_id": .string(id), "merchant_id": .string(command.merchantId), "status": .string("processing"),
+                "amount": command.amount.map { .number(Double($0)) } ?? .null, "currency": command.currency.map(JSONValue.string) ?? .null,
+                "profile_id": command.profileId.map(JSONValue.string) ?? .null,
+            ])
+        case .refund(let id):
+            return .object([
+                "refund_id": .string(id), "payment_id": .string(command.paymentId), "status": .string("pending"),
+                "amount": command.refundAmount.map { .number(Double($0)) } ?? .null,
+            ])
+        }
+    }
+
+    func storedObject(_ resource: Resource, merchantId: String?) async throws -> JSONValue? {
+        let rows: PostgresRowSequence
+        switch resource {
+        case .payment(let id):
+            rows = try await postgres.query("SELECT object::text FROM payments.payment_intents WHERE payment_id = \(id) AND (\(merchantId)::text IS NULL OR merchant_id = \(merchantId))", logger: logger)
+        case .refund(let id):
+            rows = try await postgres.query("SELECT object::text FROM payments.refunds WHERE refund_id = \(id) AND (\(merchantId)::text IS NULL OR merchant_id = \(merchantId))", logger: logger)
+        }
+        for try await text in rows.decode(String.self) {
+            return try PaywireJSON.decoder.decode(JSONValue.self, from: Data(text.utf8))
+        }
+        return nil
+    }
+
+    // MARK: Idempotency
+
+    func idempotent(_ request: Request, merchantId: String, body: RequestObject, proposedId: String, _ run: (String) async throws -> Answer) async throws -> Answer {
+        guard let key = request.headers[.init(IdempotencyStore.header)!] else { return try await run(proposedId) }
+        let digest = try idempotency.digest(method: request.method.rawValue, path: request.uri.path, body: body)
+        switch try await idempotency.begin(merchantId: merchantId, key: key, digest: digest, proposedResourceId: proposedId) {
+        case .replay(let status, let stored):
+            let value = (try? PaywireJSON.decoder.decode(JSONValue.self, from: Data(stored.utf8))) ?? .null
+            return Answer(status: HTTPResponse.Status(code: status), body: value, definitive: true)
+        case .fresh(let resourceId):
+            let answer = try await run(resourceId)
+            if answer.definitive {
+                let text = String(decoding: try PaywireJSON.encoder.encode(answer.body), as: UTF8.self)
+                try await idempotency.complete(merchantId: merchantId, key: key, status: Int(answer.status.code), body: text)
+            }
+            return answer
+        }
+    }
+
+    func respond(_ answer: Answer) -> JSONResponse {
+        JSONResponse(answer.body, status: answer.status)
+    }
+
+    // MARK: Scope and routing
+
+    /// The merchant a payments call acts for: the key's merchant, or for the admin key the
+    /// body's `merchant_id`.
+    func merchant(_ request: Request, body: RequestObject) async throws -> String {
+        switch try await authentication.caller(request) {
+        case .merchant(let own): return own
+        case .admin:
+            let merchantId = try body.requiredString("merchant_id", maxLength: 64)
+            let rows = try await postgres.query("SELECT 1 FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)", logger: logger)
+            guard try await rows.hasRows() else { throw APIError.notFound("Merchant account") }
+            return merchantId
+        }
+    }
+
+    /// The owner of an existing payment, if the caller may act on it; otherwise 404, as for a
+    /// payment that does not exist.
+    func merchant(_ request: Request, paymentId: String) async throws -> String {
+        let caller = try await authentication.caller(request)
+        let rows = try await postgres.query("SELECT merchant_id FROM payments.payment_intents WHERE payment_id = \(paymentId)", logger: logger)
+        var owner: String?
+        for try await id in rows.decode(String.self) { owner = id }
+        guard let owner else { throw APIError.notFound("Payment") }
+        if case .merchant(let own) = caller, own != owner { throw APIError.notFound("Payment") }
+        return owner
+    }
+
+    func paymentProfile(_ paymentId: String) async throws -> String? {
+        let rows = try await postgres.query("SELECT profile_id FROM payments.payment_intents WHERE payment_id = \(paymentId)", logger: logger)
+        for try await id in rows.decode(String?.self) { return id }
+        return nil
+    }
+
+    func resolveProfile(merchantId: String, requested: String?) async throws -> String {
+        if let requested {
+            let rows = try await postgres.query("SELECT 1 FROM gateway.business_profiles WHERE profile_id = \(requested) AND merchant_id = \(merchantId)", logger: logger)
+            guard try await rows.hasRows() else { throw APIError.invalid("profile_id", "does not name a business profile of this merchant") }
+            return requested
+        }
+        let rows = try await postgres.query("SELECT default_profile_id FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)", logger: logger)
+        for try await id in rows.decode(String?.self) {
+            guard let id else { throw APIError.invalid("profile_id", "is required: the merchant has no default profile", code: "IR_05") }
+            return id
+        }
+        throw APIError.notFound("Merchant account")
+    }
+
+    /// `routing.data` names a connector (or an account); without routing, the profile's only
+    /// payment processor. Several candidates are an error naming `routing`, never a guess.
+    func resolveConnectorAccount(merchantId: String, profileId: String?, routing: PaymentRequest.Routing?) async throws -> (id: String, name: String) {
+        let rows = try await postgres.query("""
+            SELECT merchant_connector_id, connector_name FROM gateway.connector_accounts
+            WHERE merchant_id = \(merchantId) AND (\(profileId)::text IS NULL OR profile_id = \(profileId))
+              AND connector_type = 'payment_processor' AND NOT COALESCE((document->>'disabled')::boolean, false)
+            ORDER BY created_at, merchant_connector_id
+            """, logger: logger)
+        var accounts: [(id: String, name: String)] = []
+        for try await (id, name) in rows.decode((String, String).self) { accounts.append((id, name)) }
+        switch routing {
+        case .connector(let name)?:
+            let matching = accounts.filter { $0.name == name }
+            guard let first = matching.first else {
+                throw APIError.invalid("routing.data", "the profile has no active \(name) connector account")
+            }
+            guard matching.count == 1 else {
+                throw APIError.invalid("routing.data", "the profile has \(matching.count) \(name) accounts; name one with {\"merchant_connector_id\": ...}")
+            }
+            return first
+        case .account(let id)?:
+            guard let account = accounts.first(where: { $0.id == id }) else {
+                throw APIError.invalid("routing.data.merchant_connector_id", "is not an active payment processor account of this profile")
+            }
+            return account
+        case nil:
+            guard let only = accounts.first else {
+                throw APIError.invalid("routing", "the profile has no payment processor connector account; create one first")
+            }
+            guard accounts.count == 1 else {
+                throw APIError.invalid("routing", "the profile has \(accounts.count) payment processors (\(accounts.map(\.name).joined(separator: ", "))); choose one with routing")
+            }
+            return only
+        }
+    }
+}

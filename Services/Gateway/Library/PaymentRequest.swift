@@ -1,0 +1,129 @@
+import Foundation
+import PaywireModels
+import PaywireRuntime
+
+/// A payments API body, checked field by field. Card data is split off here: it goes to the
+/// card vault, and only its summary (last4, BIN, expiry, network, holder) travels on.
+struct PaymentRequest {
+    var command: PaymentCommand
+    var card: CardDetails?
+    var routing: Routing?
+
+    enum Routing: Equatable {
+        case connector(String)
+        case account(String)
+    }
+
+    /// Fields the gateway interprets; every other field is kept as the payment's details.
+    static let interpretedFields: Set<String> = [
+        "amount", "currency", "confirm", "capture_method", "amount_to_capture", "profile_id", "merchant_id",
+        "routing", "payment_method_data", "recurring_details", "payment_id",
+    ]
+
+    static func create(_ body: RequestObject, merchantId: String, now: Date = Date()) throws -> PaymentRequest {
+        var command = PaymentCommand(operation: .create, paymentId: "", merchantId: merchantId)
+        guard let amount = try body.integer("amount", range: 1...99_999_999_999) else {
+            throw APIError.invalid("amount", "is required", code: "IR_05")
+        }
+        command.amount = amount
+        let currency = try body.requiredString("currency", maxLength: 3)
+        guard currency.count == 3, currency.allSatisfy({ $0.isUppercase && $0.isASCII && $0.isLetter }) else {
+            throw APIError.invalid("currency", "must be a three-letter ISO 4217 code in capitals")
+        }
+        command.currency = currency
+        command.confirm = try body.bool("confirm") ?? false
+        command.captureMethod = try captureMethod(body)
+        if let toCapture = try body.integer("amount_to_capture", range: 1...99_999_999_999) {
+            guard toCapture <= amount else { throw APIError.invalid("amount_to_capture", "must not exceed amount") }
+            command.amountToCapture = toCapture
+        }
+        command.profileId = try body.string("profile_id", maxLength: 64)
+        var request = PaymentRequest(command: command, card: nil, routing: try routing(body))
+        try request.readPaymentMethod(body, now: now)
+        if request.command.confirm == true && request.card == nil && request.command.processorPaymentToken == nil {
+            throw APIError.invalid("payment_method_data", "is required when confirm is true", code: "IR_04")
+        }
+        var details = body.fields.filter { !interpretedFields.contains($0.key) }
+        for key in ["customer", "billing", "shipping", "metadata", "browser_info", "connector_metadata"] {
+            _ = try body.anyObject(key)
+        }
+        _ = try body.array("order_details")
+        for key in ["customer_id", "description", "return_url", "email", "name", "phone", "merchant_order_reference_id"] {
+            _ = try body.string(key, maxLength: 2048)
+        }
+        if let method = try body.string("payment_method", maxLength: 32), method != "card" {
+            throw APIError.invalid("payment_method", "only card is supported")
+        }
+        details.removeValue(forKey: "payment_method_data")
+        request.command.details = .object(details)
+        return request
+    }
+
+    static func confirm(_ body: RequestObject, merchantId: String, paymentId: String, now: Date = Date()) throws -> PaymentRequest {
+        var command = PaymentCommand(operation: .confirm, paymentId: paymentId, merchantId: merchantId)
+        command.captureMethod = try body.has("capture_method") ? captureMethod(body) : nil
+        var request = PaymentRequest(command: command, card: nil, routing: try routing(body))
+        try request.readPaymentMethod(body, now: now)
+        return request
+    }
+
+    static func captureMethod(_ body: RequestObject) throws -> String {
+        let method = try body.string("capture_method", maxLength: 32) ?? "automatic"
+        guard ["automatic", "manual"].contains(method) else { throw APIError.invalid("capture_method", "must be automatic or manual") }
+        return method
+    }
+
+    /// `routing: {type: "single", data: "<connector>"}` (or `data: {connector, merchant_connector_id}`).
+    static func routing(_ body: RequestObject) throws -> Routing? {
+        guard let routing = try body.object("routing") else { return nil }
+        let type = try routing.requiredString("type", maxLength: 32)
+        guard type == "single" else { throw APIError.invalid("routing.type", "only single is supported") }
+        if case .string(let name)? = routing.fields["data"] {
+            guard !name.isEmpty, name.count <= 64 else { throw APIError.invalid("routing.data", "must name a connector") }
+            return .connector(name)
+        }
+        guard let data = try routing.object("data") else { throw APIError.invalid("routing.data", "is required", code: "IR_05") }
+        if let id = try data.string("merchant_connector_id", maxLength: 64) { return .account(id) }
+        return .connector(try data.requiredString("connector", maxLength: 64))
+    }
+
+    mutating func readPaymentMethod(_ body: RequestObject, now: Date) throws {
+        if let data = try body.object("payment_method_data") {
+            guard let card = try data.object("card") else { throw APIError.invalid("payment_method_data.card", "is required (only cards are supported)", code: "IR_05") }
+            let details = try Self.card(card, now: now)
+            self.card = details
+            command.card = details.summary
+        }
+        if let recurring = try body.object("recurring_details") {
+            let type = try recurring.requiredString("type", maxLength: 64)
+            guard type == "processor_payment_token" else { throw APIError.invalid("recurring_details.type", "only processor_payment_token is supported") }
+            guard let data = try recurring.object("data") else { throw APIError.invalid("recurring_details.data", "is required", code: "IR_05") }
+            command.processorPaymentToken = try data.requiredString("processor_payment_token", maxLength: 255)
+            guard card == nil else { throw APIError.invalid("recurring_details", "give either payment_method_data or recurring_details") }
+        }
+    }
+
+    static func card(_ card: RequestObject, now: Date) throws -> CardDetails {
+        let number = try card.requiredString("card_number", maxLength: 23).filter { $0 != " " && $0 != "-" }
+        // Messages never repeat the number.
+        guard (12...19).contains(number.count), number.allSatisfy(\.isASCII), number.allSatisfy(\.isNumber), CardDetails.passesLuhn(number) else {
+            throw APIError.invalid(card.name("card_number"), "is not a valid card number")
+        }
+        let monthText = try card.requiredString("card_exp_month", maxLength: 2)
+        guard let month = Int(monthText), (1...12).contains(month) else { throw APIError.invalid(card.name("card_exp_month"), "must be 01 to 12") }
+        let yearText = try card.requiredString("card_exp_year", maxLength: 4)
+        guard var year = Int(yearText), yearText.count == 2 || yearText.count == 4 else {
+            throw APIError.invalid(card.name("card_exp_year"), "must be a year (YY or YYYY)")
+        }
+        if year < 100 { year += 2000 }
+        let calendar = Calendar(identifier: .gregorian)
+        let current = calendar.dateComponents(in: TimeZone(identifier: "UTC")!, from: now)
+        if year < current.year! || (year == current.year! && month < current.month!) {
+            throw APIError.invalid(card.name("card_exp_year"), "the card has expired")
+        }
+        let cvc = try card.requiredString("card_cvc", maxLength: 4)
+        guard (3...4).contains(cvc.count), cvc.allSatisfy(\.isNumber) else { throw APIError.invalid(card.name("card_cvc"), "must be 3 or 4 digits") }
+        let holder = try card.string("card_holder_name", maxLength: 255)
+        return CardDetails(number: number, expiryMonth: String(format: "%02d", month), expiryYear: String(year), cvc: cvc, holderName: holder)
+    }
+}

@@ -1,0 +1,288 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import NIOCore
+import NIOHTTP1
+import PaywireModels
+import PaywireRuntime
+
+/// Stripe's PaymentIntents API (the subset Paywire uses): create, confirm, capture, cancel,
+/// retrieve and search; refunds; signed webhooks. Bodies are form-encoded, the account's
+/// `HeaderKey` is the Bearer key, and errors are Stripe error objects with `decline_code`.
+///
+/// A payment is two calls: create the PaymentIntent (no card), then confirm it with the card.
+/// So when the confirm's answer is lost we still hold the intent id and a status sync can ask
+/// about it; when even the create's answer is lost, a search by our attempt id (kept in the
+/// intent's metadata) finds it or proves it was never made.
+public struct StripeConnector: Connector {
+    public let name = "stripe"
+    public let capabilities = ConnectorCapabilities(paymentMethods: ["card"], manualCapture: true, refunds: true, incomingWebhooks: true)
+    public static let environmentKeys = ["PAYWIRE_STRIPE_BASE_URL"]
+    /// Stripe's tolerance for webhook timestamps (replay protection).
+    public static let webhookTolerance: TimeInterval = 300
+
+    let baseURL: String
+    let http: HTTPClient
+    let timeout: Duration
+
+    public init(baseURL: String, http: HTTPClient, timeout: Duration) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.http = http
+        self.timeout = timeout
+    }
+
+    public init(environment: [String: String], http: HTTPClient, timeout: Duration) throws {
+        let base = environment["PAYWIRE_STRIPE_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.stripe.com"
+        guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+            throw ServiceConfiguration.ConfigurationError(key: "PAYWIRE_STRIPE_BASE_URL", reason: "an http(s) URL")
+        }
+        self.init(baseURL: base, http: http, timeout: timeout)
+    }
+
+    // MARK: Flows
+
+    public func authorize(_ request: AuthorizeRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {
+        let created = await send(.POST, "/v1/payment_intents", credentials: credentials, idempotencyKey: request.attemptId + "-create", form: [
+            ("amount", String(request.amount)),
+            ("currency", request.currency.lowercased()),
+            ("capture_method", request.captureManually ? "manual" : "automatic"),
+            ("payment_method_types[]", "card"),
+            ("metadata[payment_id]", request.paymentId),
+            ("metadata[attempt_id]", request.attemptId),
+        ])
+        let intentId: String
+        switch created {
+        case .object(let object):
+            guard let id = object["id"]?.stringValue else { return ConnectorResult(status: .pending, connectorTransactionId: nil) }
+            intentId = id
+        case .failed(let error):
+            return ConnectorResult(status: .declined, connectorTransactionId: nil, error: error)
+        case .unknown:
+            return ConnectorResult(status: .pending, connectorTransactionId: nil)
+        }
+        var form: [(String, String)]
+        switch request.instrument {
+        case .card(let card):
+            form = [
+                ("payment_method_data[type]", "card"),
+                ("payment_method_data[card][number]", card.number),
+                ("payment_method_data[card][exp_month]", card.expiryMonth),
+                ("payment_method_data[card][exp_year]", card.expiryYear),
+                ("payment_method_data[card][cvc]", card.cvc),
+            ]
+            if let holder = card.holderName { form.append(("payment_method_data[billing_details][name]", holder)) }
+        case .token(let token):
+            form = [("payment_method", token)]
+        }
+        return result(of: await send(.POST, "/v1/payment_intents/\(intentId)/confirm", credentials: credentials, idempotencyKey: request.attemptId + "-confirm", form: form), intentId: intentId)
+    }
+
+    public func capture(_ request: CaptureRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {
+        result(of: await send(.POST, "/v1/payment_intents/\(request.connectorTransactionId)/capture", credentials: credentials,
+                              idempotencyKey: "\(request.connectorTransactionId)-capture-\(request.amount)",
+                              form: [("amount_to_capture", String(request.amount))]), intentId: request.connectorTransactionId)
+    }
+
+    public func void(_ request: VoidRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {
+        result(of: await send(.POST, "/v1/payment_intents/\(request.connectorTransactionId)/cancel", credentials: credentials,
+                              idempotencyKey: "\(request.connectorTransactionId)-cancel", form: []), intentId: request.connectorTransactionId)
+    }
+
+    public func sync(_ request: SyncRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {
+        if let intentId = request.connectorTransactionId {
+            return result(of: await send(.GET, "/v1/payment_intents/\(intentId)", credentials: credentials), intentId: intentId)
+        }
+        let query = "metadata['attempt_id']:'\(request.attemptId)'"
+        let path = "/v1/payment_intents/search?query=" + (query.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+        switch await send(.GET, path, credentials: credentials) {
+        case .object(let list):
+            guard case .array(let found)? = list["data"], let intent = found.first, let id = intent["id"]?.stringValue else {
+                // The intent was never created, so the card was never confirmed on it.
+                return ConnectorResult(status: .declined, connectorTransactionId: nil, error: ConnectorDecline(code: "processing_error", message: "The processor has no record of this payment; nothing was charged.", rawCode: nil))
+            }
+            return Self.result(intent: intent, intentId: id)
+        case .failed, .unknown:
+            return ConnectorResult(status: .pending, connectorTransactionId: nil)
+        }
+    }
+
+    public func refund(_ request: RefundRequest, credentials: ConnectorCredentials) async throws -> ConnectorRefundResult {
+        refundResult(of: await send(.POST, "/v1/refunds", credentials: credentials, idempotencyKey: request.refundId, form: [
+            ("payment_intent", request.connectorTransactionId),
+            ("amount", String(request.amount)),
+            ("metadata[refund_id]", request.refundId),
+            ("metadata[payment_id]", request.paymentId),
+        ]), refundId: nil)
+    }
+
+    public func syncRefund(_ request: RefundSyncRequest, credentials: ConnectorCredentials) async throws -> ConnectorRefundResult {
+        guard let id = request.connectorRefundId else { return ConnectorRefundResult(status: .pending, connectorRefundId: nil) }
+        return refundResult(of: await send(.GET, "/v1/refunds/\(id)", credentials: credentials), refundId: id)
+    }
+
+    // MARK: Incoming webhooks
+
+    public func decodeWebhook(_ webhook: IncomingWebhook, secret: String?) throws -> IncomingWebhookEvent? {
+        guard let secret, !secret.isEmpty else { throw IncomingWebhookError.missingSecret }
+        try Self.verifySignature(header: webhook.headers["stripe-signature"], body: webhook.body, secret: secret, now: webhook.receivedAt)
+        guard let event = try? PaywireJSON.decoder.decode(JSONValue.self, from: Data(webhook.body)),
+              let eventId = event["id"]?.stringValue, let type = event["type"]?.stringValue,
+              let object = event["data"]?["object"], let objectId = object["id"]?.stringValue else {
+            throw IncomingWebhookError.malformed("not a Stripe event object")
+        }
+        switch type {
+        case "payment_intent.succeeded", "payment_intent.amount_capturable_updated", "payment_intent.payment_failed",
+             "payment_intent.canceled", "payment_intent.processing":
+            let result = Self.result(intent: object, intentId: objectId)
+            return IncomingWebhookEvent(connectorEventId: eventId, subject: .payment(connectorTransactionId: objectId, attemptId: object["metadata"]?["attempt_id"]?.stringValue, result: result))
+        case "refund.created", "refund.updated", "refund.failed", "charge.refund.updated":
+            let result = Self.refundResult(refund: object)
+            return IncomingWebhookEvent(connectorEventId: eventId, subject: .refund(connectorRefundId: objectId, refundId: object["metadata"]?["refund_id"]?.stringValue, result: result))
+        default:
+            return nil
+        }
+    }
+
+    /// `Stripe-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">[,v1=...]`; any v1 may
+    /// match (Stripe sends several while a secret rolls). Timestamps older or newer than the
+    /// tolerance are refused, so a captured request cannot be replayed later.
+    static func verifySignature(header: String?, body: [UInt8], secret: String, now: Date) throws {
+        guard let header else { throw IncomingWebhookError.badSignature("missing Stripe-Signature header") }
+        var timestamp: String?
+        var signatures: [String] = []
+        for part in header.split(separator: ",") {
+            let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pair.count == 2 else { continue }
+            if pair[0] == "t" { timestamp = pair[1] }
+            if pair[0] == "v1" { signatures.append(pair[1]) }
+        }
+        guard let timestamp, let seconds = TimeInterval(timestamp), !signatures.isEmpty else {
+            throw IncomingWebhookError.badSignature("Stripe-Signature needs t= and v1=")
+        }
+        guard abs(now.timeIntervalSince1970 - seconds) <= webhookTolerance else {
+            throw IncomingWebhookError.badSignature("timestamp outside the 300 s tolerance")
+        }
+        let key = SymmetricKey(data: Data(secret.utf8))
+        let signed = Data(timestamp.utf8) + Data(".".utf8) + Data(body)
+        for signature in signatures {
+            if let bytes = InternalRequestSigner.bytes(hex: signature), bytes.count == 32,
+               HMAC<SHA256>.isValidAuthenticationCode(bytes, authenticating: signed, using: key) {
+                return
+            }
+        }
+        throw IncomingWebhookError.badSignature("no v1 signature matches")
+    }
+
+    /// What a test or the fake processor signs with.
+    public static func signatureHeader(body: [UInt8], secret: String, timestamp: Int) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(timestamp).".utf8) + Data(body), using: SymmetricKey(data: Data(secret.utf8)))
+        return "t=\(timestamp),v1=" + mac.map { String(format: "%02x", $0) }.joined()
+    }
+
+    // MARK: Mapping
+
+    enum Answer {
+        case object(JSONValue)
+        case failed(ConnectorDecline)
+        /// No answer, or one that does not say what happened (timeout, 5xx, 429).
+        case unknown
+    }
+
+    func result(of answer: Answer, intentId: String) -> ConnectorResult {
+        switch answer {
+        case .object(let intent): return Self.result(intent: intent, intentId: intentId)
+        case .failed(let decline): return ConnectorResult(status: .declined, connectorTransactionId: intentId, error: decline)
+        case .unknown: return ConnectorResult(status: .pending, connectorTransactionId: intentId)
+        }
+    }
+
+    static func result(intent: JSONValue, intentId: String) -> ConnectorResult {
+        let received = intent["amount_received"]?.intValue
+        switch intent["status"]?.stringValue {
+        case "succeeded": return ConnectorResult(status: .charged, connectorTransactionId: intentId, amountReceived: received)
+        case "requires_capture": return ConnectorResult(status: .authorized, connectorTransactionId: intentId)
+        case "canceled": return ConnectorResult(status: .voided, connectorTransactionId: intentId)
+        case "requires_payment_method":
+            if let error = intent["last_payment_error"], error != .null {
+                return ConnectorResult(status: .declined, connectorTransactionId: intentId, error: decline(from: error))
+            }
+            return ConnectorResult(status: .pending, connectorTransactionId: intentId)
+        default:
+            return ConnectorResult(status: .pending, connectorTransactionId: intentId)
+        }
+    }
+
+    func refundResult(of answer: Answer, refundId: String?) -> ConnectorRefundResult {
+        switch answer {
+        case .object(let refund): return Self.refundResult(refund: refund)
+        case .failed(let decline): return ConnectorRefundResult(status: .failed, connectorRefundId: refundId, error: decline)
+        case .unknown: return ConnectorRefundResult(status: .pending, connectorRefundId: refundId)
+        }
+    }
+
+    static func refundResult(refund: JSONValue) -> ConnectorRefundResult {
+        let id = refund["id"]?.stringValue
+        switch refund["status"]?.stringValue {
+        case "succeeded": return ConnectorRefundResult(status: .succeeded, connectorRefundId: id)
+        case "failed", "canceled":
+            let reason = refund["failure_reason"]?.stringValue ?? "refund_failed"
+            return ConnectorRefundResult(status: .failed, connectorRefundId: id, error: ConnectorDecline(code: reason, message: "The processor could not refund the payment (\(reason))", rawCode: reason))
+        default: return ConnectorRefundResult(status: .pending, connectorRefundId: id)
+        }
+    }
+
+    /// Stripe puts the issuer's reason in `decline_code` and its own in `code`.
+    static func decline(from error: JSONValue) -> ConnectorDecline {
+        let declineCode = error["decline_code"]?.stringValue
+        let code = error["code"]?.stringValue
+        let paywireCode: String
+        switch (declineCode, code) {
+        case (let decline?, _): paywireCode = decline
+        case (nil, "card_declined"?): paywireCode = "generic_decline"
+        case (nil, let code?): paywireCode = code
+        default: paywireCode = "processing_error"
+        }
+        return ConnectorDecline(code: paywireCode, message: error["message"]?.stringValue ?? "The card was declined", rawCode: declineCode ?? code)
+    }
+
+    // MARK: HTTP
+
+    func send(_ method: HTTPMethod, _ path: String, credentials: ConnectorCredentials, idempotencyKey: String? = nil, form: [(String, String)] = []) async -> Answer {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        if case .headerKey(let key) = credentials { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
+        if let idempotencyKey { request.headers.add(name: "Idempotency-Key", value: idempotencyKey) }
+        request.headers.add(name: "Stripe-Version", value: "2024-06-20")
+        if method == .POST {
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            request.body = .bytes(ByteBuffer(string: Self.formEncode(form)))
+        }
+        do {
+            let response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            let json = try? PaywireJSON.decoder.decode(JSONValue.self, from: Data(buffer: body))
+            switch response.status.code {
+            case 200..<300:
+                return json.map(Answer.object) ?? .unknown
+            case 400..<500 where response.status.code != 429 && response.status.code != 409:
+                let error = json?["error"] ?? .null
+                return .failed(Self.decline(from: error))
+            default:
+                return .unknown
+            }
+        } catch {
+            return .unknown
+        }
+    }
+
+    /// `application/x-www-form-urlencoded`, with Stripe's bracket keys left readable.
+    static func formEncode(_ pairs: [(String, String)]) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        var keyAllowed = allowed
+        keyAllowed.insert(charactersIn: "[]")
+        return pairs.map { key, value in
+            (key.addingPercentEncoding(withAllowedCharacters: keyAllowed) ?? key) + "=" + (value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value)
+        }.joined(separator: "&")
+    }
+}

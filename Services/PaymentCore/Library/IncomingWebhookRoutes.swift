@@ -1,0 +1,105 @@
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import PaywireModels
+import PaywireRuntime
+import PaywireStore
+import PostgresNIO
+
+/// `POST /webhooks/{merchant_id}/{connector name or mca id}`: a connector telling us about a
+/// payment or refund. The signature is checked with the connector account's secret before
+/// anything is read; the change goes through the same outcome path as calls and status syncs,
+/// so duplicates and out-of-order deliveries are harmless. Answers fast: one transaction.
+struct IncomingWebhookRoutes: Sendable {
+    let operations: PaymentOperations
+    let logger: Logger
+    let received = Counter(label: "paywire_incoming_webhooks_total")
+    let rejected = Counter(label: "paywire_incoming_webhooks_rejected_total")
+
+    func add(to router: Router<PaywireRequestContext>) {
+        router.post("/webhooks/:merchant_id/:connector") { request, context in
+            try await handle(request, context: context)
+        }
+    }
+
+    func handle(_ request: Request, context: PaywireRequestContext) async throws -> Response {
+        let merchantId = try context.parameters.require("merchant_id")
+        let reference = try context.parameters.require("connector")
+        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName.lowercased()] = field.value }
+        let webhook = IncomingWebhook(headers: headers, body: Array(buffer: body))
+        received.increment()
+
+        let accounts = try await operations.accounts.accounts(merchantId: merchantId, reference: reference)
+        guard !accounts.isEmpty else { throw APIError.notFound("Merchant connector account") }
+        // Several accounts of one connector: the signature tells which one sent it.
+        var decoded: (ConnectorAccount, IncomingWebhookEvent?)?
+        var lastError: IncomingWebhookError = .missingSecret
+        for account in accounts {
+            guard let connector = operations.connectors.connector(named: account.connectorName), connector.capabilities.incomingWebhooks else { continue }
+            do {
+                decoded = (account, try connector.decodeWebhook(webhook, secret: account.webhookSecret))
+                break
+            } catch let error as IncomingWebhookError {
+                lastError = error
+            }
+        }
+        guard let (account, event) = decoded else {
+            rejected.increment()
+            switch lastError {
+            case .malformed(let reason): throw APIError.invalid("body", reason, code: "WE_04")
+            case .notSupported: throw APIError.invalid("connector", "this connector does not send webhooks to Paywire", code: "WE_05")
+            case .missingSecret, .badSignature:
+                logger.warning("incoming webhook rejected", metadata: ["merchant_id": .string(merchantId), "connector": .string(reference), "reason": .string("\(lastError)")])
+                throw APIError(status: .unauthorized, type: "invalid_request", code: "WE_01", message: "Webhook source verification failed", field: "Stripe-Signature")
+            }
+        }
+        guard let event else { return Self.answer(["received": .bool(true), "applied": .bool(false), "reason": .string("event type not used by Paywire")]) }
+        var applied = false
+        switch event.subject {
+        case .payment(let transactionId, let attemptId, let result):
+            if let attemptId = try await findAttempt(attemptId: attemptId, transactionId: transactionId, account: account) {
+                try await operations.applyAttemptOutcome(attemptId: attemptId, result: result, source: "webhook \(event.connectorEventId)")
+                applied = true
+            }
+        case .refund(let connectorRefundId, let refundId, let result):
+            if let refundId = try await findRefund(refundId: refundId, connectorRefundId: connectorRefundId, account: account) {
+                try await operations.applyRefundOutcome(refundId: refundId, result: result, source: "webhook \(event.connectorEventId)")
+                applied = true
+            }
+        }
+        return Self.answer(["received": .bool(true), "applied": .bool(applied)])
+    }
+
+    /// Our attempt, by the id we gave the connector (echoed in its metadata) or by its
+    /// transaction id, within this merchant and connector account.
+    func findAttempt(attemptId: String?, transactionId: String, account: ConnectorAccount) async throws -> String? {
+        let rows = try await operations.postgres.query("""
+            SELECT attempt_id FROM payments.payment_attempts
+            WHERE merchant_id = \(account.merchantId) AND merchant_connector_id = \(account.merchantConnectorId)
+              AND (attempt_id = \(attemptId ?? "") OR (connector = \(account.connectorName) AND connector_transaction_id = \(transactionId)))
+            LIMIT 1
+            """, logger: logger)
+        for try await id in rows.decode(String.self) { return id }
+        return nil
+    }
+
+    func findRefund(refundId: String?, connectorRefundId: String, account: ConnectorAccount) async throws -> String? {
+        let rows = try await operations.postgres.query("""
+            SELECT refund_id FROM payments.refunds
+            WHERE merchant_id = \(account.merchantId) AND merchant_connector_id = \(account.merchantConnectorId)
+              AND (refund_id = \(refundId ?? "") OR (connector = \(account.connectorName) AND connector_refund_id = \(connectorRefundId)))
+            LIMIT 1
+            """, logger: logger)
+        for try await id in rows.decode(String.self) { return id }
+        return nil
+    }
+
+    static func answer(_ fields: [String: JSONValue]) -> Response {
+        let body = (try? PaywireJSON.encoder.encode(JSONValue.object(fields))) ?? Data()
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}

@@ -102,6 +102,12 @@ struct Refund: Sendable {
     }
 }
 
+/// An API answer handed across tasks (JSONSerialization objects are not Sendable).
+struct ConfirmOutcome: @unchecked Sendable {
+    let answer: (Int, [String: Any])
+    init(_ answer: (Int, [String: Any])) { self.answer = answer }
+}
+
 struct SentEvent: Sendable {
     var url: String
     var body: String
@@ -200,8 +206,13 @@ final class FakeStripeState: Sendable {
                 let id = try context.parameters.require("id")
                 self.store.withLock { $0.confirmCalls += 1 }
                 let delay = self.store.withLock { $0.behaviour.confirmDelayMs }
-                if delay > 0 { try await Task.sleep(for: .milliseconds(delay)) }
-                return self.confirm(id, form: form)
+                // Detached: the charge completes even when the caller gives up and disconnects,
+                // as at a real processor.
+                let outcome = Task.detached { () -> ConfirmOutcome in
+                    if delay > 0 { try? await Task.sleep(for: .milliseconds(delay)) }
+                    return ConfirmOutcome(self.confirm(id, form: form))
+                }
+                return await outcome.value.answer
             }
         }
         router.post("/v1/payment_intents/:id/capture") { request, context in

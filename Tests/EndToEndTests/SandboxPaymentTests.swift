@@ -29,15 +29,7 @@ struct SandboxPaymentTests {
         #expect(error?["field"] as? String == field, "\(result.body)", sourceLocation: sourceLocation)
     }
 
-    func events(_ receiver: WebhookReceiver, for objectId: String) -> [String] {
-        receiver.requests.compactMap { request -> (String, String)? in
-            guard let body = try? JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any],
-                  let object = (body["content"] as? [String: Any])?["object"] as? [String: Any],
-                  let type = body["event_type"] as? String else { return nil }
-            let id = (object["refund_id"] as? String) ?? (object["payment_id"] as? String)
-            return id == objectId ? (type, id!) : nil
-        }.map(\.0)
-    }
+    func events(_ receiver: WebhookReceiver, for objectId: String) -> [String] { webhookEvents(receiver, for: objectId) }
 
     @Test func paymentsOnTheSandboxEndToEnd() async throws {
         let receiver = WebhookReceiver()
@@ -206,5 +198,16 @@ enum CardDataScan {
             #expect(!logs.contains(number), "card number \(number.suffix(4)) in a log", sourceLocation: sourceLocation)
         }
         #expect(!dump.contains("\"737\"") && !dump.contains("card_cvc"), "a CVC stored", sourceLocation: sourceLocation)
+    }
+}
+
+/// The event types the receiver got for one payment or refund, in arrival order.
+func webhookEvents(_ receiver: WebhookReceiver, for objectId: String) -> [String] {
+    receiver.requests.compactMap { request -> String? in
+        guard let body = try? JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any],
+              let object = (body["content"] as? [String: Any])?["object"] as? [String: Any],
+              let type = body["event_type"] as? String else { return nil }
+        let id = type.hasPrefix("refund_") ? object["refund_id"] as? String : object["payment_id"] as? String
+        return id == objectId ? type : nil
     }
 }

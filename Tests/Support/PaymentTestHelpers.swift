@@ -25,20 +25,22 @@ extension PaywireStack {
     /// A Stripe account against the fake, with the fake's webhook secret when `webhookURL` is
     /// given (the fake then signs events to that URL with it).
     @discardableResult
-    public func createStripeAccount(merchantId: String, apiKey: String, webhookURL: String?) async throws -> String {
+    public func createStripeAccount(merchantId: String, apiKey: String, webhookURL: String?) async throws -> (id: String, webhookSecret: String?) {
         var webhookDetails = ""
+        var webhookSecret: String?
         if let webhookURL {
             let endpoint = try await request(.POST, "/v1/webhook_endpoints", service: "fake-stripe", apiKey: nil,
                                              body: nil, headers: [("Authorization", "Bearer sk_test_paywire"), ("Content-Type", "application/x-www-form-urlencoded")],
                                              rawBody: "url=" + (webhookURL.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? webhookURL))
             guard let secret = endpoint.json?["secret"] as? String else { throw MissingTestService(description: "fake Stripe endpoint: \(endpoint.body)") }
             webhookDetails = #", "connector_webhook_details": {"merchant_secret": "\#(secret)"}"#
+            webhookSecret = secret
         }
         let created = try await request(.POST, "/account/\(merchantId)/connectors", apiKey: apiKey, body: """
             {"connector_type": "payment_processor", "connector_name": "stripe", "connector_account_details": {"auth_type": "HeaderKey", "api_key": "sk_test_paywire_0000000000000001"}\(webhookDetails)}
             """)
         guard let id = created.json?["merchant_connector_id"] as? String else { throw MissingTestService(description: "stripe account not created: \(created.body)") }
-        return id
+        return (id, webhookSecret)
     }
 
     /// A confirmed card payment body.

@@ -1,0 +1,186 @@
+import Crypto
+import Foundation
+import PaywireTestSupport
+import PostgresNIO
+import Testing
+
+/// The `stripe` connector against the fake Stripe process: the seed's payment request, declines,
+/// manual capture and refunds, a confirm that times out and is resolved by the status sync or by
+/// the connector's signed webhook, replayed and forged webhooks, and concurrent confirms.
+@Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: TestEnvironment.hasDatabase))
+struct StripePaymentTests {
+    func json(_ result: PaywireStack.HTTPResult, status: Int = 200, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+        #expect(result.status == status, "\(result.status): \(result.body)", sourceLocation: sourceLocation)
+        return try #require(result.json, sourceLocation: sourceLocation)
+    }
+
+    func behave(_ stack: PaywireStack, _ behaviour: String) async throws {
+        let result = try await stack.request(.POST, "/_fake/behaviour", service: "fake-stripe", apiKey: nil, body: behaviour)
+        #expect(result.status == 200)
+    }
+
+    func stats(_ stack: PaywireStack) async throws -> [String: Any] {
+        try #require(try await stack.request(.GET, "/_fake/stats", service: "fake-stripe", apiKey: nil).json)
+    }
+
+    static let normal = #"{"latency_ms": 0, "confirm_delay_ms": 0, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": true}"#
+
+    @Test func seedPaymentDeclinesCaptureRefundAndATimeoutResolvedByStatusSync() async throws {
+        let receiver = WebhookReceiver()
+        let url = try await receiver.start()
+        defer { receiver.stop() }
+        let environment = ["PAYWIRE_CONNECTOR_TIMEOUT_MS": "1000", "PAYWIRE_PSYNC_DELAY_MS": "500", "PAYWIRE_PSYNC_INTERVAL_MS": "200", "PAYWIRE_REPLY_TIMEOUT_MS": "8000"]
+        try await PaywireStack.with(extraEnvironment: environment, fakeStripe: true) { stack in
+            let apiKey = try await stack.createMerchant("merchant_stripe", webhookURL: "\(url)/hooks")
+            let account = try await stack.createStripeAccount(merchantId: "merchant_stripe", apiKey: apiKey, webhookURL: nil)
+            let profile = try #require(try await stack.request(.GET, "/accounts/merchant_stripe").json?["default_profile"] as? String)
+
+            // Seed 004's request, with only host, ids and key changed.
+            let seed = try GatewayConfigurationTests.seedPayload("004_11f3657a74390bea.txt", after: "- Create payment")
+                .replacingOccurrences(of: "pro_UfVajfSqskx9FjWfP5cP", with: profile)
+            let payment = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: seed))
+            #expect(payment["status"] as? String == "succeeded")
+            #expect(payment["amount"] as? Int == 6540 && payment["amount_received"] as? Int == 6540)
+            #expect(payment["connector"] as? String == "stripe")
+            #expect(payment["merchant_connector_id"] as? String == account.id)
+            #expect(payment["profile_id"] as? String == profile)
+            #expect((payment["connector_transaction_id"] as? String)?.hasPrefix("pi_") == true)
+            let card = try #require((payment["payment_method_data"] as? [String: Any])?["card"] as? [String: Any])
+            #expect(card["last4"] as? String == "1111" && card["card_isin"] as? String == "411111")
+            #expect(card["card_number"] == nil)
+            #expect((payment["customer"] as? [String: Any])?["id"] as? String == "customer123")
+            #expect((payment["metadata"] as? [String: Any])?["udf1"] as? String == "value1")
+            #expect(payment["merchant_order_reference_id"] as? String == "test_ord")
+            for key in ["error_code", "error_message", "unified_code", "client_secret", "created", "capture_method", "attempt_count", "billing", "shipping"] {
+                #expect(payment.keys.contains(key), "\(key) missing")
+            }
+
+            // Declines come back in Paywire's codes from Stripe's error objects.
+            for (number, code) in [("4000000000009995", "insufficient_funds"), ("4000000000009987", "lost_card"), ("4000000000000069", "expired_card")] {
+                let declined = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: number)))
+                #expect(declined["status"] as? String == "failed")
+                #expect(declined["error_code"] as? String == code)
+            }
+
+            // Manual capture, then a partial refund and an over-refund.
+            let authorized = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 2000, captureMethod: "manual")))
+            #expect(authorized["status"] as? String == "requires_capture")
+            let manualId = try #require(authorized["payment_id"] as? String)
+            let captured = try json(try await stack.request(.POST, "/payments/\(manualId)/capture", apiKey: apiKey, body: #"{"amount_to_capture": 1500}"#))
+            #expect(captured["status"] as? String == "partially_captured" && captured["amount_received"] as? Int == 1500)
+            let refund = try json(try await stack.request(.POST, "/refunds", apiKey: apiKey, body: #"{"payment_id": "\#(manualId)", "amount": 500}"#))
+            #expect(refund["status"] as? String == "succeeded")
+            #expect((refund["connector_refund_id"] as? String)?.hasPrefix("re_") == true)
+            #expect(try await stack.request(.POST, "/refunds", apiKey: apiKey, body: #"{"payment_id": "\#(manualId)", "amount": 1001}"#).status == 400)
+
+            // The confirm takes longer than the connector timeout: the answer is `processing`;
+            // the status sync finds the charge and the payment succeeds, with one event each.
+            try await behave(stack, #"{"latency_ms": 0, "confirm_delay_ms": 2500, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": true}"#)
+            let slow = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 777)))
+            #expect(slow["status"] as? String == "processing")
+            let slowId = try #require(slow["payment_id"] as? String)
+            try await behave(stack, Self.normal)
+            let synced = await eventually(timeout: .seconds(30)) {
+                (try? await stack.request(.GET, "/payments/\(slowId)", apiKey: apiKey).json?["status"] as? String) == "succeeded"
+            }
+            #expect(synced, "payment-core log:\n\(stack.logs("payment-core"))")
+            let slowEvents = await eventually(timeout: .seconds(20)) { webhookEvents(receiver, for: slowId) == ["payment_processing", "payment_succeeded"] }
+            #expect(slowEvents, "\(webhookEvents(receiver, for: slowId))")
+
+            // A 500 on the create: nothing was made, the sync proves it, the payment fails.
+            try await behave(stack, #"{"latency_ms": 0, "confirm_delay_ms": 0, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 1, "webhooks_enabled": true}"#)
+            let broken = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 778)))
+            #expect(broken["status"] as? String == "processing")
+            let brokenId = try #require(broken["payment_id"] as? String)
+            let resolved = await eventually(timeout: .seconds(30)) {
+                (try? await stack.request(.GET, "/payments/\(brokenId)", apiKey: apiKey).json?["status"] as? String) == "failed"
+            }
+            #expect(resolved)
+
+            // Two concurrent confirms: the processor is asked to confirm once.
+            let before = try await stats(stack)["confirm_calls"] as? Int ?? -1
+            let pending = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 901, confirm: false)))
+            let raceId = try #require(pending["payment_id"] as? String)
+            async let one = stack.request(.POST, "/payments/\(raceId)/confirm", apiKey: apiKey, body: "{}")
+            async let two = stack.request(.POST, "/payments/\(raceId)/confirm", apiKey: apiKey, body: "{}")
+            #expect([try await one.status, try await two.status].sorted() == [200, 400])
+            #expect(try await stats(stack)["confirm_calls"] as? Int == before + 1, "one charge at the processor")
+
+            try await CardDataScan.expectNoCardNumbers(stack: stack, numbers: ["4111111111111111", "4242424242424242", "4000000000009995", "4000000000009987", "4000000000000069"])
+        }
+    }
+
+    @Test func incomingWebhooksResolveTimeoutsAndReplayedOrForgedOnesChangeNothing() async throws {
+        let receiver = WebhookReceiver()
+        let url = try await receiver.start()
+        defer { receiver.stop() }
+        // The status sync is pushed far out so that only the webhook can resolve the payment.
+        let environment = ["PAYWIRE_CONNECTOR_TIMEOUT_MS": "1000", "PAYWIRE_PSYNC_DELAY_MS": "600000", "PAYWIRE_REPLY_TIMEOUT_MS": "8000"]
+        try await PaywireStack.with(extraEnvironment: environment, fakeStripe: true) { stack in
+            let apiKey = try await stack.createMerchant("merchant_wh", webhookURL: "\(url)/hooks")
+            let webhookPath = "/webhooks/merchant_wh/stripe"
+            let account = try await stack.createStripeAccount(merchantId: "merchant_wh", apiKey: apiKey, webhookURL: "http://127.0.0.1:\(stack.ports["payment-core"]!)\(webhookPath)")
+            let secret = try #require(account.webhookSecret)
+
+            try await behave(stack, #"{"latency_ms": 0, "confirm_delay_ms": 2500, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": true}"#)
+            let slow = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 1234)))
+            #expect(slow["status"] as? String == "processing")
+            let paymentId = try #require(slow["payment_id"] as? String)
+            try await behave(stack, Self.normal)
+            let resolved = await eventually(timeout: .seconds(30)) {
+                (try? await stack.request(.GET, "/payments/\(paymentId)", apiKey: apiKey).json?["status"] as? String) == "succeeded"
+            }
+            #expect(resolved, "payment-core log:\n\(stack.logs("payment-core"))")
+            let once = await eventually(timeout: .seconds(20)) { webhookEvents(receiver, for: paymentId) == ["payment_processing", "payment_succeeded"] }
+            #expect(once, "\(webhookEvents(receiver, for: paymentId))")
+
+            // The connector's own delivery, replayed byte for byte: accepted, changes nothing.
+            let sent = try #require(try await stack.request(.GET, "/_fake/events", service: "fake-stripe", apiKey: nil).json?["data"] as? [[String: Any]])
+            let original = try #require(sent.first { ($0["body"] as? String)?.contains("payment_intent.succeeded") == true })
+            #expect(original["status"] as? Int == 200)
+            let body = try #require(original["body"] as? String)
+            let signature = try #require(original["stripe_signature"] as? String)
+            let replay = try await stack.request(.POST, webhookPath, service: "payment-core", apiKey: nil, headers: [("Stripe-Signature", signature)], rawBody: body)
+            #expect(replay.status == 200, "\(replay.body)")
+
+            // The same event signed more than 300 s ago: refused.
+            let stale = Int(Date().timeIntervalSince1970) - 400
+            let staleSignature = Self.sign(body: body, secret: secret, timestamp: stale)
+            #expect(try await stack.request(.POST, webhookPath, service: "payment-core", apiKey: nil, headers: [("Stripe-Signature", staleSignature)], rawBody: body).status == 401)
+
+            // A forged failure for the succeeded payment: wrong key, 401, nothing changes.
+            let forgedBody = body.replacingOccurrences(of: "payment_intent.succeeded", with: "payment_intent.payment_failed")
+                .replacingOccurrences(of: #""status":"succeeded""#, with: #""status":"requires_payment_method""#)
+            let now = Int(Date().timeIntervalSince1970)
+            let forged = try await stack.request(.POST, webhookPath, service: "payment-core", apiKey: nil, headers: [("Stripe-Signature", Self.sign(body: forgedBody, secret: "whsec_guess", timestamp: now))], rawBody: forgedBody)
+            #expect(forged.status == 401)
+            #expect(forged.json?["error"] != nil)
+            // Tampered body under the original signature: 401.
+            #expect(try await stack.request(.POST, webhookPath, service: "payment-core", apiKey: nil, headers: [("Stripe-Signature", signature)], rawBody: forgedBody).status == 401)
+            #expect(try await stack.request(.POST, webhookPath, service: "payment-core", apiKey: nil, rawBody: body).status == 401, "no signature")
+
+            // A genuine but out-of-order failure after the success: accepted, ignored.
+            let late = try await stack.request(.POST, webhookPath, service: "payment-core", apiKey: nil, headers: [("Stripe-Signature", Self.sign(body: forgedBody, secret: secret, timestamp: now))], rawBody: forgedBody)
+            #expect(late.status == 200)
+
+            try await Task.sleep(for: .seconds(2))
+            #expect(try await stack.request(.GET, "/payments/\(paymentId)", apiKey: apiKey).json?["status"] as? String == "succeeded")
+            #expect(webhookEvents(receiver, for: paymentId) == ["payment_processing", "payment_succeeded"], "no further event")
+
+            // A refund, confirmed both by the answer and by the connector's webhook: one event.
+            let refund = try json(try await stack.request(.POST, "/refunds", apiKey: apiKey, body: #"{"payment_id": "\#(paymentId)", "amount": 234}"#))
+            let refundId = try #require(refund["refund_id"] as? String)
+            #expect(refund["status"] as? String == "succeeded")
+            try await Task.sleep(for: .seconds(2))
+            #expect(webhookEvents(receiver, for: refundId) == ["refund_succeeded"])
+
+            // An unknown merchant or connector account: 404, and a connector without webhooks: 400.
+            #expect(try await stack.request(.POST, "/webhooks/merchant_nobody/stripe", service: "payment-core", apiKey: nil, rawBody: body).status == 404)
+        }
+    }
+
+    static func sign(body: String, secret: String, timestamp: Int) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(timestamp).\(body)".utf8), using: SymmetricKey(data: Data(secret.utf8)))
+        return "t=\(timestamp),v1=" + mac.map { String(format: "%02x", $0) }.joined()
+    }
+}

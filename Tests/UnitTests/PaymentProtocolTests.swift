@@ -1,0 +1,112 @@
+import Foundation
+import Logging
+import PaywireKafka
+import PaywireModels
+import PaywireRuntime
+import Testing
+@testable import Gateway
+@testable import PaymentCore
+
+@Suite struct StripeWebhookSignatureTests {
+    let secret = "whsec_test_secret"
+    let body = Array(#"{"id":"evt_1","type":"payment_intent.succeeded","data":{"object":{"id":"pi_1","status":"succeeded","amount_received":500,"metadata":{"attempt_id":"pay_1_1"}}}}"#.utf8)
+
+    func webhook(_ signature: String?, at now: Date = Date()) -> IncomingWebhook {
+        IncomingWebhook(headers: signature.map { ["stripe-signature": $0] } ?? [:], body: body, receivedAt: now)
+    }
+
+    var connector: StripeConnector { StripeConnector(baseURL: "http://127.0.0.1:1", http: .shared, timeout: .seconds(1)) }
+
+    @Test func aValidSignatureDecodesToOurOutcome() throws {
+        let now = Int(Date().timeIntervalSince1970)
+        let event = try #require(try connector.decodeWebhook(webhook(StripeConnector.signatureHeader(body: body, secret: secret, timestamp: now)), secret: secret))
+        guard case .payment(let transactionId, let attemptId, let result) = event.subject else { Issue.record("not a payment event"); return }
+        #expect(transactionId == "pi_1" && attemptId == "pay_1_1")
+        #expect(result.status == .charged && result.amountReceived == 500)
+    }
+
+    @Test func stalewrongOrMissingSignaturesAreRefused() throws {
+        let now = Int(Date().timeIntervalSince1970)
+        #expect(throws: IncomingWebhookError.self) { try connector.decodeWebhook(webhook(StripeConnector.signatureHeader(body: body, secret: secret, timestamp: now - 301)), secret: secret) }
+        #expect(throws: IncomingWebhookError.self) { try connector.decodeWebhook(webhook(StripeConnector.signatureHeader(body: body, secret: "whsec_other", timestamp: now)), secret: secret) }
+        #expect(throws: IncomingWebhookError.self) { try connector.decodeWebhook(webhook(nil), secret: secret) }
+        #expect(throws: IncomingWebhookError.self) { try connector.decodeWebhook(webhook("t=\(now)"), secret: secret) }
+        #expect(throws: IncomingWebhookError.missingSecret) { try connector.decodeWebhook(webhook("t=\(now),v1=00"), secret: nil) }
+        // Several v1 values (a secret being rolled): any match is enough.
+        let good = StripeConnector.signatureHeader(body: body, secret: secret, timestamp: now)
+        let rolled = "t=\(now),v1=\(String(repeating: "ab", count: 32)),\(good.split(separator: ",")[1])"
+        #expect(try connector.decodeWebhook(webhook(rolled), secret: secret) != nil)
+    }
+
+    @Test func stripeErrorsMapToPaywireCodes() {
+        #expect(StripeConnector.decline(from: .object(["code": .string("card_declined"), "decline_code": .string("insufficient_funds")])).code == "insufficient_funds")
+        #expect(StripeConnector.decline(from: .object(["code": .string("card_declined")])).code == "generic_decline")
+        #expect(StripeConnector.decline(from: .object(["code": .string("expired_card")])).isHard)
+        let intent: JSONValue = .object(["status": .string("requires_payment_method"), "last_payment_error": .object(["code": .string("card_declined"), "decline_code": .string("lost_card")])])
+        #expect(StripeConnector.result(intent: intent, intentId: "pi").error?.code == "lost_card")
+        #expect(StripeConnector.result(intent: .object(["status": .string("processing")]), intentId: "pi").status == .pending)
+        #expect(StripeConnector.formEncode([("payment_method_data[card][number]", "4242 42"), ("metadata[a]", "x&y=z")]) == "payment_method_data[card][number]=4242%2042&metadata[a]=x%26y%3Dz")
+    }
+}
+
+@Suite struct GatewayRepliesTests {
+    func reply(_ id: String, to instance: String = "gw") throws -> KafkaConsumerMessage {
+        let reply = GatewayReply(correlationId: id, replyTo: instance, object: .object(["status": .string("succeeded")]))
+        let envelope = EventEnvelope(type: MessageType.gatewayReply, merchantId: "m", payload: try JSONValue(encoding: reply))
+        return KafkaConsumerMessage(topic: "replies", partition: 0, offset: 0, key: nil, value: try envelope.encoded(), headers: [])
+    }
+
+    @Test func aReplyBeforeOrAfterTheWaitIsDeliveredOnce() async throws {
+        let replies = GatewayReplies(instanceId: "gw", logger: Logger(label: "test"))
+        replies.register("early")
+        try await replies.handle(reply("early"))
+        #expect(await replies.wait("early", timeout: .seconds(5))?.correlationId == "early")
+
+        replies.register("late")
+        async let waited = replies.wait("late", timeout: .seconds(5))
+        try await Task.sleep(for: .milliseconds(50))
+        try await replies.handle(reply("late"))
+        try await replies.handle(reply("late"))
+        #expect(await waited?.correlationId == "late")
+    }
+
+    @Test func otherReplicasRepliesAndTimeoutsGiveNil() async throws {
+        let replies = GatewayReplies(instanceId: "gw", logger: Logger(label: "test"))
+        replies.register("x")
+        try await replies.handle(reply("x", to: "another-gateway"))
+        let started = ContinuousClock.now
+        #expect(await replies.wait("x", timeout: .milliseconds(100)) == nil)
+        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(await replies.wait("never-registered", timeout: .seconds(5)) == nil)
+    }
+}
+
+@Suite struct CardVaultTests {
+    @Test func aCardIsHandedOutOnceAndOnlyWithTheInternalSignature() throws {
+        let signer = try InternalRequestSigner(encryptionKey: Data(repeating: 7, count: 32).base64EncodedString())
+        let vault = CardVault(baseURL: "http://gw:8080/", signer: signer)
+        let reference = vault.put(CardDetails(number: "4242424242424242", expiryMonth: "03", expiryYear: "2030", cvc: "737", holderName: nil))
+        #expect(reference.url == "http://gw:8080/internal/card-vault/\(reference.token)/take")
+        #expect(!reference.url.contains("4242424242424242"))
+        #expect(signer.isValid(signer.signature(for: reference.token), for: reference.token))
+        #expect(!signer.isValid(signer.signature(for: "other"), for: reference.token))
+        #expect(vault.take(reference.token)?.last4 == "4242")
+        #expect(vault.take(reference.token) == nil, "one use")
+        let expiring = CardVault(baseURL: "http://gw", signer: signer, lifetime: .zero)
+        #expect(expiring.take(expiring.put(CardDetails(number: "4111111111111111", expiryMonth: "03", expiryYear: "2030", cvc: "737", holderName: nil)).token) == nil)
+    }
+
+    @Test func paymentRequestsKeepOnlyTheCardSummary() throws {
+        let body = RequestObject([
+            "amount": .number(100), "currency": .string("USD"), "confirm": .bool(true),
+            "payment_method_data": .object(["card": .object(["card_number": .string("4242 4242 4242 4242"), "card_exp_month": .string("3"), "card_exp_year": .string("30"), "card_cvc": .string("123")])]),
+            "metadata": .object(["order": .string("1")]),
+        ])
+        let request = try PaymentRequest.create(body, merchantId: "m")
+        #expect(request.card?.number == "4242424242424242")
+        let encoded = String(decoding: try PaywireJSON.encoder.encode(request.command), as: UTF8.self)
+        #expect(!encoded.contains("4242424242424242") && !encoded.contains("123\""))
+        #expect(request.command.card?.last4 == "4242" && request.command.card?.expiryYear == "2030" && request.command.card?.expiryMonth == "03")
+        #expect(request.command.details?["metadata"]?["order"] == .string("1"))
+    }
+}

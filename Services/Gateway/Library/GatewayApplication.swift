@@ -73,6 +73,7 @@ public enum GatewayService {
                     onAssigned: { _ in readiness.satisfy("replies") },
                     handler: replies.handle
                 ),
+                IdempotencyKeyExpiry(postgres: infrastructure.postgres, logger: logger, waitUntil: readiness.waitUntilStarted),
                 infrastructure.httpServer(router: router),
             ],
             logger: logger

@@ -4,6 +4,7 @@ import Logging
 import PaywireModels
 import PaywireRuntime
 import PostgresNIO
+import ServiceLifecycle
 
 /// `Idempotency-Key` for the payments API. The first request with a key reserves the resource id
 /// (payment or refund) it will create; a repeat with the same body gets the stored answer, or —
@@ -58,5 +59,29 @@ struct IdempotencyStore: Sendable {
             UPDATE gateway.idempotency_keys SET response_status = \(status), response_body = \(body)
             WHERE merchant_id = \(merchantId) AND idempotency_key = \(key)
             """, logger: logger)
+    }
+}
+
+/// Forgets Idempotency-Keys after 24 hours (as Stripe does), so the table stays the size of a
+/// day's traffic. Any replica may run it; the delete is idempotent.
+struct IdempotencyKeyExpiry: Service {
+    let postgres: PostgresClient
+    let logger: Logger
+    let waitUntil: @Sendable () async throws -> Void
+    var retention: Duration = .seconds(24 * 3600)
+    var interval: Duration = .seconds(600)
+
+    func run() async throws {
+        try await waitUntil()
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                let seconds = Double(retention.components.seconds)
+                try await postgres.query("DELETE FROM gateway.idempotency_keys WHERE created_at < now() - make_interval(secs => \(seconds))", logger: logger)
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { break }
+                logger.warning("idempotency key expiry failed; will retry", metadata: ["error": .string(String(describing: error))])
+            }
+            try? await Task.sleep(for: interval)
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import PaywireModels
 import PaywireRuntime
 import PaywireStore
@@ -310,6 +311,7 @@ public struct PaymentOperations: Sendable {
                     """, logger: logger)
                 let updated = try await refresh(paymentId, on: connection)
                 try await emit(Self.eventType(from: record.status, to: status), updated, on: connection)
+                Counter(label: "paywire_payment_transitions_total", dimensions: [("to", status.rawValue)]).increment()
                 logger.info("payment moved", metadata: [
                     "payment_id": .string(paymentId), "from": .string(record.status.rawValue), "to": .string(status.rawValue), "source": .string(source),
                 ])

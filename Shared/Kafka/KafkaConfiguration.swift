@@ -54,19 +54,24 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// Where a group with no committed offset starts. Paywire's consumers must see every event,
     /// so the default is the beginning of the partition.
     public var autoOffsetReset: String
+    /// How long a fetch may wait at the broker for data. Kafka answers as soon as data arrives,
+    /// but librdkafka's mock cluster waits the whole time, so request/reply paths set it low.
+    public var fetchWaitMaxMilliseconds: Int
 
     public init(
         kafka: KafkaConfiguration,
         groupID: String,
         topics: [String],
         sessionTimeoutMilliseconds: Int = 10_000,
-        autoOffsetReset: String = "earliest"
+        autoOffsetReset: String = "earliest",
+        fetchWaitMaxMilliseconds: Int = 100
     ) {
         self.kafka = kafka
         self.groupID = groupID
         self.topics = topics
         self.sessionTimeoutMilliseconds = sessionTimeoutMilliseconds
         self.autoOffsetReset = autoOffsetReset
+        self.fetchWaitMaxMilliseconds = fetchWaitMaxMilliseconds
     }
 
     var rdProperties: [String: String] {
@@ -83,6 +88,7 @@ public struct KafkaConsumerConfiguration: Sendable {
             "max.poll.interval.ms": "300000",
             "partition.assignment.strategy": "range,roundrobin",
             "enable.partition.eof": "false",
+            "fetch.wait.max.ms": String(fetchWaitMaxMilliseconds),
         ]
         all.merge(kafka.baseProperties) { _, explicit in explicit }
         return all

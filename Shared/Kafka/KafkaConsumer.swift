@@ -89,7 +89,21 @@ public final class KafkaConsumer: Sendable {
         return try await executor.run { [closed] in
             guard !closed.withLockedValue({ $0 }) else { throw KafkaError.shutdown }
             var raw = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: maxMessages)
-            let count = rd_kafka_consume_batch_queue(queue.value, milliseconds, &raw, maxMessages)
+            // librdkafka's batch call waits for a full batch or the whole timeout, which would add
+            // the timeout to every message under light load (a request waiting for its reply).
+            // So: take what is there; if nothing, wait for one message; then take what followed.
+            let count = raw.withUnsafeMutableBufferPointer { buffer -> Int in
+                let base = buffer.baseAddress!
+                var count = rd_kafka_consume_batch_queue(queue.value, 0, base, maxMessages)
+                if count == 0 {
+                    count = rd_kafka_consume_batch_queue(queue.value, milliseconds, base, 1)
+                    if count == 1 && maxMessages > 1 {
+                        let more = rd_kafka_consume_batch_queue(queue.value, 0, base + 1, maxMessages - 1)
+                        if more > 0 { count += more }
+                    }
+                }
+                return count
+            }
             guard count >= 0 else {
                 throw KafkaError(kind: .consume, rdError: rd_kafka_last_error(), context: "consume")
             }

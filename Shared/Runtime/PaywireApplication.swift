@@ -65,11 +65,15 @@ public struct ServiceInfrastructure: Sendable {
         topics: [String],
         autoOffsetReset: String = "earliest",
         concurrentKeys: Bool = false,
+        lowLatency: Bool = false,
         onAssigned: (@Sendable ([KafkaTopicPartition]) -> Void)? = nil,
         handler: @escaping KafkaConsumerService.Handler
     ) -> KafkaConsumerService {
         KafkaConsumerService(
-            configuration: KafkaConsumerConfiguration(kafka: configuration.kafka, groupID: groupID, topics: topics, autoOffsetReset: autoOffsetReset),
+            configuration: KafkaConsumerConfiguration(
+                kafka: configuration.kafka, groupID: groupID, topics: topics, autoOffsetReset: autoOffsetReset,
+                fetchWaitMaxMilliseconds: lowLatency ? 5 : 100
+            ),
             producer: producer,
             deadLetterTopic: configuration.topics.deadLetter,
             logger: logger,

@@ -70,6 +70,7 @@ public enum GatewayService {
                     topics: [configuration.topics.gatewayReplies],
                     autoOffsetReset: "latest",
                     concurrentKeys: false,
+                    lowLatency: true,
                     onAssigned: { _ in readiness.satisfy("replies") },
                     handler: replies.handle
                 ),

@@ -72,7 +72,7 @@ struct IdempotencyKeyExpiry: Service {
     var interval: Duration = .seconds(600)
 
     func run() async throws {
-        try await waitUntil()
+        do { try await cancelWhenGracefulShutdown { try await waitUntil() } } catch { return }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 let seconds = Double(retention.components.seconds)
@@ -81,7 +81,8 @@ struct IdempotencyKeyExpiry: Service {
                 if Task.isCancelled || Task.isShuttingDownGracefully { break }
                 logger.warning("idempotency key expiry failed; will retry", metadata: ["error": .string(String(describing: error))])
             }
-            try? await Task.sleep(for: interval)
+            // Graceful shutdown ends the wait at once instead of after the interval.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
     }
 }

@@ -36,7 +36,7 @@ public enum PaymentCoreService {
                 StartUpService(logger: logger) { try await infrastructure.startUp(migrator: PaymentsSchema.migrator) },
                 DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: relay),
                 PaymentStatusSync(operations: operations, waitUntil: infrastructure.readiness.waitUntilStarted),
-                infrastructure.consumer(groupID: "payment-core", topics: [configuration.topics.paymentCommands], concurrentKeys: true, handler: handler.handle),
+                infrastructure.consumer(groupID: "payment-core", topics: [configuration.topics.paymentCommands], concurrentKeys: true, lowLatency: true, handler: handler.handle),
                 infrastructure.httpServer(router: router),
             ],
             logger: logger

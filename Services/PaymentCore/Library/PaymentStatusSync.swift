@@ -21,7 +21,7 @@ public struct PaymentStatusSync: Service {
     var logger: Logger { operations.logger }
 
     public func run() async throws {
-        try await waitUntil()
+        do { try await cancelWhenGracefulShutdown { try await waitUntil() } } catch { return }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 let worked = try await syncDueAttempts() + syncDueRefunds()
@@ -30,7 +30,9 @@ public struct PaymentStatusSync: Service {
                 if Task.isCancelled || Task.isShuttingDownGracefully { break }
                 logger.error("status sync failed; will retry", metadata: ["error": .string(String(describing: error))])
             }
-            try? await Task.sleep(for: operations.settings.syncInterval)
+            // Graceful shutdown ends the wait at once instead of after the interval.
+            let interval = operations.settings.syncInterval
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
     }
 

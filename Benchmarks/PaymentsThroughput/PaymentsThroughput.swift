@@ -8,6 +8,7 @@ import NIOHTTP1
 /// whole running stack — gateway, Kafka, payment-core, PostgreSQL, the reply back — beside the
 /// gateway's `GET /health` measured the same way in the same run, which is the ceiling set by the
 /// HTTP path and this machine. Run against `./scripts/up` (see scripts/bench-payments).
+@main
 struct PaymentsThroughput: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "payments-throughput")
 
@@ -124,4 +125,4 @@ final class Counter: @unchecked Sendable {
     }
 }
 
-try await PaymentsThroughput.main()
+

@@ -69,6 +69,15 @@ struct SandboxPaymentTests {
             #expect(allArrived, "\(receiver.requests.count) webhooks")
             for (paymentId, event) in outcomes { #expect(events(receiver, for: paymentId) == [event], "\(paymentId)") }
 
+            // Recurring charges with a processor token behave like the card it stands for.
+            func recurring(_ token: String) -> String {
+                #"{"amount": 1500, "currency": "USD", "confirm": true, "recurring_details": {"type": "processor_payment_token", "data": {"processor_payment_token": "\#(token)"}}}"#
+            }
+            let renewed = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: recurring("tok_sandbox_4242")))
+            #expect(renewed["status"] as? String == "succeeded")
+            let short = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: recurring("tok_sandbox_9995")))
+            #expect(short["status"] as? String == "failed" && short["error_code"] as? String == "insufficient_funds")
+
             // Manual capture: authorized, then captured in part; the rest cannot be captured again.
             let authorized = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 1000, captureMethod: "manual")))
             let manualId = try #require(authorized["payment_id"] as? String)

@@ -111,12 +111,15 @@ public struct PaymentOperations: Sendable {
             record = existing
             guard command.confirm == true, [.requiresConfirmation, .requiresPaymentMethod].contains(existing.status) else { return existing.object }
         }
-        if command.confirm == true { return try await confirm(command) }
+        if command.confirm == true { return try await confirm(command, known: record) }
         return record.object
     }
 
-    func confirm(_ command: PaymentCommand) async throws -> JSONValue {
-        guard let record = try await read(command.paymentId, merchantId: command.merchantId) else { throw PaymentFailure.notFound("Payment") }
+    /// `known`: the payment as the caller just wrote or read it, saving a read.
+    func confirm(_ command: PaymentCommand, known: PaymentRecord? = nil) async throws -> JSONValue {
+        let found: PaymentRecord?
+        if let known { found = known } else { found = try await read(command.paymentId, merchantId: command.merchantId) }
+        guard let record = found else { throw PaymentFailure.notFound("Payment") }
         guard [.requiresConfirmation, .requiresPaymentMethod].contains(record.status) else { throw PaymentFailure.invalidState("confirm", record.status) }
         let vaultReference = command.cardVault ?? record.cardVault
         let token = command.processorPaymentToken ?? record.processorToken
@@ -139,7 +142,7 @@ public struct PaymentOperations: Sendable {
         }
 
         let attemptId: String = try await postgres.withTransaction(logger: logger) { connection in
-            guard let locked = try await PaymentRecord.load(command.paymentId, forUpdate: true, on: connection, logger: logger) else {
+            guard var locked = try await PaymentRecord.load(command.paymentId, forUpdate: true, on: connection, logger: logger) else {
                 throw PaymentFailure.notFound("Payment")
             }
             // The lock makes this the one place a confirm can win: a concurrent or repeated
@@ -153,14 +156,22 @@ public struct PaymentOperations: Sendable {
                 VALUES (\(attemptId), \(locked.paymentId), \(locked.merchantId), \(account.connectorName), \(account.merchantConnectorId), 'pending',
                     \(locked.amount), now() + make_interval(secs => \(Double(settings.firstSyncAfterMilliseconds) / 1000)))
                 """, logger: logger)
-            try await connection.query("""
-                UPDATE payments.payment_intents SET status = 'processing', active_attempt_id = \(attemptId), attempt_count = attempt_count + 1,
-                    merchant_connector_id = \(account.merchantConnectorId), connector = \(account.connectorName), capture_method = \(captureMethod),
-                    card = COALESCE(\(try Self.json(command.card))::jsonb, card), card_vault = NULL,
-                    processor_token = COALESCE(\(command.processorPaymentToken), processor_token), modified_at = now()
-                WHERE payment_id = \(locked.paymentId)
-                """, logger: logger)
-            _ = try await refresh(locked.paymentId, on: connection)
+            locked.status = .processing
+            locked.activeAttemptId = attemptId
+            locked.attemptCount += 1
+            locked.merchantConnectorId = account.merchantConnectorId
+            locked.connector = account.connectorName
+            locked.captureMethod = captureMethod
+            locked.card = command.card ?? locked.card
+            locked.cardVault = nil
+            locked.processorToken = command.processorPaymentToken ?? locked.processorToken
+            locked.modifiedAt = Date()
+            locked.attempt = AttemptRecord(
+                attemptId: attemptId, status: "pending", connectorTransactionId: nil, errorCode: nil, errorMessage: nil,
+                unifiedCode: nil, unifiedMessage: nil, rawDeclineCode: nil, announcedProcessing: false,
+                merchantConnectorId: account.merchantConnectorId, connector: account.connectorName
+            )
+            try await locked.write(on: connection, logger: logger)
             return attemptId
         }
 
@@ -204,17 +215,17 @@ public struct PaymentOperations: Sendable {
         switch record.status {
         case .requiresConfirmation, .requiresPaymentMethod:
             return try await postgres.withTransaction(logger: logger) { connection in
-                guard let locked = try await PaymentRecord.load(record.paymentId, forUpdate: true, on: connection, logger: logger) else { throw PaymentFailure.notFound("Payment") }
+                guard var locked = try await PaymentRecord.load(record.paymentId, forUpdate: true, on: connection, logger: logger) else { throw PaymentFailure.notFound("Payment") }
                 guard case .moved(to: .cancelled)? = try? PaymentStateMachine.apply(.cancel, to: locked.status) else {
                     throw PaymentFailure.invalidState("cancel", locked.status)
                 }
-                try await connection.query("""
-                    UPDATE payments.payment_intents SET status = 'cancelled', cancellation_reason = \(command.cancellationReason), card_vault = NULL, modified_at = now()
-                    WHERE payment_id = \(locked.paymentId)
-                    """, logger: logger)
-                let updated = try await refresh(locked.paymentId, on: connection)
-                try await emit(MessageType.paymentCancelled, updated, on: connection)
-                return updated.object
+                locked.status = .cancelled
+                locked.cancellationReason = command.cancellationReason
+                locked.cardVault = nil
+                locked.modifiedAt = Date()
+                try await locked.write(on: connection, logger: logger)
+                try await emit(MessageType.paymentCancelled, locked, on: connection)
+                return locked.object
             }
         case .requiresCapture:
             guard let attempt = record.attempt, let transactionId = attempt.connectorTransactionId else { throw PaymentFailure.invalidState("cancel", record.status) }
@@ -246,11 +257,9 @@ public struct PaymentOperations: Sendable {
     @discardableResult
     func applyAttemptOutcome(attemptId: String, result: ConnectorResult, source: String) async throws -> JSONValue? {
         try await postgres.withTransaction(logger: logger) { connection in
-            let owner = try await connection.query("SELECT payment_id FROM payments.payment_attempts WHERE attempt_id = \(attemptId)", logger: logger)
-            var paymentId: String?
-            for try await id in owner.decode(String.self) { paymentId = id }
-            guard let paymentId, let record = try await PaymentRecord.load(paymentId, forUpdate: true, on: connection, logger: logger) else { return nil }
-            guard record.activeAttemptId == attemptId, let attempt = record.attempt else {
+            guard var record = try await PaymentRecord.load(attemptId: attemptId, on: connection, logger: logger) else { return nil }
+            let paymentId = record.paymentId
+            guard record.activeAttemptId == attemptId, var attempt = record.attempt else {
                 logger.notice("outcome for an attempt that is not the payment's active one ignored", metadata: ["attempt_id": .string(attemptId), "source": .string(source)])
                 return record.object
             }
@@ -282,40 +291,52 @@ public struct PaymentOperations: Sendable {
                         UPDATE payments.payment_attempts SET connector_transaction_id = COALESCE(connector_transaction_id, \(result.connectorTransactionId)),
                             announced_processing = true, modified_at = now() WHERE attempt_id = \(attemptId)
                         """, logger: logger)
-                    let updated = try await refresh(paymentId, on: connection)
                     // The merchant hears once that the outcome is pending, then the final event.
-                    if !attempt.announcedProcessing { try await emit(MessageType.paymentProcessing, updated, on: connection) }
-                    return updated.object
+                    guard !attempt.announcedProcessing else { return record.object }
+                    attempt.connectorTransactionId = attempt.connectorTransactionId ?? result.connectorTransactionId
+                    attempt.announcedProcessing = true
+                    record.attempt = attempt
+                    record.modifiedAt = Date()
+                    try await record.write(on: connection, logger: logger)
+                    try await emit(MessageType.paymentProcessing, record, on: connection)
+                    return record.object
                 }
                 try await settleAttempt(attempt, to: record.status, on: connection)
                 return record.object
             case .moved(let status):
                 let error = result.error
+                let attemptStatus = Self.attemptStatus(for: status)
                 try await connection.query("""
-                    UPDATE payments.payment_attempts SET status = \(Self.attemptStatus(for: status)),
+                    UPDATE payments.payment_attempts SET status = \(attemptStatus),
                         connector_transaction_id = COALESCE(\(result.connectorTransactionId), connector_transaction_id),
                         error_code = \(error?.code), error_message = \(error?.message), unified_code = \(error?.unifiedCode),
                         unified_message = \(error?.unifiedMessage), raw_decline_code = \(error?.rawCode), next_sync_at = NULL, modified_at = now()
                     WHERE attempt_id = \(attemptId)
                     """, logger: logger)
-                let capturable = status == .requiresCapture ? record.amount : 0
-                let received: Int
+                attempt.status = attemptStatus
+                attempt.connectorTransactionId = result.connectorTransactionId ?? attempt.connectorTransactionId
+                attempt.errorCode = error?.code
+                attempt.errorMessage = error?.message
+                attempt.unifiedCode = error?.unifiedCode
+                attempt.unifiedMessage = error?.unifiedMessage
+                attempt.rawDeclineCode = error?.rawCode
+                let previous = record.status
+                record.attempt = attempt
+                record.status = status
+                record.amountCapturable = status == .requiresCapture ? record.amount : 0
                 switch status {
                 case .succeeded, .partiallyCaptured:
-                    if case .captured(let amount, _) = event { received = amount } else { received = result.amountReceived ?? record.amount }
-                default: received = 0
+                    if case .captured(let amount, _) = event { record.amountReceived = amount } else { record.amountReceived = result.amountReceived ?? record.amount }
+                default: record.amountReceived = 0
                 }
-                try await connection.query("""
-                    UPDATE payments.payment_intents SET status = \(status.rawValue), amount_capturable = \(capturable),
-                        amount_received = \(received), modified_at = now() WHERE payment_id = \(paymentId)
-                    """, logger: logger)
-                let updated = try await refresh(paymentId, on: connection)
-                try await emit(Self.eventType(from: record.status, to: status), updated, on: connection)
+                record.modifiedAt = Date()
+                try await record.write(on: connection, logger: logger)
+                try await emit(Self.eventType(from: previous, to: status), record, on: connection)
                 Counter(label: "paywire_payment_transitions_total", dimensions: [("to", status.rawValue)]).increment()
                 logger.info("payment moved", metadata: [
-                    "payment_id": .string(paymentId), "from": .string(record.status.rawValue), "to": .string(status.rawValue), "source": .string(source),
+                    "payment_id": .string(paymentId), "from": .string(previous.rawValue), "to": .string(status.rawValue), "source": .string(source),
                 ])
-                return updated.object
+                return record.object
             }
         }
     }
@@ -391,16 +412,6 @@ public struct PaymentOperations: Sendable {
         try await postgres.withConnection { connection in
             try await PaymentRecord.load(paymentId, merchantId: merchantId, forUpdate: false, on: connection, logger: logger)
         }
-    }
-
-    /// Re-reads the intent inside the transaction and stores its rendered object, so the stored
-    /// object, the reply and the event are the same document.
-    func refresh(_ paymentId: String, on connection: PostgresConnection) async throws -> PaymentRecord {
-        guard let record = try await PaymentRecord.load(paymentId, forUpdate: false, on: connection, logger: logger) else {
-            throw PaymentFailure.notFound("Payment")
-        }
-        try await connection.query("UPDATE payments.payment_intents SET object = \(try Self.json(record.object))::jsonb WHERE payment_id = \(paymentId)", logger: logger)
-        return record
     }
 
     func emit(_ type: String, _ record: PaymentRecord, on connection: PostgresConnection) async throws {

@@ -53,6 +53,36 @@ struct PaymentRecord: Sendable {
         return nil
     }
 
+    /// The payment an attempt belongs to, locked: one round trip for the outcome path.
+    static func load(attemptId: String, on connection: PostgresConnection, logger: Logger) async throws -> PaymentRecord? {
+        var query = PostgresQuery(unsafeSQL: """
+            SELECT \(columns) FROM payments.payment_intents i
+            LEFT JOIN payments.payment_attempts a ON a.attempt_id = i.active_attempt_id
+            WHERE i.payment_id = (SELECT payment_id FROM payments.payment_attempts WHERE attempt_id = $1) FOR UPDATE OF i
+            """)
+        query.binds.append(attemptId)
+        for try await row in try await connection.query(query, logger: logger) { return try decode(row) }
+        return nil
+    }
+
+    /// Writes every mutable column and the rendered object in one statement, so a change costs
+    /// one round trip and the stored object always matches the columns.
+    func write(on connection: PostgresConnection, logger: Logger) async throws {
+        func json<T: Encodable>(_ value: T?) throws -> String? {
+            guard let value else { return nil }
+            return String(decoding: try PaywireJSON.encoder.encode(value), as: UTF8.self)
+        }
+        try await connection.query("""
+            UPDATE payments.payment_intents SET status = \(status.rawValue), capture_method = \(captureMethod),
+                amount_capturable = \(amountCapturable), amount_received = \(amountReceived),
+                merchant_connector_id = \(merchantConnectorId), connector = \(connector), active_attempt_id = \(activeAttemptId),
+                attempt_count = \(attemptCount), card = \(try json(card))::jsonb, card_vault = \(try json(cardVault))::jsonb,
+                processor_token = \(processorToken), cancellation_reason = \(cancellationReason), modified_at = \(modifiedAt),
+                object = \(try json(object))::jsonb
+            WHERE payment_id = \(paymentId)
+            """, logger: logger)
+    }
+
     static func decode(_ row: PostgresRow) throws -> PaymentRecord {
         let cells = row.makeRandomAccess()
         func text(_ index: Int) throws -> String? { try cells[index].decode(String?.self) }

@@ -77,6 +77,8 @@ struct Intent: Sendable {
     var metadata: [String: String]
     var lastPaymentError: [String: String]?
     var created: Int
+    /// Stripe's test card 4000000000005126: the charge succeeds, its refunds fail later.
+    var refundsFail = false
 
     var json: [String: Any] {
         var object: [String: Any] = [
@@ -96,9 +98,11 @@ struct Refund: Sendable {
     var currency: String
     var status: String
     var metadata: [String: String]
+    var failureReason: String?
 
     var json: [String: Any] {
-        ["id": id, "object": "refund", "payment_intent": paymentIntent, "amount": amount, "currency": currency, "status": status, "metadata": metadata]
+        ["id": id, "object": "refund", "payment_intent": paymentIntent, "amount": amount, "currency": currency, "status": status,
+         "metadata": metadata, "failure_reason": failureReason ?? NSNull()]
     }
 }
 
@@ -252,8 +256,23 @@ final class FakeStripeState: Sendable {
                 guard intent.status == "succeeded", amount > 0, amount + refunded <= intent.amountReceived else {
                     return Self.error(400, "invalid_request_error", "charge_already_refunded", "Refund amount is greater than the unrefunded amount")
                 }
-                let refund = Refund(id: "re_" + Self.random(24), paymentIntent: intentId, amount: amount, currency: intent.currency, status: "succeeded", metadata: Self.metadata(form))
+                let refund = Refund(id: "re_" + Self.random(24), paymentIntent: intentId, amount: amount, currency: intent.currency, status: intent.refundsFail ? "pending" : "succeeded", metadata: Self.metadata(form))
                 self.store.withLock { $0.refunds[refund.id] = refund }
+                if intent.refundsFail {
+                    // As at Stripe: accepted as pending, failed a moment later.
+                    let delay = self.store.withLock { $0.behaviour.webhookDelayMs }
+                    let refundId = refund.id
+                    Task {
+                        try? await Task.sleep(for: .milliseconds(delay + 300))
+                        guard let failed = self.store.withLock({ store -> Refund? in
+                            store.refunds[refundId]?.status = "failed"
+                            store.refunds[refundId]?.failureReason = "expired_or_canceled_card"
+                            return store.refunds[refundId]
+                        }) else { return }
+                        self.sendWebhook(type: "refund.failed", object: failed.json)
+                    }
+                    return (200, refund.json)
+                }
                 self.sendWebhook(type: "refund.updated", object: refund.json)
                 return (200, refund.json)
             }
@@ -287,6 +306,7 @@ final class FakeStripeState: Sendable {
                 return Self.error(402, "card_error", "incorrect_number", "Your card number is incorrect.")
             }
             intent.lastPaymentError = nil
+            intent.refundsFail = instrument == "4000000000005126"
             if intent.captureMethod == "manual" {
                 intent.status = "requires_capture"
                 intent.amountCapturable = intent.amount

@@ -73,6 +73,20 @@ struct StripePaymentTests {
             #expect((refund["connector_refund_id"] as? String)?.hasPrefix("re_") == true)
             #expect(try await stack.request(.POST, "/refunds", apiKey: apiKey, body: #"{"payment_id": "\#(manualId)", "amount": 1001}"#).status == 400)
 
+            // A refund the processor accepts as pending and fails later: the status sync finds
+            // out, and the merchant hears refund_failed once.
+            let refundable = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4000000000005126", amount: 3000)))
+            #expect(refundable["status"] as? String == "succeeded")
+            let failingRefund = try json(try await stack.request(.POST, "/refunds", apiKey: apiKey, body: #"{"payment_id": "\#(refundable["payment_id"] as? String ?? "")"}"#))
+            #expect(failingRefund["status"] as? String == "pending")
+            let failingRefundId = try #require(failingRefund["refund_id"] as? String)
+            let refundFailed = await eventually(timeout: .seconds(30)) {
+                (try? await stack.request(.GET, "/refunds/\(failingRefundId)", apiKey: apiKey).json?["status"] as? String) == "failed"
+            }
+            #expect(refundFailed)
+            let refundEvents = await eventually(timeout: .seconds(20)) { webhookEvents(receiver, for: failingRefundId) == ["refund_failed"] }
+            #expect(refundEvents, "\(webhookEvents(receiver, for: failingRefundId))")
+
             // The confirm takes longer than the connector timeout: the answer is `processing`;
             // the status sync finds the charge and the payment succeeds, with one event each.
             try await behave(stack, #"{"latency_ms": 0, "confirm_delay_ms": 2500, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": true}"#)
@@ -106,7 +120,7 @@ struct StripePaymentTests {
             #expect([try await one.status, try await two.status].sorted() == [200, 400])
             #expect(try await stats(stack)["confirm_calls"] as? Int == before + 1, "one charge at the processor")
 
-            try await CardDataScan.expectNoCardNumbers(stack: stack, numbers: ["4111111111111111", "4242424242424242", "4000000000009995", "4000000000009987", "4000000000000069"])
+            try await CardDataScan.expectNoCardNumbers(stack: stack, numbers: ["4111111111111111", "4242424242424242", "4000000000009995", "4000000000009987", "4000000000000069", "4000000000005126"])
         }
     }
 

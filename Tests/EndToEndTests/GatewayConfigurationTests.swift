@@ -7,9 +7,9 @@ import Testing
 /// The gateway's configuration API through the real executables, with the seeds' own payloads.
 @Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: TestEnvironment.hasDatabase))
 struct GatewayConfigurationTests {
+    /// The seed documents, copied into the repository (Tests/Fixtures/seeds).
     static let seedsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("shared/seeds")
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/seeds")
 
     /// The JSON of the curl request after `anchor` in a seed, exactly as written there.
     static func seedPayload(_ file: String, after anchor: String) throws -> String {

@@ -66,27 +66,11 @@ struct GatewayPaymentAPI: Sendable {
             }
             return respond(answer)
         }
-        router.post("/payments/:payment_id/capture") { request, context in
-            let paymentId = try context.parameters.require("payment_id")
-            let body = try await RequestObject.read(from: request, context: context)
-            let merchantId = try await merchant(request, paymentId: paymentId)
-            var command = PaymentCommand(operation: .capture, paymentId: paymentId, merchantId: merchantId)
+        addPaymentAction(.capture, to: router) { body, command in
             command.amountToCapture = try body.integer("amount_to_capture", range: 1...99_999_999_999)
-            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: paymentId) { _ in
-                try await execute(command, card: nil, fallback: .payment(paymentId))
-            }
-            return respond(answer)
         }
-        router.post("/payments/:payment_id/cancel") { request, context in
-            let paymentId = try context.parameters.require("payment_id")
-            let body = try await RequestObject.read(from: request, context: context)
-            let merchantId = try await merchant(request, paymentId: paymentId)
-            var command = PaymentCommand(operation: .cancel, paymentId: paymentId, merchantId: merchantId)
+        addPaymentAction(.cancel, to: router) { body, command in
             command.cancellationReason = try body.string("cancellation_reason", maxLength: 255)
-            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: paymentId) { _ in
-                try await execute(command, card: nil, fallback: .payment(paymentId))
-            }
-            return respond(answer)
         }
         router.get("/payments/:payment_id") { request, context in
             let paymentId = try context.parameters.require("payment_id")
@@ -115,6 +99,22 @@ struct GatewayPaymentAPI: Sendable {
             let merchantId: String? = if case .merchant(let own) = caller { own } else { nil }
             guard let object = try await storedObject(.refund(refundId), merchantId: merchantId) else { throw APIError.notFound("Refund") }
             return JSONResponse(object)
+        }
+    }
+
+    /// `POST /payments/{id}/<operation>` for an action on an existing payment whose body only
+    /// fills in the command.
+    func addPaymentAction(_ operation: PaymentCommand.Operation, to router: Router<PaywireRequestContext>, read: @escaping @Sendable (RequestObject, inout PaymentCommand) throws -> Void) {
+        router.post(RouterPath("/payments/:payment_id/\(operation.rawValue)")) { request, context in
+            let paymentId = try context.parameters.require("payment_id")
+            let body = try await RequestObject.read(from: request, context: context)
+            let merchantId = try await merchant(request, paymentId: paymentId)
+            var command = PaymentCommand(operation: operation, paymentId: paymentId, merchantId: merchantId)
+            try read(body, &command)
+            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: paymentId) { [command] _ in
+                try await execute(command, card: nil, fallback: .payment(paymentId))
+            }
+            return respond(answer)
         }
     }
 

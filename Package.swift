@@ -96,6 +96,7 @@ let package = Package(
             dependencies: [
                 "PaywireRuntime", "PaywireKafka", "PaywireStore", "PaywireModels",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Services/Gateway/Library",

@@ -133,7 +133,8 @@ struct StripePaymentTests {
         try await PaywireStack.with(extraEnvironment: environment, fakeStripe: true) { stack in
             let apiKey = try await stack.createMerchant("merchant_wh", webhookURL: "\(url)/hooks")
             let webhookPath = "/webhooks/merchant_wh/stripe"
-            let account = try await stack.createStripeAccount(merchantId: "merchant_wh", apiKey: apiKey, webhookURL: "http://127.0.0.1:\(stack.ports["payment-core"]!)\(webhookPath)")
+            // The connector is given the public (gateway) URL; the gateway passes it to payment-core.
+            let account = try await stack.createStripeAccount(merchantId: "merchant_wh", apiKey: apiKey, webhookURL: "\(stack.gatewayURL)\(webhookPath)")
             let secret = try #require(account.webhookSecret)
 
             try await behave(stack, #"{"latency_ms": 0, "confirm_delay_ms": 2500, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": true}"#)
@@ -156,6 +157,8 @@ struct StripePaymentTests {
             let signature = try #require(original["stripe_signature"] as? String)
             let replay = try await stack.request(.POST, webhookPath, service: "payment-core", apiKey: nil, headers: [("Stripe-Signature", signature)], rawBody: body)
             #expect(replay.status == 200, "\(replay.body)")
+            let replayThroughGateway = try await stack.request(.POST, webhookPath, apiKey: nil, headers: [("Stripe-Signature", signature)], rawBody: body)
+            #expect(replayThroughGateway.status == 200, "\(replayThroughGateway.body)")
 
             // The same event signed more than 300 s ago: refused.
             let stale = Int(Date().timeIntervalSince1970) - 400
@@ -169,6 +172,7 @@ struct StripePaymentTests {
             let forged = try await stack.request(.POST, webhookPath, service: "payment-core", apiKey: nil, headers: [("Stripe-Signature", Self.sign(body: forgedBody, secret: "whsec_guess", timestamp: now))], rawBody: forgedBody)
             #expect(forged.status == 401)
             #expect(forged.json?["error"] != nil)
+            #expect(try await stack.request(.POST, webhookPath, apiKey: nil, headers: [("Stripe-Signature", Self.sign(body: forgedBody, secret: "whsec_guess", timestamp: now))], rawBody: forgedBody).status == 401, "the same through the gateway")
             // Tampered body under the original signature: 401.
             #expect(try await stack.request(.POST, webhookPath, service: "payment-core", apiKey: nil, headers: [("Stripe-Signature", signature)], rawBody: forgedBody).status == 401)
             #expect(try await stack.request(.POST, webhookPath, service: "payment-core", apiKey: nil, rawBody: body).status == 401, "no signature")

@@ -117,6 +117,7 @@ public final class PaywireStack: @unchecked Sendable {
         ports[name] = port
         var environment = baseEnvironment
         environment["HTTP_PORT"] = String(port)
+        if let paymentCore = ports["payment-core"] { environment["PAYWIRE_PAYMENT_CORE_URL"] = "http://127.0.0.1:\(paymentCore)" }
         processes[name] = try ServiceProcess(executable: name, environment: environment, logDirectory: logDirectory)
     }
 

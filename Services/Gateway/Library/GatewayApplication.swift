@@ -13,7 +13,7 @@ public enum GatewayService {
     public static let name = "gateway"
     public static let defaultPort = 8080
     /// Variables this service reads beyond `ServiceConfiguration.environmentKeys`.
-    public static let environmentKeys: [String] = ["PAYWIRE_ADMIN_API_KEY"] + GatewayPaymentAPI.environmentKeys
+    public static let environmentKeys: [String] = ["PAYWIRE_ADMIN_API_KEY"] + GatewayPaymentAPI.environmentKeys + IncomingWebhookProxy.environmentKeys
 
     /// The gateway's routes (the operational ones are added by `httpServer`).
     static func makeRouter(_ api: GatewayAPI) -> Router<PaywireRequestContext> {
@@ -46,7 +46,9 @@ public enum GatewayService {
             idempotency: IdempotencyStore(postgres: infrastructure.postgres, signer: signer, logger: logger),
             replyTimeout: replyTimeout
         )
-        return (GatewayAPI(infrastructure: infrastructure, adminKey: adminKey, secrets: secrets, payments: payments), replies)
+        let paymentCoreURL = configuration.environment["PAYWIRE_PAYMENT_CORE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8081"
+        let webhooks = IncomingWebhookProxy(paymentCoreURL: paymentCoreURL.hasSuffix("/") ? String(paymentCoreURL.dropLast()) : paymentCoreURL, http: .shared, logger: logger)
+        return (GatewayAPI(infrastructure: infrastructure, adminKey: adminKey, secrets: secrets, payments: payments, webhooks: webhooks), replies)
     }
 
     /// Everything the gateway runs; `main` and the tests both call this.
@@ -88,9 +90,11 @@ struct GatewayAPI: Sendable {
     let store: GatewayConfigurationStore
     let connectors: ConnectorAccountStore
     let payments: GatewayPaymentAPI
+    let webhooks: IncomingWebhookProxy
 
-    init(infrastructure: ServiceInfrastructure, adminKey: String?, secrets: SecretBox, payments: GatewayPaymentAPI) {
+    init(infrastructure: ServiceInfrastructure, adminKey: String?, secrets: SecretBox, payments: GatewayPaymentAPI, webhooks: IncomingWebhookProxy) {
         self.payments = payments
+        self.webhooks = webhooks
         self.infrastructure = infrastructure
         authentication = GatewayAuthentication(adminKey: adminKey, postgres: infrastructure.postgres, logger: infrastructure.logger)
         store = GatewayConfigurationStore(postgres: infrastructure.postgres, secrets: secrets, logger: infrastructure.logger)
@@ -244,6 +248,7 @@ struct GatewayAPI: Sendable {
         }
 
         payments.addRoutes(to: router)
+        webhooks.addRoutes(to: router)
     }
 
     func requiredHeader(_ request: Request, _ name: String) throws -> String {

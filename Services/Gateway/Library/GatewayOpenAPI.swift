@@ -66,6 +66,7 @@ enum GatewayOpenAPI {
         .init(method: "get", path: "/payments/{payment_id}", summary: "Retrieve a payment", tag: "Payments", auth: .merchant, response: "Payment"),
         .init(method: "post", path: "/refunds", summary: "Refund a succeeded payment, fully or partly (never more than was received)", tag: "Refunds", auth: .merchant, request: "RefundCreate", response: "Refund", headers: ["Idempotency-Key"]),
         .init(method: "get", path: "/refunds/{refund_id}", summary: "Retrieve a refund", tag: "Refunds", auth: .merchant, response: "Refund"),
+        .init(method: "post", path: "/webhooks/{merchant_id}/{connector}", summary: "Incoming connector webhook (e.g. Stripe-Signature), passed unchanged to payment-core, which verifies and applies it; 401 on a bad signature", tag: "Incoming webhooks", auth: .none, request: "Document", response: "Document", headers: ["Stripe-Signature"]),
         .init(method: "post", path: "/internal/card-vault/{token}/take", summary: "Internal: payment-core takes a card held in memory for one confirm (HMAC-signed with the internal key)", tag: "Internal", auth: .none, response: "Document", headers: ["x-paywire-internal-signature"]),
     ]
 

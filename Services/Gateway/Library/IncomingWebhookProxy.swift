@@ -1,0 +1,47 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PaywireRuntime
+
+/// `POST /webhooks/{merchant_id}/{connector}` on the public host: connectors are given one URL,
+/// and the gateway hands the request, bytes and signature headers unchanged, to payment-core,
+/// which owns incoming webhooks (verifies, applies, answers). Its answer is passed back as is.
+struct IncomingWebhookProxy: Sendable {
+    static let environmentKeys = ["PAYWIRE_PAYMENT_CORE_URL"]
+    /// Headers a connector signs with or that describe the body.
+    static let forwarded = ["content-type", "stripe-signature", "user-agent"]
+
+    let paymentCoreURL: String
+    let http: HTTPClient
+    let logger: Logger
+
+    func addRoutes(to router: Router<PaywireRequestContext>) {
+        router.post("/webhooks/:merchant_id/:connector") { request, context in
+            let merchantId = try context.parameters.require("merchant_id")
+            let connector = try context.parameters.require("connector")
+            let body = try await request.body.collect(upTo: context.maxUploadSize)
+            let path = "/webhooks/\(Self.escape(merchantId))/\(Self.escape(connector))"
+            var forward = HTTPClientRequest(url: paymentCoreURL + path)
+            forward.method = .POST
+            for name in Self.forwarded {
+                if let value = request.headers[.init(name)!] { forward.headers.add(name: name, value: value) }
+            }
+            forward.body = .bytes(body)
+            do {
+                let response = try await http.execute(forward, timeout: .seconds(10))
+                let answer = try await response.body.collect(upTo: 1 << 20)
+                return Response(status: .init(code: Int(response.status.code)), headers: [.contentType: "application/json"], body: .init(byteBuffer: answer))
+            } catch {
+                logger.warning("incoming webhook not passed on to payment-core", metadata: ["error": .string(String(describing: error))])
+                // 503: the connector retries later, as it does for any non-2xx.
+                throw APIError.unavailable("Webhook not accepted now; retry later")
+            }
+        }
+    }
+
+    static func escape(_ segment: String) -> String {
+        segment.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_."))) ?? segment
+    }
+}

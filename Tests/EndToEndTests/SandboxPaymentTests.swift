@@ -114,8 +114,11 @@ struct SandboxPaymentTests {
             expectError(try await stack.request(.POST, "/refunds", apiKey: apiKey, body: #"{"payment_id": "\#(failedId)"}"#), status: 400, field: nil)
             // The partially captured payment refunds at most what was captured.
             expectError(try await stack.request(.POST, "/refunds", apiKey: apiKey, body: #"{"payment_id": "\#(manualId)", "amount": 601}"#), status: 400, field: "amount")
-            let refundEvents = await eventually(timeout: .seconds(30)) { events(receiver, for: refundId) == ["refund_succeeded"] }
-            #expect(refundEvents)
+            let restId = try #require(rest["refund_id"] as? String)
+            let refundEvents = await eventually(timeout: .seconds(30)) {
+                events(receiver, for: refundId) == ["refund_succeeded"] && events(receiver, for: restId) == ["refund_succeeded"]
+            }
+            #expect(refundEvents, "each refund of one payment gets its own webhook")
             let captureEvents = await eventually(timeout: .seconds(30)) { events(receiver, for: manualId) == ["payment_authorized", "payment_captured"] }
             #expect(captureEvents, "\(events(receiver, for: manualId))")
 

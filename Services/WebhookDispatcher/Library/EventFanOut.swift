@@ -23,8 +23,11 @@ public struct EventFanOut: Sendable {
 
     public func handle(_ message: KafkaConsumerMessage) async throws {
         let envelope = try EventEnvelope.decode(message.value)
-        guard let objectId = envelope.payload["payment_id"]?.stringValue ?? envelope.payload["refund_id"]?.stringValue else {
-            throw PermanentMessageError("event \(envelope.type) carries no payment_id or refund_id")
+        // A refund event names its refund: a payment may have several refunds, and each one's
+        // event must get its own delivery row (the idempotent id is per object and event type).
+        let idField = envelope.type.hasPrefix("refund_") ? "refund_id" : "payment_id"
+        guard let objectId = envelope.payload[idField]?.stringValue else {
+            throw PermanentMessageError("event \(envelope.type) carries no \(idField)")
         }
         let targets = try await configuration.webhookTargets(merchantId: envelope.merchantId, profileId: envelope.profileId, eventType: envelope.type)
         try await processed.processOnce(messageID: envelope.id, client: postgres, logger: logger) { connection in

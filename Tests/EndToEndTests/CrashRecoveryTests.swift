@@ -50,6 +50,39 @@ struct CrashRecoveryTests {
         }
     }
 
+    @Test func aPaymentCommandDeliveredTwiceChargesOnce() async throws {
+        let receiver = WebhookReceiver()
+        let url = try await receiver.start()
+        defer { receiver.stop() }
+        try await PaywireStack.with { stack in
+            let apiKey = try await createMerchant(stack, "merchant_redeliver", hookURL: url)
+            let pending = try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 2500, confirm: false))
+            let paymentId = try #require(pending.json?["payment_id"] as? String)
+            #expect(pending.json?["status"] as? String == "requires_confirmation")
+            // One confirm command delivered twice (same envelope), as Kafka does after a
+            // consumer dies before storing its offset.
+            let command = PaymentCommand(operation: .confirm, paymentId: paymentId, merchantId: "merchant_redeliver")
+            let envelope = EventEnvelope(type: MessageType.paymentCommand, merchantId: "merchant_redeliver", payload: try JSONValue(encoding: command))
+            let producer = try KafkaProducer(configuration: .init(kafka: .init(bootstrapServers: stack.kafkaBrokers)), logger: TestEnvironment.logger("redeliver"))
+            for _ in 0..<2 {
+                _ = try await producer.send(KafkaProducerMessage(topic: "paywire.payment.commands", key: paymentId, value: try envelope.encoded()))
+            }
+            await producer.shutdown()
+            let succeeded = await eventually(timeout: .seconds(30)) {
+                (try? await stack.request(.GET, "/payments/\(paymentId)", apiKey: apiKey).json?["status"] as? String) == "succeeded"
+            }
+            #expect(succeeded, "payment-core log:\n\(stack.logs("payment-core"))")
+            try await Task.sleep(for: .seconds(2))
+            #expect(webhookEvents(receiver, for: paymentId) == ["payment_succeeded"])
+            let attempts = try await withStackDatabase(stack.databaseURL) { client in
+                var count = 0
+                for try await value in try await client.query("SELECT count(*)::int FROM payments.payment_attempts WHERE payment_id = \(paymentId)").decode(Int.self) { count = value }
+                return count
+            }
+            #expect(attempts == 1, "one attempt: the card was charged once")
+        }
+    }
+
     @Test func theSameEventPublishedTwiceMakesOneDeliveryRow() async throws {
         let receiver = WebhookReceiver()
         let url = try await receiver.start()

@@ -43,3 +43,23 @@ public struct EventEnvelope: Codable, Sendable, Equatable {
         try PaywireJSON.decoder.decode(EventEnvelope.self, from: Data(bytes))
     }
 }
+
+/// An envelope whose payload is decoded straight into its model, for consumers that know what
+/// a topic carries: one decode instead of JSON → `JSONValue` → JSON → model.
+public struct TypedEnvelope<Payload: Decodable & Sendable>: Decodable, Sendable {
+    public var id: String
+    public var type: String
+    public var merchantId: String
+    public var correlationId: String?
+    public var payload: Payload
+
+    enum CodingKeys: String, CodingKey {
+        case id, type, payload
+        case merchantId = "merchant_id"
+        case correlationId = "correlation_id"
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> TypedEnvelope {
+        try PaywireJSON.decoder.decode(TypedEnvelope.self, from: Data(bytes))
+    }
+}

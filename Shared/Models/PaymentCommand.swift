@@ -110,4 +110,18 @@ public struct GatewayReply: Codable, Sendable, Equatable {
         case correlationId = "correlation_id"
         case replyTo = "reply_to"
     }
+
+    /// The same document as its Codable form, built without an encode/decode round trip (the
+    /// object is large and on the hot path).
+    public var json: JSONValue {
+        var fields: [String: JSONValue] = ["correlation_id": .string(correlationId), "reply_to": .string(replyTo)]
+        if let object { fields["object"] = object }
+        if let error {
+            fields["error"] = .object([
+                "status": .number(Double(error.status)), "code": .string(error.code), "message": .string(error.message),
+                "field": error.field.map(JSONValue.string) ?? .null,
+            ])
+        }
+        return .object(fields)
+    }
 }

@@ -110,3 +110,17 @@ import Testing
         #expect(request.command.details?["metadata"]?["order"] == .string("1"))
     }
 }
+
+@Suite struct ReplyEncodingTests {
+    @Test func theHandBuiltReplyDocumentIsTheCodableOne() throws {
+        for reply in [
+            GatewayReply(correlationId: "c", replyTo: "g", object: .object(["status": .string("succeeded"), "amount": .number(5)])),
+            GatewayReply(correlationId: "c", replyTo: "g", error: .init(status: 400, code: "IR_16", message: "no", field: "amount")),
+            GatewayReply(correlationId: "c", replyTo: "g", error: .init(status: 404, code: "HE_02", message: "gone")),
+        ] {
+            #expect(try reply.json.decode(GatewayReply.self) == reply)
+            let envelope = EventEnvelope(type: MessageType.gatewayReply, merchantId: "m", payload: reply.json)
+            #expect(try TypedEnvelope<GatewayReply>.decode(try envelope.encoded()).payload == reply)
+        }
+    }
+}

@@ -69,8 +69,9 @@ final class GatewayReplies: Sendable {
 
     /// The reply consumer's handler.
     func handle(_ message: KafkaConsumerMessage) async throws {
-        guard let envelope = try? EventEnvelope.decode(message.value), envelope.type == MessageType.gatewayReply,
-              let reply = try? envelope.payload.decode(GatewayReply.self), reply.replyTo == instanceId else { return }
+        guard let envelope = try? TypedEnvelope<GatewayReply>.decode(message.value), envelope.type == MessageType.gatewayReply,
+              envelope.payload.replyTo == instanceId else { return }
+        let reply = envelope.payload
         let waiter: CheckedContinuation<GatewayReply?, Never>? = slots.withLock { slots in
             switch slots[reply.correlationId] {
             case .registered?:

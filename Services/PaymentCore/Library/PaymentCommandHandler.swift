@@ -22,16 +22,16 @@ public struct PaymentCommandHandler: Sendable {
     }
 
     public func handle(_ message: KafkaConsumerMessage) async throws {
-        let envelope = try EventEnvelope.decode(message.value)
-        guard envelope.type == MessageType.paymentCommand else {
-            throw PermanentMessageError("unknown payment command type \(envelope.type)")
-        }
-        let command: PaymentCommand
+        let envelope: TypedEnvelope<PaymentCommand>
         do {
-            command = try envelope.payload.decode(PaymentCommand.self)
+            envelope = try TypedEnvelope<PaymentCommand>.decode(message.value)
         } catch {
             throw PermanentMessageError("undecodable payment command: \(error)")
         }
+        guard envelope.type == MessageType.paymentCommand else {
+            throw PermanentMessageError("unknown payment command type \(envelope.type)")
+        }
+        let command = envelope.payload
         var reply = GatewayReply(correlationId: envelope.id, replyTo: command.replyTo ?? "")
         do {
             switch command.operation {
@@ -51,7 +51,7 @@ public struct PaymentCommandHandler: Sendable {
         // wait runs out and it answers from the database. So it is sent directly, not through
         // the outbox, and a failure to send is logged, not retried.
         do {
-            let value = try EventEnvelope(type: MessageType.gatewayReply, merchantId: command.merchantId, correlationId: envelope.id, payload: JSONValue(encoding: reply)).encoded()
+            let value = try EventEnvelope(type: MessageType.gatewayReply, merchantId: command.merchantId, correlationId: envelope.id, payload: reply.json).encoded()
             _ = try await producer.send(KafkaProducerMessage(topic: topics.gatewayReplies, key: envelope.id, value: value))
         } catch {
             logger.warning("reply not sent", metadata: ["correlation_id": .string(envelope.id), "error": .string(String(describing: error))])

@@ -15,7 +15,12 @@ final class CardVault: Sendable {
         var expires: ContinuousClock.Instant
     }
 
-    private let entries = Mutex<[String: Entry]>([:])
+    struct Contents {
+        var entries: [String: Entry] = [:]
+        var nextSweep: ContinuousClock.Instant = .now
+    }
+
+    private let contents = Mutex(Contents())
     let lifetime: Duration
     let baseURL: String
     let signer: InternalRequestSigner
@@ -29,26 +34,30 @@ final class CardVault: Sendable {
     func put(_ card: CardDetails) -> CardVaultReference {
         let token = "cvt_" + GatewayIdentifiers.random(32)
         let now = ContinuousClock.now
-        entries.withLock { entries in
-            entries = entries.filter { $0.value.expires > now }
-            entries[token] = Entry(card: card, expires: now + lifetime)
+        contents.withLock { contents in
+            // Expired cards are dropped at most once a second, not on every put.
+            if now >= contents.nextSweep {
+                contents.entries = contents.entries.filter { $0.value.expires > now }
+                contents.nextSweep = now + .seconds(1)
+            }
+            contents.entries[token] = Entry(card: card, expires: now + lifetime)
         }
         return CardVaultReference(url: "\(baseURL)/internal/card-vault/\(token)/take", token: token)
     }
 
     func take(_ token: String) -> CardDetails? {
-        entries.withLock { entries in
-            guard let entry = entries.removeValue(forKey: token), entry.expires > .now else { return nil }
+        contents.withLock { contents in
+            guard let entry = contents.entries.removeValue(forKey: token), entry.expires > .now else { return nil }
             return entry.card
         }
     }
 
     func discard(_ reference: CardVaultReference?) {
         guard let reference else { return }
-        _ = entries.withLock { $0.removeValue(forKey: reference.token) }
+        _ = contents.withLock { $0.entries.removeValue(forKey: reference.token) }
     }
 
-    var count: Int { entries.withLock { $0.count } }
+    var count: Int { contents.withLock { $0.entries.count } }
 
     /// `POST /internal/card-vault/{token}/take`, for payment-core only.
     func addRoutes(to router: Router<PaywireRequestContext>) {

@@ -83,6 +83,28 @@ struct CrashRecoveryTests {
         }
     }
 
+    @Test func aConfirmWhoseCardVaultIsGoneFailsCleanlyAndHoldsNothingUp() async throws {
+        try await PaywireStack.with { stack in
+            let apiKey = try await createMerchant(stack, "merchant_vault", hookURL: "http://127.0.0.1:1/unused")
+            let pending = try await stack.request(.POST, "/payments", apiKey: apiKey, body: #"{"amount": 800, "currency": "USD"}"#)
+            let paymentId = try #require(pending.json?["payment_id"] as? String)
+            // A confirm whose card sits in a gateway replica that has gone away.
+            var command = PaymentCommand(operation: .confirm, paymentId: paymentId, merchantId: "merchant_vault")
+            command.cardVault = CardVaultReference(url: "http://127.0.0.1:1/internal/card-vault/cvt_gone/take", token: "cvt_gone")
+            command.card = CardSummary(last4: "4242", bin: "424242", expiryMonth: "03", expiryYear: "2030", holderName: nil, network: "Visa")
+            let envelope = EventEnvelope(type: MessageType.paymentCommand, merchantId: "merchant_vault", payload: try JSONValue(encoding: command))
+            let producer = try KafkaProducer(configuration: .init(kafka: .init(bootstrapServers: stack.kafkaBrokers)), logger: TestEnvironment.logger("vault"))
+            _ = try await producer.send(KafkaProducerMessage(topic: "paywire.payment.commands", key: paymentId, value: try envelope.encoded()))
+            await producer.shutdown()
+            // Payments behind it go through, and the orphaned one is untouched and can be confirmed.
+            let next = try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 900))
+            #expect(next.status == 200 && next.json?["status"] as? String == "succeeded", "\(next.body)")
+            #expect(try await stack.request(.GET, "/payments/\(paymentId)", apiKey: apiKey).json?["status"] as? String == "requires_payment_method")
+            let confirmed = try await stack.request(.POST, "/payments/\(paymentId)/confirm", apiKey: apiKey, body: #"{"payment_method_data": {"card": {"card_number": "4242424242424242", "card_exp_month": "03", "card_exp_year": "2030", "card_cvc": "737"}}}"#)
+            #expect(confirmed.json?["status"] as? String == "succeeded", "\(confirmed.body)")
+        }
+    }
+
     @Test func theSameEventPublishedTwiceMakesOneDeliveryRow() async throws {
         let receiver = WebhookReceiver()
         let url = try await receiver.start()

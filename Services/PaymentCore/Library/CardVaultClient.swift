@@ -20,7 +20,7 @@ public struct CardVaultClient: Sendable {
         var request = HTTPClientRequest(url: reference.url)
         request.method = .POST
         request.headers.add(name: InternalRequestSigner.header, value: signer.signature(for: reference.token))
-        let response = try await http.execute(request, timeout: .seconds(10))
+        let response = try await http.execute(request, timeout: .seconds(2))
         let body = try await response.body.collect(upTo: 64 * 1024)
         switch response.status.code {
         case 200: return try PaywireJSON.decoder.decode(CardDetails.self, from: Data(buffer: body))

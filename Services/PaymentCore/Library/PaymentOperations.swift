@@ -133,7 +133,17 @@ public struct PaymentOperations: Sendable {
         }
         let instrument: PaymentInstrument
         if let vaultReference {
-            guard let card = try await vault.take(vaultReference) else {
+            // The card lives only in one gateway replica's memory. If that replica cannot be
+            // reached it is as gone as an expired card: the client confirms again. (Retrying
+            // the command instead would hold up every command behind it.)
+            let taken: CardDetails?
+            do {
+                taken = try await vault.take(vaultReference)
+            } catch {
+                logger.warning("card vault unreachable", metadata: ["payment_id": .string(record.paymentId), "error": .string(String(describing: type(of: error)))])
+                taken = nil
+            }
+            guard let card = taken else {
                 throw PaymentFailure.invalid("payment_method_data", "the card data is no longer available (Paywire holds it in memory only, once, for a few minutes); confirm again with payment_method_data", code: "IR_04")
             }
             instrument = .card(card)

@@ -45,7 +45,36 @@ import Testing
         let intent: JSONValue = .object(["status": .string("requires_payment_method"), "last_payment_error": .object(["code": .string("card_declined"), "decline_code": .string("lost_card")])])
         #expect(StripeConnector.result(intent: intent, intentId: "pi").error?.code == "lost_card")
         #expect(StripeConnector.result(intent: .object(["status": .string("processing")]), intentId: "pi").status == .pending)
-        #expect(StripeConnector.formEncode([("payment_method_data[card][number]", "4242 42"), ("metadata[a]", "x&y=z")]) == "payment_method_data[card][number]=4242%2042&metadata[a]=x%26y%3Dz")
+        #expect(ConnectorHTTPExecutor.formEncode([.init("payment_method_data[card][number]", "4242 42"), .init("metadata[a]", "x&y=z")]) == "payment_method_data[card][number]=4242%2042&metadata[a]=x%26y%3Dz")
+    }
+
+    @Test func requestsAreBuiltAsStripeExpectsThem() {
+        let card = CardDetails(number: "4242424242424242", expiryMonth: "03", expiryYear: "2030", cvc: "737", holderName: "Jo")
+        let authorize = AuthorizeRequest(paymentId: "pay_1", attemptId: "pay_1_1", amount: 6540, currency: "USD", instrument: .card(card), captureManually: true)
+        let create = connector.buildRequest(.createIntent(authorize), credentials: .headerKey(apiKey: "sk_test_1"))
+        #expect(create.method == .POST && create.path == "/v1/payment_intents")
+        #expect(create.headers["Authorization"] == "Bearer sk_test_1")
+        #expect(create.headers["Idempotency-Key"] == "pay_1_1-create")
+        #expect(create.form?.contains(.init("currency", "usd")) == true)
+        #expect(create.form?.contains(.init("capture_method", "manual")) == true)
+        #expect(create.form?.contains(.init("metadata[attempt_id]", "pay_1_1")) == true)
+        #expect(!(create.form ?? []).contains { $0.value == "4242424242424242" }, "the card goes only with the confirm")
+        let confirm = connector.buildRequest(.confirmIntent(id: "pi_9", authorize), credentials: .headerKey(apiKey: "sk_test_1"))
+        #expect(confirm.path == "/v1/payment_intents/pi_9/confirm" && confirm.headers["Idempotency-Key"] == "pay_1_1-confirm")
+        #expect(confirm.form?.contains(.init("payment_method_data[card][cvc]", "737")) == true)
+        #expect(!confirm.redactedDescription.contains("4242"))
+        let search = connector.buildRequest(.searchIntents(attemptId: "pay_1_1"), credentials: .headerKey(apiKey: "k"))
+        #expect(search.method == .GET && search.form == nil && search.path.hasPrefix("/v1/payment_intents/search?query=metadata"))
+    }
+
+    @Test func responsesAreHandledByKind() {
+        let call = StripeConnector.Call.retrieveIntent(id: "pi")
+        #expect(connector.handleResponse(.answered(status: 200, body: .object(["id": .string("pi")])), to: call) == .object(.object(["id": .string("pi")])))
+        #expect(connector.handleResponse(.noAnswer, to: call) == .unknown, "a timeout says nothing about the charge")
+        #expect(connector.handleResponse(.answered(status: 503, body: nil), to: call) == .unknown)
+        #expect(connector.handleResponse(.answered(status: 429, body: nil), to: call) == .unknown)
+        let declined = connector.handleResponse(.answered(status: 402, body: .object(["error": .object(["code": .string("card_declined"), "decline_code": .string("insufficient_funds")])])), to: call)
+        #expect(declined == .failed(ConnectorDecline(code: "insufficient_funds", message: "The card was declined", rawCode: "insufficient_funds")))
     }
 }
 

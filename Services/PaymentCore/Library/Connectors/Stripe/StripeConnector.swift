@@ -14,21 +14,17 @@ import PaywireRuntime
 /// So when the confirm's answer is lost we still hold the intent id and a status sync can ask
 /// about it; when even the create's answer is lost, a search by our attempt id (kept in the
 /// intent's metadata) finds it or proves it was never made.
-public struct StripeConnector: Connector {
+public struct StripeConnector: Connector, HTTPConnectorIntegration {
     public let name = "stripe"
     public let capabilities = ConnectorCapabilities(paymentMethods: ["card"], manualCapture: true, refunds: true, incomingWebhooks: true)
     public static let environmentKeys = ["PAYWIRE_STRIPE_BASE_URL"]
     /// Stripe's tolerance for webhook timestamps (replay protection).
     public static let webhookTolerance: TimeInterval = 300
 
-    let baseURL: String
-    let http: HTTPClient
-    let timeout: Duration
+    let executor: ConnectorHTTPExecutor
 
     public init(baseURL: String, http: HTTPClient, timeout: Duration) {
-        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        self.http = http
-        self.timeout = timeout
+        executor = ConnectorHTTPExecutor(baseURL: baseURL, http: http, timeout: timeout)
     }
 
     public init(environment: [String: String], http: HTTPClient, timeout: Duration) throws {
@@ -39,19 +35,107 @@ public struct StripeConnector: Connector {
         self.init(baseURL: base, http: http, timeout: timeout)
     }
 
+    // MARK: Calls: build the request, handle the response
+
+    /// One HTTP call to Stripe.
+    public enum Call: Sendable {
+        case createIntent(AuthorizeRequest)
+        case confirmIntent(id: String, AuthorizeRequest)
+        case captureIntent(CaptureRequest)
+        case cancelIntent(VoidRequest)
+        case retrieveIntent(id: String)
+        case searchIntents(attemptId: String)
+        case createRefund(RefundRequest)
+        case retrieveRefund(id: String)
+    }
+
+    /// Stripe's answer in three kinds: an object, a refusal (4xx with an error object), or
+    /// nothing that says what happened (no answer, 5xx, 429, 409).
+    public enum Answer: Sendable, Equatable {
+        case object(JSONValue)
+        case failed(ConnectorDecline)
+        case unknown
+    }
+
+    public func buildRequest(_ call: Call, credentials: ConnectorCredentials) -> ConnectorHTTPRequest {
+        var headers = ["Stripe-Version": "2024-06-20"]
+        if case .headerKey(let key) = credentials { headers["Authorization"] = "Bearer \(key)" }
+        func post(_ path: String, idempotencyKey: String, _ form: [ConnectorFormField]) -> ConnectorHTTPRequest {
+            var headers = headers
+            headers["Idempotency-Key"] = idempotencyKey
+            return ConnectorHTTPRequest(method: .POST, path: path, headers: headers, form: form)
+        }
+        switch call {
+        case .createIntent(let request):
+            return post("/v1/payment_intents", idempotencyKey: request.attemptId + "-create", [
+                .init("amount", String(request.amount)),
+                .init("currency", request.currency.lowercased()),
+                .init("capture_method", request.captureManually ? "manual" : "automatic"),
+                .init("payment_method_types[]", "card"),
+                .init("metadata[payment_id]", request.paymentId),
+                .init("metadata[attempt_id]", request.attemptId),
+            ])
+        case .confirmIntent(let id, let request):
+            var form: [ConnectorFormField]
+            switch request.instrument {
+            case .card(let card):
+                form = [
+                    .init("payment_method_data[type]", "card"),
+                    .init("payment_method_data[card][number]", card.number),
+                    .init("payment_method_data[card][exp_month]", card.expiryMonth),
+                    .init("payment_method_data[card][exp_year]", card.expiryYear),
+                    .init("payment_method_data[card][cvc]", card.cvc),
+                ]
+                if let holder = card.holderName { form.append(.init("payment_method_data[billing_details][name]", holder)) }
+            case .token(let token):
+                form = [.init("payment_method", token)]
+            }
+            return post("/v1/payment_intents/\(id)/confirm", idempotencyKey: request.attemptId + "-confirm", form)
+        case .captureIntent(let request):
+            return post("/v1/payment_intents/\(request.connectorTransactionId)/capture", idempotencyKey: "\(request.connectorTransactionId)-capture-\(request.amount)",
+                        [.init("amount_to_capture", String(request.amount))])
+        case .cancelIntent(let request):
+            return post("/v1/payment_intents/\(request.connectorTransactionId)/cancel", idempotencyKey: "\(request.connectorTransactionId)-cancel", [])
+        case .retrieveIntent(let id):
+            return ConnectorHTTPRequest(method: .GET, path: "/v1/payment_intents/\(id)", headers: headers)
+        case .searchIntents(let attemptId):
+            let query = "metadata['attempt_id']:'\(attemptId)'"
+            return ConnectorHTTPRequest(method: .GET, path: "/v1/payment_intents/search?query=" + (query.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""), headers: headers)
+        case .createRefund(let request):
+            return post("/v1/refunds", idempotencyKey: request.refundId, [
+                .init("payment_intent", request.connectorTransactionId),
+                .init("amount", String(request.amount)),
+                .init("metadata[refund_id]", request.refundId),
+                .init("metadata[payment_id]", request.paymentId),
+            ])
+        case .retrieveRefund(let id):
+            return ConnectorHTTPRequest(method: .GET, path: "/v1/refunds/\(id)", headers: headers)
+        }
+    }
+
+    public func handleResponse(_ response: ConnectorHTTPResponse, to call: Call) -> Answer {
+        switch response {
+        case .noAnswer:
+            return .unknown
+        case .answered(let status, let body):
+            switch status {
+            case 200..<300: return body.map(Answer.object) ?? .unknown
+            case 409, 429: return .unknown
+            case 400..<500: return .failed(Self.decline(from: body?["error"] ?? .null))
+            default: return .unknown
+            }
+        }
+    }
+
+    func perform(_ call: Call, _ credentials: ConnectorCredentials) async -> Answer {
+        handleResponse(await executor.execute(buildRequest(call, credentials: credentials)), to: call)
+    }
+
     // MARK: Flows
 
     public func authorize(_ request: AuthorizeRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {
-        let created = await send(.POST, "/v1/payment_intents", credentials: credentials, idempotencyKey: request.attemptId + "-create", form: [
-            ("amount", String(request.amount)),
-            ("currency", request.currency.lowercased()),
-            ("capture_method", request.captureManually ? "manual" : "automatic"),
-            ("payment_method_types[]", "card"),
-            ("metadata[payment_id]", request.paymentId),
-            ("metadata[attempt_id]", request.attemptId),
-        ])
         let intentId: String
-        switch created {
+        switch await perform(.createIntent(request), credentials) {
         case .object(let object):
             guard let id = object["id"]?.stringValue else { return ConnectorResult(status: .pending, connectorTransactionId: nil) }
             intentId = id
@@ -60,41 +144,22 @@ public struct StripeConnector: Connector {
         case .unknown:
             return ConnectorResult(status: .pending, connectorTransactionId: nil)
         }
-        var form: [(String, String)]
-        switch request.instrument {
-        case .card(let card):
-            form = [
-                ("payment_method_data[type]", "card"),
-                ("payment_method_data[card][number]", card.number),
-                ("payment_method_data[card][exp_month]", card.expiryMonth),
-                ("payment_method_data[card][exp_year]", card.expiryYear),
-                ("payment_method_data[card][cvc]", card.cvc),
-            ]
-            if let holder = card.holderName { form.append(("payment_method_data[billing_details][name]", holder)) }
-        case .token(let token):
-            form = [("payment_method", token)]
-        }
-        return result(of: await send(.POST, "/v1/payment_intents/\(intentId)/confirm", credentials: credentials, idempotencyKey: request.attemptId + "-confirm", form: form), intentId: intentId)
+        return result(of: await perform(.confirmIntent(id: intentId, request), credentials), intentId: intentId)
     }
 
     public func capture(_ request: CaptureRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {
-        result(of: await send(.POST, "/v1/payment_intents/\(request.connectorTransactionId)/capture", credentials: credentials,
-                              idempotencyKey: "\(request.connectorTransactionId)-capture-\(request.amount)",
-                              form: [("amount_to_capture", String(request.amount))]), intentId: request.connectorTransactionId)
+        result(of: await perform(.captureIntent(request), credentials), intentId: request.connectorTransactionId)
     }
 
     public func void(_ request: VoidRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {
-        result(of: await send(.POST, "/v1/payment_intents/\(request.connectorTransactionId)/cancel", credentials: credentials,
-                              idempotencyKey: "\(request.connectorTransactionId)-cancel", form: []), intentId: request.connectorTransactionId)
+        result(of: await perform(.cancelIntent(request), credentials), intentId: request.connectorTransactionId)
     }
 
     public func sync(_ request: SyncRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {
         if let intentId = request.connectorTransactionId {
-            return result(of: await send(.GET, "/v1/payment_intents/\(intentId)", credentials: credentials), intentId: intentId)
+            return result(of: await perform(.retrieveIntent(id: intentId), credentials), intentId: intentId)
         }
-        let query = "metadata['attempt_id']:'\(request.attemptId)'"
-        let path = "/v1/payment_intents/search?query=" + (query.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
-        switch await send(.GET, path, credentials: credentials) {
+        switch await perform(.searchIntents(attemptId: request.attemptId), credentials) {
         case .object(let list):
             guard case .array(let found)? = list["data"], let intent = found.first, let id = intent["id"]?.stringValue else {
                 // The intent was never created, so the card was never confirmed on it.
@@ -107,17 +172,12 @@ public struct StripeConnector: Connector {
     }
 
     public func refund(_ request: RefundRequest, credentials: ConnectorCredentials) async throws -> ConnectorRefundResult {
-        refundResult(of: await send(.POST, "/v1/refunds", credentials: credentials, idempotencyKey: request.refundId, form: [
-            ("payment_intent", request.connectorTransactionId),
-            ("amount", String(request.amount)),
-            ("metadata[refund_id]", request.refundId),
-            ("metadata[payment_id]", request.paymentId),
-        ]), refundId: nil)
+        refundResult(of: await perform(.createRefund(request), credentials), refundId: nil)
     }
 
     public func syncRefund(_ request: RefundSyncRequest, credentials: ConnectorCredentials) async throws -> ConnectorRefundResult {
         guard let id = request.connectorRefundId else { return ConnectorRefundResult(status: .pending, connectorRefundId: nil) }
-        return refundResult(of: await send(.GET, "/v1/refunds/\(id)", credentials: credentials), refundId: id)
+        return refundResult(of: await perform(.retrieveRefund(id: id), credentials), refundId: id)
     }
 
     // MARK: Incoming webhooks
@@ -181,13 +241,6 @@ public struct StripeConnector: Connector {
 
     // MARK: Mapping
 
-    enum Answer {
-        case object(JSONValue)
-        case failed(ConnectorDecline)
-        /// No answer, or one that does not say what happened (timeout, 5xx, 429).
-        case unknown
-    }
-
     func result(of answer: Answer, intentId: String) -> ConnectorResult {
         switch answer {
         case .object(let intent): return Self.result(intent: intent, intentId: intentId)
@@ -243,46 +296,5 @@ public struct StripeConnector: Connector {
         default: paywireCode = "processing_error"
         }
         return ConnectorDecline(code: paywireCode, message: error["message"]?.stringValue ?? "The card was declined", rawCode: declineCode ?? code)
-    }
-
-    // MARK: HTTP
-
-    func send(_ method: HTTPMethod, _ path: String, credentials: ConnectorCredentials, idempotencyKey: String? = nil, form: [(String, String)] = []) async -> Answer {
-        var request = HTTPClientRequest(url: baseURL + path)
-        request.method = method
-        if case .headerKey(let key) = credentials { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
-        if let idempotencyKey { request.headers.add(name: "Idempotency-Key", value: idempotencyKey) }
-        request.headers.add(name: "Stripe-Version", value: "2024-06-20")
-        if method == .POST {
-            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-            request.body = .bytes(ByteBuffer(string: Self.formEncode(form)))
-        }
-        do {
-            let response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
-            let body = try await response.body.collect(upTo: 1 << 20)
-            let json = try? PaywireJSON.decoder.decode(JSONValue.self, from: Data(buffer: body))
-            switch response.status.code {
-            case 200..<300:
-                return json.map(Answer.object) ?? .unknown
-            case 400..<500 where response.status.code != 429 && response.status.code != 409:
-                let error = json?["error"] ?? .null
-                return .failed(Self.decline(from: error))
-            default:
-                return .unknown
-            }
-        } catch {
-            return .unknown
-        }
-    }
-
-    /// `application/x-www-form-urlencoded`, with Stripe's bracket keys left readable.
-    static func formEncode(_ pairs: [(String, String)]) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        var keyAllowed = allowed
-        keyAllowed.insert(charactersIn: "[]")
-        return pairs.map { key, value in
-            (key.addingPercentEncoding(withAllowedCharacters: keyAllowed) ?? key) + "=" + (value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value)
-        }.joined(separator: "&")
     }
 }

@@ -1,0 +1,91 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import PaywireModels
+
+/// A request to a processor as a connector builds it — no I/O yet, so building is testable.
+public struct ConnectorHTTPRequest: Sendable, Equatable {
+    public var method: HTTPMethod
+    public var path: String
+    public var headers: [String: String]
+    /// Form fields in order (`application/x-www-form-urlencoded`), or nil for no body.
+    public var form: [ConnectorFormField]?
+
+    public init(method: HTTPMethod, path: String, headers: [String: String] = [:], form: [ConnectorFormField]? = nil) {
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.form = form
+    }
+
+    /// Form bodies can hold card numbers: never print them.
+    public var redactedDescription: String { "\(method.rawValue) \(path)" }
+}
+
+public struct ConnectorFormField: Sendable, Equatable {
+    public var name: String
+    public var value: String
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// What came back: a status and a JSON body, or nothing usable (timeout, connection lost).
+public enum ConnectorHTTPResponse: Sendable, Equatable {
+    case answered(status: Int, body: JSONValue?)
+    case noAnswer
+}
+
+/// The seed's ConnectorIntegration for processors spoken to over HTTP: for each call, the
+/// connector builds the request and handles the response; `ConnectorHTTPExecutor` sends it.
+public protocol HTTPConnectorIntegration: Sendable {
+    associatedtype Call: Sendable
+    associatedtype Outcome: Sendable
+    func buildRequest(_ call: Call, credentials: ConnectorCredentials) -> ConnectorHTTPRequest
+    func handleResponse(_ response: ConnectorHTTPResponse, to call: Call) -> Outcome
+}
+
+/// Sends connector requests: base URL, form encoding, one deadline per call. It never retries
+/// on its own — whether a call may be repeated is the connector's decision (idempotency keys).
+public struct ConnectorHTTPExecutor: Sendable {
+    let baseURL: String
+    let http: HTTPClient
+    let timeout: Duration
+
+    public init(baseURL: String, http: HTTPClient, timeout: Duration) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.http = http
+        self.timeout = timeout
+    }
+
+    public func execute(_ request: ConnectorHTTPRequest) async -> ConnectorHTTPResponse {
+        var outgoing = HTTPClientRequest(url: baseURL + request.path)
+        outgoing.method = request.method
+        for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
+        if let form = request.form {
+            outgoing.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            outgoing.body = .bytes(ByteBuffer(string: Self.formEncode(form)))
+        }
+        let nanoseconds = Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        do {
+            let response = try await http.execute(outgoing, timeout: .nanoseconds(nanoseconds))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            return .answered(status: Int(response.status.code), body: try? PaywireJSON.decoder.decode(JSONValue.self, from: Data(buffer: body)))
+        } catch {
+            return .noAnswer
+        }
+    }
+
+    /// `application/x-www-form-urlencoded`, with bracket keys (`metadata[a]`) left readable.
+    public static func formEncode(_ fields: [ConnectorFormField]) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        var keyAllowed = allowed
+        keyAllowed.insert(charactersIn: "[]")
+        return fields.map { field in
+            (field.name.addingPercentEncoding(withAllowedCharacters: keyAllowed) ?? field.name) + "=" + (field.value.addingPercentEncoding(withAllowedCharacters: allowed) ?? field.value)
+        }.joined(separator: "&")
+    }
+}

@@ -194,6 +194,9 @@ struct StripePaymentTests {
 
             // An unknown merchant or connector account: 404, and a connector without webhooks: 400.
             #expect(try await stack.request(.POST, "/webhooks/merchant_nobody/stripe", service: "payment-core", apiKey: nil, rawBody: body).status == 404)
+            try await stack.createSandboxAccount(merchantId: "merchant_wh", apiKey: apiKey)
+            let sandboxHook = try await stack.request(.POST, "/webhooks/merchant_wh/sandbox", apiKey: nil, rawBody: body)
+            #expect(sandboxHook.status == 400 && (sandboxHook.json?["error"] as? [String: Any])?["field"] as? String == "connector", "\(sandboxHook.body)")
         }
     }
 

@@ -39,7 +39,10 @@ struct IncomingWebhookRoutes: Sendable {
         var decoded: (ConnectorAccount, IncomingWebhookEvent?)?
         var lastError: IncomingWebhookError = .missingSecret
         for account in accounts {
-            guard let connector = operations.connectors.connector(named: account.connectorName), connector.capabilities.incomingWebhooks else { continue }
+            guard let connector = operations.connectors.connector(named: account.connectorName), connector.capabilities.incomingWebhooks else {
+                if decoded == nil, case .missingSecret = lastError { lastError = .notSupported }
+                continue
+            }
             do {
                 decoded = (account, try connector.decodeWebhook(webhook, secret: account.webhookSecret))
                 break

@@ -72,7 +72,7 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
-    private var isClosed: Bool { closed.withLockedValue { $0 } }
+    var isClosed: Bool { closed.withLockedValue { $0 } }
 
     /// Called from librdkafka's rebalance callback, on the polling thread.
     public func onRebalance(_ observer: @escaping @Sendable (KafkaRebalanceEvent) -> Void) {
@@ -215,24 +215,23 @@ public final class KafkaConsumer: Sendable {
     /// true or the consumer closes; rethrows the handler's error without storing that message's
     /// offset.
     ///
-    /// With `concurrentKeys`, the messages of one batch are grouped by key and the groups run
-    /// concurrently, each in order: per-key order holds (Paywire keys by object id), and a slow
-    /// message (a connector call) no longer holds up every other payment.
+    /// With `concurrentKeys`, see `KeyedPipeline`: messages of different keys run concurrently,
+    /// each key in order, so a slow message (a connector call) holds up only its own key.
     public func run(
         shouldStop: @escaping @Sendable () -> Bool = { false },
         concurrentKeys: Bool = false,
         handler: @escaping @Sendable (KafkaConsumerMessage) async throws -> Void
     ) async throws {
+        if concurrentKeys {
+            try await KeyedPipeline(consumer: self, handler: handler).run(shouldStop: shouldStop)
+            return
+        }
         while !shouldStop() && !Task.isCancelled && !isClosed {
             let messages: [KafkaConsumerMessage]
             do {
                 messages = try await poll()
             } catch let error as KafkaError where error.kind == .shutdown {
                 return
-            }
-            if concurrentKeys && messages.count > 1 {
-                try await handleConcurrently(messages, handler: handler)
-                continue
             }
             // Offsets of handled messages are stored once per batch, and before an error
             // propagates, so the stored position never passes a message whose handler failed.
@@ -248,53 +247,6 @@ public final class KafkaConsumer: Sendable {
             }
             storeOffsets(handled)
         }
-    }
-
-    private func handleConcurrently(_ messages: [KafkaConsumerMessage], handler: @escaping @Sendable (KafkaConsumerMessage) async throws -> Void) async throws {
-        var groups: [[KafkaConsumerMessage]] = []
-        var groupOfKey: [[UInt8]: Int] = [:]
-        for message in messages {
-            let key = message.key ?? []
-            if let index = groupOfKey[key] {
-                groups[index].append(message)
-            } else {
-                groupOfKey[key] = groups.count
-                groups.append([message])
-            }
-        }
-        // Each group reports the messages it finished; a partition's offset may advance only
-        // to just before its first unfinished message.
-        var finished = Set<KafkaConsumerMessage.Position>()
-        var firstError: (any Error)?
-        await withTaskGroup(of: ([KafkaConsumerMessage.Position], (any Error)?).self) { group in
-            for messages in groups {
-                group.addTask {
-                    var done: [KafkaConsumerMessage.Position] = []
-                    for message in messages {
-                        do {
-                            try await handler(message)
-                            done.append(message.position)
-                        } catch {
-                            return (done, error)
-                        }
-                    }
-                    return (done, nil)
-                }
-            }
-            for await (done, error) in group {
-                finished.formUnion(done)
-                if firstError == nil, let error { firstError = error }
-            }
-        }
-        var stored: [KafkaTopicPartition: Int64] = [:]
-        var blocked = Set<KafkaTopicPartition>()
-        for message in messages {
-            let partition = message.topicPartition
-            if blocked.contains(partition) { continue }
-            if finished.contains(message.position) { stored[partition] = message.offset } else { blocked.insert(partition) }
-        }
-        storeOffsets(stored)
-        if let firstError { throw firstError }
     }
 
     /// Leaves the group cleanly: commits stored offsets and hands the partitions to the others

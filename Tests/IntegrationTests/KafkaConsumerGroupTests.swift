@@ -87,6 +87,54 @@ struct KafkaConsumerGroupTests {
         }
     }
 
+    @Test func withConcurrentKeysASlowKeyHoldsUpOnlyItselfAndOrderAndOffsetsHold() async throws {
+        let topic = TestEnvironment.uniqueName("keyed")
+        try await withMockCluster(topics: [KafkaTopicSpec(name: topic, partitions: 1)]) { cluster in
+            let producer = try KafkaProducer(configuration: .init(kafka: .init(bootstrapServers: cluster.bootstrapServers)), logger: logger)
+            let group = TestEnvironment.uniqueName("group")
+            let consumer = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: group, topic: topic), logger: logger)
+            let collector = Collector<Received>()
+            let firstAt = Collector<ContinuousClock.Instant>()
+            let fastDoneAt = Collector<Duration>()
+            let total = 600, keys = 30
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                let done = { @Sendable in collector.count >= total }
+                tasks.addTask {
+                    try await consumer.run(shouldStop: done, concurrentKeys: true) { message in
+                        if firstAt.count == 0 { firstAt.append(ContinuousClock.now) }
+                        // key-0 is slow (a connector waiting out its timeout); the rest are quick.
+                        if message.keyString == "key-0" { try await Task.sleep(for: .milliseconds(150)) }
+                        collector.append(Received(consumer: 1, key: message.keyString ?? "", sequence: Int(String(decoding: message.value, as: UTF8.self)) ?? -1, partition: message.partition))
+                        if collector.all.filter({ $0.key != "key-0" }).count == total - total / keys { fastDoneAt.append(ContinuousClock.now - firstAt.all[0]) }
+                    }
+                }
+                try await produceKeyed(count: total, keys: keys, topic: topic, producer: producer)
+                let complete = await eventually(timeout: .seconds(60)) { done() }
+                #expect(complete, "received \(collector.count) of \(total)")
+                try await tasks.waitForAll()
+            }
+            expectPerKeyOrder(collector.all, keys: keys, perKey: total / keys)
+            // All one partition: with a batch barrier the quick keys would wait for key-0's
+            // 20 × 150 ms; here they finish long before it.
+            let slowTotal = Duration.milliseconds(150 * (total / keys))
+            let fast = try #require(fastDoneAt.all.first)
+            #expect(fast < slowTotal / 2, "quick keys done after \(fast), the slow key needs \(slowTotal)")
+            // Offsets were stored only up to finished messages: a new member of the group finds
+            // nothing left to do.
+            await consumer.close()
+            let next = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: group, topic: topic), logger: logger)
+            let again = Collector<Received>()
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await consume(next, id: 2, into: again, stop: { again.count > 0 }) }
+                try await Task.sleep(for: .seconds(4))
+                await next.close()
+                try? await tasks.waitForAll()
+            }
+            #expect(again.count == 0, "redelivered \(again.count) messages whose effects were done")
+            await producer.shutdown()
+        }
+    }
+
     @Test func whenOneMemberLeavesTheOtherTakesItsPartitionsAndNothingIsLost() async throws {
         let topic = TestEnvironment.uniqueName("handover")
         try await withMockCluster(topics: [KafkaTopicSpec(name: topic, partitions: Self.partitions)]) { cluster in

@@ -34,14 +34,16 @@ struct KeyedPipeline: Sendable {
             return true
         }
 
-        /// The key's next message, or nil (and the key's worker ends).
+        /// The key's next message, or nil (and the key's worker ends). The key stays in `queues`,
+        /// empty, while its worker handles the message returned: that entry is what stops a
+        /// second worker starting for the key.
         mutating func next(for key: [UInt8]) -> KafkaConsumerMessage? {
             guard failure == nil, var queue = queues[key], let message = queue.first else {
                 queues.removeValue(forKey: key)
                 return nil
             }
             _ = queue.removeFirst()
-            if queue.isEmpty { queues.removeValue(forKey: key) } else { queues[key] = queue }
+            queues[key] = queue
             return message
         }
 
@@ -105,9 +107,8 @@ struct KeyedPipeline: Sendable {
                 for message in messages {
                     let starts = shared.state.withLock { state -> Bool in
                         guard state.enqueue(message) else { return false }
-                        // The new worker takes this message itself.
+                        // The new worker is handed this message directly.
                         _ = state.next(for: message.key ?? [])
-                        state.queues[message.key ?? []] = state.queues[message.key ?? []] ?? CircularBuffer()
                         return true
                     }
                     if starts { group.addTask { await self.work(message, shared: shared) } }

@@ -6,6 +6,7 @@ import PaywireRuntime
 import Testing
 @testable import Gateway
 @testable import PaymentCore
+@testable import PaywireKafka
 
 @Suite struct StripeWebhookSignatureTests {
     let secret = "whsec_test_secret"
@@ -151,5 +152,34 @@ import Testing
             let envelope = EventEnvelope(type: MessageType.gatewayReply, merchantId: "m", payload: reply.json)
             #expect(try TypedEnvelope<GatewayReply>.decode(try envelope.encoded()).payload == reply)
         }
+    }
+}
+
+@Suite struct KeyedPipelineStateTests {
+    func message(_ key: String, _ offset: Int64) -> KafkaConsumerMessage {
+        KafkaConsumerMessage(topic: "t", partition: 0, offset: offset, key: Array(key.utf8), value: [], headers: [])
+    }
+
+    @Test func aKeyHasOneWorkerUntilItsQueueIsDrained() {
+        var state = KeyedPipeline.State()
+        #expect(state.enqueue(message("a", 0)) == true, "first message of a key starts a worker")
+        #expect(state.next(for: Array("a".utf8))?.offset == 0)
+        // While that worker handles its last queued message, a new one must join its queue,
+        // not start a second worker (that would break the key's order).
+        #expect(state.enqueue(message("a", 1)) == false)
+        #expect(state.next(for: Array("a".utf8))?.offset == 1)
+        #expect(state.enqueue(message("a", 2)) == false)
+        #expect(state.next(for: Array("a".utf8))?.offset == 2)
+        #expect(state.next(for: Array("a".utf8)) == nil, "drained: the worker ends")
+        #expect(state.enqueue(message("a", 3)) == true, "and the next message starts a new one")
+    }
+
+    @Test func offsetsAdvanceOnlyPastFinishedMessages() {
+        var state = KeyedPipeline.State()
+        let first = message("a", 10), second = message("b", 11), third = message("c", 12)
+        for item in [first, second, third] { _ = state.enqueue(item) }
+        #expect(state.finish(second) == nil, "10 is still running")
+        #expect(state.finish(third) == nil)
+        #expect(state.finish(first) == 12, "all of 10...12 done")
     }
 }

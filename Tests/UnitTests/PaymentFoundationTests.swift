@@ -105,6 +105,6 @@ import PaywireModels
         var dumped = ""
         dump(card, to: &dumped)
         #expect(!dumped.contains("4242424242424242") && !dumped.contains("737"))
-        #expect(ConnectorRegistry.standard.connector(named: "sandbox") != nil)
+        #expect(ConnectorRegistry([SandboxConnector()]).connector(named: "sandbox") != nil)
     }
 }

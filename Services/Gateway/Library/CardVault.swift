@@ -57,8 +57,6 @@ final class CardVault: Sendable {
         _ = contents.withLock { $0.entries.removeValue(forKey: reference.token) }
     }
 
-    var count: Int { contents.withLock { $0.entries.count } }
-
     /// `POST /internal/card-vault/{token}/take`, for payment-core only.
     func addRoutes(to router: Router<PaywireRequestContext>) {
         router.post("/internal/card-vault/:token/take") { request, context in

@@ -49,16 +49,15 @@ public struct PaymentSettings: Sendable {
         maxSyncs = try ServiceConfiguration.integer(environment, "PAYWIRE_PSYNC_MAX_TRIES", default: 30, range: 1...10_000)
     }
 
-    /// The first sync waits for the call to have timed out, then the delay.
-    var firstSyncAfterMilliseconds: Int64 {
-        (connectorTimeout + syncDelay).components.seconds * 1000 + (connectorTimeout + syncDelay).components.attoseconds / 1_000_000_000_000_000
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
-    /// Later syncs back off: delay × 2^n, at most an hour.
-    func syncBackoffMilliseconds(afterTries tries: Int) -> Int64 {
-        let base = max(syncDelay.components.seconds * 1000 + syncDelay.components.attoseconds / 1_000_000_000_000_000, 500)
-        return min(base << min(Int64(tries), 12), 3_600_000)
-    }
+    /// The first sync waits for the call to have timed out, then the delay.
+    var firstSyncAfterSeconds: Double { Self.seconds(connectorTimeout + syncDelay) }
+
+    /// Later syncs back off from this: base × 2^tries, at most an hour (computed where rows are claimed).
+    var syncBackoffBaseSeconds: Double { max(Self.seconds(syncDelay), 0.5) }
 }
 
 /// Everything payment-core does to a payment. Each change happens in one transaction that locks
@@ -164,7 +163,7 @@ public struct PaymentOperations: Sendable {
             try await connection.query("""
                 INSERT INTO payments.payment_attempts (attempt_id, payment_id, merchant_id, connector, merchant_connector_id, status, amount, next_sync_at)
                 VALUES (\(attemptId), \(locked.paymentId), \(locked.merchantId), \(account.connectorName), \(account.merchantConnectorId), 'pending',
-                    \(locked.amount), now() + make_interval(secs => \(Double(settings.firstSyncAfterMilliseconds) / 1000)))
+                    \(locked.amount), now() + make_interval(secs => \(settings.firstSyncAfterSeconds)))
                 """, logger: logger)
             locked.status = .processing
             locked.activeAttemptId = attemptId
@@ -364,7 +363,7 @@ public struct PaymentOperations: Sendable {
     func markUnknown(attemptId: String, transactionId: String?) async throws {
         try await postgres.query("""
             UPDATE payments.payment_attempts SET status = 'pending', connector_transaction_id = COALESCE(connector_transaction_id, \(transactionId)),
-                next_sync_at = now() + make_interval(secs => \(Double(settings.firstSyncAfterMilliseconds) / 1000)), modified_at = now()
+                next_sync_at = now() + make_interval(secs => \(settings.firstSyncAfterSeconds)), modified_at = now()
             WHERE attempt_id = \(attemptId)
             """, logger: logger)
     }

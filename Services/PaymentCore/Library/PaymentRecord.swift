@@ -68,17 +68,13 @@ struct PaymentRecord: Sendable {
     /// Writes every mutable column and the rendered object in one statement, so a change costs
     /// one round trip and the stored object always matches the columns.
     func write(on connection: PostgresConnection, logger: Logger) async throws {
-        func json<T: Encodable>(_ value: T?) throws -> String? {
-            guard let value else { return nil }
-            return String(decoding: try PaywireJSON.encoder.encode(value), as: UTF8.self)
-        }
         try await connection.query("""
             UPDATE payments.payment_intents SET status = \(status.rawValue), capture_method = \(captureMethod),
                 amount_capturable = \(amountCapturable), amount_received = \(amountReceived),
                 merchant_connector_id = \(merchantConnectorId), connector = \(connector), active_attempt_id = \(activeAttemptId),
-                attempt_count = \(attemptCount), card = \(try json(card))::jsonb, card_vault = \(try json(cardVault))::jsonb,
+                attempt_count = \(attemptCount), card = \(try PaymentOperations.json(card))::jsonb, card_vault = \(try PaymentOperations.json(cardVault))::jsonb,
                 processor_token = \(processorToken), cancellation_reason = \(cancellationReason), modified_at = \(modifiedAt),
-                object = \(try json(object))::jsonb
+                object = \(try PaymentOperations.json(object))::jsonb
             WHERE payment_id = \(paymentId)
             """, logger: logger)
     }

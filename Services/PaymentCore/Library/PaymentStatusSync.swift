@@ -45,29 +45,34 @@ public struct PaymentStatusSync: Service {
         var tries: Int
     }
 
+    /// Claims due rows in one statement: bumps their try count and moves `next_sync_at` on by
+    /// the backoff (the lease), or clears it after the last try — the row then stays
+    /// `processing` and is logged for an operator. The `sync_count` returned is the new one.
+    func claimSQL(table: String, columns: String, key: String) -> PostgresQuery {
+        let settings = operations.settings
+        var query = PostgresQuery(unsafeSQL: """
+            UPDATE payments.\(table) SET sync_count = sync_count + 1,
+                next_sync_at = CASE WHEN sync_count + 1 >= $1 THEN NULL
+                    ELSE now() + make_interval(secs => LEAST($2 * power(2, LEAST(sync_count, 12)), 3600)) END
+            WHERE \(key) IN (SELECT \(key) FROM payments.\(table) WHERE status = 'pending' AND next_sync_at <= now()
+                ORDER BY next_sync_at LIMIT 20 FOR UPDATE SKIP LOCKED)
+            RETURNING \(columns), sync_count
+            """)
+        query.binds.append(settings.maxSyncs)
+        query.binds.append(settings.syncBackoffBaseSeconds)
+        return query
+    }
+
     /// Returns how many attempts it looked at.
     func syncDueAttempts() async throws -> Int {
         let settings = operations.settings
-        let due: [DueAttempt] = try await operations.postgres.withTransaction(logger: logger) { connection in
-            let rows = try await connection.query("""
-                SELECT attempt_id, payment_id, merchant_id, merchant_connector_id, connector_transaction_id, sync_count
-                FROM payments.payment_attempts WHERE status = 'pending' AND next_sync_at <= now()
-                ORDER BY next_sync_at LIMIT 20 FOR UPDATE SKIP LOCKED
-                """, logger: logger)
-            var due: [DueAttempt] = []
-            for try await (attemptId, paymentId, merchantId, mca, transactionId, tries) in rows.decode((String, String, String, String, String?, Int).self) {
-                due.append(DueAttempt(attemptId: attemptId, paymentId: paymentId, merchantId: merchantId, merchantConnectorId: mca, transactionId: transactionId, tries: tries))
-            }
-            for item in due {
-                // Past the last try the row stops being due; it stays `processing` and is logged.
-                let next: Double? = item.tries + 1 >= settings.maxSyncs ? nil : Double(settings.syncBackoffMilliseconds(afterTries: item.tries)) / 1000
-                try await connection.query("""
-                    UPDATE payments.payment_attempts SET sync_count = sync_count + 1,
-                        next_sync_at = CASE WHEN \(next) IS NULL THEN NULL ELSE now() + make_interval(secs => \(next ?? 0)) END
-                    WHERE attempt_id = \(item.attemptId)
-                    """, logger: logger)
-            }
-            return due
+        let rows = try await operations.postgres.query(
+            claimSQL(table: "payment_attempts", columns: "attempt_id, payment_id, merchant_id, merchant_connector_id, connector_transaction_id", key: "attempt_id"),
+            logger: logger
+        )
+        var due: [DueAttempt] = []
+        for try await (attemptId, paymentId, merchantId, mca, transactionId, tries) in rows.decode((String, String, String, String, String?, Int).self) {
+            due.append(DueAttempt(attemptId: attemptId, paymentId: paymentId, merchantId: merchantId, merchantConnectorId: mca, transactionId: transactionId, tries: tries - 1))
         }
         for item in due {
             do {
@@ -90,24 +95,12 @@ public struct PaymentStatusSync: Service {
 
     func syncDueRefunds() async throws -> Int {
         let settings = operations.settings
-        let due: [(String, String, String, String?, Int)] = try await operations.postgres.withTransaction(logger: logger) { connection in
-            let rows = try await connection.query("""
-                SELECT refund_id, merchant_id, merchant_connector_id, connector_refund_id, sync_count
-                FROM payments.refunds WHERE status = 'pending' AND next_sync_at <= now()
-                ORDER BY next_sync_at LIMIT 20 FOR UPDATE SKIP LOCKED
-                """, logger: logger)
-            var due: [(String, String, String, String?, Int)] = []
-            for try await row in rows.decode((String, String, String, String?, Int).self) { due.append(row) }
-            for (refundId, _, _, _, tries) in due {
-                let next: Double? = tries + 1 >= settings.maxSyncs ? nil : Double(settings.syncBackoffMilliseconds(afterTries: tries)) / 1000
-                try await connection.query("""
-                    UPDATE payments.refunds SET sync_count = sync_count + 1,
-                        next_sync_at = CASE WHEN \(next) IS NULL THEN NULL ELSE now() + make_interval(secs => \(next ?? 0)) END
-                    WHERE refund_id = \(refundId)
-                    """, logger: logger)
-            }
-            return due
-        }
+        let rows = try await operations.postgres.query(
+            claimSQL(table: "refunds", columns: "refund_id, merchant_id, merchant_connector_id, connector_refund_id", key: "refund_id"),
+            logger: logger
+        )
+        var due: [(String, String, String, String?, Int)] = []
+        for try await row in rows.decode((String, String, String, String?, Int).self) { due.append(row) }
         for (refundId, merchantId, mca, connectorRefundId, _) in due {
             do {
                 let (account, connector) = try await operations.connectorFor(merchantId: merchantId, merchantConnectorId: mca)

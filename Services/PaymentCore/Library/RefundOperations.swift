@@ -103,7 +103,7 @@ extension PaymentOperations {
                     connector, merchant_connector_id, next_sync_at, object, created_at, modified_at)
                 VALUES (\(refundId), \(record.paymentId), \(record.merchantId), \(record.profileId), \(amount), \(record.currency), 'pending',
                     \(record.reason), \(try Self.json(record.metadata))::jsonb, \(record.connector), \(record.merchantConnectorId),
-                    now() + make_interval(secs => \(Double(settings.firstSyncAfterMilliseconds) / 1000)), \(try Self.json(record.object))::jsonb, \(now), \(now))
+                    now() + make_interval(secs => \(settings.firstSyncAfterSeconds)), \(try Self.json(record.object))::jsonb, \(now), \(now))
                 """, logger: logger)
             return (record, true)
         }

@@ -6,8 +6,5 @@ public struct ConnectorRegistry: Sendable {
         self.connectors = Dictionary(uniqueKeysWithValues: connectors.map { ($0.name, $0) })
     }
 
-    public static let standard = ConnectorRegistry([SandboxConnector()])
-
     public func connector(named name: String) -> (any Connector)? { connectors[name] }
-    public var names: [String] { connectors.keys.sorted() }
 }

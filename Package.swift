@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "payment-core", targets: ["PaymentCoreMain"]),
         .executable(name: "recovery-scheduler", targets: ["RecoverySchedulerMain"]),
         .executable(name: "webhook-dispatcher", targets: ["WebhookDispatcherMain"]),
+        .executable(name: "paywire", targets: ["PaywireCLI"]),
         .executable(name: "paywire-dev-broker", targets: ["DevBroker"]),
         .executable(name: "paywire-fake-stripe", targets: ["FakeStripe"]),
         .executable(name: "kafka-throughput", targets: ["KafkaThroughput"]),
@@ -152,6 +153,18 @@ let package = Package(
             name: "WebhookDispatcherMain",
             dependencies: ["WebhookDispatcher", "PaywireRuntime"],
             path: "Services/WebhookDispatcher/Executable",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Operator command line
+        .executableTarget(
+            name: "PaywireCLI",
+            dependencies: [
+                "PaywireKafka", "PaywireModels", "PaywireRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Services/PaywireCLI",
             swiftSettings: swiftSettings
         ),
 

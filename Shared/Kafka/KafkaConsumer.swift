@@ -199,6 +199,28 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// Each partition's low and high watermark for `topic`, as the broker has them now: a reader
+    /// that has seen offset `high - 1` of every partition has read everything produced so far.
+    public func watermarks(topic: String, timeout: Duration = .seconds(5)) async throws -> [Int32: KafkaWatermarks] {
+        guard !isClosed else { throw KafkaError.shutdown }
+        let client = client
+        let milliseconds = Int32(timeout.components.seconds * 1000)
+        return try await executor.run {
+            guard let partitions = try client.topicPartitionCounts(timeoutMilliseconds: milliseconds)[topic] else {
+                throw KafkaError(kind: .metadata, code: RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC.rawValue, message: "unknown topic \(topic)")
+            }
+            var result: [Int32: KafkaWatermarks] = [:]
+            for partition in 0..<Int32(partitions) {
+                var low: Int64 = 0
+                var high: Int64 = 0
+                let err = rd_kafka_query_watermark_offsets(client.handle, topic, partition, &low, &high, milliseconds)
+                guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(kind: .metadata, rdError: err, context: "watermarks of \(topic)[\(partition)]") }
+                result[partition] = KafkaWatermarks(low: low, high: high)
+            }
+            return result
+        }
+    }
+
     public func assignment() async throws -> [KafkaTopicPartition] {
         let client = client
         return try await executor.run {

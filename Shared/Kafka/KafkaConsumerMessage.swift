@@ -46,3 +46,14 @@ public enum KafkaRebalanceEvent: Sendable, Equatable {
     case assigned([KafkaTopicPartition])
     case revoked([KafkaTopicPartition])
 }
+
+/// The first offset still held and the offset the next message will get, for one partition.
+public struct KafkaWatermarks: Sendable, Equatable {
+    public var low: Int64
+    public var high: Int64
+
+    public init(low: Int64, high: Int64) {
+        self.low = low
+        self.high = high
+    }
+}

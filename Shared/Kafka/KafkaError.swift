@@ -38,6 +38,17 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable, Equatable {
         String(cString: rd_kafka_err2name(rd_kafka_resp_err_t(rawValue: code)))
     }
 
+    /// A refusal of this one message that retrying cannot change (too large, an invalid or
+    /// unknown topic, not authorised): the message must be set aside, not retried.
+    public var isPermanentForMessage: Bool {
+        let permanent: [rd_kafka_resp_err_t] = [
+            RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
+            RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION, RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, RD_KAFKA_RESP_ERR__INVALID_ARG,
+            RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+        ]
+        return permanent.contains { $0.rawValue == code }
+    }
+
     public var description: String { "Kafka \(kind.rawValue) error \(codeName) (\(code)): \(message)" }
 
     static let shutdown = KafkaError(kind: .shutdown, message: "the client is shutting down")

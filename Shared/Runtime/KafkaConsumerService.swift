@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import PaywireKafka
 import PaywireModels
+import PaywireStore
 import ServiceLifecycle
 import Synchronization
 
@@ -10,7 +11,12 @@ import Synchronization
 /// topic with the reason instead of blocking its partition.
 public struct PermanentMessageError: Error, CustomStringConvertible {
     public let reason: String
-    public init(_ reason: String) { self.reason = reason }
+    /// A short category for the dead-letter metric (`undecodable`, `invalid`, `forged`, …).
+    public let category: String
+    public init(_ reason: String, category: String = "rejected") {
+        self.reason = reason
+        self.category = category
+    }
     public var description: String { reason }
 }
 
@@ -77,24 +83,36 @@ public final class KafkaConsumerService: Service, Sendable {
         await consumer.close()
     }
 
+    /// Tries a message whose failure retrying cannot cure (PostgreSQL refusing its data, say)
+    /// gets before it is dead-lettered: enough to ride out a fault misread as permanent, few
+    /// enough that the partition moves on within seconds.
+    public static let poisonTries = 3
+
     private func handle(_ message: KafkaConsumerMessage, stopping: StopFlag) async throws {
         var delay = Duration.milliseconds(100)
+        var poisonFailures = 0
         while true {
             do {
                 try await handler(message)
                 handled.increment()
                 return
             } catch let error as PermanentMessageError {
-                try await deadLetter(message, reason: error.reason)
-                return
-            } catch is DecodingError {
-                try await deadLetter(message, reason: "undecodable message")
+                try await deadLetter(message, reason: error.category, detail: error.reason, stopping: stopping)
                 return
             } catch {
                 if stopping.isSet || Task.isCancelled { throw StopFlag.Stopped() }
+                let failure = MessageFailure.classify(error)
+                if case .poison(let reason, let detail) = failure {
+                    poisonFailures += 1
+                    if poisonFailures >= Self.poisonTries {
+                        try await deadLetter(message, reason: reason, detail: detail, stopping: stopping)
+                        return
+                    }
+                }
                 logger.warning("message handling failed; retrying", metadata: [
                     "kafka.partition": .string(message.topicPartition.description),
                     "kafka.offset": .stringConvertible(message.offset),
+                    "transient": .stringConvertible(failure == .transient),
                     "error": .string(String(describing: error)),
                 ])
                 try? await Task.sleep(for: delay)
@@ -103,23 +121,35 @@ public final class KafkaConsumerService: Service, Sendable {
         }
     }
 
-    private func deadLetter(_ message: KafkaConsumerMessage, reason: String) async throws {
-        let payload: JSONValue = .object([
-            "original_topic": .string(message.topic),
-            "original_partition": .number(Double(message.partition)),
-            "original_offset": .number(Double(message.offset)),
-            "original_key": message.keyString.map(JSONValue.string) ?? .null,
-            "original_value_base64": .string(Data(message.value).base64EncodedString()),
-            "error": .string(reason),
-            "consumer_group": .string(configuration.groupID),
-        ])
-        let envelope = EventEnvelope(type: "deadletter", merchantId: "", payload: payload)
-        _ = try await producer.send(KafkaProducerMessage(topic: deadLetterTopic, key: message.key, value: try envelope.encoded()))
+    /// Sends the message to the dead-letter topic with why, and only then lets its offset be
+    /// stored. A broker that refuses the copy is retried with backoff (the message stays
+    /// unacknowledged, nothing is lost), never a reason to stop the service.
+    private func deadLetter(_ message: KafkaConsumerMessage, reason: String, detail: String, stopping: StopFlag) async throws {
+        let letter = DeadLetter(
+            originalTopic: message.topic, originalPartition: message.partition, originalOffset: message.offset,
+            originalKey: message.keyString, originalValue: message.value, reason: reason, error: detail,
+            consumerGroup: configuration.groupID, deadLetteredAt: Date()
+        )
+        let value = try EventEnvelope(type: DeadLetter.messageType, merchantId: "", payload: try JSONValue(encoding: letter)).encoded()
+        var delay = Duration.milliseconds(200)
+        while true {
+            do {
+                _ = try await producer.send(KafkaProducerMessage(topic: deadLetterTopic, key: message.key, value: value))
+                break
+            } catch {
+                if stopping.isSet || Task.isCancelled { throw StopFlag.Stopped() }
+                logger.error("dead letter not acknowledged; retrying", metadata: ["error": .string(String(describing: error))])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
         deadLettered.increment()
+        Counter(label: "paywire_deadletters_total", dimensions: [("topic", message.topic), ("reason", reason)]).increment()
         logger.error("message dead-lettered", metadata: [
             "kafka.partition": .string(message.topicPartition.description),
             "kafka.offset": .stringConvertible(message.offset),
             "reason": .string(reason),
+            "error": .string(detail),
         ])
     }
 }

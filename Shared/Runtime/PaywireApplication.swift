@@ -86,8 +86,16 @@ public struct ServiceInfrastructure: Sendable {
 
     public func httpServer(router: Router<PaywireRequestContext>) -> some Service {
         OperationalRoutes.add(to: router, readiness: readiness)
+        return Self.application(router: router, configuration: configuration, logger: logger)
+    }
+
+    /// The HTTP server every service runs: 405 for known paths asked with another method, and
+    /// idle connections closed after a minute so slow or stuck clients cannot hold sockets.
+    public static func application(router: Router<PaywireRequestContext>, configuration: ServiceConfiguration, logger: Logger) -> some Service {
+        let routes = RouteTable(router.routes.map { (path: $0.path.description, method: $0.method.rawValue) })
         return Application(
-            router: router,
+            responder: MethodCheckingResponder(inner: router.buildResponder(), routes: routes),
+            server: .http1(configuration: .init(idleTimeout: .seconds(60))),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "paywire-\(configuration.serviceName)"),
             logger: logger
         )

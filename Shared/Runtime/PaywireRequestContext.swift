@@ -15,3 +15,25 @@ public struct PaywireRequestContext: RequestContext {
     /// Responses use the same JSON settings as events and webhooks.
     public var responseEncoder: JSONEncoder { PaywireJSON.encoder }
 }
+
+extension PaywireRequestContext {
+    /// A path parameter, percent-decoded, refused with 400 naming it when it could never be an
+    /// id (NUL or other control characters, bad percent-encoding, over 255 bytes). Anything else
+    /// is looked up as given and answers 404 when nothing has that id.
+    public func pathParameter(_ name: String) throws -> String {
+        let raw = try parameters.require(name)
+        guard let decoded = raw.removingPercentEncoding else { throw APIError.invalid(name, "is not validly percent-encoded") }
+        try InputText.checkIdentifierText(decoded, field: name)
+        return decoded
+    }
+}
+
+extension InputText {
+    /// Ids that arrive in paths and headers: printable, at most 255 bytes.
+    public static func checkIdentifierText(_ value: String, field: String) throws {
+        guard value.utf8.count <= 255 else { throw APIError.invalid(field, "must be at most 255 bytes") }
+        guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw APIError.invalid(field, "must not contain control characters")
+        }
+    }
+}

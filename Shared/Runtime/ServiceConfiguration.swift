@@ -14,6 +14,9 @@ public struct ServiceConfiguration: Sendable {
     public var kafkaBrokers: String
     public var topics: TopicNames
     public var topicPartitions: Int
+    /// librdkafka's `message.max.bytes`, set explicitly (the broker's and topics' limits must be
+    /// at least this) and checked at start-up against the largest message a service can produce.
+    public var kafkaMessageMaxBytes: Int
     public var logLevel: Logger.Level
     /// The whole environment, for service-specific settings.
     public var environment: [String: String]
@@ -21,7 +24,7 @@ public struct ServiceConfiguration: Sendable {
     /// Every variable the shared runtime reads, for the compose-file check.
     public static let environmentKeys: [String] = [
         "HTTP_HOST", "HTTP_PORT", "DATABASE_URL", "DATABASE_MAX_CONNECTIONS", "KAFKA_BROKERS",
-        "KAFKA_TOPIC_PARTITIONS", "LOG_LEVEL", "PAYWIRE_ENCRYPTION_KEY",
+        "KAFKA_TOPIC_PARTITIONS", "KAFKA_MESSAGE_MAX_BYTES", "LOG_LEVEL", "PAYWIRE_ENCRYPTION_KEY",
     ] + TopicNames.environmentKeys
 
     public static let defaultDatabaseURL = "postgres://paywire:paywire@127.0.0.1:5432/paywire"
@@ -37,6 +40,10 @@ public struct ServiceConfiguration: Sendable {
         kafkaBrokers = environment["KAFKA_BROKERS"] ?? Self.defaultKafkaBrokers
         topics = TopicNames(environment: environment)
         topicPartitions = try Self.integer(environment, "KAFKA_TOPIC_PARTITIONS", default: 6, range: 1...1000)
+        kafkaMessageMaxBytes = try Self.integer(environment, "KAFKA_MESSAGE_MAX_BYTES", default: 1_000_000, range: 1000...1_000_000_000)
+        guard kafkaMessageMaxBytes >= InputLimits.largestDeadLetterBytes else {
+            throw ConfigurationError(key: "KAFKA_MESSAGE_MAX_BYTES", reason: "at least \(InputLimits.largestDeadLetterBytes): the largest message a service produces (a dead letter of the largest event) must fit")
+        }
         let levelText = environment["LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: levelText) else {
             throw ConfigurationError(key: "LOG_LEVEL", reason: "one of trace, debug, info, notice, warning, error, critical")
@@ -76,7 +83,7 @@ public struct ServiceConfiguration: Sendable {
     }
 
     public var kafka: KafkaConfiguration {
-        KafkaConfiguration(bootstrapServers: kafkaBrokers, clientID: "paywire-\(serviceName)")
+        KafkaConfiguration(bootstrapServers: kafkaBrokers, clientID: "paywire-\(serviceName)", properties: ["message.max.bytes": String(kafkaMessageMaxBytes)])
     }
 
     public var topicSpecs: [KafkaTopicSpec] {

@@ -64,7 +64,9 @@ public final class ConfigurationRepository: Sendable {
     public func webhookTargets(merchantId: String, profileId: String?, eventType: String) async throws -> [WebhookTarget] {
         let configuration = try await load(merchantId)
         guard let profileId = profileId ?? configuration.defaultProfileId, let profile = configuration.profiles[profileId] else { return [] }
-        let endpoints = configuration.endpoints.filter { $0.profileId == profileId }
+        // Endpoints that are not deprecated replace the legacy URL (an inactive one only pauses
+        // its own deliveries); deprecated ones are final and give the legacy URL back.
+        let endpoints = configuration.endpoints.filter { $0.profileId == profileId && $0.status != "deprecated" }
         if !endpoints.isEmpty {
             return endpoints
                 .filter { $0.status == "active" && $0.events.contains(eventType) }

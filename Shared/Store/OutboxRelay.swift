@@ -17,6 +17,7 @@ public final class OutboxRelay: Service, Sendable {
     private let batchSize: Int
     private let idleInterval: Duration
     private let published: Counter
+    private let setAsideCounter: Counter
     /// Runs after Kafka acknowledged a batch and before the rows are marked: tests throw here to
     /// play a relay killed at the worst moment.
     let afterProduce: (@Sendable () throws -> Void)?
@@ -38,6 +39,7 @@ public final class OutboxRelay: Service, Sendable {
         self.batchSize = batchSize
         self.idleInterval = idleInterval
         published = Counter(label: "paywire_outbox_published_total", dimensions: [("schema", schema)])
+        setAsideCounter = Counter(label: "paywire_outbox_set_aside_total", dimensions: [("schema", schema)])
     }
 
     public func run() async throws {
@@ -56,8 +58,8 @@ public final class OutboxRelay: Service, Sendable {
         _ = try? await publishPending()
     }
 
-    /// Publishes one batch. Returns how many rows it published (0 when idle or another relay holds
-    /// the lock).
+    /// Publishes one batch. Returns how many rows it published or set aside (0 when idle or
+    /// another relay holds the lock).
     @discardableResult
     public func publishPending() async throws -> Int {
         let schema = schema
@@ -65,14 +67,14 @@ public final class OutboxRelay: Service, Sendable {
         let logger = logger
         let producer = producer
         let afterProduce = afterProduce
-        let count = try await client.withTransaction(logger: logger) { connection -> Int in
+        let counts = try await client.withTransaction(logger: logger) { connection -> (published: Int, setAside: Int) in
             let lockRows = try await connection.query("SELECT pg_try_advisory_xact_lock(hashtext(\("paywire.outbox." + schema)))", logger: logger)
             var locked = false
             for try await value in lockRows.decode(Bool.self) { locked = value }
-            guard locked else { return 0 }
+            guard locked else { return (0, 0) }
 
             let rows = try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT seq, topic, message_key, payload FROM \(schema).outbox WHERE published_at IS NULL ORDER BY seq LIMIT \(batchSize)"),
+                PostgresQuery(unsafeSQL: "SELECT seq, topic, message_key, payload FROM \(schema).outbox WHERE published_at IS NULL AND failed_at IS NULL ORDER BY seq LIMIT \(batchSize)"),
                 logger: logger
             )
             var sequence: [Int64] = []
@@ -81,26 +83,41 @@ public final class OutboxRelay: Service, Sendable {
                 sequence.append(seq)
                 messages.append(KafkaProducerMessage(topic: topic, key: key, value: Array(buffer: payload)))
             }
-            guard !messages.isEmpty else { return 0 }
+            guard !messages.isEmpty else { return (0, 0) }
 
             let results = try await producer.sendBatch(messages)
-            // Rows are marked up to the first failure only: later ones are sent again next time,
-            // keeping per-key order (the broker never sees a gap closed out of order).
-            let deliveredPrefix = results.prefix { if case .success = $0 { return true } else { return false } }.count
-            if deliveredPrefix < results.count, case .failure(let error) = results[deliveredPrefix] {
-                logger.warning("outbox message not acknowledged; will retry", metadata: ["schema": .string(schema), "error": .string(error.description)])
+            // Every acknowledged row is marked, so nothing is produced twice while the relay
+            // runs. A row Kafka refuses for good is set aside with its error; one that failed
+            // for the moment stays for the next pass (the idempotent producer fails the rows
+            // after it in the same partition too, so per-key order holds).
+            var delivered: [Int64] = []
+            var setAside: [(Int64, String)] = []
+            for (seq, result) in zip(sequence, results) {
+                switch result {
+                case .success: delivered.append(seq)
+                case .failure(let error) where error.isPermanentForMessage: setAside.append((seq, error.description))
+                case .failure(let error):
+                    logger.warning("outbox message not acknowledged; will retry", metadata: ["schema": .string(schema), "seq": .stringConvertible(seq), "error": .string(error.description)])
+                }
             }
-            guard deliveredPrefix > 0 else { return 0 }
+            guard !delivered.isEmpty || !setAside.isEmpty else { return (0, 0) }
             try afterProduce?()
-            var binds = PostgresBindings()
-            binds.append(Array(sequence.prefix(deliveredPrefix)))
-            try await connection.query(
-                PostgresQuery(unsafeSQL: "UPDATE \(schema).outbox SET published_at = now() WHERE seq = ANY($1)", binds: binds),
-                logger: logger
-            )
-            return deliveredPrefix
+            if !delivered.isEmpty {
+                var binds = PostgresBindings()
+                binds.append(delivered)
+                try await connection.query(PostgresQuery(unsafeSQL: "UPDATE \(schema).outbox SET published_at = now() WHERE seq = ANY($1)", binds: binds), logger: logger)
+            }
+            for (seq, failure) in setAside {
+                logger.error("outbox message refused by Kafka for good; set aside", metadata: ["schema": .string(schema), "seq": .stringConvertible(seq), "error": .string(failure)])
+                var binds = PostgresBindings()
+                binds.append(seq)
+                binds.append(failure)
+                try await connection.query(PostgresQuery(unsafeSQL: "UPDATE \(schema).outbox SET failed_at = now(), failure = $2 WHERE seq = $1", binds: binds), logger: logger)
+            }
+            return (delivered.count, setAside.count)
         }
-        if count > 0 { published.increment(by: count) }
-        return count
+        if counts.setAside > 0 { setAsideCounter.increment(by: counts.setAside) }
+        if counts.published > 0 { published.increment(by: counts.published) }
+        return counts.published + counts.setAside
     }
 }

@@ -34,4 +34,14 @@ public enum MessagingTables {
             );
             """)
     }
+
+    /// Outbox rows Kafka refuses for good (too large, an invalid topic) are set aside with the
+    /// error instead of blocking, or being produced again with, the rows after them.
+    public static func setAsideMigration(schema: String, version: Int) -> SchemaMigration {
+        SchemaMigration(version: version, name: "outbox set-aside", sql: """
+            ALTER TABLE \(schema).outbox ADD COLUMN failed_at TIMESTAMPTZ, ADD COLUMN failure TEXT;
+            DROP INDEX IF EXISTS \(schema).outbox_unpublished;
+            CREATE INDEX outbox_unpublished ON \(schema).outbox (seq) WHERE published_at IS NULL AND failed_at IS NULL;
+            """)
+    }
 }

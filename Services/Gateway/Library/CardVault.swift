@@ -60,7 +60,7 @@ final class CardVault: Sendable {
     /// `POST /internal/card-vault/{token}/take`, for payment-core only.
     func addRoutes(to router: Router<PaywireRequestContext>) {
         router.post("/internal/card-vault/:token/take") { request, context in
-            let token = try context.parameters.require("token")
+            let token = try context.pathParameter("token")
             guard let signature = request.headers[.init(InternalRequestSigner.header)!], self.signer.isValid(signature, for: token) else {
                 throw APIError(status: .forbidden, type: "invalid_request", code: "IR_17", message: "Internal route", field: nil)
             }

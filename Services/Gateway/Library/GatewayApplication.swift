@@ -123,7 +123,7 @@ struct GatewayAPI: Sendable {
             return JSONResponse(try await store.updateMerchant(merchantId, try await RequestObject.read(from: request, context: context)))
         }
         router.delete("/accounts/:merchant_id") { request, context in
-            let merchantId = try context.parameters.require("merchant_id")
+            let merchantId = try context.pathParameter("merchant_id")
             try await auth.requireAdmin(request)
             return JSONResponse(try await store.deleteMerchant(merchantId))
         }
@@ -139,14 +139,14 @@ struct GatewayAPI: Sendable {
         }
         router.get("/api_keys/:merchant_id/:key_id") { request, context in
             let merchantId = try await merchantScope(request, context)
-            guard let key = try await store.apiKeys(merchantId: merchantId, keyId: try context.parameters.require("key_id")).first else {
+            guard let key = try await store.apiKeys(merchantId: merchantId, keyId: try context.pathParameter("key_id")).first else {
                 throw APIError.notFound("API key")
             }
             return JSONResponse(key)
         }
         router.delete("/api_keys/:merchant_id/:key_id") { request, context in
             let merchantId = try await merchantScope(request, context)
-            return JSONResponse(try await store.revokeAPIKey(merchantId: merchantId, keyId: try context.parameters.require("key_id")))
+            return JSONResponse(try await store.revokeAPIKey(merchantId: merchantId, keyId: try context.pathParameter("key_id")))
         }
 
         // Business profiles
@@ -160,19 +160,19 @@ struct GatewayAPI: Sendable {
         }
         router.get("/account/:merchant_id/business_profile/:profile_id") { request, context in
             let merchantId = try await merchantScope(request, context)
-            guard let profile = try await store.profileResponse(merchantId: merchantId, profileId: try context.parameters.require("profile_id")) else {
+            guard let profile = try await store.profileResponse(merchantId: merchantId, profileId: try context.pathParameter("profile_id")) else {
                 throw APIError.notFound("Business profile")
             }
             return JSONResponse(profile)
         }
         router.post("/account/:merchant_id/business_profile/:profile_id") { request, context in
             let merchantId = try await merchantScope(request, context)
-            return JSONResponse(try await store.updateProfile(merchantId: merchantId, profileId: try context.parameters.require("profile_id"), try await RequestObject.read(from: request, context: context)))
+            return JSONResponse(try await store.updateProfile(merchantId: merchantId, profileId: try context.pathParameter("profile_id"), try await RequestObject.read(from: request, context: context)))
         }
         router.put("/v2/profiles/:profile_id") { request, context in
             let merchantId = try requiredHeader(request, "x-merchant-id")
             try await auth.requireAccess(request, merchantId: merchantId)
-            return JSONResponse(try await store.updateProfile(merchantId: merchantId, profileId: try context.parameters.require("profile_id"), try await RequestObject.read(from: request, context: context)))
+            return JSONResponse(try await store.updateProfile(merchantId: merchantId, profileId: try context.pathParameter("profile_id"), try await RequestObject.read(from: request, context: context)))
         }
 
         // Webhook endpoints of a profile
@@ -189,22 +189,22 @@ struct GatewayAPI: Sendable {
         router.get(RouterPath(endpoints + "/:webhook_endpoint_id")) { request, context in
             let (merchantId, profileId) = try await scope(request, context)
             try await store.requireProfile(merchantId: merchantId, profileId: profileId)
-            guard let endpoint = try await store.endpointResponses(profileId: profileId, onlyId: try context.parameters.require("webhook_endpoint_id")).first else {
+            guard let endpoint = try await store.endpointResponses(profileId: profileId, onlyId: try context.pathParameter("webhook_endpoint_id")).first else {
                 throw APIError.notFound("Webhook endpoint")
             }
             return JSONResponse(endpoint)
         }
         router.post(RouterPath(endpoints + "/:webhook_endpoint_id")) { request, context in
             let (merchantId, profileId) = try await scope(request, context)
-            return JSONResponse(try await store.updateEndpoint(merchantId: merchantId, profileId: profileId, endpointId: try context.parameters.require("webhook_endpoint_id"), try await RequestObject.read(from: request, context: context)))
+            return JSONResponse(try await store.updateEndpoint(merchantId: merchantId, profileId: profileId, endpointId: try context.pathParameter("webhook_endpoint_id"), try await RequestObject.read(from: request, context: context)))
         }
         router.delete(RouterPath(endpoints + "/:webhook_endpoint_id")) { request, context in
             let (merchantId, profileId) = try await scope(request, context)
-            return JSONResponse(try await store.deprecateEndpoint(merchantId: merchantId, profileId: profileId, endpointId: try context.parameters.require("webhook_endpoint_id")))
+            return JSONResponse(try await store.deprecateEndpoint(merchantId: merchantId, profileId: profileId, endpointId: try context.pathParameter("webhook_endpoint_id")))
         }
         router.post(RouterPath(endpoints + "/:webhook_endpoint_id/rotate_secret")) { request, context in
             let (merchantId, profileId) = try await scope(request, context)
-            return JSONResponse(try await store.rotateSecret(merchantId: merchantId, profileId: profileId, endpointId: try context.parameters.require("webhook_endpoint_id")))
+            return JSONResponse(try await store.rotateSecret(merchantId: merchantId, profileId: profileId, endpointId: try context.pathParameter("webhook_endpoint_id")))
         }
 
         // Connector accounts
@@ -219,29 +219,30 @@ struct GatewayAPI: Sendable {
         }
         router.get("/account/:merchant_id/connectors/:merchant_connector_id") { request, context in
             let merchantId = try await merchantScope(request, context)
-            guard let account = try await connectors.response(merchantId: merchantId, id: try context.parameters.require("merchant_connector_id")) else {
+            guard let account = try await connectors.response(merchantId: merchantId, id: try context.pathParameter("merchant_connector_id")) else {
                 throw APIError.notFound("Merchant connector account")
             }
             return JSONResponse(account)
         }
         router.post("/account/:merchant_id/connectors/:merchant_connector_id") { request, context in
             let merchantId = try await merchantScope(request, context)
-            return JSONResponse(try await connectors.update(merchantId: merchantId, id: try context.parameters.require("merchant_connector_id"), try await RequestObject.read(from: request, context: context)))
+            return JSONResponse(try await connectors.update(merchantId: merchantId, id: try context.pathParameter("merchant_connector_id"), try await RequestObject.read(from: request, context: context)))
         }
         router.delete("/account/:merchant_id/connectors/:merchant_connector_id") { request, context in
             let merchantId = try await merchantScope(request, context)
-            return JSONResponse(try await connectors.delete(merchantId: merchantId, id: try context.parameters.require("merchant_connector_id")))
+            return JSONResponse(try await connectors.delete(merchantId: merchantId, id: try context.pathParameter("merchant_connector_id")))
         }
         router.post("/v2/connector-accounts") { request, context in
             let merchantId = try requiredHeader(request, "x-merchant-id")
             try await auth.requireAccess(request, merchantId: merchantId)
             let profileId = request.headers[.init("x-profile-id")!]
+            if let profileId { try InputText.checkIdentifierText(profileId, field: "x-profile-id") }
             return JSONResponse(try await connectors.create(merchantId: merchantId, profileId: profileId, try await RequestObject.read(from: request, context: context)))
         }
         router.get("/v2/connector-accounts/:merchant_connector_id") { request, context in
             let merchantId = try requiredHeader(request, "x-merchant-id")
             try await auth.requireAccess(request, merchantId: merchantId)
-            guard let account = try await connectors.response(merchantId: merchantId, id: try context.parameters.require("merchant_connector_id")) else {
+            guard let account = try await connectors.response(merchantId: merchantId, id: try context.pathParameter("merchant_connector_id")) else {
                 throw APIError.notFound("Merchant connector account")
             }
             return JSONResponse(account)
@@ -253,18 +254,19 @@ struct GatewayAPI: Sendable {
 
     func requiredHeader(_ request: Request, _ name: String) throws -> String {
         guard let value = request.headers[.init(name)!], !value.isEmpty else { throw APIError.invalid(name, "header is required", code: "IR_05") }
+        try InputText.checkIdentifierText(value, field: name)
         return value
     }
 
     /// The `{merchant_id}` of the path, once the caller is allowed to act for it.
     func merchantScope(_ request: Request, _ context: PaywireRequestContext) async throws -> String {
-        let merchantId = try context.parameters.require("merchant_id")
+        let merchantId = try context.pathParameter("merchant_id")
         try await authentication.requireAccess(request, merchantId: merchantId)
         return merchantId
     }
 
     func scope(_ request: Request, _ context: PaywireRequestContext) async throws -> (String, String) {
-        (try await merchantScope(request, context), try context.parameters.require("profile_id"))
+        (try await merchantScope(request, context), try context.pathParameter("profile_id"))
     }
 }
 

@@ -27,6 +27,12 @@ struct GatewayConfigurationStore: Sendable {
         let publishableKey = "pk_dev_" + GatewayIdentifiers.random(32).lowercased()
         let organizationId = GatewayIdentifiers.make("org")
         let newSecrets = try await postgres.withTransaction(logger: logger) { connection -> [String: String] in
+            // A deleted merchant's id is never given out again: payments, events and keys made
+            // under it elsewhere must never be seen by a new owner.
+            let retired = try await connection.query("SELECT 1 FROM gateway.retired_merchant_ids WHERE merchant_id = \(merchantId)", logger: logger)
+            guard try await !retired.hasRows() else {
+                throw APIError(status: .conflict, type: "invalid_request", code: "IR_38", message: "This merchant_id belonged to a deleted merchant account and stays reserved; choose another", field: "merchant_id")
+            }
             let inserted = try await connection.query("""
                 INSERT INTO gateway.merchant_accounts (merchant_id, merchant_name, document, default_profile_id, publishable_key, organization_id)
                 VALUES (\(merchantId), \(merchantName), \(try Self.json(document))::jsonb, \(profileId), \(publishableKey), \(organizationId))
@@ -54,6 +60,7 @@ struct GatewayConfigurationStore: Sendable {
             document[managed] = nil
         }
         if let url = try body.string("return_url") { try Validation.webhookURL(url, field: "return_url") }
+        try body.checkFreeFormSize(except: ["merchant_id", "merchant_name", "webhook_details"], field: "metadata")
         _ = try body.anyObject("metadata")
         _ = try body.anyObject("merchant_details")
         _ = try body.bool("sub_merchants_enabled")
@@ -125,7 +132,10 @@ struct GatewayConfigurationStore: Sendable {
         let deleted = try await postgres.withTransaction(logger: logger) { connection -> Bool in
             let rows = try await connection.query("DELETE FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId) RETURNING 1", logger: logger)
             let deleted = try await rows.hasRows()
-            if deleted { try await bumpVersion(merchantId, on: connection) }
+            if deleted {
+                try await connection.query("INSERT INTO gateway.retired_merchant_ids (merchant_id) VALUES (\(merchantId)) ON CONFLICT DO NOTHING", logger: logger)
+                try await bumpVersion(merchantId, on: connection)
+            }
             return deleted
         }
         guard deleted else { throw APIError.notFound("Merchant account") }
@@ -149,12 +159,17 @@ struct GatewayConfigurationStore: Sendable {
         if let algorithm = try body.string("revenue_recovery_retry_algorithm_type"), !["monitoring", "cascading", "smart"].contains(algorithm) {
             throw APIError.invalid("revenue_recovery_retry_algorithm_type", "must be one of monitoring, cascading, smart")
         }
+        try body.checkFreeFormSize(except: Self.managedProfileFields, field: "metadata")
         if let headers = try body.anyObject("outgoing_webhook_custom_http_headers"), case .object(let map) = headers {
-            for (name, value) in map {
-                guard case .string = value else { throw APIError.invalid("outgoing_webhook_custom_http_headers.\(name)", "must be a string") }
-                guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) else {
-                    throw APIError.invalid("outgoing_webhook_custom_http_headers.\(name)", "is not a valid header name")
-                }
+            guard map.count <= CustomWebhookHeaders.maxCount else {
+                throw APIError.invalid("outgoing_webhook_custom_http_headers", "at most \(CustomWebhookHeaders.maxCount) headers")
+            }
+            var seen = Set<String>()
+            for (name, value) in map.sorted(by: { $0.key < $1.key }) {
+                let field = "outgoing_webhook_custom_http_headers.\(name)"
+                guard case .string(let text) = value else { throw APIError.invalid(field, "must be a string") }
+                if let problem = CustomWebhookHeaders.problem(name: name, value: text) { throw APIError.invalid(field, problem) }
+                guard seen.insert(name.lowercased()).inserted else { throw APIError.invalid(field, "is given twice (header names ignore case)") }
             }
             changes["outgoing_webhook_custom_http_headers"] = .string(try secrets.seal(String(decoding: try PaywireJSON.encoder.encode(headers), as: UTF8.self)))
         } else if body.has("outgoing_webhook_custom_http_headers") {
@@ -237,6 +252,10 @@ struct GatewayConfigurationStore: Sendable {
             // The legacy password is a credential: it is never returned, only whether one is set.
             webhookDetails["webhook_password"] = hasPassword ? .string("***") : .null
             webhookDetails["multiple_webhooks_list"] = endpoints.isEmpty ? .null : .array(endpoints)
+            // Which of the two is in effect: endpoints that are not deprecated replace the legacy
+            // URL; with none (or only deprecated ones) the legacy URL receives every event.
+            let liveEndpoints = endpoints.contains { $0["status"]?.stringValue != "deprecated" }
+            webhookDetails["delivery_target"] = .string(liveEndpoints ? "multiple_webhooks_list" : (webhookDetails["webhook_url"]?.stringValue != nil ? "webhook_url" : "none"))
             var headers: JSONValue = .null
             if case .string(let sealed)? = document["outgoing_webhook_custom_http_headers"],
                let text = try? secrets.open(sealed),
@@ -307,23 +326,21 @@ struct GatewayConfigurationStore: Sendable {
         var existing: [String: String] = [:]
         let rows = try await connection.query("SELECT webhook_endpoint_id, status FROM gateway.webhook_endpoints WHERE profile_id = \(profileId) FOR UPDATE", logger: logger)
         for try await (id, status) in rows.decode((String, String).self) { existing[id] = status }
-        var kept = Set<String>()
+        // Endpoints left out go first, so a list that replaces them fits within the cap.
+        let removed = Array(Set(existing.keys).subtracting(inputs.compactMap(\.endpointId)))
+        if !removed.isEmpty {
+            try await connection.query("DELETE FROM gateway.webhook_endpoints WHERE webhook_endpoint_id = ANY(\(removed))", logger: logger)
+        }
         var created: [String: String] = [:]
         for (index, input) in inputs.enumerated() {
             let field = "\(fieldPrefix).multiple_webhooks_list[\(index)]"
             if let id = input.endpointId {
                 guard existing[id] != nil else { throw APIError.invalid("\(field).webhook_endpoint_id", "does not name an endpoint of this profile") }
                 try await updateEndpoint(id, input, currentStatus: existing[id]!, field: field, on: connection)
-                kept.insert(id)
             } else {
                 let (id, secret) = try await insertEndpoint(input, merchantId: merchantId, profileId: profileId, field: field, on: connection)
                 created[id] = secret
-                kept.insert(id)
             }
-        }
-        let removed = Array(Set(existing.keys).subtracting(kept))
-        if !removed.isEmpty {
-            try await connection.query("DELETE FROM gateway.webhook_endpoints WHERE webhook_endpoint_id = ANY(\(removed))", logger: logger)
         }
         return created
     }
@@ -331,6 +348,13 @@ struct GatewayConfigurationStore: Sendable {
     func insertEndpoint(_ input: EndpointInput, merchantId: String, profileId: String, field: String, on connection: PostgresConnection) async throws -> (String, String) {
         guard let url = input.url else { throw APIError.invalid("\(field).webhook_url", "is required", code: "IR_05") }
         guard let events = input.events else { throw APIError.invalid("\(field).events", "is required", code: "IR_05") }
+        // Callers hold the profile's endpoints locked (FOR UPDATE), so the count cannot race.
+        let countRows = try await connection.query("SELECT count(*) FROM gateway.webhook_endpoints WHERE profile_id = \(profileId)", logger: logger)
+        var count = 0
+        for try await value in countRows.decode(Int.self) { count = value }
+        guard count < InputLimits.endpointsPerProfile else {
+            throw APIError.invalid(field.isEmpty ? "webhook_url" : "\(field).webhook_url", "a profile has at most \(InputLimits.endpointsPerProfile) webhook endpoints (deprecated ones included)")
+        }
         let id = GatewayIdentifiers.make("whe")
         let secret = GatewayIdentifiers.webhookSecret()
         try await connection.query("""
@@ -381,6 +405,8 @@ struct GatewayConfigurationStore: Sendable {
         try await requireProfile(merchantId: merchantId, profileId: profileId)
         let input = try EndpointInput.parse(body)
         let (id, secret) = try await postgres.withTransaction(logger: logger) { connection in
+            // Concurrent creations for one profile queue here, so the endpoint cap holds.
+            try await connection.query("SELECT 1 FROM gateway.business_profiles WHERE profile_id = \(profileId) FOR UPDATE", logger: logger)
             let created = try await insertEndpoint(input, merchantId: merchantId, profileId: profileId, field: "", on: connection)
             try await bumpVersion(merchantId, on: connection)
             return created

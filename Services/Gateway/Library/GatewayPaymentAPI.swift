@@ -34,9 +34,12 @@ struct GatewayPaymentAPI: Sendable {
 
     func addRoutes(to router: Router<PaywireRequestContext>) {
         vault.addRoutes(to: router)
+        // Every route identifies the caller before it reads a body: an unauthenticated client
+        // never gets to make the server buffer a megabyte.
         router.post("/payments") { request, context in
+            let caller = try await authentication.caller(request)
             let body = try await RequestObject.read(from: request, context: context)
-            let merchantId = try await merchant(request, body: body)
+            let merchantId = try await merchant(caller, body: body)
             var parsed = try PaymentRequest.create(body, merchantId: merchantId)
             let profileId = try await resolveProfile(merchantId: merchantId, requested: parsed.command.profileId)
             parsed.command.profileId = profileId
@@ -51,9 +54,10 @@ struct GatewayPaymentAPI: Sendable {
             return respond(answer)
         }
         router.post("/payments/:payment_id/confirm") { request, context in
-            let paymentId = try context.parameters.require("payment_id")
+            let paymentId = try context.pathParameter("payment_id")
+            let caller = try await authentication.caller(request)
             let body = try await RequestObject.read(from: request, context: context)
-            let merchantId = try await merchant(request, paymentId: paymentId)
+            let merchantId = try await merchant(caller, paymentId: paymentId)
             var parsed = try PaymentRequest.confirm(body, merchantId: merchantId, paymentId: paymentId)
             if let routing = parsed.routing {
                 let profileId = try await paymentProfile(paymentId)
@@ -67,25 +71,27 @@ struct GatewayPaymentAPI: Sendable {
             return respond(answer)
         }
         addPaymentAction(.capture, to: router) { body, command in
-            command.amountToCapture = try body.integer("amount_to_capture", range: 1...99_999_999_999)
+            command.amountToCapture = try body.integer("amount_to_capture", range: 1...InputLimits.maxAmount)
         }
         addPaymentAction(.cancel, to: router) { body, command in
             command.cancellationReason = try body.string("cancellation_reason", maxLength: 255)
         }
         router.get("/payments/:payment_id") { request, context in
-            let paymentId = try context.parameters.require("payment_id")
-            let merchantId = try await merchant(request, paymentId: paymentId)
+            let paymentId = try context.pathParameter("payment_id")
+            let merchantId = try await merchant(try await authentication.caller(request), paymentId: paymentId)
             guard let object = try await storedObject(.payment(paymentId), merchantId: merchantId) else { throw APIError.notFound("Payment") }
             return JSONResponse(object)
         }
         router.post("/refunds") { request, context in
+            let caller = try await authentication.caller(request)
             let body = try await RequestObject.read(from: request, context: context)
             let paymentId = try body.requiredString("payment_id", maxLength: 64)
-            let merchantId = try await merchant(request, paymentId: paymentId)
+            let merchantId = try await merchant(caller, paymentId: paymentId)
             var command = PaymentCommand(operation: .refund, paymentId: paymentId, merchantId: merchantId)
-            command.refundAmount = try body.integer("amount", range: 1...99_999_999_999)
+            command.refundAmount = try body.integer("amount", range: 1...InputLimits.maxAmount)
             command.refundReason = try body.string("reason", maxLength: 255)
             command.refundMetadata = try body.anyObject("metadata")
+            try body.checkFreeFormSize(except: ["payment_id", "amount", "refund_type"], field: "metadata")
             _ = try body.string("refund_type", maxLength: 32)
             let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: GatewayIdentifiers.make("ref")) { refundId in
                 command.refundId = refundId
@@ -94,7 +100,7 @@ struct GatewayPaymentAPI: Sendable {
             return respond(answer)
         }
         router.get("/refunds/:refund_id") { request, context in
-            let refundId = try context.parameters.require("refund_id")
+            let refundId = try context.pathParameter("refund_id")
             let caller = try await authentication.caller(request)
             let merchantId: String? = if case .merchant(let own) = caller { own } else { nil }
             guard let object = try await storedObject(.refund(refundId), merchantId: merchantId) else { throw APIError.notFound("Refund") }
@@ -106,9 +112,10 @@ struct GatewayPaymentAPI: Sendable {
     /// fills in the command.
     func addPaymentAction(_ operation: PaymentCommand.Operation, to router: Router<PaywireRequestContext>, read: @escaping @Sendable (RequestObject, inout PaymentCommand) throws -> Void) {
         router.post(RouterPath("/payments/:payment_id/\(operation.rawValue)")) { request, context in
-            let paymentId = try context.parameters.require("payment_id")
+            let paymentId = try context.pathParameter("payment_id")
+            let caller = try await authentication.caller(request)
             let body = try await RequestObject.read(from: request, context: context)
-            let merchantId = try await merchant(request, paymentId: paymentId)
+            let merchantId = try await merchant(caller, paymentId: paymentId)
             var command = PaymentCommand(operation: operation, paymentId: paymentId, merchantId: merchantId)
             try read(body, &command)
             let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: paymentId) { [command] _ in
@@ -214,8 +221,8 @@ struct GatewayPaymentAPI: Sendable {
 
     /// The merchant a payments call acts for: the key's merchant, or for the admin key the
     /// body's `merchant_id`.
-    func merchant(_ request: Request, body: RequestObject) async throws -> String {
-        switch try await authentication.caller(request) {
+    func merchant(_ caller: Caller, body: RequestObject) async throws -> String {
+        switch caller {
         case .merchant(let own): return own
         case .admin:
             let merchantId = try body.requiredString("merchant_id", maxLength: 64)
@@ -227,8 +234,7 @@ struct GatewayPaymentAPI: Sendable {
 
     /// The owner of an existing payment, if the caller may act on it; otherwise 404, as for a
     /// payment that does not exist.
-    func merchant(_ request: Request, paymentId: String) async throws -> String {
-        let caller = try await authentication.caller(request)
+    func merchant(_ caller: Caller, paymentId: String) async throws -> String {
         let rows = try await postgres.query("SELECT merchant_id FROM payments.payment_intents WHERE payment_id = \(paymentId)", logger: logger)
         var owner: String?
         for try await id in rows.decode(String.self) { owner = id }

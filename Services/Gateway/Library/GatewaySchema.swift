@@ -99,5 +99,14 @@ public enum GatewaySchema {
             );
             CREATE INDEX idempotency_keys_by_age ON gateway.idempotency_keys (created_at);
             """),
+        // Ids of deleted merchant accounts: reserved for good, so a new account can never see
+        // what other services keep under an old one's id.
+        SchemaMigration(version: 5, name: "retired merchant ids", sql: """
+            CREATE TABLE gateway.retired_merchant_ids (
+                merchant_id TEXT PRIMARY KEY,
+                retired_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+            );
+            """),
+            MessagingTables.setAsideMigration(schema: name, version: 6),
     ])
 }

@@ -19,9 +19,9 @@ struct IncomingWebhookProxy: Sendable {
 
     func addRoutes(to router: Router<PaywireRequestContext>) {
         router.post("/webhooks/:merchant_id/:connector") { request, context in
-            let merchantId = try context.parameters.require("merchant_id")
-            let connector = try context.parameters.require("connector")
-            let body = try await request.body.collect(upTo: context.maxUploadSize)
+            let merchantId = try context.pathParameter("merchant_id")
+            let connector = try context.pathParameter("connector")
+            let body = try await RequestObject.body(of: request, context: context)
             let path = "/webhooks/\(Self.escape(merchantId))/\(Self.escape(connector))"
             var forward = HTTPClientRequest(url: paymentCoreURL + path)
             forward.method = .POST

@@ -22,27 +22,29 @@ struct PaymentRequest {
 
     static func create(_ body: RequestObject, merchantId: String, now: Date = Date()) throws -> PaymentRequest {
         var command = PaymentCommand(operation: .create, paymentId: "", merchantId: merchantId)
-        guard let amount = try body.integer("amount", range: 1...99_999_999_999) else {
+        guard let amount = try body.integer("amount", range: 1...InputLimits.maxAmount) else {
             throw APIError.invalid("amount", "is required", code: "IR_05")
         }
         command.amount = amount
         let currency = try body.requiredString("currency", maxLength: 3)
-        guard currency.count == 3, currency.allSatisfy({ $0.isUppercase && $0.isASCII && $0.isLetter }) else {
-            throw APIError.invalid("currency", "must be a three-letter ISO 4217 code in capitals")
+        guard Currency.minorUnits(currency) != nil else {
+            throw APIError.invalid("currency", "must be an ISO 4217 currency code in capitals, e.g. USD, EUR, JPY")
         }
         command.currency = currency
         command.confirm = try body.bool("confirm") ?? false
         command.captureMethod = try captureMethod(body)
-        if let toCapture = try body.integer("amount_to_capture", range: 1...99_999_999_999) {
+        if let toCapture = try body.integer("amount_to_capture", range: 1...InputLimits.maxAmount) {
             guard toCapture <= amount else { throw APIError.invalid("amount_to_capture", "must not exceed amount") }
             command.amountToCapture = toCapture
         }
         command.profileId = try body.string("profile_id", maxLength: 64)
+        if let profileId = command.profileId { try InputText.checkIdentifierText(profileId, field: "profile_id") }
         var request = PaymentRequest(command: command, card: nil, routing: try routing(body))
         try request.readPaymentMethod(body, now: now)
         if request.command.confirm == true && request.card == nil && request.command.processorPaymentToken == nil {
             throw APIError.invalid("payment_method_data", "is required when confirm is true", code: "IR_04")
         }
+        try body.checkFreeFormSize(except: interpretedFields.union(["payment_method_data"]), field: "metadata")
         var details = body.fields.filter { !interpretedFields.contains($0.key) }
         for key in ["customer", "billing", "shipping", "metadata", "browser_info", "connector_metadata"] {
             _ = try body.anyObject(key)

@@ -26,6 +26,9 @@ struct WebhookDetails: Sendable {
         details.paymentSucceededEnabled = try object.bool("payment_succeeded_enabled")
         details.paymentFailedEnabled = try object.bool("payment_failed_enabled")
         details.endpoints = try object.objects("multiple_webhooks_list")?.map(EndpointInput.parse)
+        if let count = details.endpoints?.count, count > InputLimits.endpointsPerProfile {
+            throw APIError.invalid(object.name("multiple_webhooks_list"), "a profile has at most \(InputLimits.endpointsPerProfile) webhook endpoints")
+        }
         return details
     }
 

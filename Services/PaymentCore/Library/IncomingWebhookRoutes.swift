@@ -25,9 +25,9 @@ struct IncomingWebhookRoutes: Sendable {
     }
 
     func handle(_ request: Request, context: PaywireRequestContext) async throws -> Response {
-        let merchantId = try context.parameters.require("merchant_id")
-        let reference = try context.parameters.require("connector")
-        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        let merchantId = try context.pathParameter("merchant_id")
+        let reference = try context.pathParameter("connector")
+        let body = try await RequestObject.body(of: request, context: context)
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName.lowercased()] = field.value }
         let webhook = IncomingWebhook(headers: headers, body: Array(buffer: body))

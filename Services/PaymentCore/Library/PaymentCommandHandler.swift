@@ -3,6 +3,7 @@ import Logging
 import PaywireKafka
 import PaywireModels
 import PaywireRuntime
+import PaywireStore
 import PostgresNIO
 
 /// Applies payment commands and answers the gateway replica that waits. The effects are
@@ -43,15 +44,32 @@ public struct PaymentCommandHandler: Sendable {
             }
         } catch {
             // Refusals raised inside a transaction arrive wrapped in PostgresTransactionError.
-            guard let failure = PaymentFailure.unwrap(error) else { throw error }
-            reply.error = failure.reply
+            if let failure = PaymentFailure.unwrap(error) {
+                reply.error = failure.reply
+            } else if case .poison(let reason, let detail) = MessageFailure.classify(error), ["data_exception", "program_limit"].contains(reason) {
+                // Data PostgreSQL can never store (the gateway refuses it, so this is a command
+                // from elsewhere): the waiting client hears now, the command is dead-lettered,
+                // and the payment's later commands run.
+                logger.error("payment command refused: data cannot be stored", metadata: [
+                    "payment_id": .string(command.paymentId), "operation": .string(command.operation.rawValue), "error": .string(detail),
+                ])
+                reply.error = GatewayReply.Failure(status: 400, code: "IR_06", message: "The request holds data that cannot be stored (\(detail))", field: "body")
+                await send(reply, envelope: envelope, merchantId: command.merchantId)
+                throw PermanentMessageError(detail, category: reason)
+            } else {
+                throw error
+            }
         }
-        guard command.replyTo != nil else { return }
-        // The reply is a courtesy to a waiting client, not state: if it is lost the gateway's
-        // wait runs out and it answers from the database. So it is sent directly, not through
-        // the outbox, and a failure to send is logged, not retried.
+        await send(reply, envelope: envelope, merchantId: command.merchantId)
+    }
+
+    /// The reply is a courtesy to a waiting client, not state: if it is lost the gateway's wait
+    /// runs out and it answers from the database. So it is sent directly, not through the
+    /// outbox, and a failure to send is logged, not retried.
+    private func send(_ reply: GatewayReply, envelope: TypedEnvelope<PaymentCommand>, merchantId: String) async {
+        guard !reply.replyTo.isEmpty else { return }
         do {
-            let value = try EventEnvelope(type: MessageType.gatewayReply, merchantId: command.merchantId, correlationId: envelope.id, payload: reply.json).encoded()
+            let value = try EventEnvelope(type: MessageType.gatewayReply, merchantId: merchantId, correlationId: envelope.id, payload: reply.json).encoded()
             _ = try await producer.send(KafkaProducerMessage(topic: topics.gatewayReplies, key: envelope.id, value: value))
         } catch {
             logger.warning("reply not sent", metadata: ["correlation_id": .string(envelope.id), "error": .string(String(describing: error))])

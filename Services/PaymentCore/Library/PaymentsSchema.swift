@@ -97,5 +97,6 @@ public enum PaymentsSchema {
                 WHERE connector_refund_id IS NOT NULL;
             CREATE INDEX refunds_to_sync ON payments.refunds (next_sync_at) WHERE status = 'pending';
             """),
+            MessagingTables.setAsideMigration(schema: name, version: 4),
     ])
 }

@@ -122,13 +122,28 @@ public final class DeliveryWorker: Service, Sendable {
         request.body = .bytes(ByteBuffer(string: item.body))
         do {
             let response = try await http.execute(request, timeout: .seconds(Int64(requestTimeout.components.seconds)))
-            let body = try await response.body.collect(upTo: 64 * 1024)
+            // Whatever the endpoint answers is kept as text PostgreSQL can hold: capped, NUL and
+            // invalid UTF-8 replaced, so one endpoint's odd answer can never fail the record.
+            var body = ByteBuffer()
+            for try await var chunk in response.body {
+                let room = Self.storedResponseBytes - body.readableBytes
+                guard room > 0 else { break }
+                if let slice = chunk.readSlice(length: min(room, chunk.readableBytes)) { body.writeImmutableBuffer(slice) }
+            }
             var headers: [String: String] = [:]
-            for header in response.headers { headers[header.name.lowercased()] = header.value }
-            return Outcome(status: Int(response.status.code), responseHeaders: headers, responseBody: String(buffer: body), error: nil)
+            for header in response.headers { headers[Self.storable(header.name.lowercased())] = Self.storable(header.value) }
+            return Outcome(status: Int(response.status.code), responseHeaders: headers, responseBody: Self.storable(String(decoding: body.readableBytesView, as: UTF8.self)), error: nil)
         } catch {
-            return Outcome(status: nil, responseHeaders: [:], responseBody: nil, error: String(describing: error))
+            return Outcome(status: nil, responseHeaders: [:], responseBody: nil, error: Self.storable(String(describing: error)))
         }
+    }
+
+    /// How much of a response body the attempt log keeps.
+    static let storedResponseBytes = 4096
+
+    /// Text as PostgreSQL's text and jsonb can store it: NUL becomes U+FFFD.
+    static func storable(_ text: String) -> String {
+        text.utf8.contains(0) ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
     }
 
     func record(_ item: Due, _ outcome: Outcome, on connection: PostgresConnection) async throws {

@@ -35,7 +35,16 @@ public struct EventFanOut: Sendable {
                 let eventId = OutgoingWebhook.makeEventId()
                 let body = try OutgoingWebhook.body(merchantId: envelope.merchantId, eventId: eventId, eventType: envelope.type, object: envelope.payload, timestamp: envelope.occurredAt)
                 // The merchant's own headers first, so they can never replace ours.
-                var headers: [String: JSONValue] = target.customHeaders.mapValues(JSONValue.string)
+                var headers: [String: JSONValue] = [:]
+                for (name, value) in target.customHeaders {
+                    // The gateway refuses such headers; a stored copy that breaks the rules is
+                    // dropped here rather than stop this delivery or sit beside our signatures.
+                    if let problem = CustomWebhookHeaders.problem(name: name, value: value) {
+                        logger.warning("custom webhook header dropped", metadata: ["merchant_id": .string(envelope.merchantId), "header": .string(OutgoingWebhook.printable(name)), "problem": .string(problem)])
+                        continue
+                    }
+                    headers[name] = .string(value)
+                }
                 headers["Content-Type"] = .string("application/json")
                 headers["User-Agent"] = .string(OutgoingWebhook.userAgent)
                 if let key = target.hashKey {

@@ -8,6 +8,11 @@ public enum OutgoingWebhook {
     public static let userAgent = "Paywire-Webhooks/1"
     public static let signatureHeader = "X-Webhook-Signature-512"
 
+    /// A header name fit for a log line (control characters escaped).
+    static func printable(_ text: String) -> String {
+        String(text.unicodeScalars.prefix(128).map { $0.properties.generalCategory == .control ? "?" : Character($0) })
+    }
+
     public static func contentType(forEventType eventType: String) -> String {
         if eventType.hasPrefix("refund_") { return "refund_details" }
         if eventType.hasPrefix("dispute_") { return "dispute_details" }

@@ -40,5 +40,6 @@ public enum WebhooksSchema {
             );
             CREATE INDEX attempts_by_event ON webhooks.delivery_attempts (event_id, attempted_at);
             """),
+            MessagingTables.setAsideMigration(schema: name, version: 3),
     ])
 }

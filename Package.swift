@@ -249,7 +249,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "PaywireTestSupport", "PaywireModels", "PaywireKafka", "PaywireStore",
+                "PaywireTestSupport", "PaywireModels", "PaywireKafka", "PaywireStore", "PaywireRuntime",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -26,12 +26,14 @@ ensure_packages() {
   fi
 }
 
-# The OpenAPI test checks the gateway's document with a real validator, from PyPI.
+# The tests check the gateway's document with real validators and fuzzers, and webhook signatures
+# with the Standard Webhooks reference library, all from PyPI (pinned majors).
 ensure_test_tools() {
-  python3 -c 'import openapi_spec_validator' 2>/dev/null && return 0
-  log "installing openapi-spec-validator"
-  python3 -m pip install -q openapi-spec-validator 2>/dev/null ||
-    python3 -m pip install -q --break-system-packages openapi-spec-validator
+  python3 -c 'import openapi_spec_validator, schemathesis, standardwebhooks' 2>/dev/null && return 0
+  log "installing openapi-spec-validator, schemathesis, standardwebhooks"
+  local packages=("openapi-spec-validator" "schemathesis>=4.32,<5" "standardwebhooks>=1.0,<2")
+  python3 -m pip install -q "${packages[@]}" 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages "${packages[@]}"
 }
 
 # Debian keeps the server binaries out of PATH, under /usr/lib/postgresql/<version>/bin.

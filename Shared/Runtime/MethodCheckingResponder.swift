@@ -21,14 +21,26 @@ public struct RouteTable: Sendable {
     }
 
     /// Methods served at this concrete path, or nil when no route has it.
+    /// As the router's trie resolves: a literal component wins over a parameter at the first
+    /// place they differ (`/api_keys/{id}/list` is not `/api_keys/{id}/{key_id}`).
     public func methods(for path: String) -> Set<String>? {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        var best: [Bool]?
         var found: Set<String>?
         for template in templates where template.components.count == parts.count {
+            var literal: [Bool] = []
             let matches = zip(template.components, parts).allSatisfy { pattern, part in
-                pattern.hasPrefix(":") || (pattern.hasPrefix("{") && pattern.hasSuffix("}")) || pattern == "*" || pattern == part
+                let isParameter = pattern.hasPrefix(":") || (pattern.hasPrefix("{") && pattern.hasSuffix("}")) || pattern == "*"
+                literal.append(!isParameter)
+                return isParameter || pattern == part
             }
-            if matches { found = (found ?? []).union(template.methods) }
+            guard matches else { continue }
+            if literal == best {
+                found = (found ?? []).union(template.methods)
+            } else if best.map({ $0.lexicographicallyPrecedes(literal) { !$0 && $1 } }) ?? true {
+                best = literal
+                found = template.methods
+            }
         }
         return found
     }

@@ -18,12 +18,14 @@ public struct PaywireRequestContext: RequestContext {
 
 extension PaywireRequestContext {
     /// A path parameter, percent-decoded, refused with 400 naming it when it could never be an
-    /// id (NUL or other control characters, bad percent-encoding, over 255 bytes). Anything else
+    /// id (NUL or other control characters, bad percent-encoding, over 64 characters). Anything else
     /// is looked up as given and answers 404 when nothing has that id.
     public func pathParameter(_ name: String) throws -> String {
         let raw = try parameters.require(name)
         guard let decoded = raw.removingPercentEncoding else { throw APIError.invalid(name, "is not validly percent-encoded") }
         try InputText.checkIdentifierText(decoded, field: name)
+        // Every id Paywire hands out or accepts is at most 64 characters.
+        guard decoded.unicodeScalars.count <= 64 else { throw APIError.invalid(name, "must be at most 64 characters") }
         return decoded
     }
 }
@@ -31,7 +33,7 @@ extension PaywireRequestContext {
 extension InputText {
     /// Ids that arrive in paths and headers: printable, at most 255 bytes.
     public static func checkIdentifierText(_ value: String, field: String) throws {
-        guard value.utf8.count <= 255 else { throw APIError.invalid(field, "must be at most 255 bytes") }
+        guard value.unicodeScalars.count <= 255 else { throw APIError.invalid(field, "must be at most 255 characters") }
         guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw APIError.invalid(field, "must not contain control characters")
         }

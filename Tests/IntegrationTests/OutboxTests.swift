@@ -18,6 +18,7 @@ struct OutboxTests {
         try await SchemaMigrator(schema: schema, migrations: [
             MessagingTables.migration(schema: schema),
             SchemaMigration(version: 2, name: "things", sql: "CREATE TABLE \(schema).things (id TEXT PRIMARY KEY, applied INTEGER NOT NULL DEFAULT 0)"),
+            MessagingTables.setAsideMigration(schema: schema, version: 3),
         ]).migrate(client: client, logger: logger)
         return schema
     }
@@ -63,6 +64,36 @@ struct OutboxTests {
             try await body(producer, consumer, topic)
             await consumer.close()
             await producer.shutdown()
+        }
+    }
+
+    @Test func aMessageKafkaRefusesIsSetAsideAndTheRowsAroundItArePublishedOnce() async throws {
+        try await withTestPostgres { client in
+            let schema = try await makeSchema(client)
+            try await withKafka { producer, consumer, topic in
+                let before = try await commitChange("small-1", schema: schema, topic: topic, client: client)
+                // Larger than the producer's message.max.bytes (librdkafka's 1,000,000 here).
+                let big = EventEnvelope(type: "thing_created", merchantId: "m", payload: .object(["id": .string("big"), "blob": .string(String(repeating: "x", count: 1_200_000))]))
+                try await client.withTransaction(logger: logger) { connection in
+                    try await Outbox(schema: schema).enqueue(big, topic: topic, key: "k", on: connection, logger: logger)
+                }
+                let after = try await commitChange("small-2", schema: schema, topic: topic, client: client)
+
+                let relay = OutboxRelay(schema: schema, client: client, producer: producer, logger: logger)
+                // One pass settles all three rows: two published, the big one set aside.
+                #expect(try await relay.publishPending() == 3)
+                // Nothing is left to produce again, however often the relay runs.
+                #expect(try await relay.publishPending() == 0)
+                #expect(try await relay.publishPending() == 0)
+                let received = try await drain(consumer, expecting: 2)
+                #expect(received.map(\.id) == [before.id, after.id])
+
+                let setAside = try await client.query(PostgresQuery(unsafeSQL: "SELECT message_id, failure FROM \(schema).outbox WHERE failed_at IS NOT NULL"), logger: logger)
+                var rows: [(String, String?)] = []
+                for try await row in setAside.decode((String, String?).self) { rows.append(row) }
+                #expect(rows.count == 1 && rows.first?.0 == big.id, "\(rows)")
+                #expect(rows.first?.1?.contains("MSG_SIZE_TOO_LARGE") == true, "\(rows)")
+            }
         }
     }
 

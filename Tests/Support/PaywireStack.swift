@@ -23,8 +23,10 @@ public final class PaywireStack: @unchecked Sendable {
     let baseEnvironment: [String: String]
 
     public var gatewayURL: String { "http://127.0.0.1:\(ports["gateway"]!)" }
+    /// The key the services seal secrets with, for tests that plant stored data.
+    public var encryptionKey: String { baseEnvironment["PAYWIRE_ENCRYPTION_KEY"]! }
 
-    public static func start(extraEnvironment: [String: String] = [:], fakeStripe: Bool = false) async throws -> PaywireStack {
+    public static func start(services: [String] = services, extraEnvironment: [String: String] = [:], fakeStripe: Bool = false) async throws -> PaywireStack {
         guard let testURL = TestEnvironment.databaseURL else {
             throw MissingTestService(description: "PAYWIRE_TEST_DATABASE_URL is not set: run ./scripts/test")
         }
@@ -82,8 +84,8 @@ public final class PaywireStack: @unchecked Sendable {
         stack.fakeStripe = fakeStripeProcess
         stack.fakeStripeURL = fakeStripeURL
         do {
-            for service in services { try await stack.startService(service) }
-            for service in services { try await stack.waitUntilReady(service) }
+            for service in Self.services where services.contains(service) { try await stack.startService(service) }
+            for service in Self.services where services.contains(service) { try await stack.waitUntilReady(service) }
         } catch {
             await stack.stop()
             throw error
@@ -92,8 +94,8 @@ public final class PaywireStack: @unchecked Sendable {
     }
 
     /// Runs `body` on a fresh stack and stops the stack afterwards, whatever `body` did.
-    public static func with<T>(extraEnvironment: [String: String] = [:], fakeStripe: Bool = false, _ body: (PaywireStack) async throws -> T) async throws -> T {
-        let stack = try await start(extraEnvironment: extraEnvironment, fakeStripe: fakeStripe)
+    public static func with<T>(services: [String] = services, extraEnvironment: [String: String] = [:], fakeStripe: Bool = false, _ body: (PaywireStack) async throws -> T) async throws -> T {
+        let stack = try await start(services: services, extraEnvironment: extraEnvironment, fakeStripe: fakeStripe)
         do {
             let result = try await body(stack)
             await stack.stop()
@@ -161,6 +163,8 @@ public final class PaywireStack: @unchecked Sendable {
     public struct HTTPResult: Sendable {
         public var status: Int
         public var body: String
+        /// Lower-cased names.
+        public var headers: [String: String] = [:]
         public var json: [String: Any]? {
             (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
         }
@@ -180,7 +184,9 @@ public final class PaywireStack: @unchecked Sendable {
         }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         let bytes = try await response.body.collect(upTo: 10 << 20)
-        return HTTPResult(status: Int(response.status.code), body: String(buffer: bytes))
+        var headers: [String: String] = [:]
+        for header in response.headers { headers[header.name.lowercased()] = header.value }
+        return HTTPResult(status: Int(response.status.code), body: String(buffer: bytes), headers: headers)
     }
 }
 

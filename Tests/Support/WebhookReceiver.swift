@@ -15,6 +15,7 @@ public final class WebhookReceiver: Sendable {
 
     private let received = NIOLockedValueBox<[Received]>([])
     private let status = NIOLockedValueBox<HTTPResponse.Status>(.ok)
+    private let answer = NIOLockedValueBox<[UInt8]>([])
     private let port = NIOLockedValueBox<Int?>(nil)
     private let task = NIOLockedValueBox<Task<Void, any Error>?>(nil)
 
@@ -22,17 +23,20 @@ public final class WebhookReceiver: Sendable {
 
     public var requests: [Received] { received.withLockedValue { $0 } }
     public func respond(with status: HTTPResponse.Status) { self.status.withLockedValue { $0 = status } }
+    /// The body every answer carries from now on (any bytes, NUL included).
+    public func respond(body: [UInt8]) { answer.withLockedValue { $0 = body } }
 
     /// Header names are lowercased.
     /// Starts listening on an ephemeral loopback port and returns the base URL.
     public func start() async throws -> String {
         let router = Router()
-        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { [received, status] request, _ in
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { [received, status, answer] request, _ in
             let body = try await request.body.collect(upTo: 1 << 20)
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName.lowercased()] = field.value }
             received.withLockedValue { $0.append(Received(path: request.uri.path, headers: headers, body: String(buffer: body))) }
-            return Response(status: status.withLockedValue { $0 })
+            let bytes = answer.withLockedValue { $0 }
+            return Response(status: status.withLockedValue { $0 }, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         // Any path, the root included: merchants configure bare hosts too.
         router.post("/", use: handler)

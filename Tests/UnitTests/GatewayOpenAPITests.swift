@@ -38,7 +38,8 @@ import Testing
         func normalise(_ path: String) -> String {
             path.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
         }
-        let routed = Set(router.routes.map { "\($0.method.rawValue) /\(normalise($0.path.description))" })
+        // Internal routes (payment-core's calls into the card vault) are not part of the public API.
+        let routed = Set(router.routes.filter { !$0.path.description.hasPrefix("internal") && !$0.path.description.hasPrefix("/internal") }.map { "\($0.method.rawValue) /\(normalise($0.path.description))" })
         let documented = Set(GatewayOpenAPI.operations.map { "\($0.method.uppercased()) /\(normalise(String($0.path.dropFirst())))" })
         #expect(routed.subtracting(documented).isEmpty, "routes missing from the document: \(routed.subtracting(documented).sorted())")
         #expect(documented.subtracting(routed).isEmpty, "documented routes that do not exist: \(documented.subtracting(routed).sorted())")

@@ -39,11 +39,14 @@ struct ConnectorAccountStore: Sendable {
         var connectorName: String?
         var accountDetails: [String: String]?
         var webhookSecret: String??
+        var profileId: String?
         var document: [String: JSONValue]
     }
 
     func parse(_ body: RequestObject, creating: Bool) throws -> Input {
         var input = Input(document: body.fields.filter { !Self.managedFields.contains($0.key) })
+        input.profileId = try body.string("profile_id", maxLength: 64)
+        if let profileId = input.profileId { try InputText.checkIdentifierText(profileId, field: "profile_id") }
         input.connectorType = try body.string("connector_type", maxLength: 64)
         input.connectorName = try body.string("connector_name", maxLength: 64)
         if creating {
@@ -98,7 +101,7 @@ struct ConnectorAccountStore: Sendable {
 
     func create(merchantId: String, profileId requested: String?, _ body: RequestObject) async throws -> JSONValue {
         let input = try parse(body, creating: true)
-        let bodyProfile = try body.string("profile_id", maxLength: 64)
+        let bodyProfile = input.profileId
         if let requested, let bodyProfile, requested != bodyProfile {
             throw APIError.invalid("profile_id", "differs from the x-profile-id header")
         }
@@ -116,7 +119,7 @@ struct ConnectorAccountStore: Sendable {
             }
             let profiles = try await connection.query("SELECT 1 FROM gateway.business_profiles WHERE profile_id = \(profileId) AND merchant_id = \(merchantId)", logger: logger)
             let exists = try await profiles.hasRows()
-            guard exists else { throw APIError.invalid("profile_id", "does not name a business profile of this merchant") }
+            guard exists else { throw APIError(status: .notFound, type: "invalid_request", code: "HE_02", message: "Business profile does not exist", field: "profile_id") }
             let sealedAccount = try secrets.seal(try GatewayConfigurationStore.json(.object((input.accountDetails ?? [:]).mapValues(JSONValue.string))))
             let sealedSecret = try (input.webhookSecret ?? nil).map(secrets.seal)
             try await connection.query("""
@@ -139,10 +142,16 @@ struct ConnectorAccountStore: Sendable {
                 SET account_details = COALESCE(\(sealedAccount), account_details),
                     webhook_secret = CASE WHEN \(replaceSecret) THEN \(sealedSecret) ELSE webhook_secret END,
                     document = document || \(try GatewayConfigurationStore.json(.object(input.document)))::jsonb, modified_at = now()
-                WHERE merchant_connector_id = \(id) AND merchant_id = \(merchantId) RETURNING 1
+                WHERE merchant_connector_id = \(id) AND merchant_id = \(merchantId) RETURNING profile_id
                 """, logger: logger)
-            let found = try await rows.hasRows()
-            guard found else { throw APIError.notFound("Merchant connector account") }
+            var stored: String?
+            for try await profileId in rows.decode(String.self) { stored = profileId }
+            guard let stored else { throw APIError.notFound("Merchant connector account") }
+            // An account belongs to one profile for good; naming that profile is fine (clients
+            // send the whole object back), naming another is refused.
+            if let given = input.profileId, given != stored {
+                throw APIError.invalid("profile_id", "cannot be changed; create a connector account in the other profile")
+            }
             try await configuration.bumpVersion(merchantId, on: connection)
         }
         return try await response(merchantId: merchantId, id: id) ?? .null

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import PaywireRuntime
+import PaywireStore
 import PostgresNIO
 
 /// Who is calling: the platform operator (admin key) or one merchant (one of its API keys).
@@ -41,7 +42,11 @@ struct GatewayAuthentication: Sendable {
     /// that does not exist, so keys cannot probe for other merchants.
     func requireAccess(_ request: Request, merchantId: String) async throws {
         switch try await caller(request) {
-        case .admin: return
+        case .admin:
+            // The admin reaches every merchant that exists; an unknown one is 404 on every route,
+            // lists included, rather than an empty answer that looks like a merchant.
+            let rows = try await postgres.query("SELECT 1 FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)", logger: logger)
+            guard try await rows.hasRows() else { throw APIError.notFound("Merchant account") }
         case .merchant(let own) where own == merchantId: return
         case .merchant: throw APIError.notFound("Merchant account")
         }

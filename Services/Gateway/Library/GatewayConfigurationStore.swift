@@ -40,7 +40,7 @@ struct GatewayConfigurationStore: Sendable {
                 """, logger: logger)
             let created = try await inserted.hasRows()
             guard created else {
-                throw APIError(status: .badRequest, type: "invalid_request", code: "IR_38", message: "The merchant account with the specified details already exists", field: "merchant_id")
+                throw APIError(status: .conflict, type: "invalid_request", code: "IR_38", message: "The merchant account with the specified details already exists", field: "merchant_id")
             }
             let hashKey = hashEnabled ? GatewayIdentifiers.random(64) : nil
             try await connection.query("""
@@ -61,6 +61,7 @@ struct GatewayConfigurationStore: Sendable {
         }
         if let url = try body.string("return_url") { try Validation.webhookURL(url, field: "return_url") }
         try body.checkFreeFormSize(except: ["merchant_id", "merchant_name", "webhook_details"], field: "metadata")
+        _ = try body.bool("enable_payment_response_hash")
         _ = try body.anyObject("metadata")
         _ = try body.anyObject("merchant_details")
         _ = try body.bool("sub_merchants_enabled")
@@ -193,7 +194,7 @@ struct GatewayConfigurationStore: Sendable {
                 """, logger: logger)
             let inserted = try await rows.hasRows()
             guard inserted else {
-                throw APIError(status: .badRequest, type: "invalid_request", code: "IR_38", message: "A business profile with this name already exists", field: "profile_name")
+                throw APIError(status: .conflict, type: "invalid_request", code: "IR_38", message: "A business profile with this name already exists", field: "profile_name")
             }
             return try await finishChange(webhookDetails, merchantId: merchantId, profileId: profileId, on: connection)
         }
@@ -205,6 +206,12 @@ struct GatewayConfigurationStore: Sendable {
         let webhookDetails = try body.object("webhook_details").map(WebhookDetails.parse)
         let changes = try profileDocumentChanges(body)
         let newSecrets = try await postgres.withTransaction(logger: logger) { connection -> [String: String] in
+            if let name {
+                let taken = try await connection.query("SELECT 1 FROM gateway.business_profiles WHERE merchant_id = \(merchantId) AND profile_name = \(name) AND profile_id <> \(profileId)", logger: logger)
+                guard try await !taken.hasRows() else {
+                    throw APIError(status: .conflict, type: "invalid_request", code: "IR_38", message: "A business profile with this name already exists", field: "profile_name")
+                }
+            }
             let rows = try await connection.query("""
                 UPDATE gateway.business_profiles
                 SET profile_name = COALESCE(\(name), profile_name), document = document || \(try Self.json(.object(changes)))::jsonb, modified_at = now()
@@ -335,7 +342,9 @@ struct GatewayConfigurationStore: Sendable {
         for (index, input) in inputs.enumerated() {
             let field = "\(fieldPrefix).multiple_webhooks_list[\(index)]"
             if let id = input.endpointId {
-                guard existing[id] != nil else { throw APIError.invalid("\(field).webhook_endpoint_id", "does not name an endpoint of this profile") }
+                guard existing[id] != nil else {
+                    throw APIError(status: .notFound, type: "invalid_request", code: "HE_02", message: "Webhook endpoint does not exist in this profile", field: "\(field).webhook_endpoint_id")
+                }
                 try await updateEndpoint(id, input, currentStatus: existing[id]!, field: field, on: connection)
             } else {
                 let (id, secret) = try await insertEndpoint(input, merchantId: merchantId, profileId: profileId, field: field, on: connection)
@@ -353,7 +362,7 @@ struct GatewayConfigurationStore: Sendable {
         var count = 0
         for try await value in countRows.decode(Int.self) { count = value }
         guard count < InputLimits.endpointsPerProfile else {
-            throw APIError.invalid(field.isEmpty ? "webhook_url" : "\(field).webhook_url", "a profile has at most \(InputLimits.endpointsPerProfile) webhook endpoints (deprecated ones included)")
+            throw APIError(status: .conflict, type: "invalid_request", code: "IR_39", message: "The profile already has \(InputLimits.endpointsPerProfile) webhook endpoints, the most it may have (deprecated ones included); remove one first", field: field.isEmpty ? "webhook_url" : "\(field).webhook_url")
         }
         let id = GatewayIdentifiers.make("whe")
         let secret = GatewayIdentifiers.webhookSecret()
@@ -491,7 +500,7 @@ struct GatewayConfigurationStore: Sendable {
 
     static func expiration(_ body: RequestObject) throws -> Date? {
         guard let text = try body.string("expiration", maxLength: 64), text != "never" else { return nil }
-        guard let date = PaywireJSON.parse(text) else { throw APIError.invalid("expiration", "must be \"never\" or an ISO-8601 date-time") }
+        guard let date = RFC3339.parse(text) else { throw APIError.invalid("expiration", "must be \"never\" or an RFC 3339 date-time") }
         guard date > Date() else { throw APIError.invalid("expiration", "must be in the future") }
         return date
     }

@@ -1,8 +1,10 @@
 import PaywireModels
+import PaywireRuntime
 
-/// The gateway's OpenAPI 3 document, served at `GET /openapi.json`. It is written out here rather
+/// The gateway's OpenAPI 3.1 document, served at `GET /openapi.json`. It is written out here rather
 /// than derived from the router, so the test that compares the two can catch a route added to one
-/// and not the other.
+/// and not the other; schemathesis checks in `./scripts/test` that the code does exactly what it
+/// says (nullable fields, required headers, patterns, enums, statuses).
 enum PaymentStatusNames {
     static let all = ["requires_payment_method", "requires_confirmation", "processing", "requires_capture", "succeeded", "partially_captured", "failed", "cancelled"]
 }
@@ -17,213 +19,430 @@ enum GatewayOpenAPI {
         var request: String?
         var response: String
         var status: String = "200"
-        var headers: [String] = []
+        var headers: [Header] = []
+        /// Further documented answers besides the success and the `default` error.
+        var also: [String: String] = [:]
+    }
+
+    struct Header {
+        var name: String
+        var required: Bool
+        var schema: JSONValue
     }
 
     enum Auth { case none, admin, merchant }
 
+    static let xMerchantId = Header(name: "x-merchant-id", required: true, schema: identifierText)
+    static let xProfileId = Header(name: "x-profile-id", required: false, schema: identifierText)
+    static let idempotencyKey = Header(name: "Idempotency-Key", required: false, schema: .object([
+        "type": .string("string"), "minLength": .number(1), "maxLength": .number(255),
+        "description": .string("Same key and body: the first final answer again; another body: 409; a request still running: 409, retry later"),
+    ]))
+    static let stripeSignature = Header(name: "Stripe-Signature", required: false, schema: .object(["type": .string("string")]))
+
     static let operations: [Operation] = [
         .init(method: "get", path: "/health", summary: "The process answers", tag: "Operations", auth: .none, response: "Status"),
-        .init(method: "get", path: "/ready", summary: "Start-up done; PostgreSQL and Kafka reachable (503 otherwise)", tag: "Operations", auth: .none, response: "Status"),
+        .init(method: "get", path: "/ready", summary: "Start-up done; PostgreSQL and Kafka reachable (503 otherwise)", tag: "Operations", auth: .none, response: "Status", also: ["503": "Status"]),
         .init(method: "get", path: "/metrics", summary: "Prometheus metrics (text)", tag: "Operations", auth: .none, response: "Text"),
         .init(method: "get", path: "/openapi.json", summary: "This document", tag: "Operations", auth: .none, response: "Document"),
 
-        .init(method: "post", path: "/accounts", summary: "Create a merchant account and its default business profile", tag: "Merchant accounts", auth: .admin, request: "MerchantAccountCreate", response: "MerchantAccount"),
+        .init(method: "post", path: "/accounts", summary: "Create a merchant account and its default business profile. A merchant_id in use, or once used by a deleted account, answers 409", tag: "Merchant accounts", auth: .admin, request: "MerchantAccountCreate", response: "MerchantAccount"),
         .init(method: "get", path: "/accounts/{merchant_id}", summary: "Retrieve a merchant account", tag: "Merchant accounts", auth: .merchant, response: "MerchantAccount"),
-        .init(method: "post", path: "/accounts/{merchant_id}", summary: "Update a merchant account", tag: "Merchant accounts", auth: .merchant, request: "MerchantAccountCreate", response: "MerchantAccount"),
-        .init(method: "delete", path: "/accounts/{merchant_id}", summary: "Delete a merchant account and everything under it", tag: "Merchant accounts", auth: .admin, response: "Deleted"),
+        .init(method: "post", path: "/accounts/{merchant_id}", summary: "Update a merchant account", tag: "Merchant accounts", auth: .merchant, request: "MerchantAccountUpdate", response: "MerchantAccount"),
+        .init(method: "delete", path: "/accounts/{merchant_id}", summary: "Delete a merchant account and everything under it; its id stays reserved", tag: "Merchant accounts", auth: .admin, response: "MerchantDeleted"),
 
         .init(method: "post", path: "/api_keys/{merchant_id}", summary: "Create an API key; the key is in this answer only", tag: "API keys", auth: .merchant, request: "APIKeyCreate", response: "APIKeyCreated"),
         .init(method: "get", path: "/api_keys/{merchant_id}/list", summary: "List active API keys", tag: "API keys", auth: .merchant, response: "APIKeyList"),
         .init(method: "get", path: "/api_keys/{merchant_id}/{key_id}", summary: "Retrieve an API key (never the key itself)", tag: "API keys", auth: .merchant, response: "APIKey"),
         .init(method: "delete", path: "/api_keys/{merchant_id}/{key_id}", summary: "Revoke an API key", tag: "API keys", auth: .merchant, response: "Revoked"),
 
-        .init(method: "post", path: "/account/{merchant_id}/business_profile", summary: "Create a business profile", tag: "Business profiles", auth: .merchant, request: "BusinessProfileUpdate", response: "BusinessProfile"),
+        .init(method: "post", path: "/account/{merchant_id}/business_profile", summary: "Create a business profile (a name in use answers 409)", tag: "Business profiles", auth: .merchant, request: "BusinessProfileUpdate", response: "BusinessProfile"),
         .init(method: "get", path: "/account/{merchant_id}/business_profile", summary: "List business profiles", tag: "Business profiles", auth: .merchant, response: "BusinessProfileList"),
         .init(method: "get", path: "/account/{merchant_id}/business_profile/{profile_id}", summary: "Retrieve a business profile", tag: "Business profiles", auth: .merchant, response: "BusinessProfile"),
         .init(method: "post", path: "/account/{merchant_id}/business_profile/{profile_id}", summary: "Update a business profile", tag: "Business profiles", auth: .merchant, request: "BusinessProfileUpdate", response: "BusinessProfile"),
-        .init(method: "put", path: "/v2/profiles/{profile_id}", summary: "Update a business profile (v2)", tag: "Business profiles", auth: .merchant, request: "BusinessProfileUpdate", response: "BusinessProfile", headers: ["x-merchant-id"]),
+        .init(method: "put", path: "/v2/profiles/{profile_id}", summary: "Update a business profile (v2)", tag: "Business profiles", auth: .merchant, request: "BusinessProfileUpdate", response: "BusinessProfile", headers: [xMerchantId]),
 
-        .init(method: "post", path: "/account/{merchant_id}/business_profile/{profile_id}/webhooks", summary: "Add a webhook endpoint; its signing secret is in this answer only", tag: "Webhook endpoints", auth: .merchant, request: "WebhookEndpointInput", response: "WebhookEndpoint"),
+        .init(method: "post", path: "/account/{merchant_id}/business_profile/{profile_id}/webhooks", summary: "Add a webhook endpoint (at most 20 a profile); its signing secret is in this answer only", tag: "Webhook endpoints", auth: .merchant, request: "WebhookEndpointCreate", response: "WebhookEndpoint"),
         .init(method: "get", path: "/account/{merchant_id}/business_profile/{profile_id}/webhooks", summary: "List webhook endpoints", tag: "Webhook endpoints", auth: .merchant, response: "WebhookEndpointList"),
         .init(method: "get", path: "/account/{merchant_id}/business_profile/{profile_id}/webhooks/{webhook_endpoint_id}", summary: "Retrieve a webhook endpoint", tag: "Webhook endpoints", auth: .merchant, response: "WebhookEndpoint"),
-        .init(method: "post", path: "/account/{merchant_id}/business_profile/{profile_id}/webhooks/{webhook_endpoint_id}", summary: "Update a webhook endpoint (a deprecated one never changes again)", tag: "Webhook endpoints", auth: .merchant, request: "WebhookEndpointInput", response: "WebhookEndpoint"),
-        .init(method: "delete", path: "/account/{merchant_id}/business_profile/{profile_id}/webhooks/{webhook_endpoint_id}", summary: "Deprecate a webhook endpoint for good", tag: "Webhook endpoints", auth: .merchant, response: "WebhookEndpoint"),
+        .init(method: "post", path: "/account/{merchant_id}/business_profile/{profile_id}/webhooks/{webhook_endpoint_id}", summary: "Update a webhook endpoint (a deprecated one never changes again: 400)", tag: "Webhook endpoints", auth: .merchant, request: "WebhookEndpointUpdate", response: "WebhookEndpoint"),
+        .init(method: "delete", path: "/account/{merchant_id}/business_profile/{profile_id}/webhooks/{webhook_endpoint_id}", summary: "Deprecate a webhook endpoint for good (it stays listed with status deprecated, for its delivery history)", tag: "Webhook endpoints", auth: .merchant, response: "WebhookEndpoint"),
         .init(method: "post", path: "/account/{merchant_id}/business_profile/{profile_id}/webhooks/{webhook_endpoint_id}/rotate_secret", summary: "Rotate the signing secret; the old one stays valid for 24 hours", tag: "Webhook endpoints", auth: .merchant, response: "WebhookEndpoint"),
 
-        .init(method: "post", path: "/account/{merchant_id}/connectors", summary: "Create a connector account", tag: "Connector accounts", auth: .merchant, request: "ConnectorAccountInput", response: "ConnectorAccount"),
+        .init(method: "post", path: "/account/{merchant_id}/connectors", summary: "Create a connector account", tag: "Connector accounts", auth: .merchant, request: "ConnectorAccountCreate", response: "ConnectorAccount"),
         .init(method: "get", path: "/account/{merchant_id}/connectors", summary: "List connector accounts", tag: "Connector accounts", auth: .merchant, response: "ConnectorAccountList"),
         .init(method: "get", path: "/account/{merchant_id}/connectors/{merchant_connector_id}", summary: "Retrieve a connector account (credentials masked)", tag: "Connector accounts", auth: .merchant, response: "ConnectorAccount"),
-        .init(method: "post", path: "/account/{merchant_id}/connectors/{merchant_connector_id}", summary: "Update a connector account", tag: "Connector accounts", auth: .merchant, request: "ConnectorAccountInput", response: "ConnectorAccount"),
-        .init(method: "delete", path: "/account/{merchant_id}/connectors/{merchant_connector_id}", summary: "Delete a connector account", tag: "Connector accounts", auth: .merchant, response: "Deleted"),
-        .init(method: "post", path: "/v2/connector-accounts", summary: "Create a connector account (v2)", tag: "Connector accounts", auth: .merchant, request: "ConnectorAccountInput", response: "ConnectorAccount", headers: ["x-merchant-id", "x-profile-id"]),
-        .init(method: "get", path: "/v2/connector-accounts/{merchant_connector_id}", summary: "Retrieve a connector account (v2)", tag: "Connector accounts", auth: .merchant, response: "ConnectorAccount", headers: ["x-merchant-id"]),
+        .init(method: "post", path: "/account/{merchant_id}/connectors/{merchant_connector_id}", summary: "Update a connector account (its connector and type never change)", tag: "Connector accounts", auth: .merchant, request: "ConnectorAccountUpdate", response: "ConnectorAccount"),
+        .init(method: "delete", path: "/account/{merchant_id}/connectors/{merchant_connector_id}", summary: "Delete a connector account", tag: "Connector accounts", auth: .merchant, response: "ConnectorDeleted"),
+        .init(method: "post", path: "/v2/connector-accounts", summary: "Create a connector account (v2); x-profile-id and a body profile_id must agree", tag: "Connector accounts", auth: .merchant, request: "ConnectorAccountCreate", response: "ConnectorAccount", headers: [xMerchantId, xProfileId]),
+        .init(method: "get", path: "/v2/connector-accounts/{merchant_connector_id}", summary: "Retrieve a connector account (v2)", tag: "Connector accounts", auth: .merchant, response: "ConnectorAccount", headers: [xMerchantId]),
 
-        .init(method: "post", path: "/payments", summary: "Create (and with confirm: true, confirm) a payment. 202 with the stored state when payment-core's answer takes longer than the reply timeout; poll GET", tag: "Payments", auth: .merchant, request: "PaymentCreate", response: "Payment", headers: ["Idempotency-Key"]),
-        .init(method: "post", path: "/payments/{payment_id}/confirm", summary: "Confirm a payment with a card or a processor token", tag: "Payments", auth: .merchant, request: "PaymentConfirm", response: "Payment", headers: ["Idempotency-Key"]),
-        .init(method: "post", path: "/payments/{payment_id}/capture", summary: "Capture an authorized payment, fully or partly", tag: "Payments", auth: .merchant, request: "PaymentCapture", response: "Payment", headers: ["Idempotency-Key"]),
-        .init(method: "post", path: "/payments/{payment_id}/cancel", summary: "Cancel a payment that is not yet charged", tag: "Payments", auth: .merchant, request: "PaymentCancel", response: "Payment", headers: ["Idempotency-Key"]),
+        .init(method: "post", path: "/payments", summary: "Create (and with confirm: true, confirm) a payment. With the admin key, merchant_id is required. Refused with 400 beyond what this schema says: a card number failing the Luhn check or an expired card, amount_to_capture above amount, confirm without a payment method, both payment_method_data and recurring_details, routing to a connector the profile lacks or a profile with no (or several) processors. 202 with the stored state when payment-core's answer takes longer than the reply timeout; poll GET", tag: "Payments", auth: .merchant, request: "PaymentCreate", response: "Payment", headers: [idempotencyKey], also: ["202": "PaymentAccepted"]),
+        .init(method: "post", path: "/payments/{payment_id}/confirm", summary: "Confirm a payment with a card or a processor token (the card rules of POST /payments apply; a payment not awaiting confirmation: 400)", tag: "Payments", auth: .merchant, request: "PaymentConfirm", response: "Payment", headers: [idempotencyKey], also: ["202": "PaymentAccepted"]),
+        .init(method: "post", path: "/payments/{payment_id}/capture", summary: "Capture an authorized payment, fully or partly (more than capturable, or a payment not awaiting capture: 400)", tag: "Payments", auth: .merchant, request: "PaymentCapture", response: "Payment", headers: [idempotencyKey], also: ["202": "PaymentAccepted"]),
+        .init(method: "post", path: "/payments/{payment_id}/cancel", summary: "Cancel a payment that is not yet charged (otherwise 400)", tag: "Payments", auth: .merchant, request: "PaymentCancel", response: "Payment", headers: [idempotencyKey], also: ["202": "PaymentAccepted"]),
         .init(method: "get", path: "/payments/{payment_id}", summary: "Retrieve a payment", tag: "Payments", auth: .merchant, response: "Payment"),
-        .init(method: "post", path: "/refunds", summary: "Refund a succeeded payment, fully or partly (never more than was received)", tag: "Refunds", auth: .merchant, request: "RefundCreate", response: "Refund", headers: ["Idempotency-Key"]),
+        .init(method: "post", path: "/refunds", summary: "Refund a succeeded payment, fully or partly (never more than was received, nor a payment that received nothing: 400)", tag: "Refunds", auth: .merchant, request: "RefundCreate", response: "Refund", headers: [idempotencyKey], also: ["202": "RefundAccepted"]),
         .init(method: "get", path: "/refunds/{refund_id}", summary: "Retrieve a refund", tag: "Refunds", auth: .merchant, response: "Refund"),
-        .init(method: "post", path: "/webhooks/{merchant_id}/{connector}", summary: "Incoming connector webhook (e.g. Stripe-Signature), passed unchanged to payment-core, which verifies and applies it; 401 on a bad signature", tag: "Incoming webhooks", auth: .none, request: "Document", response: "Document", headers: ["Stripe-Signature"]),
-        .init(method: "post", path: "/internal/card-vault/{token}/take", summary: "Internal: payment-core takes a card held in memory for one confirm (HMAC-signed with the internal key)", tag: "Internal", auth: .none, response: "Document", headers: ["x-paywire-internal-signature"]),
+        .init(method: "post", path: "/webhooks/{merchant_id}/{connector}", summary: "Incoming connector webhook (e.g. Stripe-Signature), passed unchanged to payment-core, which verifies and applies it; 401 on a bad signature, 400 for a connector that sends no webhooks", tag: "Incoming webhooks", auth: .none, request: "Document", response: "IncomingWebhookResult", headers: [stripeSignature]),
     ]
 
+    // MARK: Schema building blocks
+
+    /// Text PostgreSQL can store: anything but NUL.
+    static let noNUL = "^[^\\u0000]*$"
+    /// Ids in paths and headers: printable, no control characters.
+    static let printable = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+
     static func ref(_ name: String) -> JSONValue { .object(["$ref": .string("#/components/schemas/\(name)")]) }
-    static func string(_ description: String? = nil, enum values: [String]? = nil, format: String? = nil) -> JSONValue {
+
+    static func string(_ description: String? = nil, enum values: [String]? = nil, format: String? = nil, maxLength: Int? = nil, minLength: Int? = nil, pattern: String? = noNUL) -> JSONValue {
         var schema: [String: JSONValue] = ["type": .string("string")]
         if let description { schema["description"] = .string(description) }
-        if let values { schema["enum"] = .array(values.map(JSONValue.string)) }
+        if let values { schema["enum"] = .array(values.map(JSONValue.string)) } else if let pattern { schema["pattern"] = .string(pattern) }
         if let format { schema["format"] = .string(format) }
+        if let maxLength { schema["maxLength"] = .number(Double(maxLength)) }
+        if let minLength { schema["minLength"] = .number(Double(minLength)) }
         return .object(schema)
     }
+
+    static let identifierText = string(maxLength: 64, minLength: 1, pattern: printable)
     static let boolean: JSONValue = .object(["type": .string("boolean")])
-    static func integer(minimum: Int? = nil) -> JSONValue {
+    static let anything: JSONValue = .object([:])
+
+    static func integer(_ range: ClosedRange<Int>? = nil) -> JSONValue {
         var schema: [String: JSONValue] = ["type": .string("integer")]
-        if let minimum { schema["minimum"] = .number(Double(minimum)) }
+        if let range {
+            schema["minimum"] = .number(Double(range.lowerBound))
+            schema["maximum"] = .number(Double(range.upperBound))
+        }
         return .object(schema)
     }
-    static let freeObject: JSONValue = .object(["type": .string("object"), "additionalProperties": .bool(true)])
-    static func object(_ properties: [String: JSONValue], required: [String] = [], open: Bool = true) -> JSONValue {
-        var schema: [String: JSONValue] = ["type": .string("object"), "properties": .object(properties), "additionalProperties": .bool(open)]
+
+    static let amount = integer(1...InputLimits.maxAmount)
+    static let count = integer(0...Int(Int32.max))
+
+    /// A webhook or return URL: absolute http(s), a host, no credentials.
+    static let url = string("An absolute http or https URL", format: "uri", maxLength: 2048, pattern: Validation.urlPattern)
+
+    /// The same schema, or null (JSON Schema 2020-12 style, as OpenAPI 3.1 takes it).
+    static func nullable(_ schema: JSONValue) -> JSONValue {
+        guard case .object(var fields) = schema, fields["type"] != .string("null") else { return schema }
+        if case .array(let types)? = fields["type"], types.contains(.string("null")) { return schema }
+        if fields["$ref"] != nil || fields["anyOf"] != nil || fields["oneOf"] != nil || fields["allOf"] != nil {
+            return .object(["anyOf": .array([schema, .object(["type": .string("null")])])])
+        }
+        if case .string(let type)? = fields["type"] { fields["type"] = .array([.string(type), .string("null")]) }
+        if case .array(var values)? = fields["enum"] {
+            values.append(.null)
+            fields["enum"] = .array(values)
+        }
+        return .object(fields)
+    }
+
+    /// A request body: unknown fields are kept (merchants move over with Hyperswitch payloads)
+    /// as free-form values; every optional field may be null, which means "not given".
+    static func request(_ properties: [String: JSONValue], required: [String] = [], extra: [String: JSONValue] = [:]) -> JSONValue {
+        var props: [String: JSONValue] = [:]
+        for (name, schema) in properties { props[name] = required.contains(name) ? schema : nullable(schema) }
+        var schema: [String: JSONValue] = [
+            "type": .string("object"), "properties": .object(props),
+            "propertyNames": .object(["pattern": .string(noNUL)]),
+            "additionalProperties": ref("FreeValue"),
+        ]
+        if !required.isEmpty { schema["required"] = .array(required.map(JSONValue.string)) }
+        for (key, value) in extra { schema[key] = value }
+        return .object(schema)
+    }
+
+    /// A response object: every listed field is always present; `nullable` ones may be null.
+    static func response(_ properties: [String: JSONValue], nullable nullableFields: Set<String> = [], open: Bool = true) -> JSONValue {
+        var props: [String: JSONValue] = [:]
+        for (name, schema) in properties { props[name] = nullableFields.contains(name) ? nullable(schema) : schema }
+        let required = properties.keys.filter { !nullableFields.contains($0) }.sorted()
+        var schema: [String: JSONValue] = ["type": .string("object"), "properties": .object(props), "additionalProperties": .bool(open)]
         if !required.isEmpty { schema["required"] = .array(required.map(JSONValue.string)) }
         return .object(schema)
     }
-    static func array(_ items: JSONValue) -> JSONValue { .object(["type": .string("array"), "items": items]) }
+
+    static func array(_ items: JSONValue, maxItems: Int? = nil, minItems: Int? = nil) -> JSONValue {
+        var schema: [String: JSONValue] = ["type": .string("array"), "items": items]
+        if let maxItems { schema["maxItems"] = .number(Double(maxItems)) }
+        if let minItems { schema["minItems"] = .number(Double(minItems)) }
+        return .object(schema)
+    }
+
+    static func object(_ properties: [String: JSONValue], required: [String] = [], open: Bool = true) -> JSONValue {
+        var schema: [String: JSONValue] = ["type": .string("object"), "properties": .object(properties), "additionalProperties": .bool(open)]
+        if open { schema["propertyNames"] = .object(["pattern": .string(noNUL)]) }
+        if !required.isEmpty { schema["required"] = .array(required.map(JSONValue.string)) }
+        return .object(schema)
+    }
+
+    /// `^(?:n|a|m|e)` spelled case-insensitively for ECMA regular expressions (which have no (?i)).
+    static func caseless(_ words: [String]) -> String {
+        words.map { word in
+            word.map { character -> String in
+                let lower = character.lowercased(), upper = character.uppercased()
+                if lower == upper { return character == "-" ? "\\-" : String(character) }
+                return "[\(upper)\(lower)]"
+            }.joined()
+        }.joined(separator: "|")
+    }
+
+    static var customHeaders: JSONValue {
+        let reserved = caseless(CustomWebhookHeaders.reserved.sorted())
+        let prefixes = caseless(["proxy-", "webhook-"])
+        return .object([
+            "type": .string("object"),
+            "description": .string("Sent with every delivery of the profile. Names are HTTP tokens and may not be Paywire's own headers or the connection's (\(CustomWebhookHeaders.reserved.sorted().joined(separator: ", ")), proxy-*, webhook-*), in any case; values are visible text without CR, LF or NUL. At most \(CustomWebhookHeaders.maxCount)."),
+            "maxProperties": .number(Double(CustomWebhookHeaders.maxCount)),
+            "propertyNames": .object([
+                "pattern": .string("^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,\(CustomWebhookHeaders.maxNameLength)}$"),
+                "not": .object(["pattern": .string("^(\(reserved))$|^(\(prefixes))")]),
+            ]),
+            "additionalProperties": string(maxLength: 256, pattern: "^([!-~\\u0080-\\uFFFF]([ -~\\u0080-\\uFFFF\\t]*[!-~\\u0080-\\uFFFF])?)?$"),
+        ])
+    }
+
+    // MARK: Schemas
 
     static var schemas: [String: JSONValue] {
-        let eventTypes = string("An outgoing event type", enum: WebhookEventType.known.sorted())
-        let endpoint = object([
-            "webhook_endpoint_id": string("whe_…, assigned"), "webhook_url": string(format: "uri"),
-            "events": array(eventTypes), "status": string(enum: ["active", "inactive", "deprecated"]),
-            "signing_secret": string("whsec_…; only in the answer that created or rotated it"),
+        let eventType = string("An outgoing event type", enum: WebhookEventType.known.sorted())
+        let endpointStatus = string(enum: ["active", "inactive", "deprecated"])
+        let free = ref("FreeObject")
+        let endpointFields: [String: JSONValue] = [
+            "webhook_url": url, "events": array(eventType, minItems: 1), "status": endpointStatus,
+        ]
+        let recoveryAlgorithm = string(enum: ["monitoring", "cascading", "smart"])
+        let authDetails: [(String, [String])] = [("HeaderKey", ["api_key"]), ("BodyKey", ["api_key", "key1"]), ("SignatureKey", ["api_key", "key1", "api_secret"]), ("NoKey", [])]
+        let connectorAccountDetails: JSONValue = .object(["oneOf": .array(authDetails.map { type, keys in
+            var properties: [String: JSONValue] = ["auth_type": string(enum: [type])]
+            for key in keys { properties[key] = string(maxLength: 4096, minLength: 1) }
+            return object(properties, required: ["auth_type"] + keys)
+        })])
+        let connectorCommon: [String: JSONValue] = [
+            "connector_webhook_details": request(["merchant_secret": string(maxLength: 4096)]),
+            "payment_methods_enabled": array(ref("FreeValue")), "metadata": free, "disabled": boolean,
+            "profile_id": identifierText,
+            "feature_metadata": request(["revenue_recovery": request([
+                "max_retry_count": integer(0...1000),
+                "billing_connector_retry_threshold": .object(["type": .string("integer"), "minimum": .number(0), "maximum": .number(1000), "description": .string("Must not exceed max_retry_count (400)")]),
+                "billing_account_reference": free,
+                "switch_payment_method_config": request(["retry_threshold": integer(0...1000), "time_threshold_after_creation": count]),
+            ])]),
+        ]
+        var connectorCreate = connectorCommon
+        connectorCreate["connector_account_details"] = connectorAccountDetails
+        connectorCreate["connector_name"] = string(enum: ConnectorNames.all)
+        connectorCreate["connector_type"] = string(enum: ["payment_processor", "billing_processor"])
+        var connectorUpdate = connectorCommon
+        connectorUpdate["connector_account_details"] = connectorAccountDetails
+        connectorUpdate["connector_name"] = .object(["type": .string("null"), "description": .string("Never changes; any value is refused")])
+        connectorUpdate["connector_type"] = .object(["type": .string("null"), "description": .string("Never changes; any value is refused")])
+        // Which type each connector is: the pairs that may be created (another pair: 400).
+        let connectorKinds = "connector_type must be the connector's own: " + ConnectorNames.byType.map { type, names in "\(names.joined(separator: ", ")) → \(type)" }.joined(separator: "; ")
+
+        let webhookDetailsInput = request([
+            "webhook_version": string(maxLength: 64), "webhook_username": string(maxLength: 255), "webhook_password": string(maxLength: 255),
+            "webhook_url": url, "payment_created_enabled": boolean, "payment_succeeded_enabled": boolean, "payment_failed_enabled": boolean,
+            "multiple_webhooks_list": array(ref("WebhookEndpointEntry"), maxItems: InputLimits.endpointsPerProfile),
         ])
-        let webhookDetails = object([
-            "webhook_version": string(), "webhook_username": string(), "webhook_password": string("Write-only; answered as ***"),
-            "webhook_url": string("Legacy single endpoint, subscribed to every event type", format: "uri"),
+        let profileInput = request([
+            "profile_name": string(maxLength: 64), "return_url": url, "enable_payment_response_hash": boolean,
+            "webhook_details": ref("WebhookDetailsInput"), "metadata": free,
+            "session_expiry": integer(0...7_776_000), "intent_fulfillment_time": integer(0...7_776_000),
+            "outgoing_webhook_custom_http_headers": customHeaders,
+            "revenue_recovery_retry_algorithm_type": recoveryAlgorithm,
+        ])
+        let merchantFields: [String: JSONValue] = [
+            "merchant_name": string(maxLength: 255), "return_url": url, "enable_payment_response_hash": boolean,
+            "merchant_details": free, "metadata": free, "sub_merchants_enabled": boolean,
+            "webhook_details": ref("WebhookDetailsInput"),
+        ]
+        var merchantCreate = merchantFields
+        merchantCreate["merchant_id"] = string("Letters, digits, '_' and '-'", maxLength: 64, minLength: 1, pattern: "^[A-Za-z0-9_-]{1,64}$")
+
+        let endpoint = response([
+            "webhook_endpoint_id": string("whe_…, assigned"), "webhook_url": string(), "events": array(eventType), "status": endpointStatus,
+            "signing_secret": string("whsec_…; only in the answer that created or rotated it"),
+        ], nullable: ["signing_secret"])
+        var endpointResponse = endpoint
+        if case .object(var fields) = endpoint, case .array(let required)? = fields["required"] {
+            fields["required"] = .array(required.filter { $0 != .string("signing_secret") })
+            endpointResponse = .object(fields)
+        }
+        let webhookDetails = response([
+            "webhook_version": string(), "webhook_username": string(), "webhook_password": string("*** when one is set; never the password"),
+            "webhook_url": string("Legacy single endpoint, subscribed to every event type while no endpoint that is not deprecated exists"),
             "payment_created_enabled": boolean, "payment_succeeded_enabled": boolean, "payment_failed_enabled": boolean,
             "multiple_webhooks_list": array(ref("WebhookEndpoint")),
-        ])
-        return [
-            "Error": object(["error": object([
-                "type": string(), "code": string(), "message": string(), "field": string("The field at fault, when there is one"),
-            ], required: ["type", "code", "message"], open: false)], required: ["error"], open: false),
-            "Status": object(["status": string(), "problems": freeObject]),
-            "Text": string(),
-            "Document": freeObject,
-            "Deleted": freeObject,
-            "Revoked": object(["merchant_id": string(), "key_id": string(), "revoked": boolean]),
-            "WebhookDetails": webhookDetails,
-            "WebhookEndpoint": endpoint,
-            "WebhookEndpointList": array(ref("WebhookEndpoint")),
-            "WebhookEndpointInput": object(["webhook_url": string(format: "uri"), "events": array(eventTypes), "status": string(enum: ["active", "inactive", "deprecated"])]),
-            "MerchantAccountCreate": object([
-                "merchant_id": string(), "merchant_name": string(), "return_url": string(format: "uri"),
-                "enable_payment_response_hash": boolean, "merchant_details": freeObject, "metadata": freeObject,
-                "webhook_details": ref("WebhookDetails"),
-            ], required: ["merchant_id"]),
-            "MerchantAccount": object([
-                "merchant_id": string(), "merchant_name": string(), "enable_payment_response_hash": boolean,
-                "payment_response_hash_key": string(), "webhook_details": ref("WebhookDetails"), "publishable_key": string(),
-                "default_profile": string(), "organization_id": string(), "metadata": freeObject, "merchant_details": freeObject,
-            ]),
-            "BusinessProfileUpdate": object([
-                "profile_name": string(), "return_url": string(format: "uri"), "enable_payment_response_hash": boolean,
-                "webhook_details": ref("WebhookDetails"), "metadata": freeObject,
-                "outgoing_webhook_custom_http_headers": .object(["type": .string("object"), "additionalProperties": string()]),
-                "revenue_recovery_retry_algorithm_type": string(enum: ["monitoring", "cascading", "smart"]),
-            ]),
-            "BusinessProfile": object([
-                "merchant_id": string(), "profile_id": string(), "profile_name": string(),
-                "payment_response_hash_key": string(), "webhook_details": ref("WebhookDetails"),
-                "outgoing_webhook_custom_http_headers": freeObject,
-                "revenue_recovery_retry_algorithm_type": string(enum: ["monitoring", "cascading", "smart"]),
-            ]),
-            "BusinessProfileList": array(ref("BusinessProfile")),
-            "APIKeyCreate": object(["name": string(), "description": string(), "expiration": string("never, or an ISO-8601 date-time")], required: ["name"]),
-            "APIKey": object(["key_id": string(), "merchant_id": string(), "name": string(), "description": string(), "prefix": string(), "created": string(format: "date-time"), "expiration": string()]),
-            "APIKeyCreated": object(["key_id": string(), "merchant_id": string(), "name": string(), "api_key": string("dev_…; shown once"), "created": string(format: "date-time"), "expiration": string()]),
-            "APIKeyList": array(ref("APIKey")),
-            "ConnectorAccountInput": object([
-                "connector_type": string(enum: ["payment_processor", "billing_processor"]),
-                "connector_name": string(enum: ["sandbox", "stripe", "custombilling"]),
-                "connector_account_details": object([
-                    "auth_type": string(enum: ["HeaderKey", "BodyKey", "SignatureKey", "NoKey"]),
-                    "api_key": string(), "key1": string(), "api_secret": string(),
-                ], required: ["auth_type"]),
-                "connector_webhook_details": object(["merchant_secret": string()]),
-                "payment_methods_enabled": array(freeObject), "metadata": freeObject, "profile_id": string(),
-                "feature_metadata": object(["revenue_recovery": object([
-                    "max_retry_count": integer(minimum: 0), "billing_connector_retry_threshold": integer(minimum: 0),
-                    "billing_account_reference": freeObject, "switch_payment_method_config": freeObject,
-                ])]),
-            ]),
-            "ConnectorAccount": object([
-                "merchant_connector_id": string(), "merchant_id": string(), "profile_id": string(),
-                "connector_type": string(), "connector_name": string(), "connector_account_details": freeObject,
-                "connector_webhook_details": freeObject, "feature_metadata": freeObject, "metadata": freeObject,
-            ]),
-            "ConnectorAccountList": array(ref("ConnectorAccount")),
-            "Card": object([
-                "card_number": string("Kept in memory only on its way to the connector; never stored or returned"),
-                "card_exp_month": string(), "card_exp_year": string(), "card_cvc": string(), "card_holder_name": string(),
-            ], required: ["card_number", "card_exp_month", "card_exp_year", "card_cvc"]),
-            "PaymentMethodData": object(["card": ref("Card")]),
-            "RecurringDetails": object(["type": string(enum: ["processor_payment_token"]), "data": object(["processor_payment_token": string()])]),
-            "Routing": object(["type": string(enum: ["single"]), "data": string("A connector name, e.g. sandbox or stripe")]),
-            "PaymentCreate": object([
-                "merchant_id": string("Admin key only; a merchant key implies it"), "amount": integer(minimum: 1), "currency": string(),
-                "confirm": boolean, "capture_method": string(enum: ["automatic", "manual"]), "amount_to_capture": integer(minimum: 1),
-                "profile_id": string(), "routing": ref("Routing"), "payment_method": string(enum: ["card"]),
-                "payment_method_data": ref("PaymentMethodData"), "recurring_details": ref("RecurringDetails"),
-                "customer": freeObject, "customer_id": string(), "description": string(), "billing": freeObject, "shipping": freeObject,
-                "metadata": freeObject, "order_details": array(freeObject), "return_url": string(),
-            ], required: ["amount", "currency"]),
-            "PaymentConfirm": object(["payment_method_data": ref("PaymentMethodData"), "recurring_details": ref("RecurringDetails"), "routing": ref("Routing"), "capture_method": string(enum: ["automatic", "manual"])]),
-            "PaymentCapture": object(["amount_to_capture": integer(minimum: 1)]),
-            "PaymentCancel": object(["cancellation_reason": string()]),
-            "Payment": object([
-                "payment_id": string(), "merchant_id": string(), "profile_id": string(),
-                "status": string(enum: PaymentStatusNames.all), "amount": integer(), "amount_capturable": integer(), "amount_received": integer(),
-                "currency": string(), "capture_method": string(), "connector": string(), "merchant_connector_id": string(),
-                "connector_transaction_id": string(), "client_secret": string(),
-                "payment_method_data": object(["card": object([
-                    "last4": string(), "card_isin": string("The BIN: first six digits"), "card_exp_month": string(), "card_exp_year": string(),
-                    "card_network": string(), "card_holder_name": string(),
-                ])]),
-                "error_code": string(), "error_message": string(), "unified_code": string(), "unified_message": string(),
-                "attempt_count": integer(), "created": string(format: "date-time"), "updated": string(format: "date-time"),
-            ]),
-            "RefundCreate": object(["payment_id": string(), "amount": integer(minimum: 1), "reason": string(), "metadata": freeObject], required: ["payment_id"]),
-            "Refund": object([
-                "refund_id": string(), "payment_id": string(), "amount": integer(), "currency": string(),
-                "status": string(enum: ["pending", "succeeded", "failed"]), "reason": string(), "connector": string(),
-                "connector_refund_id": string(), "error_code": string(), "error_message": string(),
-                "created_at": string(format: "date-time"), "updated_at": string(format: "date-time"),
-            ]),
+            "delivery_target": string("Which receives events now: the endpoints that are not deprecated, else the legacy webhook_url", enum: ["multiple_webhooks_list", "webhook_url", "none"]),
+        ], nullable: ["webhook_version", "webhook_username", "webhook_password", "webhook_url", "payment_created_enabled", "payment_succeeded_enabled", "payment_failed_enabled", "multiple_webhooks_list"])
+        let card = object([
+            "card_number": string("Digits (spaces and dashes allowed); must pass the Luhn check. Kept in memory only on its way to the connector; never stored or returned", maxLength: 23, pattern: "^[0-9 -]{12,23}$"),
+            "card_exp_month": string("01 to 12", pattern: "^(0[1-9]|[1-9]|1[0-2])$"),
+            "card_exp_year": string("YY or YYYY, not in the past", pattern: "^([0-9]{2}|[0-9]{4})$"),
+            "card_cvc": string(pattern: "^[0-9]{3,4}$"),
+            "card_holder_name": nullable(string(maxLength: 255)),
+        ], required: ["card_number", "card_exp_month", "card_exp_year", "card_cvc"])
+        let paymentMethodData = request(["card": card], required: ["card"])
+        let recurringDetails = request([
+            "type": string(enum: ["processor_payment_token"]),
+            "data": request(["processor_payment_token": string(maxLength: 255)], required: ["processor_payment_token"]),
+        ], required: ["type", "data"])
+        let routing = request([
+            "type": string(enum: ["single"]),
+            "data": .object(["oneOf": .array([
+                string("A connector name, e.g. sandbox or stripe", maxLength: 64, minLength: 1),
+                object(["merchant_connector_id": string(maxLength: 64)], required: ["merchant_connector_id"]),
+                object(["connector": string(maxLength: 64), "merchant_connector_id": .object(["type": .string("null")])], required: ["connector"]),
+            ])]),
+        ], required: ["type", "data"])
+        let capture = string(enum: ["automatic", "manual"])
+        var paymentFree: [String: JSONValue] = [:]
+        for key in ["customer", "billing", "shipping", "metadata", "browser_info", "connector_metadata"] { paymentFree[key] = free }
+        for key in ["customer_id", "description", "return_url", "email", "name", "phone", "merchant_order_reference_id"] { paymentFree[key] = string(maxLength: 2048) }
+        paymentFree["order_details"] = array(ref("FreeValue"))
+        var paymentCreate = paymentFree
+        for (key, value) in [
+            "merchant_id": string("The admin key must name the merchant; a merchant key implies it (and this is ignored)", maxLength: 64),
+            "amount": amount, "currency": string("ISO 4217", enum: Currency.codes), "confirm": boolean, "capture_method": capture,
+            "amount_to_capture": amount, "profile_id": identifierText, "routing": routing, "payment_method": string(enum: ["card"]),
+            "payment_method_data": paymentMethodData, "recurring_details": recurringDetails,
+        ] { paymentCreate[key] = value }
+        let freeFormNote = "Free-form fields (metadata, customer, billing, description, …) take at most \(InputLimits.freeFormBytes) bytes in all"
+
+        let paymentCard = response([
+            "last4": string(), "card_isin": string("The BIN: first six digits"), "card_exp_month": string(), "card_exp_year": string(),
+            "card_network": string(), "card_holder_name": string(),
+        ], nullable: ["card_network", "card_holder_name"])
+        let optionalPaymentText = ["profile_id", "connector", "merchant_connector_id", "connector_transaction_id", "error_code", "error_message", "unified_code", "unified_message", "issuer_error_code", "reference_id", "cancellation_reason"]
+        var paymentProperties: [String: JSONValue] = [
+            "payment_id": string(), "merchant_id": string(), "status": string(enum: PaymentStatusNames.all),
+            "amount": integer(), "net_amount": integer(), "amount_capturable": integer(), "amount_received": integer(),
+            "currency": string(), "capture_method": string(enum: ["automatic", "manual"]), "client_secret": string(),
+            "payment_method_data": object(["card": paymentCard, "billing": nullable(free)]),
+            "attempt_count": integer(), "created": string(format: "date-time"), "updated": string(format: "date-time"),
+            "manual_retry_allowed": boolean,
         ]
+        for key in optionalPaymentText { paymentProperties[key] = string() }
+        var paymentNullable = Set(optionalPaymentText)
+        paymentNullable.insert("payment_method_data")
+        let refundText = ["profile_id", "reason", "connector_refund_id", "error_code", "error_message", "unified_code", "unified_message"]
+        var refundProperties: [String: JSONValue] = [
+            "refund_id": string(), "payment_id": string(), "merchant_id": string(), "amount": integer(), "currency": string(),
+            "status": string(enum: ["pending", "succeeded", "failed"]), "connector": string(), "merchant_connector_id": string(),
+            "metadata": free, "created_at": string(format: "date-time"), "updated_at": string(format: "date-time"),
+        ]
+        for key in refundText { refundProperties[key] = string() }
+
+        return [
+            "FreeValue": .object(["anyOf": .array([
+                .object(["type": .array([.string("null"), .string("boolean"), .string("number")])]),
+                string(), array(ref("FreeValue")), ref("FreeObject"),
+            ])]),
+            "FreeObject": .object(["type": .string("object"), "propertyNames": .object(["pattern": .string(noNUL)]), "additionalProperties": ref("FreeValue")]),
+            "Error": object(["error": object([
+                "type": string(), "code": string(), "message": string(), "field": nullable(string("The field at fault, when there is one")),
+            ], required: ["type", "code", "message", "field"], open: false)], required: ["error"], open: false),
+            "Status": object(["status": string(enum: ["ok", "ready", "not_ready"]), "problems": object([:])], required: ["status"]),
+            "Text": .object(["type": .string("string")]),
+            "Document": .object(["type": .string("object")]),
+            "IncomingWebhookResult": object(["received": boolean, "applied": boolean]),
+            "MerchantDeleted": response(["merchant_id": string(), "merchant_deleted": boolean]),
+            "ConnectorDeleted": response(["merchant_id": string(), "merchant_connector_id": string(), "deleted": boolean]),
+            "Revoked": response(["merchant_id": string(), "key_id": string(), "revoked": boolean]),
+            "WebhookDetailsInput": webhookDetailsInput,
+            "WebhookDetails": webhookDetails,
+            "WebhookEndpoint": endpointResponse,
+            "WebhookEndpointList": array(ref("WebhookEndpoint")),
+            "WebhookEndpointEntry": .object(["allOf": .array([
+                request(endpointFields.merging(["webhook_endpoint_id": string("An endpoint of this profile to update; without it, an endpoint is created", maxLength: 64)]) { $1 }),
+                .object(["anyOf": .array([
+                    object(["webhook_endpoint_id": string()], required: ["webhook_endpoint_id"]),
+                    object(["webhook_url": .object(["type": .string("string")]), "events": .object(["type": .string("array")])], required: ["webhook_url", "events"]),
+                ])]),
+            ])]),
+            "WebhookEndpointCreate": request(endpointFields, required: ["webhook_url", "events"]),
+            "WebhookEndpointUpdate": request(endpointFields),
+            "MerchantAccountCreate": request(merchantCreate, required: ["merchant_id"], extra: ["description": .string(freeFormNote)]),
+            "MerchantAccountUpdate": request(merchantFields, extra: ["description": .string(freeFormNote)]),
+            "MerchantAccount": response([
+                "merchant_id": string(), "merchant_name": string(), "enable_payment_response_hash": boolean,
+                "payment_response_hash_key": string(), "webhook_details": webhookDetails, "publishable_key": string(),
+                "default_profile": string(), "organization_id": string(), "metadata": free, "merchant_details": free,
+                "return_url": string(),
+            ], nullable: ["merchant_name", "payment_response_hash_key", "webhook_details", "publishable_key", "default_profile", "organization_id", "metadata", "merchant_details", "return_url"]),
+            "BusinessProfileUpdate": profileInput,
+            "BusinessProfile": response([
+                "merchant_id": string(), "profile_id": string(), "profile_name": string(),
+                "payment_response_hash_key": string(), "enable_payment_response_hash": boolean, "webhook_details": webhookDetails,
+                "outgoing_webhook_custom_http_headers": object([:]), "return_url": string(), "metadata": free,
+                "revenue_recovery_retry_algorithm_type": string(enum: ["monitoring", "cascading", "smart"]),
+            ], nullable: ["payment_response_hash_key", "outgoing_webhook_custom_http_headers", "return_url", "metadata", "revenue_recovery_retry_algorithm_type"]),
+            "BusinessProfileList": array(ref("BusinessProfile")),
+            "APIKeyCreate": request([
+                "name": string(maxLength: 64), "description": string(maxLength: 256),
+                "expiration": .object(["description": .string("never, or an RFC 3339 date-time in the future (a past one: 400)"), "anyOf": .array([
+                    string(enum: ["never"]), .object(["type": .string("string"), "format": .string("date-time"), "maxLength": .number(64)]),
+                ])]),
+            ], required: ["name"]),
+            "APIKey": response(["key_id": string(), "merchant_id": string(), "name": string(), "description": string(), "prefix": string(), "created": string(format: "date-time"), "expiration": string()], nullable: ["description"]),
+            "APIKeyCreated": response(["key_id": string(), "merchant_id": string(), "name": string(), "description": string(), "api_key": string("dev_…; shown once"), "created": string(format: "date-time"), "expiration": string()], nullable: ["description"]),
+            "APIKeyList": array(ref("APIKey")),
+            "ConnectorAccountCreate": request(connectorCreate, required: ["connector_name", "connector_type", "connector_account_details"], extra: ["description": .string(connectorKinds)]),
+            "ConnectorAccountUpdate": request(connectorUpdate),
+            "ConnectorAccount": response([
+                "merchant_connector_id": string(), "merchant_id": string(), "profile_id": string(),
+                "connector_type": string(), "connector_name": string(), "connector_account_details": object([:]),
+                "connector_webhook_details": object([:]), "feature_metadata": free, "metadata": free,
+            ], nullable: ["connector_webhook_details", "feature_metadata", "metadata"]),
+            "ConnectorAccountList": array(ref("ConnectorAccount")),
+            "PaymentCreate": request(paymentCreate, required: ["amount", "currency"], extra: ["description": .string(freeFormNote)]),
+            "PaymentConfirm": request(["payment_method_data": paymentMethodData, "recurring_details": recurringDetails, "routing": routing, "capture_method": capture]),
+            "PaymentCapture": request(["amount_to_capture": amount]),
+            "PaymentCancel": request(["cancellation_reason": string(maxLength: 255)]),
+            "Payment": response(paymentProperties, nullable: paymentNullable),
+            "RefundCreate": request([
+                "payment_id": string(maxLength: 64), "amount": amount, "reason": string(maxLength: 255), "metadata": free, "refund_type": string(maxLength: 32),
+            ], required: ["payment_id"], extra: ["description": .string(freeFormNote)]),
+            "Refund": response(refundProperties, nullable: Set(refundText + ["metadata"])),
+            // A 202 carries the payment as stored, or what the command said while payment-core has
+            // written nothing yet.
+            "PaymentAccepted": object(["payment_id": string(), "status": string(enum: PaymentStatusNames.all)], required: ["payment_id", "status"]),
+            "RefundAccepted": object(["refund_id": string(), "payment_id": string(), "status": string(enum: ["pending", "succeeded", "failed"])], required: ["refund_id", "payment_id", "status"]),
+        ]
+    }
+
+    static func hasRequiredFields(_ schema: JSONValue) -> Bool {
+        if case .array(let required)? = schema["required"], !required.isEmpty { return true }
+        if case .array(let parts)? = schema["allOf"] { return parts.contains(where: hasRequiredFields) }
+        return false
     }
 
     static var document: JSONValue {
         var paths: [String: [String: JSONValue]] = [:]
+        let error = ref("Error")
+        let schemas = schemas
         for operation in operations {
             var parameters: [JSONValue] = []
             for name in operation.path.split(separator: "/").filter({ $0.hasPrefix("{") }).map({ String($0.dropFirst().dropLast()) }) {
-                parameters.append(.object(["name": .string(name), "in": .string("path"), "required": .bool(true), "schema": string()]))
+                parameters.append(.object(["name": .string(name), "in": .string("path"), "required": .bool(true), "schema": identifierText]))
             }
             for header in operation.headers {
-                parameters.append(.object(["name": .string(header), "in": .string("header"), "required": .bool(header == "x-merchant-id" || header == "x-paywire-internal-signature"), "schema": string()]))
+                parameters.append(.object(["name": .string(header.name), "in": .string("header"), "required": .bool(header.required), "schema": header.schema]))
             }
-            let errorResponse: JSONValue = .object(["description": .string("Refused; the body names the field at fault"), "content": .object(["application/json": .object(["schema": ref("Error")])])])
-            let contentType = operation.response == "Text" ? "text/plain" : "application/json"
+            func content(_ schema: String) -> JSONValue {
+                let type = schema == "Text" ? "text/plain" : "application/json"
+                return .object([type: .object(["schema": ref(schema)])])
+            }
             var responses: [String: JSONValue] = [
-                operation.status: .object(["description": .string("Success"), "content": .object([contentType: .object(["schema": ref(operation.response)])])]),
+                operation.status: .object(["description": .string("Success"), "content": content(operation.response)]),
+                "default": .object(["description": .string("Refused or failed: the body names the field at fault (400 invalid, 401 no or bad key, 403 admin only, 404 unknown or another merchant's, 405 method, 408 body too slow, 409 conflict or key in use, 413 body over 1 MiB, 503 unavailable)"), "content": .object(["application/json": .object(["schema": error])])]),
             ]
-            if operation.auth != .none {
-                responses["400"] = errorResponse
-                responses["401"] = errorResponse
-                responses["404"] = errorResponse
+            for (status, schema) in operation.also {
+                responses[status] = .object(["description": .string(status == "202" ? "Still running: the stored state; poll GET" : "Not ready"), "content": content(schema)])
             }
             var entry: [String: JSONValue] = [
                 "summary": .string(operation.summary),
@@ -233,7 +452,9 @@ enum GatewayOpenAPI {
             ]
             if !parameters.isEmpty { entry["parameters"] = .array(parameters) }
             if let request = operation.request {
-                entry["requestBody"] = .object(["required": .bool(true), "content": .object(["application/json": .object(["schema": ref(request)])])])
+                // A body whose fields are all optional may be left out (it reads as {}).
+                let needed = schemas[request].map(Self.hasRequiredFields) ?? true
+                entry["requestBody"] = .object(["required": .bool(needed), "content": .object(["application/json": .object(["schema": ref(request)])])])
             }
             switch operation.auth {
             case .none: entry["security"] = .array([])
@@ -243,8 +464,11 @@ enum GatewayOpenAPI {
             paths[operation.path, default: [:]][operation.method] = .object(entry)
         }
         return .object([
-            "openapi": .string("3.0.3"),
-            "info": .object(["title": .string("Paywire gateway"), "version": .string("0.1.0"), "description": .string("Payment orchestration: merchants, profiles, webhook endpoints, API keys, connector accounts and payments.")]),
+            "openapi": .string("3.1.0"),
+            "info": .object([
+                "title": .string("Paywire gateway"), "version": .string("0.2.0"),
+                "description": .string("Payment orchestration: merchants, profiles, webhook endpoints, API keys, connector accounts and payments. Amounts are integers in the currency's minor unit, at most \(InputLimits.maxAmount). Text holding NUL (\\u0000) is refused with 400 naming the field."),
+            ]),
             "servers": .array([.object(["url": .string("http://127.0.0.1:8080")])]),
             "paths": .object(paths.mapValues { JSONValue.object($0) }),
             "components": .object([
@@ -255,5 +479,15 @@ enum GatewayOpenAPI {
                 ]),
             ]),
         ])
+    }
+}
+
+/// The connectors the gateway accepts accounts for, by type (from `ConnectorAccountStore`).
+enum ConnectorNames {
+    static var all: [String] { ConnectorAccountStore.knownConnectors.keys.sorted() }
+    static var byType: [(String, [String])] {
+        Dictionary(grouping: ConnectorAccountStore.knownConnectors, by: \.value)
+            .map { ($0.key, $0.value.map(\.key).sorted()) }
+            .sorted { $0.0 < $1.0 }
     }
 }

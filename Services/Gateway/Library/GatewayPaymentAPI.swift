@@ -252,7 +252,7 @@ struct GatewayPaymentAPI: Sendable {
     func resolveProfile(merchantId: String, requested: String?) async throws -> String {
         if let requested {
             let rows = try await postgres.query("SELECT 1 FROM gateway.business_profiles WHERE profile_id = \(requested) AND merchant_id = \(merchantId)", logger: logger)
-            guard try await rows.hasRows() else { throw APIError.invalid("profile_id", "does not name a business profile of this merchant") }
+            guard try await rows.hasRows() else { throw APIError(status: .notFound, type: "invalid_request", code: "HE_02", message: "Business profile does not exist", field: "profile_id") }
             return requested
         }
         let rows = try await postgres.query("SELECT default_profile_id FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)", logger: logger)

@@ -85,15 +85,15 @@ enum Validation {
         }
     }
 
-    /// Webhook targets: absolute http(s) URLs with a host and no embedded credentials.
+    /// Webhook targets and return URLs: absolute http(s), a host name or address, an optional
+    /// port, then path, query and fragment in plain URL characters (no credentials: `@` cannot
+    /// come before the path). The OpenAPI document states the same pattern.
+    static let urlPattern = "^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:[0-9]{1,4})?([/?#][A-Za-z0-9._~!$&'()*+,;=:@/?#-]*)?$"
+    nonisolated(unsafe) static let urlRegex = try! Regex(urlPattern)
+
     static func webhookURL(_ value: String, field: String) throws {
-        guard let url = URLComponents(string: value), let scheme = url.scheme?.lowercased(),
-              scheme == "http" || scheme == "https", let host = url.host, !host.isEmpty
-        else {
-            throw APIError.invalid(field, "must be an absolute http or https URL")
-        }
-        guard url.user == nil, url.password == nil else {
-            throw APIError.invalid(field, "must not carry credentials")
+        guard value.utf8.count <= 2048, (try? urlRegex.wholeMatch(in: value)) != nil else {
+            throw APIError.invalid(field, "must be an absolute http or https URL (host, optional port, then path and query in plain URL characters)")
         }
     }
 }

@@ -72,10 +72,10 @@ import Testing
     }
 
     @Test func webhookURLsAreAbsoluteHTTPWithoutCredentials() {
-        for url in ["https://example.com/hooks", "http://127.0.0.1:9/", "HTTPS://a.b:8443/x?y=1#z", "http://h"] {
+        for url in ["https://example.com/hooks", "http://127.0.0.1:9/", "HTTPS://a.b:8443/x?y=1#z", "http://h", "http://127.0.0.1:40123/odd", "http://h:65535"] {
             #expect(refusal { try Validation.webhookURL(url, field: "webhook_url") } == nil, "\(url)")
         }
-        for url in ["ftp://example.com", "https://user:pass@example.com/", "http://", "example.com", "https://exa mple.com", "https://a.b/\u{0}", "https://a.b:123456/"] {
+        for url in ["ftp://example.com", "https://user:pass@example.com/", "http://", "example.com", "https://exa mple.com", "https://a.b/\u{0}", "https://a.b:123456/", "https://a.b:65536/"] {
             #expect(refusal { try Validation.webhookURL(url, field: "webhook_url") }?.field == "webhook_url", "\(url)")
         }
     }

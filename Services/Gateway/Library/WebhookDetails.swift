@@ -88,7 +88,7 @@ enum Validation {
     /// Webhook targets and return URLs: absolute http(s), a host name or address, an optional
     /// port, then path, query and fragment in plain URL characters (no credentials: `@` cannot
     /// come before the path). The OpenAPI document states the same pattern.
-    static let urlPattern = "^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:[0-9]{1,4})?([/?#][A-Za-z0-9._~!$&'()*+,;=:@/?#-]*)?$"
+    static let urlPattern = "^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?([/?#][A-Za-z0-9._~!$&'()*+,;=:@/?#-]*)?$"
     nonisolated(unsafe) static let urlRegex = try! Regex(urlPattern)
 
     static func webhookURL(_ value: String, field: String) throws {

@@ -27,10 +27,10 @@ public struct PaymentCommandHandler: Sendable {
         do {
             envelope = try TypedEnvelope<PaymentCommand>.decode(message.value)
         } catch {
-            throw PermanentMessageError("undecodable payment command: \(error)")
+            throw PermanentMessageError("undecodable payment command: \(error)", category: "undecodable")
         }
         guard envelope.type == MessageType.paymentCommand else {
-            throw PermanentMessageError("unknown payment command type \(envelope.type)")
+            throw PermanentMessageError("unknown payment command type \(envelope.type)", category: "unknown_type")
         }
         let command = envelope.payload
         var reply = GatewayReply(correlationId: envelope.id, replyTo: command.replyTo ?? "")

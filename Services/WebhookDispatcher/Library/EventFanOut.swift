@@ -27,7 +27,7 @@ public struct EventFanOut: Sendable {
         // event must get its own delivery row (the idempotent id is per object and event type).
         let idField = envelope.type.hasPrefix("refund_") ? "refund_id" : "payment_id"
         guard let objectId = envelope.payload[idField]?.stringValue else {
-            throw PermanentMessageError("event \(envelope.type) carries no \(idField)")
+            throw PermanentMessageError("event \(envelope.type) carries no \(idField)", category: "invalid")
         }
         let targets = try await configuration.webhookTargets(merchantId: envelope.merchantId, profileId: envelope.profileId, eventType: envelope.type)
         try await processed.processOnce(messageID: envelope.id, client: postgres, logger: logger) { connection in

@@ -135,7 +135,7 @@ struct GatewayConfigurationTests {
         expectError(try await stack.request(.POST, "/accounts", body: #"{"merchant_id": "m_bad", "webhook_details": {"webhook_url": "ftp://example.com/hook"}}"#), status: 400, field: "webhook_details.webhook_url")
         expectError(try await stack.request(.POST, "/accounts", body: #"{"merchant_id": "m_bad", "webhook_details": {"webhook_url": "https://user:pw@example.com/hook"}}"#), status: 400, field: "webhook_details.webhook_url")
         expectError(try await stack.request(.POST, "/accounts", body: #"{"merchant_id": "m_bad", "webhook_details": {"payment_failed_enabled": "yes"}}"#), status: 400, field: "webhook_details.payment_failed_enabled")
-        expectError(try await stack.request(.POST, "/accounts", body: #"{"merchant_id": "merchant_seed"}"#), status: 400, field: "merchant_id")
+        expectError(try await stack.request(.POST, "/accounts", body: #"{"merchant_id": "merchant_seed"}"#), status: 409, field: "merchant_id")
         expectError(try await stack.request(.POST, "/accounts", body: "{\"merchant_id\": \"m_big\", \"metadata\": {\"x\": \"" + String(repeating: "a", count: 1_100_000) + "\"}}"), status: 413, field: nil)
         expectError(try await stack.request(.POST, "/api_keys/merchant_seed", body: #"{"name": "k", "expiration": "yesterday"}"#), status: 400, field: "expiration")
         expectError(try await stack.request(.PUT, "/v2/profiles/\(profileId)", body: #"{"revenue_recovery_retry_algorithm_type": "aggressive"}"#, headers: v2.pairs), status: 400, field: "revenue_recovery_retry_algorithm_type")

@@ -89,10 +89,9 @@ enum Validation {
     /// port, then path, query and fragment in plain URL characters (no credentials: `@` cannot
     /// come before the path). The OpenAPI document states the same pattern.
     static let urlPattern = "^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?([/?#][A-Za-z0-9._~!$&'()*+,;=:@/?#-]*)?$"
-    nonisolated(unsafe) static let urlRegex = try! Regex(urlPattern)
-
     static func webhookURL(_ value: String, field: String) throws {
-        guard value.utf8.count <= 2048, (try? urlRegex.wholeMatch(in: value)) != nil else {
+        // Compiled per call: a Regex is not Sendable, and configuration writes are rare.
+        guard value.utf8.count <= 2048, let regex = try? Regex(urlPattern), (try? regex.wholeMatch(in: value)) != nil else {
             throw APIError.invalid(field, "must be an absolute http or https URL (host, optional port, then path and query in plain URL characters)")
         }
     }

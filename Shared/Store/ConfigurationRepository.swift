@@ -15,6 +15,16 @@ public struct WebhookTarget: Sendable, Equatable {
     public var customHeaders: [String: String]
 }
 
+/// A delivery's receiver as configured now.
+public enum DeliveryTarget: Sendable, Equatable {
+    /// An endpoint: its URL and its Standard Webhooks secrets.
+    case endpoint(url: String, secrets: EndpointSecrets)
+    /// The profile's legacy single `webhook_url` (signed with X-Webhook-Signature-512 only).
+    case legacy(url: String)
+    /// No longer configured; `reason` is what the delivery's status says.
+    case gone(reason: String)
+}
+
 /// An endpoint's signing secrets: the current one, and the previous one during the 24 hours
 /// after a rotation.
 public struct EndpointSecrets: Sendable, Equatable {
@@ -74,6 +84,26 @@ public final class ConfigurationRepository: Sendable {
         }
         guard let url = profile.legacyURL, !profile.legacyDisabled.contains(eventType) else { return [] }
         return [WebhookTarget(endpointId: nil, url: url, hashKey: profile.hashKey, customHeaders: profile.customHeaders)]
+    }
+
+    /// Where a pending delivery goes now, checked just before each attempt: an endpoint removed,
+    /// deprecated or made inactive since the event was fanned out gets no further attempt, and
+    /// an endpoint's current URL and secrets are used (a rotation or a URL change applies at once).
+    public func currentTarget(merchantId: String, profileId: String?, endpointId: String?) async throws -> DeliveryTarget {
+        let configuration = try await load(merchantId)
+        if let endpointId {
+            guard let endpoint = configuration.endpoints.first(where: { $0.id == endpointId }) else { return .gone(reason: "endpoint_removed") }
+            switch endpoint.status {
+            case "active": return .endpoint(url: endpoint.url, secrets: endpoint.secrets)
+            case "deprecated": return .gone(reason: "endpoint_deprecated")
+            default: return .gone(reason: "endpoint_inactive")
+            }
+        }
+        guard let profileId = profileId ?? configuration.defaultProfileId, let profile = configuration.profiles[profileId] else {
+            return .gone(reason: "profile_removed")
+        }
+        guard let url = profile.legacyURL else { return .gone(reason: "webhook_url_removed") }
+        return .legacy(url: url)
     }
 
     public func endpointSecrets(merchantId: String, endpointId: String) async throws -> EndpointSecrets? {

@@ -60,6 +60,8 @@ public final class PaywireStack: @unchecked Sendable {
             "PAYWIRE_ADMIN_API_KEY": adminKey,
             "PAYWIRE_ENCRYPTION_KEY": SecretBox.generateKey(),
             "LOG_LEVEL": "info",
+            // Receivers listen on loopback; the SSRF tests switch the guard back on.
+            "PAYWIRE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
         ]
         var fakeStripeProcess: ServiceProcess?
         var fakeStripeURL: String?

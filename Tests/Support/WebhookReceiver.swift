@@ -16,6 +16,13 @@ public final class WebhookReceiver: Sendable {
     private let received = NIOLockedValueBox<[Received]>([])
     private let status = NIOLockedValueBox<HTTPResponse.Status>(.ok)
     private let answer = NIOLockedValueBox<[UInt8]>([])
+    private let script = NIOLockedValueBox<[HTTPResponse.Status]>([])
+    private let answerHeaders = NIOLockedValueBox<[String: String]>([:])
+    private let delay = NIOLockedValueBox<Duration>(.zero)
+    private let concurrency = NIOLockedValueBox<(now: Int, most: Int)>((0, 0))
+
+    /// The most requests this receiver was handling at one moment.
+    public var mostAtOnce: Int { concurrency.withLockedValue { $0.most } }
     private let port = NIOLockedValueBox<Int?>(nil)
     private let task = NIOLockedValueBox<Task<Void, any Error>?>(nil)
 
@@ -25,18 +32,30 @@ public final class WebhookReceiver: Sendable {
     public func respond(with status: HTTPResponse.Status) { self.status.withLockedValue { $0 = status } }
     /// The body every answer carries from now on (any bytes, NUL included).
     public func respond(body: [UInt8]) { answer.withLockedValue { $0 = body } }
+    /// The next answers, in order, before falling back to `respond(with:)`'s status.
+    public func respond(inOrder statuses: [HTTPResponse.Status]) { script.withLockedValue { $0 = statuses } }
+    public func respond(headers: [String: String]) { answerHeaders.withLockedValue { $0 = headers } }
+    /// Every answer waits this long first (a slow merchant).
+    public func respond(after wait: Duration) { delay.withLockedValue { $0 = wait } }
 
     /// Header names are lowercased.
     /// Starts listening on an ephemeral loopback port and returns the base URL.
     public func start() async throws -> String {
         let router = Router()
-        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { [received, status, answer] request, _ in
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { [received, status, answer, script, answerHeaders, delay, concurrency] request, _ in
+            concurrency.withLockedValue { $0.now += 1; $0.most = max($0.most, $0.now) }
+            defer { concurrency.withLockedValue { $0.now -= 1 } }
             let body = try await request.body.collect(upTo: 1 << 20)
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName.lowercased()] = field.value }
             received.withLockedValue { $0.append(Received(path: request.uri.path, headers: headers, body: String(buffer: body))) }
+            let wait = delay.withLockedValue { $0 }
+            if wait > .zero { try await Task.sleep(for: wait) }
             let bytes = answer.withLockedValue { $0 }
-            return Response(status: status.withLockedValue { $0 }, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+            let scripted = script.withLockedValue { queue in queue.isEmpty ? nil : queue.removeFirst() }
+            var fields = HTTPFields()
+            for (name, value) in answerHeaders.withLockedValue({ $0 }) { fields[.init(name)!] = value }
+            return Response(status: scripted ?? status.withLockedValue { $0 }, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         // Any path, the root included: merchants configure bare hosts too.
         router.post("/", use: handler)

@@ -40,14 +40,30 @@ import Testing
     @Test func retryLadderIsHyperswitchs() {
         let schedule = RetrySchedule.hyperswitch
         #expect(schedule.delaysInSeconds.count == 16)
-        #expect(schedule.delay(afterAttempts: 1) == 60)
-        #expect(schedule.delay(afterAttempts: 2) == 300)
-        #expect(schedule.delay(afterAttempts: 4) == 600)
-        #expect(schedule.delay(afterAttempts: 9) == 3600)
-        #expect(schedule.delay(afterAttempts: 16) == 21_600)
+        // Without jitter (random 0) the ladder itself; with it, within ±20 %.
+        #expect(schedule.delay(afterAttempts: 1, random: 0) == 60)
+        #expect(schedule.delay(afterAttempts: 2, random: 0) == 300)
+        #expect(schedule.delay(afterAttempts: 4, random: 0) == 600)
+        #expect(schedule.delay(afterAttempts: 9, random: 0) == 3600)
+        #expect(schedule.delay(afterAttempts: 16, random: 0) == 21_600)
+        #expect(schedule.delay(afterAttempts: 1, random: -1) == 48 && schedule.delay(afterAttempts: 1, random: 1) == 72)
+        for _ in 0..<100 { #expect((48...72).contains(schedule.delay(afterAttempts: 1)!)) }
         // 17 attempts made = the initial one and 16 retries: nothing further.
         #expect(schedule.delay(afterAttempts: 17) == nil)
         let total = schedule.delaysInSeconds.reduce(0, +)
         #expect(total == 60 + 600 + 3000 + 18_000 + 64_800)
+    }
+
+    @Test func theLadderComesFromConfigurationAndRetryAfterIsBounded() throws {
+        #expect(try RetrySchedule.parse("1s,2s,4s").delaysInSeconds == [1, 2, 4])
+        #expect(try RetrySchedule.parse("500ms, 1m,2h,1d").delaysInSeconds == [0.5, 60, 7200, 86_400])
+        for bad in ["", "1", "1x", "-1s", "s", "1s,,2s", "40d"] { #expect(throws: RetrySchedule.ParseError.self) { try RetrySchedule.parse(bad) } }
+        #expect(RetrySchedule.retryAfter("3") == 3)
+        #expect(RetrySchedule.retryAfter("0") == 1)
+        #expect(RetrySchedule.retryAfter("999999") == 3600)
+        let now = Date(timeIntervalSince1970: 1_799_913_600)
+        #expect(RetrySchedule.retryAfter("Thu, 14 Jan 2027 08:00:30 GMT", now: now) == 30)
+        #expect(RetrySchedule.retryAfter("soon", now: now) == nil)
+        #expect(RetrySchedule.retryAfter(nil) == nil)
     }
 }

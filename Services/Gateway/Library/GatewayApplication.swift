@@ -13,7 +13,7 @@ public enum GatewayService {
     public static let name = "gateway"
     public static let defaultPort = 8080
     /// Variables this service reads beyond `ServiceConfiguration.environmentKeys`.
-    public static let environmentKeys: [String] = ["PAYWIRE_ADMIN_API_KEY"] + GatewayPaymentAPI.environmentKeys + IncomingWebhookProxy.environmentKeys
+    public static let environmentKeys: [String] = ["PAYWIRE_ADMIN_API_KEY", NetworkAddressPolicy.allowPrivateKey] + GatewayPaymentAPI.environmentKeys + IncomingWebhookProxy.environmentKeys
 
     /// The gateway's routes (the operational ones are added by `httpServer`).
     static func makeRouter(_ api: GatewayAPI) -> Router<PaywireRequestContext> {
@@ -97,7 +97,9 @@ struct GatewayAPI: Sendable {
         self.webhooks = webhooks
         self.infrastructure = infrastructure
         authentication = GatewayAuthentication(adminKey: adminKey, postgres: infrastructure.postgres, logger: infrastructure.logger)
-        store = GatewayConfigurationStore(postgres: infrastructure.postgres, secrets: secrets, logger: infrastructure.logger)
+        var store = GatewayConfigurationStore(postgres: infrastructure.postgres, secrets: secrets, logger: infrastructure.logger)
+        store.allowPrivateNetworks = NetworkAddressPolicy.allowsPrivateNetworks(infrastructure.configuration.environment)
+        self.store = store
         connectors = ConnectorAccountStore(postgres: infrastructure.postgres, secrets: secrets, logger: infrastructure.logger, configuration: store)
     }
 

@@ -11,6 +11,18 @@ struct GatewayConfigurationStore: Sendable {
     let postgres: PostgresClient
     let secrets: SecretBox
     let logger: Logger
+    /// `PAYWIRE_WEBHOOK_ALLOW_PRIVATE_NETWORKS`: off in production, so a webhook URL naming a
+    /// loopback, private or link-local address is refused when it is set.
+    var allowPrivateNetworks = false
+
+    /// A webhook target that names a private address literally is refused here; a name that
+    /// resolves to one is refused by the dispatcher when it sends.
+    func checkTarget(_ url: String?, field: String) throws {
+        guard !allowPrivateNetworks, let url, let host = URLComponents(string: url)?.host else { return }
+        if let problem = NetworkAddressPolicy.refusal(forLiteral: host) {
+            throw APIError.invalid(field, "must not point at \(problem)")
+        }
+    }
 
     static let defaultProfileName = "default"
 
@@ -323,6 +335,7 @@ struct GatewayConfigurationStore: Sendable {
     /// whole list: entries with an id update that endpoint, entries without one create an endpoint,
     /// and endpoints left out are removed. Returns the secrets of endpoints it created.
     func applyWebhookDetails(_ details: WebhookDetails, merchantId: String, profileId: String, fieldPrefix: String, on connection: PostgresConnection) async throws -> [String: String] {
+        try checkTarget(details.webhookURL, field: "\(fieldPrefix).webhook_url")
         let legacy = try Self.json(.object(["webhook_details": .object(details.legacyDocument)]))
         let password = try details.webhookPassword.map(secrets.seal)
         try await connection.query("""
@@ -357,6 +370,7 @@ struct GatewayConfigurationStore: Sendable {
     func insertEndpoint(_ input: EndpointInput, merchantId: String, profileId: String, field: String, on connection: PostgresConnection) async throws -> (String, String) {
         guard let url = input.url else { throw APIError.invalid("\(field).webhook_url", "is required", code: "IR_05") }
         guard let events = input.events else { throw APIError.invalid("\(field).events", "is required", code: "IR_05") }
+        try checkTarget(url, field: field.isEmpty ? "webhook_url" : "\(field).webhook_url")
         // Callers hold the profile's endpoints locked (FOR UPDATE), so the count cannot race.
         let countRows = try await connection.query("SELECT count(*) FROM gateway.webhook_endpoints WHERE profile_id = \(profileId)", logger: logger)
         var count = 0
@@ -374,6 +388,7 @@ struct GatewayConfigurationStore: Sendable {
     }
 
     func updateEndpoint(_ id: String, _ input: EndpointInput, currentStatus: String, field: String, on connection: PostgresConnection) async throws {
+        try checkTarget(input.url, field: field.isEmpty ? "webhook_url" : "\(field).webhook_url")
         if currentStatus == "deprecated" {
             let changes = input.status.map { $0 != "deprecated" } ?? false || input.url != nil || input.events != nil
             if changes { throw APIError.invalid(field.isEmpty ? "status" : "\(field).status", "a deprecated endpoint can never be changed or reactivated") }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import PaywireModels
@@ -10,118 +11,209 @@ import PaywireStore
 import PostgresNIO
 import ServiceLifecycle
 
-/// Sends due deliveries. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so any number of
-/// dispatcher replicas share the work and a killed one's rows are picked up by the others.
+/// How the dispatcher sends (environment variables in the README).
+public struct DeliverySettings: Sendable {
+    /// One request's time limit (`WEBHOOK_REQUEST_TIMEOUT_SECONDS`, default 30, as Hyperswitch's users asked).
+    public var requestTimeout: Duration = .seconds(30)
+    /// Requests one replica has in flight at most (`PAYWIRE_WEBHOOK_CONCURRENCY`).
+    public var concurrency = 64
+    /// Requests one endpoint has in flight from one replica at most
+    /// (`PAYWIRE_WEBHOOK_ENDPOINT_CONCURRENCY`): a slow endpoint can hold this many slots, never all.
+    public var perEndpoint = 10
+    /// A claimed delivery is this replica's for the request timeout plus this margin; a replica
+    /// that dies leaves leases that expire, and another resumes the work.
+    public var leaseMargin: Duration = .seconds(30)
+    public var schedule: RetrySchedule = .hyperswitch
+    /// `PAYWIRE_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true` lifts the address guard (dev stack, tests).
+    public var allowPrivateNetworks = false
+
+    public static let environmentKeys = [
+        "WEBHOOK_REQUEST_TIMEOUT_SECONDS", "PAYWIRE_WEBHOOK_CONCURRENCY", "PAYWIRE_WEBHOOK_ENDPOINT_CONCURRENCY",
+        "PAYWIRE_WEBHOOK_LEASE_MARGIN_SECONDS", RetrySchedule.environmentKey, NetworkAddressPolicy.allowPrivateKey,
+    ]
+
+    public init() {}
+
+    public init(environment: [String: String]) throws {
+        requestTimeout = .seconds(try ServiceConfiguration.integer(environment, "WEBHOOK_REQUEST_TIMEOUT_SECONDS", default: 30, range: 1...300))
+        concurrency = try ServiceConfiguration.integer(environment, "PAYWIRE_WEBHOOK_CONCURRENCY", default: 64, range: 1...4096)
+        perEndpoint = try ServiceConfiguration.integer(environment, "PAYWIRE_WEBHOOK_ENDPOINT_CONCURRENCY", default: 10, range: 1...1000)
+        leaseMargin = .seconds(try ServiceConfiguration.integer(environment, "PAYWIRE_WEBHOOK_LEASE_MARGIN_SECONDS", default: 30, range: 1...3600))
+        if let text = environment[RetrySchedule.environmentKey], !text.isEmpty { schedule = try RetrySchedule.parse(text) }
+        allowPrivateNetworks = NetworkAddressPolicy.allowsPrivateNetworks(environment)
+    }
+
+    var leaseSeconds: Double { Double((requestTimeout + leaseMargin).components.seconds) }
+}
+
+/// Sends due deliveries. Each is claimed with a lease in one statement (`FOR UPDATE SKIP
+/// LOCKED` picks rows no other replica is claiming), sent with no transaction or lock open, and
+/// its outcome recorded afterwards in a batch. Claiming goes on while requests run, so an endpoint
+/// answering in 30 s holds its own slots (at most `perEndpoint`) and nobody else's.
 public final class DeliveryWorker: Service, Sendable {
     let postgres: PostgresClient
     let configuration: ConfigurationRepository
     let logger: Logger
-    let schedule: RetrySchedule
-    let requestTimeout: Duration
-    let batchSize: Int
-    let delivered = Counter(label: "paywire_webhook_deliveries_total", dimensions: [("outcome", "delivered")])
-    let failed = Counter(label: "paywire_webhook_deliveries_total", dimensions: [("outcome", "failed")])
+    let settings: DeliverySettings
+    /// This replica's name on the leases it takes.
+    let owner = "dispatcher-" + UUID().uuidString.lowercased().prefix(12)
+    private let inFlight = NIOLockedValueBox<[String: Int]>([:])
+    private let latency = Timer(label: "paywire_webhook_delivery_latency_seconds")
 
-    public init(postgres: PostgresClient, configuration: ConfigurationRepository, logger: Logger, schedule: RetrySchedule = .hyperswitch, requestTimeout: Duration = .seconds(30), batchSize: Int = 32) {
+    public init(postgres: PostgresClient, configuration: ConfigurationRepository, logger: Logger, settings: DeliverySettings = DeliverySettings()) {
         self.postgres = postgres
         self.configuration = configuration
         self.logger = logger
-        self.schedule = schedule
-        self.requestTimeout = requestTimeout
-        self.batchSize = batchSize
+        self.settings = settings
     }
 
     struct Due: Sendable {
         var eventId: String
         var merchantId: String
+        var profileId: String?
         var endpointId: String?
-        var url: String
+        var endpointKey: String
+        var storedURL: String
         var body: String
         var headers: [String: String]
         var attemptCount: Int
     }
 
-    struct Outcome: Sendable {
-        var status: Int?
-        var responseHeaders: [String: String]
-        var responseBody: String?
-        var error: String?
-        var success: Bool { status.map { (200..<300).contains($0) } ?? false }
-    }
-
     public func run() async throws {
-        var configuration = HTTPClient.Configuration()
-        // A redirect is a failed delivery: following it would send signed data somewhere the
-        // merchant did not configure.
-        configuration.redirectConfiguration = .disallow
-        configuration.timeout = .init(connect: .seconds(10), read: .seconds(Int64(requestTimeout.components.seconds)))
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    let sent = try await self.deliverDue(http: http)
-                    if sent == 0 { try? await Task.sleep(for: .milliseconds(25)) }
-                } catch {
-                    self.logger.error("delivery pass failed", metadata: ["error": .string(String(describing: error))])
-                    try? await Task.sleep(for: .milliseconds(500))
+        let clients = WebhookHTTPClients(guardPrivateNetworks: !settings.allowPrivateNetworks, requestTimeout: settings.requestTimeout, logger: logger)
+        let recorder = DeliveryOutcomeRecorder(postgres: postgres, owner: owner, logger: logger)
+        let stopping = NIOLockedValueBox(false)
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { outer in
+                outer.addTask { await recorder.run() }
+                await withDiscardingTaskGroup { sends in
+                    while !stopping.withLockedValue({ $0 }) && !Task.isCancelled {
+                        let busy = inFlight.withLockedValue { $0 }
+                        let free = settings.concurrency - busy.values.reduce(0, +)
+                        guard free > 0 else {
+                            try? await Task.sleep(for: .milliseconds(5))
+                            continue
+                        }
+                        let claimed: [Due]
+                        do {
+                            claimed = try await claim(limit: min(free, 100), busy: busy)
+                        } catch {
+                            logger.error("claiming deliveries failed; retrying", metadata: ["error": .string(String(describing: error))])
+                            try? await Task.sleep(for: .milliseconds(500))
+                            continue
+                        }
+                        if claimed.isEmpty {
+                            try? await Task.sleep(for: .milliseconds(20))
+                            continue
+                        }
+                        for item in claimed {
+                            inFlight.withLockedValue { $0[item.endpointKey, default: 0] += 1 }
+                            sends.addTask {
+                                let outcome = await self.deliver(item, clients: clients)
+                                recorder.add(outcome)
+                                self.inFlight.withLockedValue { counts in
+                                    counts[item.endpointKey, default: 1] -= 1
+                                    if counts[item.endpointKey] == 0 { counts[item.endpointKey] = nil }
+                                }
+                            }
+                        }
+                    }
                 }
+                // Every send has finished: record what they found, then stop the recorder.
+                recorder.finish()
+                await outer.waitForAll()
             }
+        } onGracefulShutdown: {
+            stopping.withLockedValue { $0 = true }
         }
-        try await http.shutdown()
+        await clients.shutdown()
     }
 
-    /// One pass: claim due rows, send them concurrently, record every attempt. Returns how many.
-    @discardableResult
-    func deliverDue(http: HTTPClient) async throws -> Int {
-        let logger = logger
-        return try await postgres.withTransaction(logger: logger) { connection -> Int in
-            let rows = try await connection.query("""
-                SELECT event_id, merchant_id, webhook_endpoint_id, target_url, request_body, request_headers::text, attempt_count
-                FROM webhooks.events
+    /// Takes up to `limit` due deliveries, at most `perEndpoint` in flight per endpoint counting
+    /// `busy` (this replica's requests running now), and leases them to this replica.
+    func claim(limit: Int, busy: [String: Int]) async throws -> [Due] {
+        let saturated = busy.filter { $0.value >= settings.perEndpoint }.map(\.key)
+        let keys = Array(busy.keys)
+        let counts = keys.map { busy[$0]! }
+        // Rows of saturated endpoints are not even looked at, so a large backlog at one slow
+        // endpoint cannot fill the scan and starve the others.
+        let rows = try await postgres.query("""
+            WITH candidates AS (
+                SELECT event_id, endpoint_key, next_attempt_at FROM webhooks.events
                 WHERE delivery_status = 'pending' AND next_attempt_at <= now()
+                  AND (lease_until IS NULL OR lease_until < now())
+                  AND NOT (endpoint_key = ANY(\(saturated)))
                 ORDER BY next_attempt_at
-                LIMIT \(batchSize)
+                LIMIT \(limit * 4)
                 FOR UPDATE SKIP LOCKED
-                """, logger: logger)
-            var due: [Due] = []
-            for try await (eventId, merchantId, endpointId, url, body, headersText, attempts) in rows.decode((String, String, String?, String, String, String, Int).self) {
-                let headers = (try? PaywireJSON.decoder.decode([String: String].self, from: Data(headersText.utf8))) ?? [:]
-                due.append(Due(eventId: eventId, merchantId: merchantId, endpointId: endpointId, url: url, body: body, headers: headers, attemptCount: attempts))
-            }
-            guard !due.isEmpty else { return 0 }
-            let outcomes = await withTaskGroup(of: (Int, Outcome).self) { group in
-                for (index, item) in due.enumerated() {
-                    group.addTask { (index, await self.send(item, http: http)) }
-                }
-                var outcomes = [Outcome?](repeating: nil, count: due.count)
-                for await (index, outcome) in group { outcomes[index] = outcome }
-                return outcomes.map { $0! }
-            }
-            for (item, outcome) in zip(due, outcomes) {
-                try await record(item, outcome, on: connection)
-            }
-            return due.count
+            ), ranked AS (
+                SELECT event_id, endpoint_key, next_attempt_at,
+                       row_number() OVER (PARTITION BY endpoint_key ORDER BY next_attempt_at) AS rank
+                FROM candidates
+            ), chosen AS (
+                SELECT r.event_id FROM ranked r
+                LEFT JOIN unnest(\(keys)::text[], \(counts)::int[]) AS b(key, n) ON b.key = r.endpoint_key
+                WHERE r.rank <= \(settings.perEndpoint) - COALESCE(b.n, 0)
+                ORDER BY r.next_attempt_at
+                LIMIT \(limit)
+            )
+            UPDATE webhooks.events e
+            SET lease_owner = \(owner), lease_until = now() + make_interval(secs => \(settings.leaseSeconds))
+            FROM chosen WHERE e.event_id = chosen.event_id
+            RETURNING e.event_id, e.merchant_id, e.profile_id, e.webhook_endpoint_id, e.endpoint_key, e.target_url,
+                      e.request_body, e.request_headers::text, e.attempt_count
+            """, logger: logger)
+        var due: [Due] = []
+        for try await (eventId, merchantId, profileId, endpointId, endpointKey, url, body, headersText, attempts) in rows.decode((String, String, String?, String?, String, String, String, String, Int).self) {
+            let headers = (try? PaywireJSON.decoder.decode([String: String].self, from: Data(headersText.utf8))) ?? [:]
+            due.append(Due(eventId: eventId, merchantId: merchantId, profileId: profileId, endpointId: endpointId, endpointKey: endpointKey,
+                           storedURL: url, body: body, headers: headers, attemptCount: attempts))
         }
+        return due
     }
 
-    func send(_ item: Due, http: HTTPClient) async -> Outcome {
-        var request = HTTPClientRequest(url: item.url)
-        request.method = .POST
-        for (name, value) in item.headers { request.headers.add(name: name, value: value) }
-        // Standard Webhooks headers are signed at send time, so every retry carries a fresh
-        // timestamp that receivers' replay windows accept.
-        if let endpointId = item.endpointId,
-           let secrets = try? await configuration.endpointSecrets(merchantId: item.merchantId, endpointId: endpointId) {
-            let timestamp = Int(Date().timeIntervalSince1970)
-            request.headers.replaceOrAdd(name: "webhook-id", value: item.eventId)
-            request.headers.replaceOrAdd(name: "webhook-timestamp", value: String(timestamp))
-            request.headers.replaceOrAdd(name: "webhook-signature", value: OutgoingWebhook.standardSignature(
-                id: item.eventId, timestamp: timestamp, body: item.body, secrets: [secrets.current] + (secrets.previous.map { [$0] } ?? [])
-            ))
-        }
-        request.body = .bytes(ByteBuffer(string: item.body))
+    /// One attempt: the endpoint as configured now, its signatures, the request, and what the
+    /// answer means for the delivery.
+    func deliver(_ item: Due, clients: WebhookHTTPClients) async -> DeliveryOutcome {
+        let target: DeliveryTarget
         do {
-            let response = try await http.execute(request, timeout: .seconds(Int64(requestTimeout.components.seconds)))
+            target = try await configuration.currentTarget(merchantId: item.merchantId, profileId: item.profileId, endpointId: item.endpointId)
+        } catch {
+            // Configuration unreadable for the moment: try again soon, no attempt made.
+            return .postponed(eventId: item.eventId, seconds: 5)
+        }
+        var headers = item.headers
+        let url: String
+        switch target {
+        case .gone(let reason):
+            Counter(label: "paywire_webhook_deliveries_total", dimensions: [("outcome", "cancelled")]).increment()
+            return .cancelled(eventId: item.eventId, reason: reason)
+        case .legacy(let legacyURL):
+            url = legacyURL
+        case .endpoint(let endpointURL, let secrets):
+            url = endpointURL
+            // Standard Webhooks headers are signed at send time, so every retry carries a fresh
+            // timestamp that receivers' replay windows accept; both secrets during a rotation.
+            let timestamp = Int(Date().timeIntervalSince1970)
+            headers["webhook-id"] = item.eventId
+            headers["webhook-timestamp"] = String(timestamp)
+            headers["webhook-signature"] = OutgoingWebhook.standardSignature(
+                id: item.eventId, timestamp: timestamp, body: item.body, secrets: [secrets.current] + (secrets.previous.map { [$0] } ?? [])
+            )
+        }
+        let attempt = DeliveryOutcome.Attempt(
+            eventId: item.eventId, attemptId: item.attemptCount == 0 ? item.eventId : OutgoingWebhook.makeEventId(),
+            kind: item.attemptCount == 0 ? "initial_attempt" : "automatic_retry", requestHeaders: headers
+        )
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(string: item.body))
+        let started = ContinuousClock.now
+        var answer = DeliveryOutcome.Answer()
+        do {
+            let client = try await clients.client(for: url)
+            let response = try await client.execute(request, timeout: .seconds(Int64(settings.requestTimeout.components.seconds)))
             // Whatever the endpoint answers is kept as text PostgreSQL can hold: capped, NUL and
             // invalid UTF-8 replaced, so one endpoint's odd answer can never fail the record.
             var body = ByteBuffer()
@@ -130,12 +222,41 @@ public final class DeliveryWorker: Service, Sendable {
                 guard room > 0 else { break }
                 if let slice = chunk.readSlice(length: min(room, chunk.readableBytes)) { body.writeImmutableBuffer(slice) }
             }
-            var headers: [String: String] = [:]
-            for header in response.headers { headers[Self.storable(header.name.lowercased())] = Self.storable(header.value) }
-            return Outcome(status: Int(response.status.code), responseHeaders: headers, responseBody: Self.storable(String(decoding: body.readableBytesView, as: UTF8.self)), error: nil)
+            answer.status = Int(response.status.code)
+            for header in response.headers { answer.headers[Self.storable(header.name.lowercased())] = Self.storable(header.value) }
+            answer.body = Self.storable(String(decoding: body.readableBytesView, as: UTF8.self))
+        } catch let blocked as WebhookHTTPClients.Blocked {
+            answer.error = "refused by the private-network guard: \(blocked.description)"
         } catch {
-            return Outcome(status: nil, responseHeaders: [:], responseBody: nil, error: Self.storable(String(describing: error)))
+            answer.error = Self.storable(String(describing: error))
         }
+        let elapsed = ContinuousClock.now - started
+        answer.latencyMilliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+        latency.recordNanoseconds(Int64(answer.latencyMilliseconds) * 1_000_000)
+        return decide(item, attempt: attempt, answer: answer)
+    }
+
+    /// What an answer means: 2xx delivered; 410 the endpoint is gone; 429 and 5xx wait as long as
+    /// `Retry-After` asks (bounded) or the ladder says; anything else (3xx included) the ladder.
+    func decide(_ item: Due, attempt: DeliveryOutcome.Attempt, answer: DeliveryOutcome.Answer) -> DeliveryOutcome {
+        let attemptsMade = item.attemptCount + 1
+        if let status = answer.status, (200..<300).contains(status) {
+            Counter(label: "paywire_webhook_deliveries_total", dimensions: [("outcome", "delivered")]).increment()
+            return .attempted(attempt, answer, next: .delivered)
+        }
+        Counter(label: "paywire_webhook_deliveries_total", dimensions: [("outcome", "failed")]).increment()
+        if answer.status == 410 {
+            return .attempted(attempt, answer, next: .ended(status: "cancelled", reason: "endpoint_gone"))
+        }
+        guard let scheduled = settings.schedule.delay(afterAttempts: attemptsMade) else {
+            return .attempted(attempt, answer, next: .ended(status: "retries_exceeded", reason: nil))
+        }
+        var wait = scheduled
+        if let status = answer.status, status == 429 || status >= 500,
+           let asked = RetrySchedule.retryAfter(answer.headers["retry-after"]) {
+            wait = asked
+        }
+        return .attempted(attempt, answer, next: .retry(afterSeconds: wait))
     }
 
     /// How much of a response body the attempt log keeps.
@@ -144,39 +265,5 @@ public final class DeliveryWorker: Service, Sendable {
     /// Text as PostgreSQL's text and jsonb can store it: NUL becomes U+FFFD.
     static func storable(_ text: String) -> String {
         text.utf8.contains(0) ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
-    }
-
-    func record(_ item: Due, _ outcome: Outcome, on connection: PostgresConnection) async throws {
-        let attemptsMade = item.attemptCount + 1
-        let kind = item.attemptCount == 0 ? "initial_attempt" : "automatic_retry"
-        let attemptId = item.attemptCount == 0 ? item.eventId : OutgoingWebhook.makeEventId()
-        let responseHeaders = String(decoding: (try? PaywireJSON.encoder.encode(outcome.responseHeaders)) ?? Data("{}".utf8), as: UTF8.self)
-        try await connection.query("""
-            INSERT INTO webhooks.delivery_attempts (attempt_id, event_id, delivery_attempt, response_status, response_headers,
-                response_body, error_message, is_webhook_notified)
-            VALUES (\(attemptId), \(item.eventId), \(kind), \(outcome.status), \(responseHeaders)::jsonb, \(outcome.responseBody),
-                \(outcome.error), \(outcome.success))
-            """, logger: logger)
-        if outcome.success {
-            delivered.increment()
-            try await connection.query(
-                "UPDATE webhooks.events SET delivery_status = 'delivered', attempt_count = \(attemptsMade) WHERE event_id = \(item.eventId)",
-                logger: logger
-            )
-        } else {
-            failed.increment()
-            if let delay = schedule.delay(afterAttempts: attemptsMade) {
-                try await connection.query("""
-                    UPDATE webhooks.events SET attempt_count = \(attemptsMade),
-                        next_attempt_at = now() + make_interval(secs => \(Double(delay)))
-                    WHERE event_id = \(item.eventId)
-                    """, logger: logger)
-            } else {
-                try await connection.query(
-                    "UPDATE webhooks.events SET delivery_status = 'retries_exceeded', attempt_count = \(attemptsMade) WHERE event_id = \(item.eventId)",
-                    logger: logger
-                )
-            }
-        }
     }
 }

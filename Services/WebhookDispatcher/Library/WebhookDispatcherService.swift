@@ -6,15 +6,14 @@ public enum WebhookDispatcherService {
     public static let name = "webhook-dispatcher"
     public static let defaultPort = 8083
     /// Variables this service reads beyond `ServiceConfiguration.environmentKeys`.
-    public static let environmentKeys: [String] = ["WEBHOOK_REQUEST_TIMEOUT_SECONDS"]
+    public static let environmentKeys: [String] = DeliverySettings.environmentKeys
 
     public static func buildApplication(_ configuration: ServiceConfiguration, logger: Logger) throws -> PaywireApplication {
         let infrastructure = try ServiceInfrastructure(configuration: configuration, logger: logger)
         let secrets = try SecretBox(base64Key: try ServiceConfiguration.encryptionKey(configuration.environment))
         let repository = ConfigurationRepository(postgres: infrastructure.postgres, secrets: secrets, logger: logger)
         let fanOut = EventFanOut(postgres: infrastructure.postgres, configuration: repository, logger: logger)
-        let timeoutSeconds = try ServiceConfiguration.integer(configuration.environment, "WEBHOOK_REQUEST_TIMEOUT_SECONDS", default: 30, range: 1...300)
-        let worker = DeliveryWorker(postgres: infrastructure.postgres, configuration: repository, logger: logger, requestTimeout: .seconds(timeoutSeconds))
+        let worker = DeliveryWorker(postgres: infrastructure.postgres, configuration: repository, logger: logger, settings: try DeliverySettings(environment: configuration.environment))
         return PaywireApplication(
             services: [
                 infrastructure.postgres,

@@ -41,5 +41,17 @@ public enum WebhooksSchema {
             CREATE INDEX attempts_by_event ON webhooks.delivery_attempts (event_id, attempted_at);
             """),
             MessagingTables.setAsideMigration(schema: name, version: 3),
+        // Deliveries are claimed with a lease (owner, until) and sent with no transaction open;
+        // `endpoint_key` groups them by receiver for the per-endpoint in-flight limit.
+        SchemaMigration(version: 4, name: "leased deliveries", sql: """
+            ALTER TABLE webhooks.events
+                ADD COLUMN lease_owner TEXT,
+                ADD COLUMN lease_until TIMESTAMPTZ,
+                ADD COLUMN status_reason TEXT,
+                ADD COLUMN endpoint_key TEXT GENERATED ALWAYS AS (COALESCE(webhook_endpoint_id, 'legacy:' || COALESCE(profile_id, merchant_id))) STORED;
+            ALTER TABLE webhooks.delivery_attempts
+                ADD COLUMN request_headers JSONB,
+                ADD COLUMN latency_ms INTEGER;
+            """),
     ])
 }

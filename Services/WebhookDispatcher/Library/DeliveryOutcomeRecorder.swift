@@ -1,0 +1,144 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import PaywireModels
+import PostgresNIO
+
+/// What one pass over a claimed delivery found.
+enum DeliveryOutcome: Sendable {
+    struct Attempt: Sendable {
+        var eventId: String
+        var attemptId: String
+        var kind: String
+        var requestHeaders: [String: String]
+    }
+
+    struct Answer: Sendable {
+        var status: Int?
+        var headers: [String: String] = [:]
+        var body: String?
+        var error: String?
+        var latencyMilliseconds = 0
+    }
+
+    enum Next: Sendable {
+        case delivered
+        case retry(afterSeconds: Double)
+        case ended(status: String, reason: String?)
+    }
+
+    /// A request was sent (or failed to be): an attempt row, and the delivery's next state.
+    case attempted(Attempt, Answer, next: Next)
+    /// The endpoint is gone (removed, deprecated, inactive): no attempt, the delivery ends.
+    case cancelled(eventId: String, reason: String)
+    /// Nothing was tried (configuration unreadable for the moment): try again after a while.
+    case postponed(eventId: String, seconds: Double)
+}
+
+/// Records outcomes in batches: one statement writes every attempt row and moves every delivery
+/// of the batch, so recording costs well under one commit per delivery under load, and no
+/// delivery's record waits on another's request. A delivery whose lease passed to another replica
+/// in the meantime is left to that replica (its attempt is still logged: it happened).
+final class DeliveryOutcomeRecorder: Sendable {
+    let postgres: PostgresClient
+    let owner: String
+    let logger: Logger
+    private let pending = NIOLockedValueBox<[DeliveryOutcome]>([])
+    private let finished = NIOLockedValueBox(false)
+
+    init(postgres: PostgresClient, owner: String, logger: Logger) {
+        self.postgres = postgres
+        self.owner = owner
+        self.logger = logger
+    }
+
+    func add(_ outcome: DeliveryOutcome) { pending.withLockedValue { $0.append(outcome) } }
+    func finish() { finished.withLockedValue { $0 = true } }
+
+    /// Flushes every few milliseconds until `finish()` and nothing is left. A failed write is
+    /// retried with backoff (the outcomes stay queued; their leases keep the rows from others).
+    func run() async {
+        var delay = Duration.milliseconds(100)
+        while true {
+            let batch = pending.withLockedValue { queue -> [DeliveryOutcome] in
+                defer { queue.removeFirst(min(queue.count, 500)) }
+                return Array(queue.prefix(500))
+            }
+            if batch.isEmpty {
+                if finished.withLockedValue({ $0 }) { return }
+                try? await Task.sleep(for: .milliseconds(10))
+                continue
+            }
+            do {
+                try await write(batch)
+                delay = .milliseconds(100)
+            } catch {
+                logger.error("recording delivery outcomes failed; retrying", metadata: ["error": .string(String(describing: error)), "count": .stringConvertible(batch.count)])
+                pending.withLockedValue { $0.insert(contentsOf: batch, at: 0) }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    func write(_ batch: [DeliveryOutcome]) async throws {
+        // Columns as arrays; '' and -1 stand for NULL (array binds carry no optionals).
+        var eventIds: [String] = [], attemptIds: [String] = [], kinds: [String] = [], statuses: [Int] = []
+        var responseHeaders: [String] = [], responseBodies: [String] = [], errors: [String] = [], notified: [Bool] = []
+        var latencies: [Int] = [], nextStatuses: [String] = [], delays: [Double] = [], reasons: [String] = [], requestHeaders: [String] = []
+        func json(_ map: [String: String]) -> String { String(decoding: (try? PaywireJSON.encoder.encode(map)) ?? Data("{}".utf8), as: UTF8.self) }
+        for outcome in batch {
+            switch outcome {
+            case .attempted(let attempt, let answer, let next):
+                eventIds.append(attempt.eventId)
+                attemptIds.append(attempt.attemptId)
+                kinds.append(attempt.kind)
+                statuses.append(answer.status ?? -1)
+                responseHeaders.append(json(answer.headers))
+                responseBodies.append(answer.body ?? "")
+                errors.append(answer.error ?? "")
+                latencies.append(answer.latencyMilliseconds)
+                requestHeaders.append(json(attempt.requestHeaders))
+                switch next {
+                case .delivered:
+                    notified.append(true); nextStatuses.append("delivered"); delays.append(-1); reasons.append("")
+                case .retry(let seconds):
+                    notified.append(false); nextStatuses.append("pending"); delays.append(seconds); reasons.append("")
+                case .ended(let status, let reason):
+                    notified.append(false); nextStatuses.append(status); delays.append(-1); reasons.append(reason ?? "")
+                }
+            case .cancelled(let eventId, let reason):
+                eventIds.append(eventId); attemptIds.append(""); kinds.append(""); statuses.append(-1); responseHeaders.append("{}")
+                responseBodies.append(""); errors.append(""); notified.append(false); latencies.append(0); requestHeaders.append("{}")
+                nextStatuses.append("cancelled"); delays.append(-1); reasons.append(reason)
+            case .postponed(let eventId, let seconds):
+                eventIds.append(eventId); attemptIds.append(""); kinds.append(""); statuses.append(-1); responseHeaders.append("{}")
+                responseBodies.append(""); errors.append(""); notified.append(false); latencies.append(0); requestHeaders.append("{}")
+                nextStatuses.append("pending"); delays.append(seconds); reasons.append("")
+            }
+        }
+        try await postgres.query("""
+            WITH o AS (
+                SELECT * FROM unnest(\(eventIds)::text[], \(attemptIds)::text[], \(kinds)::text[], \(statuses)::int[], \(responseHeaders)::text[],
+                                     \(responseBodies)::text[], \(errors)::text[], \(notified)::bool[], \(latencies)::int[], \(nextStatuses)::text[],
+                                     \(delays)::float8[], \(reasons)::text[], \(requestHeaders)::text[])
+                    AS o(event_id, attempt_id, kind, status, response_headers, response_body, error, notified, latency_ms, next_status,
+                         delay_seconds, reason, request_headers)
+            ), attempts AS (
+                INSERT INTO webhooks.delivery_attempts (attempt_id, event_id, delivery_attempt, response_status, response_headers,
+                    response_body, error_message, is_webhook_notified, latency_ms, request_headers)
+                SELECT attempt_id, event_id, kind, NULLIF(status, -1), response_headers::jsonb, NULLIF(response_body, ''), NULLIF(error, ''),
+                       notified, latency_ms, request_headers::jsonb
+                FROM o WHERE attempt_id <> ''
+                ON CONFLICT (attempt_id) DO NOTHING
+            )
+            UPDATE webhooks.events e
+            SET delivery_status = o.next_status,
+                attempt_count = e.attempt_count + CASE WHEN o.attempt_id = '' THEN 0 ELSE 1 END,
+                next_attempt_at = CASE WHEN o.delay_seconds < 0 THEN e.next_attempt_at ELSE now() + make_interval(secs => o.delay_seconds) END,
+                status_reason = NULLIF(o.reason, ''),
+                lease_owner = NULL, lease_until = NULL
+            FROM o WHERE e.event_id = o.event_id AND e.lease_owner = \(owner)
+            """, logger: logger)
+    }
+}

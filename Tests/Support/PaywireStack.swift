@@ -116,13 +116,15 @@ public final class PaywireStack: @unchecked Sendable {
         baseEnvironment = environment
     }
 
-    public func startService(_ name: String) async throws {
+    /// Starts `executable` (default: the service of that name) as `name`; a second replica is the
+    /// same executable under another name, e.g. `startService("dispatcher-2", executable: "webhook-dispatcher")`.
+    public func startService(_ name: String, executable: String? = nil) async throws {
         let port = try ports[name] ?? FreePort.next()
         ports[name] = port
         var environment = baseEnvironment
         environment["HTTP_PORT"] = String(port)
         if let paymentCore = ports["payment-core"] { environment["PAYWIRE_PAYMENT_CORE_URL"] = "http://127.0.0.1:\(paymentCore)" }
-        processes[name] = try ServiceProcess(executable: name, environment: environment, logDirectory: logDirectory)
+        processes[name] = try ServiceProcess(executable: executable ?? name, environment: environment, logDirectory: logDirectory)
     }
 
     public func waitUntilReady(_ name: String, timeout: Duration = .seconds(60)) async throws {
@@ -144,6 +146,9 @@ public final class PaywireStack: @unchecked Sendable {
     @discardableResult
     public func stop() async -> [String: Int32?] {
         var statuses: [String: Int32?] = [:]
+        for name in processes.keys where !Self.services.contains(name) {
+            statuses[name] = await processes[name]!.stop()
+        }
         for service in Self.services.reversed() {
             if let process = processes[service] { statuses[service] = await process.stop() }
         }

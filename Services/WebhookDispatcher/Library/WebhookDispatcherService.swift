@@ -6,7 +6,7 @@ public enum WebhookDispatcherService {
     public static let name = "webhook-dispatcher"
     public static let defaultPort = 8083
     /// Variables this service reads beyond `ServiceConfiguration.environmentKeys`.
-    public static let environmentKeys: [String] = DeliverySettings.environmentKeys
+    public static let environmentKeys: [String] = DeliverySettings.environmentKeys + DeliveryHousekeeping.environmentKeys
 
     public static func buildApplication(_ configuration: ServiceConfiguration, logger: Logger) throws -> PaywireApplication {
         let infrastructure = try ServiceInfrastructure(configuration: configuration, logger: logger)
@@ -20,6 +20,7 @@ public enum WebhookDispatcherService {
                 infrastructure.producer,
                 StartUpService(logger: logger) { try await infrastructure.startUp(migrator: WebhooksSchema.migrator) },
                 DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: worker),
+                DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: try DeliveryHousekeeping(postgres: infrastructure.postgres, logger: logger, environment: configuration.environment)),
                 infrastructure.consumer(groupID: "webhook-dispatcher", topics: [configuration.topics.paymentEvents], handler: fanOut.handle),
                 infrastructure.httpServer(router: .init(context: PaywireRequestContext.self)),
             ],

@@ -223,17 +223,9 @@ struct BadInputTests {
 
     /// Runs the `paywire` command line and returns what it printed.
     func runPaywire(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(TestEnvironment.binPath)).appendingPathComponent("paywire")
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        #expect(process.terminationStatus == 0, "paywire \(arguments): \(text)")
+        let executable = URL(fileURLWithPath: try #require(TestEnvironment.binPath)).appendingPathComponent("paywire").path
+        let (status, text) = try runProgram(executable, arguments)
+        #expect(status == 0, "paywire \(arguments): \(text)")
         return text
     }
 }

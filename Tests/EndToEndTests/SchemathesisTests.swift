@@ -34,20 +34,10 @@ struct SchemathesisTests {
     func run(_ stack: PaywireStack, apiKey: String, parameters: [String]) throws -> (status: Int32, output: String) {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("scripts/schemathesis-run")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path, "--url", stack.gatewayURL, "--api-key", apiKey, "--max-examples", String(Self.maxExamples)]
-            + parameters.flatMap { ["--parameter", $0] }
         var environment = ProcessInfo.processInfo.environment
         environment["NO_COLOR"] = "1"
         environment["SCHEMATHESIS_TELEMETRY"] = "false"
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        return try runProgram("/usr/bin/env", ["python3", script.path, "--url", stack.gatewayURL, "--api-key", apiKey, "--max-examples", String(Self.maxExamples)]
+            + parameters.flatMap { ["--parameter", $0] }, environment: environment)
     }
 }

@@ -187,19 +187,8 @@ struct WebhookDeliveryTests {
             except Exception as error:
                 print("refused: %s" % error)
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script]
-        let input = Pipe(), output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
         let payload = try JSONSerialization.data(withJSONObject: ["secret": secret, "body": body, "headers": headers])
-        input.fileHandleForWriting.write(payload)
-        try input.fileHandleForWriting.close()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let (_, text) = try runProgram("/usr/bin/env", ["python3", "-c", script], input: payload)
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -86,3 +86,25 @@ public func eventually(timeout: Duration = .seconds(30), interval: Duration = .m
     }
     return try await condition()
 }
+
+/// Runs a program to its end and returns its exit status and everything it printed (standard
+/// output and error together); `input` is written to its standard input first.
+public func runProgram(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, input: Data? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    let stdin = Pipe()
+    if input != nil { process.standardInput = stdin }
+    try process.run()
+    if let input {
+        stdin.fileHandleForWriting.write(input)
+        try stdin.fileHandleForWriting.close()
+    }
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}

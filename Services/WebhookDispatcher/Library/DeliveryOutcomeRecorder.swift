@@ -6,6 +6,13 @@ import PostgresNIO
 
 /// What one pass over a claimed delivery found.
 enum DeliveryOutcome: Sendable {
+    var eventId: String {
+        switch self {
+        case .attempted(let attempt, _, _): return attempt.eventId
+        case .cancelled(let eventId, _), .postponed(let eventId, _): return eventId
+        }
+    }
+
     struct Attempt: Sendable {
         var eventId: String
         var attemptId: String
@@ -45,15 +52,21 @@ final class DeliveryOutcomeRecorder: Sendable {
     let logger: Logger
     private let pending = NIOLockedValueBox<[DeliveryOutcome]>([])
     private let finished = NIOLockedValueBox(false)
+    private let stopped = NIOLockedValueBox(false)
+    /// Told which deliveries are recorded (their leases need no more renewing).
+    let onRecorded: @Sendable (Set<String>) -> Void
 
-    init(postgres: PostgresClient, owner: String, logger: Logger) {
+    init(postgres: PostgresClient, owner: String, logger: Logger, onRecorded: @escaping @Sendable (Set<String>) -> Void = { _ in }) {
         self.postgres = postgres
         self.owner = owner
         self.logger = logger
+        self.onRecorded = onRecorded
     }
 
     func add(_ outcome: DeliveryOutcome) { pending.withLockedValue { $0.append(outcome) } }
     func finish() { finished.withLockedValue { $0 = true } }
+    /// True once everything added before `finish()` is written.
+    var isFinished: Bool { stopped.withLockedValue { $0 } }
 
     /// Flushes every few milliseconds until `finish()` and nothing is left. A failed write is
     /// retried with backoff (the outcomes stay queued; their leases keep the rows from others).
@@ -65,12 +78,16 @@ final class DeliveryOutcomeRecorder: Sendable {
                 return Array(queue.prefix(500))
             }
             if batch.isEmpty {
-                if finished.withLockedValue({ $0 }) { return }
+                if finished.withLockedValue({ $0 }) {
+                    stopped.withLockedValue { $0 = true }
+                    return
+                }
                 try? await Task.sleep(for: .milliseconds(10))
                 continue
             }
             do {
                 try await write(batch)
+                onRecorded(Set(batch.map(\.eventId)))
                 delay = .milliseconds(100)
             } catch {
                 logger.error("recording delivery outcomes failed; retrying", metadata: ["error": .string(String(describing: error)), "count": .stringConvertible(batch.count)])

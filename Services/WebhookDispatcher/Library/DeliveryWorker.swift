@@ -58,6 +58,10 @@ public final class DeliveryWorker: Service, Sendable {
     /// This replica's name on the leases it takes.
     let owner = "dispatcher-" + UUID().uuidString.lowercased().prefix(12)
     private let inFlight = NIOLockedValueBox<[String: Int]>([:])
+    /// Deliveries this replica has claimed and not yet recorded: their leases are renewed while
+    /// they last, so a live replica never loses work to another however slow the request or the
+    /// machine; only a dead replica's leases expire.
+    let held = NIOLockedValueBox<Set<String>>([])
     private let latency = Timer(label: "paywire_webhook_delivery_latency_seconds")
 
     public init(postgres: PostgresClient, configuration: ConfigurationRepository, logger: Logger, settings: DeliverySettings = DeliverySettings()) {
@@ -81,11 +85,15 @@ public final class DeliveryWorker: Service, Sendable {
 
     public func run() async throws {
         let clients = WebhookHTTPClients(guardPrivateNetworks: !settings.allowPrivateNetworks, requestTimeout: settings.requestTimeout, logger: logger)
-        let recorder = DeliveryOutcomeRecorder(postgres: postgres, owner: owner, logger: logger)
+        let held = held
+        let recorder = DeliveryOutcomeRecorder(postgres: postgres, owner: owner, logger: logger) { recorded in
+            held.withLockedValue { $0.subtract(recorded) }
+        }
         let stopping = NIOLockedValueBox(false)
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { outer in
                 outer.addTask { await recorder.run() }
+                outer.addTask { await self.renewLeases(until: { recorder.isFinished }) }
                 await withDiscardingTaskGroup { sends in
                     while !stopping.withLockedValue({ $0 }) && !Task.isCancelled {
                         let busy = inFlight.withLockedValue { $0 }
@@ -106,6 +114,7 @@ public final class DeliveryWorker: Service, Sendable {
                             try? await Task.sleep(for: .milliseconds(20))
                             continue
                         }
+                        held.withLockedValue { $0.formUnion(claimed.map(\.eventId)) }
                         for item in claimed {
                             inFlight.withLockedValue { $0[item.endpointKey, default: 0] += 1 }
                             sends.addTask {
@@ -127,6 +136,24 @@ public final class DeliveryWorker: Service, Sendable {
             stopping.withLockedValue { $0 = true }
         }
         await clients.shutdown()
+    }
+
+    /// Extends the leases of everything this replica holds, a third of a lease apart.
+    func renewLeases(until done: @Sendable () -> Bool) async {
+        let every = Duration.seconds(max(1, settings.leaseSeconds / 3))
+        while !done() {
+            try? await Task.sleep(for: every)
+            let ids = Array(held.withLockedValue { $0 })
+            guard !ids.isEmpty else { continue }
+            do {
+                try await postgres.query("""
+                    UPDATE webhooks.events SET lease_until = now() + make_interval(secs => \(settings.leaseSeconds))
+                    WHERE event_id = ANY(\(ids)) AND lease_owner = \(owner)
+                    """, logger: logger)
+            } catch {
+                logger.warning("renewing delivery leases failed; retrying", metadata: ["error": .string(String(describing: error))])
+            }
+        }
     }
 
     /// Takes up to `limit` due deliveries, at most `perEndpoint` in flight per endpoint counting

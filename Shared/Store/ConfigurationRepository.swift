@@ -106,10 +106,6 @@ public final class ConfigurationRepository: Sendable {
         return .legacy(url: url)
     }
 
-    public func endpointSecrets(merchantId: String, endpointId: String) async throws -> EndpointSecrets? {
-        try await load(merchantId).endpoints.first { $0.id == endpointId }?.secrets
-    }
-
     func load(_ merchantId: String) async throws -> MerchantConfiguration {
         // The version is read first: a change racing with the load below bumps it again, and the
         // next lookup reloads.

@@ -14,6 +14,10 @@ struct SchemathesisTests {
     static let maxExamples = Int(ProcessInfo.processInfo.environment["PAYWIRE_SCHEMATHESIS_EXAMPLES"] ?? "") ?? 10
 
     @Test func theGatewayDoesExactlyWhatItsOpenAPIDocumentSays() async throws {
+        try await HeavyTests.gate.exclusive { try await run() }
+    }
+
+    func run() async throws {
         try await PaywireStack.with(services: ["payment-core", "gateway"], extraEnvironment: ["PAYWIRE_REPLY_TIMEOUT_MS": "3000"]) { stack in
             let apiKey = try await stack.createMerchant("schemathesis_m", webhookURL: nil)
             try await stack.createSandboxAccount(merchantId: "schemathesis_m", apiKey: apiKey)

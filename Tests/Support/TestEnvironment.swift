@@ -108,3 +108,23 @@ public func runProgram(_ executable: String, _ arguments: [String], environment:
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// The heaviest end-to-end tests (schemathesis, the dispatcher burst) take turns rather than run
+/// beside each other: on two cores their overlap starves the broker's group coordination and the
+/// timing they measure stops meaning anything.
+public actor HeavyTests {
+    public static let gate = HeavyTests()
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    public func exclusive<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        if busy {
+            await withCheckedContinuation { waiting.append($0) }
+        }
+        busy = true
+        defer {
+            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+        }
+        return try await body()
+    }
+}

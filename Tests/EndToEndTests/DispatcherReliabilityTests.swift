@@ -25,7 +25,8 @@ struct DispatcherReliabilityTests {
             "PAYWIRE_WEBHOOK_RETRY_SCHEDULE": "1s,1s,1s,1s,1s,1s,1s,1s,1s,1s",
             "PAYWIRE_WEBHOOK_CONCURRENCY": String(Self.concurrency),
         ]
-        try await HeavyTests.gate.exclusive { try await run(receivers: receivers, urls: urls, environment: environment) }
+        let targets = urls
+        try await HeavyTests.gate.exclusive { try await run(receivers: receivers, urls: targets, environment: environment) }
     }
 
     func run(receivers: [WebhookReceiver], urls: [String], environment: [String: String]) async throws {

@@ -4,6 +4,7 @@ import PaywireRuntime
 import PaywireStore
 import Testing
 @testable import Gateway
+import PaymentCore
 
 /// The rules that keep bad input at the edge, each on its own.
 @Suite struct InputValidationTests {
@@ -125,5 +126,14 @@ import Testing
         let envelope = EventEnvelope(type: DeadLetter.messageType, merchantId: "", payload: try JSONValue(encoding: letter))
         let decoded = try EventEnvelope.decode(try envelope.encoded()).payload.decode(DeadLetter.self)
         #expect(decoded == letter)
+    }
+
+    @Test func whatComesFromOutsideIsStoredWhateverItsBytes() {
+        #expect("200 ok\u{0}bye".storable == "200 ok\u{FFFD}bye")
+        #expect("plain".storable == "plain")
+        let decline = ConnectorDecline(code: "card_declined", message: "no\u{0}pe", rawCode: "r\u{0}")
+        #expect(decline.message == "no\u{FFFD}pe" && decline.rawCode == "r\u{FFFD}")
+        let result = ConnectorResult(status: .pending, connectorTransactionId: "pi_\u{0}")
+        #expect(result.connectorTransactionId == "pi_\u{FFFD}")
     }
 }

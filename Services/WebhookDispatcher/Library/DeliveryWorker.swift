@@ -250,12 +250,12 @@ public final class DeliveryWorker: Service, Sendable {
                 if let slice = chunk.readSlice(length: min(room, chunk.readableBytes)) { body.writeImmutableBuffer(slice) }
             }
             answer.status = Int(response.status.code)
-            for header in response.headers { answer.headers[Self.storable(header.name.lowercased())] = Self.storable(header.value) }
-            answer.body = Self.storable(String(decoding: body.readableBytesView, as: UTF8.self))
+            for header in response.headers { answer.headers[header.name.lowercased().storable] = header.value.storable }
+            answer.body = String(decoding: body.readableBytesView, as: UTF8.self).storable
         } catch let blocked as WebhookHTTPClients.Blocked {
             answer.error = "refused by the private-network guard: \(blocked.description)"
         } catch {
-            answer.error = Self.storable(String(describing: error))
+            answer.error = String(describing: error).storable
         }
         let elapsed = ContinuousClock.now - started
         answer.latencyMilliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
@@ -289,8 +289,4 @@ public final class DeliveryWorker: Service, Sendable {
     /// How much of a response body the attempt log keeps.
     static let storedResponseBytes = 4096
 
-    /// Text as PostgreSQL's text and jsonb can store it: NUL becomes U+FFFD.
-    static func storable(_ text: String) -> String {
-        text.utf8.contains(0) ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
-    }
 }

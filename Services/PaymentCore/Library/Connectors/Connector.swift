@@ -155,7 +155,7 @@ public struct ConnectorResult: Sendable, Equatable {
 
     public init(status: Status, connectorTransactionId: String?, error: ConnectorDecline? = nil, amountReceived: Int? = nil) {
         self.status = status
-        self.connectorTransactionId = connectorTransactionId
+        self.connectorTransactionId = connectorTransactionId?.storable
         self.error = error
         self.amountReceived = amountReceived
     }
@@ -169,7 +169,7 @@ public struct ConnectorRefundResult: Sendable, Equatable {
 
     public init(status: Status, connectorRefundId: String?, error: ConnectorDecline? = nil) {
         self.status = status
-        self.connectorRefundId = connectorRefundId
+        self.connectorRefundId = connectorRefundId?.storable
         self.error = error
     }
 }
@@ -185,9 +185,10 @@ public struct ConnectorDecline: Sendable, Equatable {
     public var unifiedMessage: String
 
     public init(code: String, message: String, rawCode: String? = nil) {
-        self.code = code
-        self.message = message
-        self.rawCode = rawCode
+        // What a processor says is recorded as it can be stored, whatever its bytes.
+        self.code = code.storable
+        self.message = message.storable
+        self.rawCode = rawCode?.storable
         let unified = UnifiedDecline.for(code)
         unifiedCode = unified.code
         unifiedMessage = unified.message

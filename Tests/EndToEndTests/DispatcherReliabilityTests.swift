@@ -8,9 +8,11 @@ import Testing
 /// Dispatcher replicas share one backlog through leases: two never send the same attempt, and a
 /// replica killed mid-burst leaves leases that expire and are finished by the others, with no
 /// delivery row twice and no more duplicate requests than it had in flight.
-@Suite(.serialized, .timeLimit(.minutes(6)), .enabled(if: TestEnvironment.hasDatabase))
+// The limit counts the wait for the heavy-test gate (schemathesis may hold it for minutes on a
+// slow machine), so it is generous; the waits inside bound the test itself.
+@Suite(.serialized, .timeLimit(.minutes(20)), .enabled(if: TestEnvironment.hasDatabase))
 struct DispatcherReliabilityTests {
-    static let eventsPerBurst = 600
+    static let eventsPerBurst = 300
     static let concurrency = 64
 
     @Test func twoReplicasDrainOneBacklogAndAKilledOneLosesNothing() async throws {

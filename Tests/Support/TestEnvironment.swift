@@ -81,6 +81,8 @@ public final class Collector<Value: Sendable>: Sendable {
 public func eventually(timeout: Duration = .seconds(30), interval: Duration = .milliseconds(50), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
+        // A test past its time limit is cancelled: stop polling rather than keep a dead stack busy.
+        if Task.isCancelled { return false }
         if try await condition() { return true }
         try? await Task.sleep(for: interval)
     }

@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "paywire-fake-stripe", targets: ["FakeStripe"]),
         .executable(name: "kafka-throughput", targets: ["KafkaThroughput"]),
         .executable(name: "payments-throughput", targets: ["PaymentsThroughput"]),
+        .executable(name: "webhook-throughput", targets: ["WebhookThroughput"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -163,6 +164,13 @@ let package = Package(
                 "PaywireKafka", "PaywireModels", "PaywireRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Services/PaywireCLI",
             swiftSettings: swiftSettings
@@ -203,6 +211,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "WebhookThroughput",
+            dependencies: [
+                "PaywireKafka", "PaywireModels",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/WebhookThroughput",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "KafkaThroughput",
             dependencies: [
                 "PaywireKafka",
@@ -232,6 +256,7 @@ let package = Package(
             dependencies: [
                 "PaywireKafka", "PaywireModels", "PaywireStore", "PaywireRuntime", "PaywireTestSupport",
                 "Gateway", "PaymentCore", "RecoveryScheduler", "WebhookDispatcher",
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Tests/UnitTests",
             swiftSettings: swiftSettings

@@ -12,7 +12,7 @@ struct PaywireCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "paywire",
         abstract: "Operate a Paywire installation.",
-        subcommands: [DeadLetters.self]
+        subcommands: [DeadLetters.self, Listen.self]
     )
 }
 

@@ -17,8 +17,9 @@ public struct WebhookTarget: Sendable, Equatable {
 
 /// A delivery's receiver as configured now.
 public enum DeliveryTarget: Sendable, Equatable {
-    /// An endpoint: its URL and its Standard Webhooks secrets.
-    case endpoint(url: String, secrets: EndpointSecrets)
+    /// An endpoint: its URL, its Standard Webhooks secrets, when the merchant last changed it, and
+    /// its optional rate limit (requests per second).
+    case endpoint(url: String, secrets: EndpointSecrets, modifiedAt: Date, rateLimit: Int?)
     /// The profile's legacy single `webhook_url` (signed with X-Webhook-Signature-512 only).
     case legacy(url: String)
     /// No longer configured; `reason` is what the delivery's status says.
@@ -51,10 +52,14 @@ public final class ConfigurationRepository: Sendable {
         var events: Set<String>
         var status: String
         var secrets: EndpointSecrets
+        var modifiedAt: Date
+        var rateLimit: Int?
     }
 
     struct MerchantConfiguration: Sendable {
         var version: Int64
+        /// When the version was last confirmed current.
+        var checkedAt: ContinuousClock.Instant = .now
         var defaultProfileId: String?
         var profiles: [String: Profile]
         var endpoints: [Endpoint]
@@ -89,12 +94,14 @@ public final class ConfigurationRepository: Sendable {
     /// Where a pending delivery goes now, checked just before each attempt: an endpoint removed,
     /// deprecated or made inactive since the event was fanned out gets no further attempt, and
     /// an endpoint's current URL and secrets are used (a rotation or a URL change applies at once).
-    public func currentTarget(merchantId: String, profileId: String?, endpointId: String?) async throws -> DeliveryTarget {
-        let configuration = try await load(merchantId)
+    /// `maxAge`: a cached configuration confirmed current this recently is used without asking
+    /// again (the dispatcher confirms a whole claimed batch's merchants in one query first).
+    public func currentTarget(merchantId: String, profileId: String?, endpointId: String?, maxAge: Duration = .zero) async throws -> DeliveryTarget {
+        let configuration = try await load(merchantId, maxAge: maxAge)
         if let endpointId {
             guard let endpoint = configuration.endpoints.first(where: { $0.id == endpointId }) else { return .gone(reason: "endpoint_removed") }
             switch endpoint.status {
-            case "active": return .endpoint(url: endpoint.url, secrets: endpoint.secrets)
+            case "active": return .endpoint(url: endpoint.url, secrets: endpoint.secrets, modifiedAt: endpoint.modifiedAt, rateLimit: endpoint.rateLimit)
             case "deprecated": return .gone(reason: "endpoint_deprecated")
             default: return .gone(reason: "endpoint_inactive")
             }
@@ -106,13 +113,37 @@ public final class ConfigurationRepository: Sendable {
         return .legacy(url: url)
     }
 
-    func load(_ merchantId: String) async throws -> MerchantConfiguration {
+    /// Confirms the cached configurations of these merchants in one query: a current one is
+    /// marked checked now, a stale one is dropped (the next lookup loads it).
+    public func revalidate(_ merchantIds: Set<String>) async throws {
+        guard !merchantIds.isEmpty else { return }
+        let ids = Array(merchantIds)
+        var versions: [String: Int64] = [:]
+        let rows = try await postgres.query("SELECT merchant_id, version FROM gateway.config_versions WHERE merchant_id = ANY(\(ids))", logger: logger)
+        for try await (merchantId, version) in rows.decode((String, Int64).self) { versions[merchantId] = version }
+        let now = ContinuousClock.now
+        cache.withLockedValue { cache in
+            for id in ids {
+                guard let cached = cache[id] else { continue }
+                if cached.version == versions[id] ?? 0 { cache[id]?.checkedAt = now } else { cache[id] = nil }
+            }
+        }
+    }
+
+    func load(_ merchantId: String, maxAge: Duration = .zero) async throws -> MerchantConfiguration {
+        if maxAge > .zero, let cached = cache.withLockedValue({ $0[merchantId] }), ContinuousClock.now - cached.checkedAt <= maxAge {
+            return cached
+        }
         // The version is read first: a change racing with the load below bumps it again, and the
         // next lookup reloads.
         var version: Int64 = 0
         let versionRows = try await postgres.query("SELECT version FROM gateway.config_versions WHERE merchant_id = \(merchantId)", logger: logger)
         for try await value in versionRows.decode(Int64.self) { version = value }
-        if let cached = cache.withLockedValue({ $0[merchantId] }), cached.version == version { return cached }
+        if let cached = cache.withLockedValue({ $0[merchantId] }), cached.version == version {
+            let now = ContinuousClock.now
+            cache.withLockedValue { $0[merchantId]?.checkedAt = now }
+            return cached
+        }
 
         var configuration = MerchantConfiguration(version: version, defaultProfileId: nil, profiles: [:], endpoints: [])
         let merchant = try await postgres.query("SELECT default_profile_id FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)", logger: logger)
@@ -142,13 +173,14 @@ public final class ConfigurationRepository: Sendable {
 
         let endpoints = try await postgres.query("""
             SELECT webhook_endpoint_id, profile_id, webhook_url, events, status, secret,
-                   CASE WHEN previous_secret_expires_at > now() THEN previous_secret END
+                   CASE WHEN previous_secret_expires_at > now() THEN previous_secret END, modified_at, rate_limit
             FROM gateway.webhook_endpoints WHERE merchant_id = \(merchantId) ORDER BY position
             """, logger: logger)
-        for try await (id, profileId, url, events, status, secret, previous) in endpoints.decode((String, String, String, [String], String, String, String?).self) {
+        for try await (id, profileId, url, events, status, secret, previous, modifiedAt, rateLimit) in endpoints.decode((String, String, String, [String], String, String, String?, Date, Int?).self) {
             configuration.endpoints.append(Endpoint(
                 id: id, profileId: profileId, url: url, events: Set(events), status: status,
-                secrets: EndpointSecrets(current: try secrets.open(secret), previous: try previous.map(secrets.open))
+                secrets: EndpointSecrets(current: try secrets.open(secret), previous: try previous.map(secrets.open)),
+                modifiedAt: modifiedAt, rateLimit: rateLimit
             ))
         }
         cache.withLockedValue { $0[merchantId] = configuration }

@@ -145,7 +145,8 @@ struct CrashRecoveryTests {
 import PaywireStore
 
 func withStackDatabase<T: Sendable>(_ url: String, _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
-    let client = PostgresClient(configuration: try DatabaseConfiguration(url: url).clientConfiguration, backgroundLogger: TestEnvironment.logger("pg"))
+    let client = PostgresClient(configuration: try DatabaseConfiguration(url: url).clientConfiguration, backgroundLogger: TestEnvironment.logger("pg", level: .error))
+    // (The client may be asked before run() has started; PostgresNIO waits, and warns about it.)
     return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
         group.addTask { await client.run() }
         defer { group.cancelAll() }

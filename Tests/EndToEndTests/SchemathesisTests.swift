@@ -6,7 +6,8 @@ import Testing
 /// key and once with a merchant's key (whose paths name that merchant and its default profile so
 /// the cases reach past the 404s). Any failure fails the suite and prints schemathesis' report
 /// with the case to replay. Generated URLs are held to a discard port on loopback
-/// (`scripts/schemathesis-run`), and the dispatcher is not started, so nothing leaves the machine.
+/// (`scripts/schemathesis-run`), so whatever the dispatcher sends (it runs, for the events log) goes
+/// nowhere off the machine.
 @Suite(.serialized, .timeLimit(.minutes(15)), .enabled(if: TestEnvironment.hasDatabase))
 struct SchemathesisTests {
     /// Examples per operation and phase: enough to walk every schema branch, bounded for the
@@ -18,7 +19,7 @@ struct SchemathesisTests {
     }
 
     func run() async throws {
-        try await PaywireStack.with(services: ["payment-core", "gateway"], extraEnvironment: ["PAYWIRE_REPLY_TIMEOUT_MS": "3000"]) { stack in
+        try await PaywireStack.with(services: ["payment-core", "webhook-dispatcher", "gateway"], extraEnvironment: ["PAYWIRE_REPLY_TIMEOUT_MS": "3000"]) { stack in
             let apiKey = try await stack.createMerchant("schemathesis_m", webhookURL: nil)
             try await stack.createSandboxAccount(merchantId: "schemathesis_m", apiKey: apiKey)
             let profileId = try #require(try await stack.request(.GET, "/accounts/schemathesis_m").json?["default_profile"] as? String)

@@ -19,7 +19,7 @@ public final class PaywireStack: @unchecked Sendable {
     public let databaseURL: String
     public private(set) var processes: [String: ServiceProcess] = [:]
     public private(set) var ports: [String: Int] = [:]
-    let logDirectory: URL
+    public let logDirectory: URL
     let baseEnvironment: [String: String]
 
     public var gatewayURL: String { "http://127.0.0.1:\(ports["gateway"]!)" }
@@ -86,6 +86,8 @@ public final class PaywireStack: @unchecked Sendable {
         stack.fakeStripe = fakeStripeProcess
         stack.fakeStripeURL = fakeStripeURL
         do {
+            // Ports first, so each service can be told where the others listen.
+            for service in Self.services where services.contains(service) { stack.ports[service] = try FreePort.next() }
             for service in Self.services where services.contains(service) { try await stack.startService(service) }
             for service in Self.services where services.contains(service) { try await stack.waitUntilReady(service) }
         } catch {
@@ -124,6 +126,7 @@ public final class PaywireStack: @unchecked Sendable {
         var environment = baseEnvironment
         environment["HTTP_PORT"] = String(port)
         if let paymentCore = ports["payment-core"] { environment["PAYWIRE_PAYMENT_CORE_URL"] = "http://127.0.0.1:\(paymentCore)" }
+        if let dispatcher = ports["webhook-dispatcher"] { environment["PAYWIRE_WEBHOOK_DISPATCHER_URL"] = "http://127.0.0.1:\(dispatcher)" }
         processes[name] = try ServiceProcess(executable: executable ?? name, environment: environment, logDirectory: logDirectory)
     }
 

@@ -11,6 +11,7 @@ public final class WebhookReceiver: Sendable {
         public var path: String
         public var headers: [String: String]
         public var body: String
+        public var at: ContinuousClock.Instant = .now
     }
 
     private let received = NIOLockedValueBox<[Received]>([])

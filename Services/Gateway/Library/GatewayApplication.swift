@@ -13,7 +13,7 @@ public enum GatewayService {
     public static let name = "gateway"
     public static let defaultPort = 8080
     /// Variables this service reads beyond `ServiceConfiguration.environmentKeys`.
-    public static let environmentKeys: [String] = ["PAYWIRE_ADMIN_API_KEY", NetworkAddressPolicy.allowPrivateKey] + GatewayPaymentAPI.environmentKeys + IncomingWebhookProxy.environmentKeys
+    public static let environmentKeys: [String] = ["PAYWIRE_ADMIN_API_KEY", NetworkAddressPolicy.allowPrivateKey] + GatewayPaymentAPI.environmentKeys + IncomingWebhookProxy.environmentKeys + EventsLogProxy.environmentKeys
 
     /// The gateway's routes (the operational ones are added by `httpServer`).
     static func makeRouter(_ api: GatewayAPI) -> Router<PaywireRequestContext> {
@@ -48,7 +48,14 @@ public enum GatewayService {
         )
         let paymentCoreURL = configuration.environment["PAYWIRE_PAYMENT_CORE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8081"
         let webhooks = IncomingWebhookProxy(paymentCoreURL: paymentCoreURL.hasSuffix("/") ? String(paymentCoreURL.dropLast()) : paymentCoreURL, http: .shared, logger: logger)
-        return (GatewayAPI(infrastructure: infrastructure, adminKey: adminKey, secrets: secrets, payments: payments, webhooks: webhooks), replies)
+        let dispatcherURL = configuration.environment["PAYWIRE_WEBHOOK_DISPATCHER_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8083"
+        let events = EventsLogProxy(
+            dispatcherURL: dispatcherURL.hasSuffix("/") ? String(dispatcherURL.dropLast()) : dispatcherURL,
+            signer: try InternalAPISigner(encryptionKey: encryptionKey),
+            authentication: GatewayAuthentication(adminKey: adminKey, postgres: infrastructure.postgres, logger: logger),
+            http: .shared, logger: logger
+        )
+        return (GatewayAPI(infrastructure: infrastructure, adminKey: adminKey, secrets: secrets, payments: payments, webhooks: webhooks, events: events), replies)
     }
 
     /// Everything the gateway runs; `main` and the tests both call this.
@@ -91,9 +98,11 @@ struct GatewayAPI: Sendable {
     let connectors: ConnectorAccountStore
     let payments: GatewayPaymentAPI
     let webhooks: IncomingWebhookProxy
+    let events: EventsLogProxy
 
-    init(infrastructure: ServiceInfrastructure, adminKey: String?, secrets: SecretBox, payments: GatewayPaymentAPI, webhooks: IncomingWebhookProxy) {
+    init(infrastructure: ServiceInfrastructure, adminKey: String?, secrets: SecretBox, payments: GatewayPaymentAPI, webhooks: IncomingWebhookProxy, events: EventsLogProxy) {
         self.payments = payments
+        self.events = events
         self.webhooks = webhooks
         self.infrastructure = infrastructure
         authentication = GatewayAuthentication(adminKey: adminKey, postgres: infrastructure.postgres, logger: infrastructure.logger)
@@ -109,6 +118,7 @@ struct GatewayAPI: Sendable {
     func addRoutes(to router: Router<PaywireRequestContext>) {
         let auth = authentication
         let store = store
+        let events = events
 
         // Merchant accounts
         router.post("/accounts") { request, context in
@@ -191,10 +201,16 @@ struct GatewayAPI: Sendable {
         router.get(RouterPath(endpoints + "/:webhook_endpoint_id")) { request, context in
             let (merchantId, profileId) = try await scope(request, context)
             try await store.requireProfile(merchantId: merchantId, profileId: profileId)
-            guard let endpoint = try await store.endpointResponses(profileId: profileId, onlyId: try context.pathParameter("webhook_endpoint_id")).first else {
+            let endpointId = try context.pathParameter("webhook_endpoint_id")
+            guard case .object(var endpoint) = try await store.endpointResponses(profileId: profileId, onlyId: endpointId).first else {
                 throw APIError.notFound("Webhook endpoint")
             }
-            return JSONResponse(endpoint)
+            // The dispatcher's view: how the endpoint has been answering, and whether it has made
+            // the endpoint inactive (410, or failing too long) until the merchant changes it.
+            let health = await events.endpointHealth(merchantId: merchantId, endpointId: endpointId)
+            endpoint["health"] = health ?? .null
+            if endpoint["status"] == .string("active"), health?["state"] == .string("inactive") { endpoint["status"] = .string("inactive") }
+            return JSONResponse(.object(endpoint))
         }
         router.post(RouterPath(endpoints + "/:webhook_endpoint_id")) { request, context in
             let (merchantId, profileId) = try await scope(request, context)
@@ -252,6 +268,7 @@ struct GatewayAPI: Sendable {
 
         payments.addRoutes(to: router)
         webhooks.addRoutes(to: router)
+        events.addRoutes(to: router)
     }
 
     func requiredHeader(_ request: Request, _ name: String) throws -> String {
@@ -272,17 +289,3 @@ struct GatewayAPI: Sendable {
     }
 }
 
-/// A JSON answer built from `JSONValue`, encoded like every other Paywire document.
-struct JSONResponse: ResponseGenerator {
-    let value: JSONValue
-    let status: HTTPResponse.Status
-
-    init(_ value: JSONValue, status: HTTPResponse.Status = .ok) {
-        self.value = value
-        self.status = status
-    }
-
-    func response(from request: Request, context: some RequestContext) throws -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try PaywireJSON.encoder.encode(value))))
-    }
-}

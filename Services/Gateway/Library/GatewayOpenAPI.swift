@@ -20,6 +20,7 @@ enum GatewayOpenAPI {
         var response: String
         var status: String = "200"
         var headers: [Header] = []
+        var query: [Header] = []
         /// Further documented answers besides the success and the `default` error.
         var also: [String: String] = [:]
     }
@@ -38,6 +39,19 @@ enum GatewayOpenAPI {
         "type": .string("string"), "minLength": .number(1), "maxLength": .number(255),
         "description": .string("Same key and body: the first final answer again; another body: 409; a request still running: 409, retry later"),
     ]))
+    static let dateTime: JSONValue = .object(["type": .string("string"), "format": .string("date-time")])
+    static let eventListQuery: [Header] = [
+        Header(name: "created_after", required: false, schema: dateTime),
+        Header(name: "created_before", required: false, schema: dateTime),
+        Header(name: "object_id", required: false, schema: identifierText),
+        Header(name: "profile_id", required: false, schema: identifierText),
+        Header(name: "webhook_endpoint_id", required: false, schema: identifierText),
+        Header(name: "event_types", required: false, schema: array(string(enum: WebhookEventType.known.sorted(), pattern: nil))),
+        Header(name: "event_classes", required: false, schema: array(string(enum: ["disputes", "mandates", "payments", "payouts", "refunds"], pattern: nil))),
+        Header(name: "is_delivered", required: false, schema: boolean),
+        Header(name: "limit", required: false, schema: integer(1...100)),
+        Header(name: "offset", required: false, schema: integer(0...1_000_000)),
+    ]
     static let stripeSignature = Header(name: "Stripe-Signature", required: false, schema: .object(["type": .string("string")]))
 
     static let operations: [Operation] = [
@@ -84,6 +98,11 @@ enum GatewayOpenAPI {
         .init(method: "get", path: "/payments/{payment_id}", summary: "Retrieve a payment", tag: "Payments", auth: .merchant, response: "Payment"),
         .init(method: "post", path: "/refunds", summary: "Refund a succeeded payment, fully or partly (never more than was received, nor a payment that received nothing: 400)", tag: "Refunds", auth: .merchant, request: "RefundCreate", response: "Refund", headers: [idempotencyKey], also: ["202": "RefundAccepted"]),
         .init(method: "get", path: "/refunds/{refund_id}", summary: "Retrieve a refund", tag: "Refunds", auth: .merchant, response: "Refund"),
+        .init(method: "get", path: "/events/{merchant_id}", summary: "The events log: one entry per (event, endpoint) delivery, newest first, with filters; served by the webhook dispatcher", tag: "Events", auth: .merchant, response: "EventList", query: eventListQuery),
+        .init(method: "get", path: "/events/{merchant_id}/{event_id}", summary: "One delivery (by its id or any of its attempts' ids), with the request it sends", tag: "Events", auth: .merchant, response: "Event"),
+        .init(method: "get", path: "/events/{merchant_id}/{event_id}/attempts", summary: "Every attempt of a delivery, newest first: request and response (status, headers, body up to 4 KiB, latency)", tag: "Events", auth: .merchant, response: "EventAttemptList"),
+        .init(method: "post", path: "/events/{merchant_id}/{event_id}/retry", summary: "Send a delivery again now, whatever its state, and answer with the new attempt (409 while another attempt of it is in flight, or when its endpoint takes no deliveries)", tag: "Events", auth: .merchant, response: "EventAttempt"),
+        .init(method: "post", path: "/events/{merchant_id}/recover", summary: "Schedule one more attempt for every failed delivery of an endpoint or a profile created since a time at most 14 days ago", tag: "Events", auth: .merchant, request: "EventRecover", response: "EventRecovered"),
         .init(method: "post", path: "/webhooks/{merchant_id}/{connector}", summary: "Incoming connector webhook (e.g. Stripe-Signature), passed unchanged to payment-core, which verifies and applies it; 401 on a bad signature, 400 for a connector that sends no webhooks", tag: "Incoming webhooks", auth: .none, request: "Document", response: "IncomingWebhookResult", headers: [stripeSignature]),
     ]
 
@@ -213,7 +232,20 @@ enum GatewayOpenAPI {
         let free = ref("FreeObject")
         let endpointFields: [String: JSONValue] = [
             "webhook_url": url, "events": array(eventType, minItems: 1), "status": endpointStatus,
+            "rate_limit": .object(["type": .string("integer"), "minimum": .number(1), "maximum": .number(10_000), "description": .string("Requests per second at most, per dispatcher replica; null: no limit")]),
         ]
+        let eventClass = string(enum: ["disputes", "mandates", "payments", "payouts", "refunds"])
+        let headerPairs = array(array(string(), maxItems: 2, minItems: 2))
+        let eventRequest = response(["body": string("The exact bytes sent (and signed)"), "headers": headerPairs])
+        let eventFields: [String: JSONValue] = [
+            "event_id": string("evt_…; also the id of the delivery's first attempt"), "merchant_id": string(), "profile_id": string(),
+            "webhook_endpoint_id": string("null for the legacy single webhook_url"), "object_id": string(), "event_type": eventType,
+            "event_class": eventClass, "is_delivery_successful": boolean, "initial_attempt_id": string(), "created": dateTime,
+            "delivery_status": string(enum: ["pending", "delivered", "retries_exceeded", "cancelled"]),
+            "status_reason": string("Why a delivery ended without success or was queued again (endpoint_gone, endpoint_removed, endpoint_deprecated, endpoint_inactive, recover_requested, …)"),
+            "attempt_count": count, "next_attempt_at": dateTime,
+        ]
+        let eventNullable: Set<String> = ["profile_id", "webhook_endpoint_id", "status_reason", "next_attempt_at"]
         let recoveryAlgorithm = string(enum: ["monitoring", "cascading", "smart"])
         let authDetails: [(String, [String])] = [("HeaderKey", ["api_key"]), ("BodyKey", ["api_key", "key1"]), ("SignatureKey", ["api_key", "key1", "api_secret"]), ("NoKey", [])]
         let connectorAccountDetails: JSONValue = .object(["oneOf": .array(authDetails.map { type, keys in
@@ -266,7 +298,9 @@ enum GatewayOpenAPI {
         let endpoint = response([
             "webhook_endpoint_id": string("whe_…, assigned"), "webhook_url": string(), "events": array(eventType), "status": endpointStatus,
             "signing_secret": string("whsec_…; only in the answer that created or rotated it"),
-        ], nullable: ["signing_secret"])
+            "rate_limit": integer(1...10_000),
+            "health": ref("EndpointHealth"),
+        ], nullable: ["signing_secret", "rate_limit", "health"])
         var endpointResponse = endpoint
         if case .object(var fields) = endpoint, case .array(let required)? = fields["required"] {
             fields["required"] = .array(required.filter { $0 != .string("signing_secret") })
@@ -356,6 +390,40 @@ enum GatewayOpenAPI {
             "WebhookDetailsInput": webhookDetailsInput,
             "WebhookDetails": webhookDetails,
             "WebhookEndpoint": endpointResponse,
+            "EndpointHealth": response([
+                "state": string("inactive: the dispatcher stopped delivering (a 410 answer, or failing with no success for PAYWIRE_WEBHOOK_DISABLE_AFTER_HOURS); any update of the endpoint makes it active again", enum: ["active", "inactive"]),
+                "inactive_reason": string(enum: ["answered_410", "failing_too_long"]),
+                "inactive_since": dateTime, "last_success_at": dateTime, "last_failure_at": dateTime, "failing_since": dateTime,
+                "consecutive_failures": count, "attempts_last_hour": count,
+                "success_rate_last_hour": .object(["type": .string("number"), "minimum": .number(0), "maximum": .number(1)]),
+            ], nullable: ["inactive_reason", "inactive_since", "last_success_at", "last_failure_at", "failing_since", "success_rate_last_hour"]),
+            "Event": response(eventFields.merging(["request": eventRequest]) { $1 }, nullable: eventNullable),
+            "EventListItem": response(eventFields, nullable: eventNullable),
+            "EventList": response(["events": array(ref("EventListItem")), "total_count": count]),
+            "EventAttempt": response([
+                "event_id": string("This attempt's id (the first attempt's is the delivery's)"), "merchant_id": string(), "profile_id": string(),
+                "webhook_endpoint_id": string(), "object_id": string(), "event_type": eventType, "event_class": eventClass,
+                "is_delivery_successful": boolean, "initial_attempt_id": string("The delivery this attempt belongs to"), "created": dateTime,
+                "request": eventRequest,
+                "response": response([
+                    "body": string("Up to 4 KiB of what the endpoint answered"), "headers": headerPairs,
+                    "status_code": integer(100...999), "error_message": string("Why no answer was had (timeout, refused address, …)"),
+                    "latency_ms": count,
+                ], nullable: ["body", "status_code", "error_message", "latency_ms"]),
+                "delivery_attempt": string(enum: ["initial_attempt", "automatic_retry", "manual_retry"]),
+            ], nullable: ["profile_id", "webhook_endpoint_id"]),
+            "EventAttemptList": array(ref("EventAttempt")),
+            "EventRecover": .object(["allOf": .array([
+                request([
+                    "since": .object(["type": .string("string"), "format": .string("date-time"), "description": .string("At most 14 days ago, not in the future (400 otherwise)")]),
+                    "until": dateTime, "webhook_endpoint_id": identifierText, "profile_id": identifierText,
+                ], required: ["since"]),
+                .object(["anyOf": .array([
+                    object(["webhook_endpoint_id": identifierText], required: ["webhook_endpoint_id"]),
+                    object(["profile_id": identifierText], required: ["profile_id"]),
+                ])]),
+            ])]),
+            "EventRecovered": response(["scheduled": count, "since": dateTime, "until": dateTime], nullable: ["until"]),
             "WebhookEndpointList": array(ref("WebhookEndpoint")),
             "WebhookEndpointEntry": .object(["allOf": .array([
                 request(endpointFields.merging(["webhook_endpoint_id": string("An endpoint of this profile to update; without it, an endpoint is created", maxLength: 64)]) { $1 }),
@@ -432,6 +500,10 @@ enum GatewayOpenAPI {
             }
             for header in operation.headers {
                 parameters.append(.object(["name": .string(header.name), "in": .string("header"), "required": .bool(header.required), "schema": header.schema]))
+            }
+            for item in operation.query {
+                // Arrays as repeated parameters (`?event_types=a&event_types=b`).
+                parameters.append(.object(["name": .string(item.name), "in": .string("query"), "required": .bool(item.required), "schema": item.schema, "style": .string("form"), "explode": .bool(true)]))
             }
             func content(_ schema: String) -> JSONValue {
                 let type = schema == "Text" ? "text/plain" : "application/json"

@@ -42,6 +42,6 @@ struct IncomingWebhookProxy: Sendable {
     }
 
     static func escape(_ segment: String) -> String {
-        segment.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_."))) ?? segment
+        StrictPercentEncoding.encode(segment)
     }
 }

@@ -51,6 +51,8 @@ struct EndpointInput: Sendable {
     var url: String?
     var events: [String]?
     var status: String?
+    /// Requests per second at most; nil: not given (unchanged on update); `.some(nil)`: removed.
+    var rateLimit: Int??
 
     static let statuses: Set<String> = ["active", "inactive", "deprecated"]
 
@@ -67,6 +69,9 @@ struct EndpointInput: Sendable {
             // Order-preserving de-duplication: the seed sends the same list in any order.
             var seen = Set<String>()
             input.events = events.filter { seen.insert($0).inserted }
+        }
+        if object.has("rate_limit") {
+            input.rateLimit = .some(object.isSet("rate_limit") ? try object.integer("rate_limit", range: 1...10_000) : nil)
         }
         input.status = try object.string("status", maxLength: 32)
         if let status = input.status, !statuses.contains(status) {

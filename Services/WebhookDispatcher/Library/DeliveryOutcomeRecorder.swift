@@ -18,6 +18,8 @@ enum DeliveryOutcome: Sendable {
         var attemptId: String
         var kind: String
         var requestHeaders: [String: String]
+        var endpointId: String?
+        var merchantId: String
     }
 
     struct Answer: Sendable {
@@ -26,6 +28,7 @@ enum DeliveryOutcome: Sendable {
         var body: String?
         var error: String?
         var latencyMilliseconds = 0
+        var succeeded: Bool { status.map { (200..<300).contains($0) } ?? false }
     }
 
     enum Next: Sendable {
@@ -50,16 +53,18 @@ final class DeliveryOutcomeRecorder: Sendable {
     let postgres: PostgresClient
     let owner: String
     let logger: Logger
+    let health: EndpointHealth
     private let pending = NIOLockedValueBox<[DeliveryOutcome]>([])
     private let finished = NIOLockedValueBox(false)
     private let stopped = NIOLockedValueBox(false)
     /// Told which deliveries are recorded (their leases need no more renewing).
     let onRecorded: @Sendable (Set<String>) -> Void
 
-    init(postgres: PostgresClient, owner: String, logger: Logger, onRecorded: @escaping @Sendable (Set<String>) -> Void = { _ in }) {
+    init(postgres: PostgresClient, owner: String, logger: Logger, health: EndpointHealth, onRecorded: @escaping @Sendable (Set<String>) -> Void = { _ in }) {
         self.postgres = postgres
         self.owner = owner
         self.logger = logger
+        self.health = health
         self.onRecorded = onRecorded
     }
 
@@ -102,6 +107,8 @@ final class DeliveryOutcomeRecorder: Sendable {
         // Columns as arrays; '' and -1 stand for NULL (array binds carry no optionals).
         var eventIds: [String] = [], attemptIds: [String] = [], kinds: [String] = [], statuses: [Int] = []
         var responseHeaders: [String] = [], responseBodies: [String] = [], errors: [String] = [], notified: [Bool] = []
+        var endpointIds: [String] = []
+        var observations: [EndpointHealth.Observation] = []
         var latencies: [Int] = [], nextStatuses: [String] = [], delays: [Double] = [], reasons: [String] = [], requestHeaders: [String] = []
         func json(_ map: [String: String]) -> String { String(decoding: (try? PaywireJSON.encoder.encode(map)) ?? Data("{}".utf8), as: UTF8.self) }
         for outcome in batch {
@@ -116,6 +123,10 @@ final class DeliveryOutcomeRecorder: Sendable {
                 errors.append(answer.error ?? "")
                 latencies.append(answer.latencyMilliseconds)
                 requestHeaders.append(json(attempt.requestHeaders))
+                endpointIds.append(attempt.endpointId ?? "")
+                if let endpointId = attempt.endpointId {
+                    observations.append(.init(endpointId: endpointId, merchantId: attempt.merchantId, succeeded: answer.succeeded, gone: answer.status == 410))
+                }
                 switch next {
                 case .delivered:
                     notified.append(true); nextStatuses.append("delivered"); delays.append(-1); reasons.append("")
@@ -127,10 +138,12 @@ final class DeliveryOutcomeRecorder: Sendable {
             case .cancelled(let eventId, let reason):
                 eventIds.append(eventId); attemptIds.append(""); kinds.append(""); statuses.append(-1); responseHeaders.append("{}")
                 responseBodies.append(""); errors.append(""); notified.append(false); latencies.append(0); requestHeaders.append("{}")
+                endpointIds.append("")
                 nextStatuses.append("cancelled"); delays.append(-1); reasons.append(reason)
             case .postponed(let eventId, let seconds):
                 eventIds.append(eventId); attemptIds.append(""); kinds.append(""); statuses.append(-1); responseHeaders.append("{}")
                 responseBodies.append(""); errors.append(""); notified.append(false); latencies.append(0); requestHeaders.append("{}")
+                endpointIds.append("")
                 nextStatuses.append("pending"); delays.append(seconds); reasons.append("")
             }
         }
@@ -138,14 +151,14 @@ final class DeliveryOutcomeRecorder: Sendable {
             WITH o AS (
                 SELECT * FROM unnest(\(eventIds)::text[], \(attemptIds)::text[], \(kinds)::text[], \(statuses)::int[], \(responseHeaders)::text[],
                                      \(responseBodies)::text[], \(errors)::text[], \(notified)::bool[], \(latencies)::int[], \(nextStatuses)::text[],
-                                     \(delays)::float8[], \(reasons)::text[], \(requestHeaders)::text[])
+                                     \(delays)::float8[], \(reasons)::text[], \(requestHeaders)::text[], \(endpointIds)::text[])
                     AS o(event_id, attempt_id, kind, status, response_headers, response_body, error, notified, latency_ms, next_status,
-                         delay_seconds, reason, request_headers)
+                         delay_seconds, reason, request_headers, endpoint_id)
             ), attempts AS (
                 INSERT INTO webhooks.delivery_attempts (attempt_id, event_id, delivery_attempt, response_status, response_headers,
-                    response_body, error_message, is_webhook_notified, latency_ms, request_headers)
+                    response_body, error_message, is_webhook_notified, latency_ms, request_headers, webhook_endpoint_id)
                 SELECT attempt_id, event_id, kind, NULLIF(status, -1), response_headers::jsonb, NULLIF(response_body, ''), NULLIF(error, ''),
-                       notified, latency_ms, request_headers::jsonb
+                       notified, latency_ms, request_headers::jsonb, NULLIF(endpoint_id, '')
                 FROM o WHERE attempt_id <> ''
                 ON CONFLICT (attempt_id) DO NOTHING
             )
@@ -157,5 +170,12 @@ final class DeliveryOutcomeRecorder: Sendable {
                 lease_owner = NULL, lease_until = NULL
             FROM o WHERE e.event_id = o.event_id AND e.lease_owner = \(owner)
             """, logger: logger)
+        // Health is advisory bookkeeping: written after the outcomes, and a failure here is
+        // logged rather than holding the batch back.
+        do {
+            try await health.record(observations)
+        } catch {
+            logger.warning("recording endpoint health failed", metadata: ["error": .string(String(describing: error))])
+        }
     }
 }

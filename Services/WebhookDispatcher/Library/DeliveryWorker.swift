@@ -26,10 +26,14 @@ public struct DeliverySettings: Sendable {
     public var schedule: RetrySchedule = .hyperswitch
     /// `PAYWIRE_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true` lifts the address guard (dev stack, tests).
     public var allowPrivateNetworks = false
+    /// An endpoint failing with no success for this long is made inactive
+    /// (`PAYWIRE_WEBHOOK_DISABLE_AFTER_HOURS`, default 120 = 5 days, as Svix).
+    public var disableAfter: Duration = .seconds(5 * 24 * 3600)
 
     public static let environmentKeys = [
         "WEBHOOK_REQUEST_TIMEOUT_SECONDS", "PAYWIRE_WEBHOOK_CONCURRENCY", "PAYWIRE_WEBHOOK_ENDPOINT_CONCURRENCY",
         "PAYWIRE_WEBHOOK_LEASE_MARGIN_SECONDS", RetrySchedule.environmentKey, NetworkAddressPolicy.allowPrivateKey,
+        "PAYWIRE_WEBHOOK_DISABLE_AFTER_HOURS",
     ]
 
     public init() {}
@@ -41,6 +45,7 @@ public struct DeliverySettings: Sendable {
         leaseMargin = .seconds(try ServiceConfiguration.integer(environment, "PAYWIRE_WEBHOOK_LEASE_MARGIN_SECONDS", default: 30, range: 1...3600))
         if let text = environment[RetrySchedule.environmentKey], !text.isEmpty { schedule = try RetrySchedule.parse(text) }
         allowPrivateNetworks = NetworkAddressPolicy.allowsPrivateNetworks(environment)
+        disableAfter = .seconds(3600 * (try ServiceConfiguration.integer(environment, "PAYWIRE_WEBHOOK_DISABLE_AFTER_HOURS", default: 120, range: 1...8760)))
     }
 
     var leaseSeconds: Double { Double((requestTimeout + leaseMargin).components.seconds) }
@@ -63,12 +68,20 @@ public final class DeliveryWorker: Service, Sendable {
     /// machine; only a dead replica's leases expire.
     let held = NIOLockedValueBox<Set<String>>([])
     private let latency = Timer(label: "paywire_webhook_delivery_latency_seconds")
+    /// Shared by the worker and manual retries from the events API; shut down when the worker stops
+    /// (the HTTP server, listed after it, has stopped by then).
+    let clients: WebhookHTTPClients
+    let health: EndpointHealth
+    let limiter: EndpointRateLimiter
 
     public init(postgres: PostgresClient, configuration: ConfigurationRepository, logger: Logger, settings: DeliverySettings = DeliverySettings()) {
         self.postgres = postgres
         self.configuration = configuration
         self.logger = logger
         self.settings = settings
+        clients = WebhookHTTPClients(guardPrivateNetworks: !settings.allowPrivateNetworks, requestTimeout: settings.requestTimeout, logger: logger)
+        health = EndpointHealth(postgres: postgres, logger: logger, disableAfter: settings.disableAfter)
+        limiter = EndpointRateLimiter()
     }
 
     struct Due: Sendable {
@@ -81,12 +94,15 @@ public final class DeliveryWorker: Service, Sendable {
         var body: String
         var headers: [String: String]
         var attemptCount: Int
+        var statusReason: String?
+        /// Set when the dispatcher has made the endpoint inactive (410, or failing too long).
+        var disabledAt: Date?
+        var disabledReason: String?
     }
 
     public func run() async throws {
-        let clients = WebhookHTTPClients(guardPrivateNetworks: !settings.allowPrivateNetworks, requestTimeout: settings.requestTimeout, logger: logger)
         let held = held
-        let recorder = DeliveryOutcomeRecorder(postgres: postgres, owner: owner, logger: logger) { recorded in
+        let recorder = DeliveryOutcomeRecorder(postgres: postgres, owner: owner, logger: logger, health: health) { recorded in
             held.withLockedValue { $0.subtract(recorded) }
         }
         let stopping = NIOLockedValueBox(false)
@@ -115,10 +131,13 @@ public final class DeliveryWorker: Service, Sendable {
                             continue
                         }
                         held.withLockedValue { $0.formUnion(claimed.map(\.eventId)) }
+                        // One query confirms every merchant's configuration for the batch, rather
+                        // than one per delivery; a failure only means each send asks for itself.
+                        try? await configuration.revalidate(Set(claimed.map(\.merchantId)))
                         for item in claimed {
                             inFlight.withLockedValue { $0[item.endpointKey, default: 0] += 1 }
                             sends.addTask {
-                                let outcome = await self.deliver(item, clients: clients)
+                                let outcome = await self.deliver(item)
                                 recorder.add(outcome)
                                 self.inFlight.withLockedValue { counts in
                                     counts[item.endpointKey, default: 1] -= 1
@@ -187,37 +206,81 @@ public final class DeliveryWorker: Service, Sendable {
             UPDATE webhooks.events e
             SET lease_owner = \(owner), lease_until = now() + make_interval(secs => \(settings.leaseSeconds))
             FROM chosen WHERE e.event_id = chosen.event_id
-            RETURNING e.event_id, e.merchant_id, e.profile_id, e.webhook_endpoint_id, e.endpoint_key, e.target_url,
-                      e.request_body, e.request_headers::text, e.attempt_count
+            RETURNING \(unescaped: Self.dueColumns)
             """, logger: logger)
+        return try await Self.decodeDue(rows)
+    }
+
+    /// What a claim returns of each delivery (the endpoint's dispatcher-set state included).
+    static let dueColumns = """
+        e.event_id, e.merchant_id, e.profile_id, e.webhook_endpoint_id, e.endpoint_key, e.target_url,
+        e.request_body, e.request_headers::text, e.attempt_count, e.status_reason,
+        (SELECT h.disabled_at FROM webhooks.endpoint_health h WHERE h.endpoint_id = e.webhook_endpoint_id),
+        (SELECT h.disabled_reason FROM webhooks.endpoint_health h WHERE h.endpoint_id = e.webhook_endpoint_id)
+        """
+
+    static func decodeDue(_ rows: PostgresRowSequence) async throws -> [Due] {
         var due: [Due] = []
-        for try await (eventId, merchantId, profileId, endpointId, endpointKey, url, body, headersText, attempts) in rows.decode((String, String, String?, String?, String, String, String, String, Int).self) {
+        for try await row in rows {
+            let (eventId, merchantId, profileId, endpointId, endpointKey, url, body, headersText, attempts, reason, disabledAt, disabledReason) =
+                try row.decode((String, String, String?, String?, String, String, String, String, Int, String?, Date?, String?).self)
             let headers = (try? PaywireJSON.decoder.decode([String: String].self, from: Data(headersText.utf8))) ?? [:]
             due.append(Due(eventId: eventId, merchantId: merchantId, profileId: profileId, endpointId: endpointId, endpointKey: endpointKey,
-                           storedURL: url, body: body, headers: headers, attemptCount: attempts))
+                           storedURL: url, body: body, headers: headers, attemptCount: attempts, statusReason: reason,
+                           disabledAt: disabledAt, disabledReason: disabledReason))
         }
         return due
     }
 
-    /// One attempt: the endpoint as configured now, its signatures, the request, and what the
-    /// answer means for the delivery.
-    func deliver(_ item: Due, clients: WebhookHTTPClients) async -> DeliveryOutcome {
+    /// What sending one delivery came to.
+    enum Sent: Sendable {
+        case sent(DeliveryOutcome.Attempt, DeliveryOutcome.Answer)
+        /// No request: the endpoint is no longer a receiver; `reason` is what the status says.
+        case gone(reason: String)
+        /// No request: the configuration could not be read just now.
+        case postponed
+    }
+
+    /// One automatic attempt: sent, then judged.
+    func deliver(_ item: Due) async -> DeliveryOutcome {
+        let kind = item.attemptCount == 0 ? "initial_attempt" : (item.statusReason == EventLog.recoverRequested ? "manual_retry" : "automatic_retry")
+        switch await send(item, kind: kind) {
+        case .postponed:
+            return .postponed(eventId: item.eventId, seconds: 5)
+        case .gone(let reason):
+            Counter(label: "paywire_webhook_deliveries_total", dimensions: [("outcome", "cancelled")]).increment()
+            return .cancelled(eventId: item.eventId, reason: reason)
+        case .sent(let attempt, let answer):
+            return decide(item, attempt: attempt, answer: answer)
+        }
+    }
+
+    /// One request: the endpoint as configured now (and as the dispatcher last judged it), its
+    /// signatures, its rate limit, and the answer as it is kept in the log.
+    func send(_ item: Due, kind: String) async -> Sent {
         let target: DeliveryTarget
         do {
-            target = try await configuration.currentTarget(merchantId: item.merchantId, profileId: item.profileId, endpointId: item.endpointId)
+            target = try await configuration.currentTarget(merchantId: item.merchantId, profileId: item.profileId, endpointId: item.endpointId, maxAge: Self.configurationMaxAge)
         } catch {
-            // Configuration unreadable for the moment: try again soon, no attempt made.
-            return .postponed(eventId: item.eventId, seconds: 5)
+            return .postponed
         }
         var headers = item.headers
         let url: String
         switch target {
         case .gone(let reason):
-            Counter(label: "paywire_webhook_deliveries_total", dimensions: [("outcome", "cancelled")]).increment()
-            return .cancelled(eventId: item.eventId, reason: reason)
+            return .gone(reason: reason)
         case .legacy(let legacyURL):
             url = legacyURL
-        case .endpoint(let endpointURL, let secrets):
+        case .endpoint(let endpointURL, let secrets, let modifiedAt, let rateLimit):
+            if let disabledAt = item.disabledAt, let endpointId = item.endpointId {
+                // Made inactive by the dispatcher; a change the merchant made to the endpoint
+                // since then turns it back on.
+                guard modifiedAt > disabledAt else { return .gone(reason: "endpoint_inactive") }
+                await health.reactivate(endpointId: endpointId, disabledAt: disabledAt)
+            }
+            if let rateLimit, let endpointId = item.endpointId {
+                await limiter.acquire(endpointId: endpointId, perSecond: rateLimit)
+            }
             url = endpointURL
             // Standard Webhooks headers are signed at send time, so every retry carries a fresh
             // timestamp that receivers' replay windows accept; both secrets during a rotation.
@@ -229,8 +292,8 @@ public final class DeliveryWorker: Service, Sendable {
             )
         }
         let attempt = DeliveryOutcome.Attempt(
-            eventId: item.eventId, attemptId: item.attemptCount == 0 ? item.eventId : OutgoingWebhook.makeEventId(),
-            kind: item.attemptCount == 0 ? "initial_attempt" : "automatic_retry", requestHeaders: headers
+            eventId: item.eventId, attemptId: kind == "initial_attempt" ? item.eventId : OutgoingWebhook.makeEventId(),
+            kind: kind, requestHeaders: headers, endpointId: item.endpointId, merchantId: item.merchantId
         )
         var request = HTTPClientRequest(url: url)
         request.method = .POST
@@ -260,7 +323,7 @@ public final class DeliveryWorker: Service, Sendable {
         let elapsed = ContinuousClock.now - started
         answer.latencyMilliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
         latency.recordNanoseconds(Int64(answer.latencyMilliseconds) * 1_000_000)
-        return decide(item, attempt: attempt, answer: answer)
+        return .sent(attempt, answer)
     }
 
     /// What an answer means: 2xx delivered; 410 the endpoint is gone; 429 and 5xx wait as long as
@@ -285,6 +348,10 @@ public final class DeliveryWorker: Service, Sendable {
         }
         return .attempted(attempt, answer, next: .retry(afterSeconds: wait))
     }
+
+    /// A configuration confirmed current this recently (at the claim, just before the send) is used
+    /// as is: an endpoint change committed before the claim applies to the very next attempt.
+    static let configurationMaxAge = Duration.seconds(1)
 
     /// How much of a response body the attempt log keeps.
     static let storedResponseBytes = 4096

@@ -1,3 +1,4 @@
+import Hummingbird
 import Logging
 import PaywireRuntime
 import PaywireStore
@@ -14,6 +15,9 @@ public enum WebhookDispatcherService {
         let repository = ConfigurationRepository(postgres: infrastructure.postgres, secrets: secrets, logger: logger)
         let fanOut = EventFanOut(postgres: infrastructure.postgres, configuration: repository, logger: logger)
         let worker = DeliveryWorker(postgres: infrastructure.postgres, configuration: repository, logger: logger, settings: try DeliverySettings(environment: configuration.environment))
+        let router = Router(context: PaywireRequestContext.self)
+        EventsAPI(log: EventLog(postgres: infrastructure.postgres, worker: worker, logger: logger), health: worker.health)
+            .addRoutes(to: router, signer: try InternalAPISigner(encryptionKey: try ServiceConfiguration.encryptionKey(configuration.environment)))
         return PaywireApplication(
             services: [
                 infrastructure.postgres,
@@ -22,7 +26,7 @@ public enum WebhookDispatcherService {
                 DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: worker),
                 DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: try DeliveryHousekeeping(postgres: infrastructure.postgres, logger: logger, environment: configuration.environment)),
                 infrastructure.consumer(groupID: "webhook-dispatcher", topics: [configuration.topics.paymentEvents], handler: fanOut.handle),
-                infrastructure.httpServer(router: .init(context: PaywireRequestContext.self)),
+                infrastructure.httpServer(router: router),
             ],
             logger: logger
         )

@@ -53,5 +53,23 @@ public enum WebhooksSchema {
                 ADD COLUMN request_headers JSONB,
                 ADD COLUMN latency_ms INTEGER;
             """),
+        // Endpoint health as the dispatcher sees it, and the state it sets itself (inactive after
+        // a 410 or days of failures); the merchant's own endpoint settings stay the gateway's.
+        SchemaMigration(version: 5, name: "endpoint health and the events log", sql: """
+            CREATE TABLE webhooks.endpoint_health (
+                endpoint_id          TEXT PRIMARY KEY,
+                merchant_id          TEXT NOT NULL,
+                last_success_at      TIMESTAMPTZ,
+                last_failure_at      TIMESTAMPTZ,
+                failing_since        TIMESTAMPTZ,
+                consecutive_failures INTEGER NOT NULL DEFAULT 0,
+                disabled_at          TIMESTAMPTZ,
+                disabled_reason      TEXT
+            );
+            ALTER TABLE webhooks.delivery_attempts ADD COLUMN webhook_endpoint_id TEXT;
+            CREATE INDEX attempts_by_endpoint ON webhooks.delivery_attempts (webhook_endpoint_id, attempted_at) WHERE webhook_endpoint_id IS NOT NULL;
+            CREATE INDEX events_by_object ON webhooks.events (merchant_id, object_id);
+            CREATE INDEX events_by_endpoint ON webhooks.events (webhook_endpoint_id, created_at) WHERE webhook_endpoint_id IS NOT NULL;
+            """),
     ])
 }

@@ -1,0 +1,96 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import PaywireModels
+import PaywireRuntime
+
+/// The events log (`/events/{merchant_id}…`) on the public host. The dispatcher owns deliveries
+/// and attempts and answers these from its own schema; the gateway authenticates the caller (the
+/// admin key or the merchant's own key; another merchant's id answers 404) and passes the request
+/// on, signed, to the dispatcher's internal API. The dispatcher's answer comes back as is.
+struct EventsLogProxy: Sendable {
+    static let environmentKeys = ["PAYWIRE_WEBHOOK_DISPATCHER_URL"]
+
+    let dispatcherURL: String
+    let signer: InternalAPISigner
+    let authentication: GatewayAuthentication
+    let http: HTTPClient
+    let logger: Logger
+
+    func addRoutes(to router: Router<PaywireRequestContext>) {
+        router.get("/events/:merchant_id") { request, context in
+            try await forward(request, context, suffix: "")
+        }
+        router.get("/events/:merchant_id/:event_id") { request, context in
+            try await forward(request, context, suffix: "/" + Self.escape(try context.pathParameter("event_id")))
+        }
+        router.get("/events/:merchant_id/:event_id/attempts") { request, context in
+            try await forward(request, context, suffix: "/" + Self.escape(try context.pathParameter("event_id")) + "/attempts")
+        }
+        router.post("/events/:merchant_id/:event_id/retry") { request, context in
+            try await forward(request, context, suffix: "/" + Self.escape(try context.pathParameter("event_id")) + "/retry")
+        }
+        router.post("/events/:merchant_id/recover") { request, context in
+            try await forward(request, context, suffix: "/recover")
+        }
+    }
+
+    func forward(_ request: Request, _ context: PaywireRequestContext, suffix: String) async throws -> Response {
+        let merchantId = try context.pathParameter("merchant_id")
+        try await authentication.requireAccess(request, merchantId: merchantId)
+        var path = "/internal/events/" + Self.escape(merchantId) + suffix
+        // The query is passed on re-encoded strictly (unreserved characters only), so the bytes
+        // signed here are the bytes the dispatcher receives, whatever encoding the client used.
+        let query = request.uri.queryParameters.map { Self.escape(String($0.key)) + "=" + Self.escape(String($0.value)) }.joined(separator: "&")
+        if !query.isEmpty { path += "?" + query }
+        let body = request.method == .post ? try await RequestObject.body(of: request, context: context) : ByteBuffer()
+        return try await send(method: request.method == .post ? .POST : .GET, path: path, body: body)
+    }
+
+    /// A signed call to the dispatcher; its answer (status and JSON body) is passed back.
+    func send(method: HTTPMethod, path: String, body: ByteBuffer) async throws -> Response {
+        var forward = HTTPClientRequest(url: dispatcherURL + path)
+        forward.method = method
+        for (name, value) in signer.headers(method: method.rawValue, pathAndQuery: path, body: body.readableBytesView) {
+            forward.headers.add(name: name, value: value)
+        }
+        if method == .POST {
+            forward.headers.add(name: "content-type", value: "application/json")
+            forward.body = .bytes(body)
+        }
+        do {
+            // A manual retry waits for the merchant's endpoint: up to the dispatcher's request
+            // timeout (at most 300 s) plus a margin.
+            let response = try await http.execute(forward, timeout: .seconds(330))
+            let answer = try await response.body.collect(upTo: 8 << 20)
+            return Response(status: .init(code: Int(response.status.code)), headers: [.contentType: "application/json"], body: .init(byteBuffer: answer))
+        } catch {
+            logger.warning("events log call to the webhook dispatcher failed", metadata: ["error": .string(String(describing: error))])
+            throw APIError.unavailable("The events log is not reachable now; retry later")
+        }
+    }
+
+    /// The dispatcher's view of one endpoint (`health`), or nil when it cannot be had quickly:
+    /// the endpoint's own settings are answered regardless.
+    func endpointHealth(merchantId: String, endpointId: String) async -> JSONValue? {
+        let path = "/internal/endpoints/\(Self.escape(merchantId))/\(Self.escape(endpointId))/health"
+        var forward = HTTPClientRequest(url: dispatcherURL + path)
+        for (name, value) in signer.headers(method: "GET", pathAndQuery: path, body: [UInt8]()) {
+            forward.headers.add(name: name, value: value)
+        }
+        do {
+            let response = try await http.execute(forward, timeout: .seconds(2))
+            let body = try await response.body.collect(upTo: 1 << 16)
+            guard response.status == .ok else { return nil }
+            return try PaywireJSON.decoder.decode(JSONValue.self, from: Data(buffer: body))
+        } catch {
+            logger.debug("endpoint health not available", metadata: ["error": .string(String(describing: error))])
+            return nil
+        }
+    }
+
+    static func escape(_ segment: String) -> String { StrictPercentEncoding.encode(segment) }
+}

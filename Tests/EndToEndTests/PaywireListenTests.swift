@@ -1,0 +1,59 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import PaywireTestSupport
+import Testing
+
+/// `paywire listen` as a developer runs it against a dev stack: a temporary endpoint that verifies
+/// both signatures, prints a line per event, forwards to the local app, and is deprecated on exit.
+@Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: TestEnvironment.hasDatabase))
+struct PaywireListenTests {
+    @Test func listenVerifiesPrintsForwardsAndRemovesItsEndpointOnExit() async throws {
+        let app = WebhookReceiver()
+        let appURL = try await app.start()
+        defer { app.stop() }
+        try await PaywireStack.with { stack in
+            let apiKey = try await stack.createMerchant("listen_m", webhookURL: nil)
+            try await stack.createSandboxAccount(merchantId: "listen_m", apiKey: apiKey)
+            let listener = try ServiceProcess(
+                executable: "paywire",
+                arguments: ["listen", "--url", stack.gatewayURL, "--api-key", apiKey, "--merchant", "listen_m",
+                            "--events", "payment_succeeded,refund_succeeded", "--forward-to", appURL + "/local"],
+                environment: [:], logDirectory: stack.logDirectory
+            )
+            defer { listener.crash() }
+            #expect(await eventually(timeout: .seconds(30)) { listener.logTail().contains("listening on") }, "\(listener.logTail())")
+            let line = try #require(listener.logTail().split(separator: "\n").first { $0.contains("listening on") })
+            let endpointId = try #require(line.split(separator: " ").first { $0.hasPrefix("whe_") }.map(String.init))
+            let listenURL = try #require(line.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init))
+
+            let payment = try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242"))
+            let paymentId = try #require(payment.json?["payment_id"] as? String)
+            #expect(await eventually(timeout: .seconds(20)) { webhookEvents(app, for: paymentId) == ["payment_succeeded"] })
+            #expect(listener.logTail().contains("payment_succeeded"))
+            #expect(listener.logTail().contains("webhook-signature: verified  X-Webhook-Signature-512: verified"), "\(listener.logTail())")
+            // (The line is printed once the app's answer is back, just after the app has the request.)
+            #expect(await eventually { listener.logTail().contains("forwarded to \(appURL)/local: 200") }, "\(listener.logTail())")
+            #expect(app.requests.first?.headers["webhook-signature"] != nil, "forwarded with the signature headers")
+
+            // A forged delivery is printed as not verified.
+            var forged = HTTPClientRequest(url: listenURL)
+            forged.method = .POST
+            forged.headers.add(name: "webhook-id", value: "evt_forged")
+            forged.headers.add(name: "webhook-timestamp", value: String(Int(Date().timeIntervalSince1970)))
+            forged.headers.add(name: "webhook-signature", value: "v1,AAAA")
+            forged.body = .bytes(ByteBuffer(string: #"{"event_type": "payment_succeeded", "event_id": "evt_forged"}"#))
+            _ = try await HTTPClient.shared.execute(forged, timeout: .seconds(10))
+            #expect(await eventually { listener.logTail().contains("evt_forged  webhook-signature: NOT verified (no matching v1 signature)") }, "\(listener.logTail())")
+
+            // Ctrl-C (SIGINT): the endpoint is deprecated and the command ends cleanly.
+            kill(listener.process.processIdentifier, SIGINT)
+            #expect(await eventually(timeout: .seconds(15)) { !listener.isRunning })
+            #expect(listener.process.terminationStatus == 0, "\(listener.logTail())")
+            #expect(listener.logTail().contains("endpoint \(endpointId) deprecated"))
+            let profile = try #require(try await stack.request(.GET, "/accounts/listen_m").json?["default_profile"] as? String)
+            let endpoint = try await stack.request(.GET, "/account/listen_m/business_profile/\(profile)/webhooks/\(endpointId)", apiKey: apiKey)
+            #expect(endpoint.json?["status"] as? String == "deprecated", "\(endpoint.body)")
+        }
+    }
+}

@@ -13,6 +13,8 @@ public struct WebhookTarget: Sendable, Equatable {
     public var hashKey: String?
     /// The profile's `outgoing_webhook_custom_http_headers`.
     public var customHeaders: [String: String]
+    /// The endpoint asked for its events of one object in the order they were published.
+    public var ordered = false
 }
 
 /// A delivery's receiver as configured now.
@@ -54,6 +56,7 @@ public final class ConfigurationRepository: Sendable {
         var secrets: EndpointSecrets
         var modifiedAt: Date
         var rateLimit: Int?
+        var ordered: Bool
     }
 
     struct MerchantConfiguration: Sendable {
@@ -76,8 +79,8 @@ public final class ConfigurationRepository: Sendable {
         self.logger = logger
     }
 
-    public func webhookTargets(merchantId: String, profileId: String?, eventType: String) async throws -> [WebhookTarget] {
-        let configuration = try await load(merchantId)
+    public func webhookTargets(merchantId: String, profileId: String?, eventType: String, maxAge: Duration = .zero) async throws -> [WebhookTarget] {
+        let configuration = try await load(merchantId, maxAge: maxAge)
         guard let profileId = profileId ?? configuration.defaultProfileId, let profile = configuration.profiles[profileId] else { return [] }
         // Endpoints that are not deprecated replace the legacy URL (an inactive one only pauses
         // its own deliveries); deprecated ones are final and give the legacy URL back.
@@ -85,7 +88,7 @@ public final class ConfigurationRepository: Sendable {
         if !endpoints.isEmpty {
             return endpoints
                 .filter { $0.status == "active" && $0.events.contains(eventType) }
-                .map { WebhookTarget(endpointId: $0.id, url: $0.url, hashKey: profile.hashKey, customHeaders: profile.customHeaders) }
+                .map { WebhookTarget(endpointId: $0.id, url: $0.url, hashKey: profile.hashKey, customHeaders: profile.customHeaders, ordered: $0.ordered) }
         }
         guard let url = profile.legacyURL, !profile.legacyDisabled.contains(eventType) else { return [] }
         return [WebhookTarget(endpointId: nil, url: url, hashKey: profile.hashKey, customHeaders: profile.customHeaders)]
@@ -173,14 +176,14 @@ public final class ConfigurationRepository: Sendable {
 
         let endpoints = try await postgres.query("""
             SELECT webhook_endpoint_id, profile_id, webhook_url, events, status, secret,
-                   CASE WHEN previous_secret_expires_at > now() THEN previous_secret END, modified_at, rate_limit
+                   CASE WHEN previous_secret_expires_at > now() THEN previous_secret END, modified_at, rate_limit, ordering
             FROM gateway.webhook_endpoints WHERE merchant_id = \(merchantId) ORDER BY position
             """, logger: logger)
-        for try await (id, profileId, url, events, status, secret, previous, modifiedAt, rateLimit) in endpoints.decode((String, String, String, [String], String, String, String?, Date, Int?).self) {
+        for try await (id, profileId, url, events, status, secret, previous, modifiedAt, rateLimit, ordering) in endpoints.decode((String, String, String, [String], String, String, String?, Date, Int?, String).self) {
             configuration.endpoints.append(Endpoint(
                 id: id, profileId: profileId, url: url, events: Set(events), status: status,
                 secrets: EndpointSecrets(current: try secrets.open(secret), previous: try previous.map(secrets.open)),
-                modifiedAt: modifiedAt, rateLimit: rateLimit
+                modifiedAt: modifiedAt, rateLimit: rateLimit, ordered: ordering == "per_object"
             ))
         }
         cache.withLockedValue { $0[merchantId] = configuration }

@@ -22,6 +22,20 @@ public enum MessageFailure: Sendable, Equatable {
         return .transient
     }
 
+    /// A database error as a log line may show it: its SQLSTATE or kind, never the data (a
+    /// PSQLError's own description says nothing, its reflection may carry values).
+    public static func loggable(_ error: any Error) -> String {
+        if let wrapped = error as? PostgresTransactionError {
+            if let inner = wrapped.closureError ?? wrapped.commitError ?? wrapped.beginError { return loggable(inner) }
+            return "PostgreSQL transaction error"
+        }
+        if let error = error as? PSQLError {
+            if let state = error.serverInfo?[.sqlState] { return "PostgreSQL SQLSTATE \(state)" }
+            return "PostgreSQL \(error.code)"
+        }
+        return String(describing: error)
+    }
+
     /// By SQLSTATE class (PostgreSQL appendix A).
     public static func classify(sqlState state: String) -> MessageFailure {
         switch state.prefix(2) {

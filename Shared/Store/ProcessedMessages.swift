@@ -12,6 +12,24 @@ public struct ProcessedMessages: Sendable {
         self.consumer = consumer
     }
 
+    /// Records many message ids at once inside the caller's transaction; returns those not seen
+    /// before (the ones whose effects the caller should now apply, in that same transaction).
+    public func recordNew(_ messageIDs: [String], on connection: PostgresConnection, logger: Logger) async throws -> Set<String> {
+        var binds = PostgresBindings()
+        binds.append(consumer)
+        binds.append(messageIDs)
+        let rows = try await connection.query(
+            PostgresQuery(
+                unsafeSQL: "INSERT INTO \(schema).processed_messages (consumer, message_id) SELECT $1, id FROM unnest($2::text[]) AS id ON CONFLICT DO NOTHING RETURNING message_id",
+                binds: binds
+            ),
+            logger: logger
+        )
+        var new = Set<String>()
+        for try await id in rows.decode(String.self) { new.insert(id) }
+        return new
+    }
+
     /// Runs `body` in a transaction unless `messageID` was already processed. Returns whether it ran.
     @discardableResult
     public func processOnce(

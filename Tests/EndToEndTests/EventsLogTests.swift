@@ -1,4 +1,6 @@
 import Foundation
+import PaywireKafka
+import PaywireModels
 import PaywireTestSupport
 import PostgresNIO
 import Testing
@@ -207,6 +209,54 @@ struct EventsLogTests {
             let times = limited.requests.suffix(6).map(\.at)
             let span = times.max()! - times.min()!
             #expect(span >= .milliseconds(1400), "6 requests at 2 per second took only \(span)")
+        }
+    }
+}
+
+/// Opt-in ordering: an endpoint created with `"ordering": "per_object"` gets one object's events in
+/// the order they were published, and a failing delivery holds back only that object.
+@Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: TestEnvironment.hasDatabase))
+struct PerObjectOrderingTests {
+    @Test func anOrderedEndpointGetsAnObjectsEventsInPublishedOrderAndAFailureHoldsBackOnlyThatObject() async throws {
+        let ordered = WebhookReceiver(), unordered = WebhookReceiver()
+        let orderedURL = try await ordered.start(), unorderedURL = try await unordered.start()
+        defer { ordered.stop(); unordered.stop() }
+        ordered.fail(3, whenBodyContains: "\"pay_first\"")
+        try await PaywireStack.with(extraEnvironment: ["PAYWIRE_WEBHOOK_RETRY_SCHEDULE": "1s,1s,1s,1s,1s"]) { stack in
+            _ = try await stack.createMerchant("order_m", webhookURL: nil)
+            let profile = try #require(try await stack.request(.GET, "/accounts/order_m").json?["default_profile"] as? String)
+            let types = ["payment_processing", "payment_authorized", "payment_captured", "payment_succeeded"]
+            let typeList = types.map { "\"\($0)\"" }.joined(separator: ",")
+            let created = try await stack.request(.POST, "/account/order_m/business_profile/\(profile)/webhooks", body: #"{"webhook_url": "\#(orderedURL)/o", "events": [\#(typeList)], "ordering": "per_object"}"#)
+            #expect(created.json?["ordering"] as? String == "per_object", "\(created.body)")
+            let plain = try await stack.request(.POST, "/account/order_m/business_profile/\(profile)/webhooks", body: #"{"webhook_url": "\#(unorderedURL)/u", "events": [\#(typeList)]}"#)
+            #expect(plain.json?["ordering"] as? String == "none")
+            #expect(try await stack.request(.POST, "/account/order_m/business_profile/\(profile)/webhooks", body: #"{"webhook_url": "\#(unorderedURL)/x", "events": [\#(typeList)], "ordering": "fifo"}"#).status == 400)
+
+            let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: KafkaConfiguration(bootstrapServers: stack.kafkaBrokers)), logger: TestEnvironment.logger("order", level: .critical))
+            func publish(_ paymentId: String, _ eventTypes: [String]) async throws {
+                let messages = try eventTypes.map { type in
+                    KafkaProducerMessage(topic: TopicNames().paymentEvents, key: paymentId, value: try EventEnvelope(
+                        type: type, merchantId: "order_m", profileId: profile, payload: .object(["payment_id": .string(paymentId), "status": .string(type)])).encoded())
+                }
+                for result in try await producer.sendBatch(messages) { if case .failure(let error) = result { throw error } }
+            }
+            try await publish("pay_first", types)
+            try await publish("pay_second", ["payment_processing"])
+            #expect(await eventually(timeout: .seconds(30)) { Set(webhookEvents(ordered, for: "pay_first")) == Set(types) && webhookEvents(ordered, for: "pay_second").count == 1 })
+
+            // In order, each event's requests (three failures of the first included) before the next's.
+            var seen: [String] = []
+            for type in webhookEvents(ordered, for: "pay_first") where seen.last != type { seen.append(type) }
+            #expect(seen == types, "arrival order \(webhookEvents(ordered, for: "pay_first"))")
+            #expect(webhookEvents(ordered, for: "pay_first").count == types.count + 3)
+            // The failing object held back only itself, and only at the ordered endpoint.
+            let firstSuccess = try #require(ordered.requests.filter { $0.body.contains("\"pay_first\"") }.dropFirst(3).first?.at)
+            let other = try #require(ordered.requests.first { $0.body.contains("\"pay_second\"") }?.at)
+            #expect(other < firstSuccess, "another object waited behind the failing one")
+            #expect(unordered.requests.filter { $0.body.contains("\"pay_first\"") }.allSatisfy { $0.at < firstSuccess }, "the unordered endpoint waited")
+            #expect(Set(webhookEvents(unordered, for: "pay_first")) == Set(types))
+            await producer.shutdown()
         }
     }
 }

@@ -20,6 +20,7 @@ public final class WebhookReceiver: Sendable {
     private let script = NIOLockedValueBox<[HTTPResponse.Status]>([])
     private let answerHeaders = NIOLockedValueBox<[String: String]>([:])
     private let delay = NIOLockedValueBox<Duration>(.zero)
+    private let failing = NIOLockedValueBox<(needle: String, remaining: Int)?>(nil)
     private let concurrency = NIOLockedValueBox<(now: Int, most: Int)>((0, 0))
 
     /// The most requests this receiver was handling at one moment.
@@ -36,6 +37,8 @@ public final class WebhookReceiver: Sendable {
     /// The next answers, in order, before falling back to `respond(with:)`'s status.
     public func respond(inOrder statuses: [HTTPResponse.Status]) { script.withLockedValue { $0 = statuses } }
     public func respond(headers: [String: String]) { answerHeaders.withLockedValue { $0 = headers } }
+    /// The next `times` requests whose body contains `needle` are answered 500.
+    public func fail(_ times: Int, whenBodyContains needle: String) { failing.withLockedValue { $0 = (needle, times) } }
     /// Every answer waits this long first (a slow merchant).
     public func respond(after wait: Duration) { delay.withLockedValue { $0 = wait } }
 
@@ -43,7 +46,7 @@ public final class WebhookReceiver: Sendable {
     /// Starts listening on an ephemeral loopback port and returns the base URL.
     public func start() async throws -> String {
         let router = Router()
-        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { [received, status, answer, script, answerHeaders, delay, concurrency] request, _ in
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { [received, status, answer, script, answerHeaders, delay, concurrency, failing] request, _ in
             concurrency.withLockedValue { $0.now += 1; $0.most = max($0.most, $0.now) }
             defer { concurrency.withLockedValue { $0.now -= 1 } }
             let body = try await request.body.collect(upTo: 1 << 20)
@@ -53,7 +56,13 @@ public final class WebhookReceiver: Sendable {
             let wait = delay.withLockedValue { $0 }
             if wait > .zero { try await Task.sleep(for: wait) }
             let bytes = answer.withLockedValue { $0 }
-            let scripted = script.withLockedValue { queue in queue.isEmpty ? nil : queue.removeFirst() }
+            let text = String(buffer: body)
+            let failed = failing.withLockedValue { rule -> Bool in
+                guard let current = rule, current.remaining > 0, text.contains(current.needle) else { return false }
+                rule = (current.needle, current.remaining - 1)
+                return true
+            }
+            let scripted = failed ? .internalServerError : script.withLockedValue { queue in queue.isEmpty ? nil : queue.removeFirst() }
             var fields = HTTPFields()
             for (name, value) in answerHeaders.withLockedValue({ $0 }) { fields[.init(name)!] = value }
             return Response(status: scripted ?? status.withLockedValue { $0 }, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))

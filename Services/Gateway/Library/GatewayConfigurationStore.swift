@@ -381,8 +381,8 @@ struct GatewayConfigurationStore: Sendable {
         let id = GatewayIdentifiers.make("whe")
         let secret = GatewayIdentifiers.webhookSecret()
         try await connection.query("""
-            INSERT INTO gateway.webhook_endpoints (webhook_endpoint_id, profile_id, merchant_id, webhook_url, events, status, secret, rate_limit)
-            VALUES (\(id), \(profileId), \(merchantId), \(url), \(events), \(input.status ?? "active"), \(try secrets.seal(secret)), \(input.rateLimit ?? nil))
+            INSERT INTO gateway.webhook_endpoints (webhook_endpoint_id, profile_id, merchant_id, webhook_url, events, status, secret, rate_limit, ordering)
+            VALUES (\(id), \(profileId), \(merchantId), \(url), \(events), \(input.status ?? "active"), \(try secrets.seal(secret)), \(input.rateLimit ?? nil), \(input.ordering ?? "none"))
             """, logger: logger)
         return (id, secret)
     }
@@ -390,7 +390,7 @@ struct GatewayConfigurationStore: Sendable {
     func updateEndpoint(_ id: String, _ input: EndpointInput, currentStatus: String, field: String, on connection: PostgresConnection) async throws {
         try checkTarget(input.url, field: field.isEmpty ? "webhook_url" : "\(field).webhook_url")
         if currentStatus == "deprecated" {
-            let changes = input.status.map { $0 != "deprecated" } ?? false || input.url != nil || input.events != nil || input.rateLimit != nil
+            let changes = input.status.map { $0 != "deprecated" } ?? false || input.url != nil || input.events != nil || input.rateLimit != nil || input.ordering != nil
             if changes { throw APIError.invalid(field.isEmpty ? "status" : "\(field).status", "a deprecated endpoint can never be changed or reactivated") }
             return
         }
@@ -398,22 +398,23 @@ struct GatewayConfigurationStore: Sendable {
             UPDATE gateway.webhook_endpoints
             SET webhook_url = COALESCE(\(input.url), webhook_url), events = COALESCE(\(input.events), events),
                 status = COALESCE(\(input.status), status),
-                rate_limit = CASE WHEN \(input.rateLimit != nil) THEN \(input.rateLimit ?? nil) ELSE rate_limit END, modified_at = now()
+                rate_limit = CASE WHEN \(input.rateLimit != nil) THEN \(input.rateLimit ?? nil) ELSE rate_limit END,
+                ordering = COALESCE(\(input.ordering), ordering), modified_at = now()
             WHERE webhook_endpoint_id = \(id)
             """, logger: logger)
     }
 
     func endpointResponses(profileId: String, onlyId: String? = nil, newSecrets: [String: String] = [:]) async throws -> [JSONValue] {
         let rows = try await postgres.query("""
-            SELECT webhook_endpoint_id, webhook_url, events, status, rate_limit FROM gateway.webhook_endpoints
+            SELECT webhook_endpoint_id, webhook_url, events, status, rate_limit, ordering FROM gateway.webhook_endpoints
             WHERE profile_id = \(profileId) AND (\(onlyId)::text IS NULL OR webhook_endpoint_id = \(onlyId)) ORDER BY position
             """, logger: logger)
         var endpoints: [JSONValue] = []
-        for try await (id, url, events, status, rateLimit) in rows.decode((String, String, [String], String, Int?).self) {
+        for try await (id, url, events, status, rateLimit, ordering) in rows.decode((String, String, [String], String, Int?, String).self) {
             var endpoint: [String: JSONValue] = [
                 "webhook_endpoint_id": .string(id), "webhook_url": .string(url),
                 "events": .array(events.map(JSONValue.string)), "status": .string(status),
-                "rate_limit": rateLimit.map { .number(Double($0)) } ?? .null,
+                "rate_limit": rateLimit.map { .number(Double($0)) } ?? .null, "ordering": .string(ordering),
             ]
             // A signing secret is shown once: in the answer that created or rotated it.
             if let secret = newSecrets[id] { endpoint["signing_secret"] = .string(secret) }

@@ -233,6 +233,7 @@ enum GatewayOpenAPI {
         let endpointFields: [String: JSONValue] = [
             "webhook_url": url, "events": array(eventType, minItems: 1), "status": endpointStatus,
             "rate_limit": .object(["type": .string("integer"), "minimum": .number(1), "maximum": .number(10_000), "description": .string("Requests per second at most, per dispatcher replica; null: no limit")]),
+            "ordering": string("per_object: one object's events reach this endpoint in the order they were published; a failing delivery holds back only later events of the same object (default none)", enum: ["none", "per_object"]),
         ]
         let eventClass = string(enum: ["disputes", "mandates", "payments", "payouts", "refunds"])
         let headerPairs = array(array(string(), maxItems: 2, minItems: 2))
@@ -299,6 +300,7 @@ enum GatewayOpenAPI {
             "webhook_endpoint_id": string("whe_…, assigned"), "webhook_url": string(), "events": array(eventType), "status": endpointStatus,
             "signing_secret": string("whsec_…; only in the answer that created or rotated it"),
             "rate_limit": integer(1...10_000),
+            "ordering": string(enum: ["none", "per_object"]),
             "health": ref("EndpointHealth"),
         ], nullable: ["signing_secret", "rate_limit", "health"])
         var endpointResponse = endpoint

@@ -108,9 +108,11 @@ public enum GatewaySchema {
             );
             """),
             MessagingTables.setAsideMigration(schema: name, version: 6),
-        // An endpoint's optional rate limit, in requests per second.
-        SchemaMigration(version: 7, name: "endpoint rate limit", sql: """
-            ALTER TABLE gateway.webhook_endpoints ADD COLUMN rate_limit INTEGER CHECK (rate_limit BETWEEN 1 AND 10000);
+        // An endpoint's optional rate limit (requests per second) and delivery order.
+        SchemaMigration(version: 7, name: "endpoint rate limit and ordering", sql: """
+            ALTER TABLE gateway.webhook_endpoints
+                ADD COLUMN rate_limit INTEGER CHECK (rate_limit BETWEEN 1 AND 10000),
+                ADD COLUMN ordering TEXT NOT NULL DEFAULT 'none' CHECK (ordering IN ('none', 'per_object'));
             """),
     ])
 }

@@ -53,6 +53,9 @@ struct EndpointInput: Sendable {
     var status: String?
     /// Requests per second at most; nil: not given (unchanged on update); `.some(nil)`: removed.
     var rateLimit: Int??
+    /// `per_object`: one object's events reach this endpoint in the order they were published.
+    var ordering: String?
+    static let orderings: Set<String> = ["none", "per_object"]
 
     static let statuses: Set<String> = ["active", "inactive", "deprecated"]
 
@@ -72,6 +75,10 @@ struct EndpointInput: Sendable {
         }
         if object.has("rate_limit") {
             input.rateLimit = .some(object.isSet("rate_limit") ? try object.integer("rate_limit", range: 1...10_000) : nil)
+        }
+        input.ordering = try object.string("ordering", maxLength: 32)
+        if let ordering = input.ordering, !orderings.contains(ordering) {
+            throw APIError.invalid(object.name("ordering"), "must be none or per_object")
         }
         input.status = try object.string("status", maxLength: 32)
         if let status = input.status, !statuses.contains(status) {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import PaywireModels
+import PaywireStore
 import PostgresNIO
 
 /// What one pass over a claimed delivery found.
@@ -95,7 +96,7 @@ final class DeliveryOutcomeRecorder: Sendable {
                 onRecorded(Set(batch.map(\.eventId)))
                 delay = .milliseconds(100)
             } catch {
-                logger.error("recording delivery outcomes failed; retrying", metadata: ["error": .string(String(describing: error)), "count": .stringConvertible(batch.count)])
+                logger.error("recording delivery outcomes failed; retrying", metadata: ["error": .string(MessageFailure.loggable(error)), "count": .stringConvertible(batch.count)])
                 pending.withLockedValue { $0.insert(contentsOf: batch, at: 0) }
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
@@ -154,6 +155,9 @@ final class DeliveryOutcomeRecorder: Sendable {
                                      \(delays)::float8[], \(reasons)::text[], \(requestHeaders)::text[], \(endpointIds)::text[])
                     AS o(event_id, attempt_id, kind, status, response_headers, response_body, error, notified, latency_ms, next_status,
                          delay_seconds, reason, request_headers, endpoint_id)
+            ), locked AS (
+                -- Rows locked in event_id order, as lease renewal locks them: the two never deadlock.
+                SELECT event_id FROM webhooks.events WHERE event_id IN (SELECT event_id FROM o) ORDER BY event_id FOR UPDATE
             ), attempts AS (
                 INSERT INTO webhooks.delivery_attempts (attempt_id, event_id, delivery_attempt, response_status, response_headers,
                     response_body, error_message, is_webhook_notified, latency_ms, request_headers, webhook_endpoint_id)
@@ -168,7 +172,7 @@ final class DeliveryOutcomeRecorder: Sendable {
                 next_attempt_at = CASE WHEN o.delay_seconds < 0 THEN e.next_attempt_at ELSE now() + make_interval(secs => o.delay_seconds) END,
                 status_reason = NULLIF(o.reason, ''),
                 lease_owner = NULL, lease_until = NULL
-            FROM o WHERE e.event_id = o.event_id AND e.lease_owner = \(owner)
+            FROM o JOIN locked ON locked.event_id = o.event_id WHERE e.event_id = o.event_id AND e.lease_owner = \(owner)
             """, logger: logger)
         // Health is advisory bookkeeping: written after the outcomes, and a failure here is
         // logged rather than holding the batch back.

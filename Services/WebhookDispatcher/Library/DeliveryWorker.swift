@@ -122,7 +122,7 @@ public final class DeliveryWorker: Service, Sendable {
                         do {
                             claimed = try await claim(limit: min(free, 100), busy: busy)
                         } catch {
-                            logger.error("claiming deliveries failed; retrying", metadata: ["error": .string(String(describing: error))])
+                            logger.error("claiming deliveries failed; retrying", metadata: ["error": .string(MessageFailure.loggable(error))])
                             try? await Task.sleep(for: .milliseconds(500))
                             continue
                         }
@@ -165,12 +165,17 @@ public final class DeliveryWorker: Service, Sendable {
             let ids = Array(held.withLockedValue { $0 })
             guard !ids.isEmpty else { continue }
             do {
+                // Rows locked in event_id order, as the recorder locks them: the two never deadlock.
                 try await postgres.query("""
-                    UPDATE webhooks.events SET lease_until = now() + make_interval(secs => \(settings.leaseSeconds))
-                    WHERE event_id = ANY(\(ids)) AND lease_owner = \(owner)
+                    WITH locked AS (
+                        SELECT event_id FROM webhooks.events WHERE event_id = ANY(\(ids)) AND lease_owner = \(owner)
+                        ORDER BY event_id FOR UPDATE
+                    )
+                    UPDATE webhooks.events e SET lease_until = now() + make_interval(secs => \(settings.leaseSeconds))
+                    FROM locked WHERE e.event_id = locked.event_id
                     """, logger: logger)
             } catch {
-                logger.warning("renewing delivery leases failed; retrying", metadata: ["error": .string(String(describing: error))])
+                logger.warning("renewing delivery leases failed; retrying", metadata: ["error": .string(MessageFailure.loggable(error))])
             }
         }
     }
@@ -185,10 +190,16 @@ public final class DeliveryWorker: Service, Sendable {
         // endpoint cannot fill the scan and starve the others.
         let rows = try await postgres.query("""
             WITH candidates AS (
-                SELECT event_id, endpoint_key, next_attempt_at FROM webhooks.events
+                SELECT event_id, endpoint_key, next_attempt_at FROM webhooks.events c
                 WHERE delivery_status = 'pending' AND next_attempt_at <= now()
                   AND (lease_until IS NULL OR lease_until < now())
                   AND NOT (endpoint_key = ANY(\(saturated)))
+                  -- An ordered endpoint gets an object's next event only once every earlier one
+                  -- has ended (delivered, or given up): a failing one holds back only its object.
+                  AND (NOT c.ordered OR NOT EXISTS (
+                      SELECT 1 FROM webhooks.events p
+                      WHERE p.ordered AND p.delivery_status = 'pending' AND p.endpoint_key = c.endpoint_key
+                        AND p.object_id = c.object_id AND p.seq < c.seq))
                 ORDER BY next_attempt_at
                 LIMIT \(limit * 4)
                 FOR UPDATE SKIP LOCKED

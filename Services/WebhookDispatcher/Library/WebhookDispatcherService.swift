@@ -25,7 +25,8 @@ public enum WebhookDispatcherService {
                 StartUpService(logger: logger) { try await infrastructure.startUp(migrator: WebhooksSchema.migrator) },
                 DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: worker),
                 DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: try DeliveryHousekeeping(postgres: infrastructure.postgres, logger: logger, environment: configuration.environment)),
-                infrastructure.consumer(groupID: "webhook-dispatcher", topics: [configuration.topics.paymentEvents], handler: fanOut.handle),
+                // Keys (objects) concurrently, each in order: the fan-out batches what arrives together.
+                infrastructure.consumer(groupID: "webhook-dispatcher", topics: [configuration.topics.paymentEvents], concurrentKeys: true, handler: fanOut.handle),
                 infrastructure.httpServer(router: router),
             ],
             logger: logger

@@ -70,6 +70,10 @@ public enum WebhooksSchema {
             CREATE INDEX attempts_by_endpoint ON webhooks.delivery_attempts (webhook_endpoint_id, attempted_at) WHERE webhook_endpoint_id IS NOT NULL;
             CREATE INDEX events_by_object ON webhooks.events (merchant_id, object_id);
             CREATE INDEX events_by_endpoint ON webhooks.events (webhook_endpoint_id, created_at) WHERE webhook_endpoint_id IS NOT NULL;
+            -- Per-object ordering: `seq` is the order of fan-out, which for one object is the order
+            -- its events were published (one key, one partition, handled in order).
+            ALTER TABLE webhooks.events ADD COLUMN ordered BOOLEAN NOT NULL DEFAULT false, ADD COLUMN seq BIGSERIAL;
+            CREATE INDEX events_ordered_pending ON webhooks.events (endpoint_key, object_id, seq) WHERE ordered AND delivery_status = 'pending';
             """),
     ])
 }

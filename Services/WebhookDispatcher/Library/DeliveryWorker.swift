@@ -161,7 +161,11 @@ public final class DeliveryWorker: Service, Sendable {
     func renewLeases(until done: @Sendable () -> Bool) async {
         let every = Duration.seconds(max(1, settings.leaseSeconds / 3))
         while !done() {
-            try? await Task.sleep(for: every)
+            // Short naps, so the worker stops as soon as its last outcome is recorded (a 20 s
+            // sleep here once held a SIGTERM past the grace period).
+            let wake = ContinuousClock.now + every
+            while !done() && ContinuousClock.now < wake { try? await Task.sleep(for: .milliseconds(200)) }
+            if done() { return }
             let ids = Array(held.withLockedValue { $0 })
             guard !ids.isEmpty else { continue }
             do {

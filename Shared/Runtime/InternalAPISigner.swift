@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import PaywireModels
 import Hummingbird
 import NIOCore
 
@@ -22,7 +23,7 @@ public struct InternalAPISigner: Sendable {
     }
 
     func subject(method: String, pathAndQuery: String, timestamp: Int, body: some Sequence<UInt8>) -> Data {
-        let digest = SHA256.hash(data: Data(body)).map { String(format: "%02x", $0) }.joined()
+        let digest = Hex.encode(SHA256.hash(data: Data(body)))
         return Data("\(method.uppercased())\n\(pathAndQuery)\n\(timestamp)\n\(digest)".utf8)
     }
 
@@ -30,7 +31,7 @@ public struct InternalAPISigner: Sendable {
     public func headers(method: String, pathAndQuery: String, body: some Sequence<UInt8>, now: Date = Date()) -> [(String, String)] {
         let timestamp = Int(now.timeIntervalSince1970)
         let mac = HMAC<SHA256>.authenticationCode(for: subject(method: method, pathAndQuery: pathAndQuery, timestamp: timestamp, body: body), using: key)
-        return [(Self.timestampHeader, String(timestamp)), (Self.signatureHeader, mac.map { String(format: "%02x", $0) }.joined())]
+        return [(Self.timestampHeader, String(timestamp)), (Self.signatureHeader, Hex.encode(mac))]
     }
 
     /// Constant-time check of a received request.

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import PaywireModels
 
 /// Authenticates calls between Paywire services that carry sensitive data (payment-core taking
 /// a card from the gateway's vault). The key is derived from PAYWIRE_ENCRYPTION_KEY, which both
@@ -16,7 +17,7 @@ public struct InternalRequestSigner: Sendable {
     }
 
     public func signature(for subject: String) -> String {
-        HMAC<SHA256>.authenticationCode(for: Data(subject.utf8), using: key).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(HMAC<SHA256>.authenticationCode(for: Data(subject.utf8), using: key))
     }
 
     /// Constant-time check.

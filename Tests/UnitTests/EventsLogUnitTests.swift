@@ -89,3 +89,13 @@ struct EventsLogUnitTests {
         #expect(StrictPercentEncoding.encode("a b/é?&=") == "a%20b%2F%C3%A9%3F%26%3D")
     }
 }
+
+struct HexTests {
+    @Test func hexIsWhatStringFormatWouldWrite() {
+        let bytes: [UInt8] = [0, 1, 0x0f, 0x10, 0x7f, 0x80, 0xab, 0xff]
+        #expect(Hex.encode(bytes) == bytes.map { String(format: "%02x", $0) }.joined())
+        #expect(Hex.encode([UInt8]()) == "")
+        #expect(Hex.encode(UInt64(0x19abc), digits: 12) == String(format: "%012llx", UInt64(0x19abc)))
+        #expect(Hex.encode(UInt64.max, digits: 4) == "ffff")
+    }
+}

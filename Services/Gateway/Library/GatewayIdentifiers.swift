@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import PaywireModels
 
 /// Ids and secrets the gateway hands out, in Hyperswitch's shapes (`pro_…`, `whe_…`, `dev_…`).
 enum GatewayIdentifiers {
@@ -22,6 +23,6 @@ enum GatewayIdentifiers {
     static func apiKeySecret() -> String { "dev_" + random(64) }
 
     static func hash(apiKey: String) -> String {
-        SHA256.hash(data: Data(apiKey.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Data(apiKey.utf8)))
     }
 }

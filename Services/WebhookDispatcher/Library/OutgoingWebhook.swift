@@ -41,7 +41,7 @@ public enum OutgoingWebhook {
     /// Lowercase hex HMAC-SHA512 of the exact body bytes.
     public static func signature(body: String, key: String) -> String {
         let mac = HMAC<SHA512>.authenticationCode(for: Data(body.utf8), using: SymmetricKey(data: Data(key.utf8)))
-        return mac.map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(mac)
     }
 
     /// Standard Webhooks signature (as Svix): `v1,` + base64 HMAC-SHA256 of `id.timestamp.body`,
@@ -65,7 +65,7 @@ public enum OutgoingWebhook {
     public static func makeEventId(now: Date = Date()) -> String {
         let milliseconds = UInt64(now.timeIntervalSince1970 * 1000)
         var generator = SystemRandomNumberGenerator()
-        let random = (0..<10).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-        return "evt_" + String(format: "%012llx", milliseconds) + random
+        let random = Hex.encode((0..<10).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        return "evt_" + Hex.encode(milliseconds, digits: 12) + random
     }
 }

@@ -236,7 +236,7 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
     /// What a test or the fake processor signs with.
     public static func signatureHeader(body: [UInt8], secret: String, timestamp: Int) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Data("\(timestamp).".utf8) + Data(body), using: SymmetricKey(data: Data(secret.utf8)))
-        return "t=\(timestamp),v1=" + mac.map { String(format: "%02x", $0) }.joined()
+        return "t=\(timestamp),v1=" + Hex.encode(mac)
     }
 
     // MARK: Mapping

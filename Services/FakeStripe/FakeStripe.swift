@@ -23,6 +23,7 @@ struct FakeStripe: AsyncParsableCommand {
     @Option(help: "How long a confirm takes, in milliseconds (longer than the caller's timeout leaves the outcome unknown to it)") var confirmDelayMs = 0
     @Option(help: "Delay before a webhook is sent, in milliseconds") var webhookDelayMs = 200
     @Option(help: "Share of API calls answered 500 (0...1)") var errorRate = 0.0
+    @Option(help: "How long a new PaymentIntent stays out of search results, in milliseconds (Stripe's search is eventually consistent)") var searchLagMs = 0
 
     func run() async throws {
         LoggingSystem.bootstrap { label in
@@ -31,7 +32,7 @@ struct FakeStripe: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "paywire.fake-stripe")
-        let state = FakeStripeState(behaviour: Behaviour(latencyMs: latencyMs, confirmDelayMs: confirmDelayMs, webhookDelayMs: webhookDelayMs, errorRate: errorRate, failNext: 0, webhooksEnabled: true), logger: logger)
+        let state = FakeStripeState(behaviour: Behaviour(latencyMs: latencyMs, confirmDelayMs: confirmDelayMs, webhookDelayMs: webhookDelayMs, errorRate: errorRate, failNext: 0, webhooksEnabled: true, searchLagMs: searchLagMs), logger: logger)
         let router = Router()
         state.addRoutes(to: router)
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "fake-stripe"), logger: logger)
@@ -55,6 +56,11 @@ struct Behaviour: Codable, Sendable {
     /// The next N API calls answer 500.
     var failNext: Int
     var webhooksEnabled: Bool
+    /// A new intent is found by search only after this long (absent: 0).
+    var searchLagMs: Int?
+    /// A refund is made at once but answered after this long (absent: 0): longer than the
+    /// caller's timeout loses the answer.
+    var refundDelayMs: Int?
 
     enum CodingKeys: String, CodingKey {
         case latencyMs = "latency_ms"
@@ -63,6 +69,8 @@ struct Behaviour: Codable, Sendable {
         case errorRate = "error_rate"
         case failNext = "fail_next"
         case webhooksEnabled = "webhooks_enabled"
+        case searchLagMs = "search_lag_ms"
+        case refundDelayMs = "refund_delay_ms"
     }
 }
 
@@ -77,6 +85,7 @@ struct Intent: Sendable {
     var metadata: [String: String]
     var lastPaymentError: [String: String]?
     var created: Int
+    var createdAt = Date()
     /// Stripe's test card 4000000000005126: the charge succeeds, its refunds fail later.
     var refundsFail = false
 
@@ -124,6 +133,8 @@ struct Store {
     var intents: [String: Intent] = [:]
     var refunds: [String: Refund] = [:]
     var idempotent: [String: (Int, Data)] = [:]
+    /// Keys whose first request is still running: a repeat meanwhile gets 409, as at Stripe.
+    var running: Set<String> = []
     var endpoints: [(id: String, url: String, secret: String)] = []
     var sent: [SentEvent] = []
     var confirmCalls = 0
@@ -158,8 +169,8 @@ final class FakeStripeState: Sendable {
             return Self.json(200, ["ok": true])
         }
         router.get("/_fake/stats") { _, _ in
-            let (confirms, charges, sent) = self.store.withLock { ($0.confirmCalls, $0.charges, $0.sent.count) }
-            return Self.json(200, ["confirm_calls": confirms, "charges": charges, "webhooks_sent": sent])
+            let (confirms, charges, sent, refunds) = self.store.withLock { ($0.confirmCalls, $0.charges, $0.sent.count, $0.refunds.count) }
+            return Self.json(200, ["confirm_calls": confirms, "charges": charges, "webhooks_sent": sent, "refunds": refunds])
         }
         router.get("/_fake/events") { _, _ in
             let sent = self.store.withLock { $0.sent }
@@ -194,7 +205,10 @@ final class FakeStripeState: Sendable {
                     return Self.error(400, "invalid_request_error", "parameter_invalid", "unsupported query")
                 }
                 let (key, value) = (String(match.1), String(match.2))
-                let found = self.store.withLock { $0.intents.values.filter { $0.metadata[key] == value }.map(\.json) }
+                let found = self.store.withLock { store in
+                    let lag = Double(store.behaviour.searchLagMs ?? 0) / 1000
+                    return store.intents.values.filter { $0.metadata[key] == value && Date().timeIntervalSince($0.createdAt) >= lag }.map(\.json)
+                }
                 return (200, ["object": "search_result", "data": found, "has_more": false])
             }
         }
@@ -274,6 +288,15 @@ final class FakeStripeState: Sendable {
                     return (200, refund.json)
                 }
                 self.sendWebhook(type: "refund.updated", object: refund.json)
+                let delay = self.store.withLock { $0.behaviour.refundDelayMs ?? 0 }
+                if delay > 0 {
+                    // The refund is made; only its answer is late (the caller may have gone).
+                    let answer = Task.detached { () -> ConfirmOutcome in
+                        try? await Task.sleep(for: .milliseconds(delay))
+                        return ConfirmOutcome((200, refund.json))
+                    }
+                    return await answer.value.answer
+                }
                 return (200, refund.json)
             }
         }
@@ -389,9 +412,24 @@ final class FakeStripeState: Sendable {
             return Self.respond(Self.error(500, "api_error", "internal", "Something went wrong on Stripe's end."))
         }
         let key = request.headers[.init("Idempotency-Key")!].map { "\(authorization.suffix(8))|\($0)" }
-        if let key, let (status, body) = store.withLock({ $0.idempotent[key] }) {
-            return Response(status: .init(code: status), headers: [.contentType: "application/json", .init("Idempotent-Replayed")!: "true"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        if let key {
+            enum Seen { case replay(Int, Data), running, new }
+            let seen: Seen = store.withLock { store in
+                if let (status, body) = store.idempotent[key] { return .replay(status, body) }
+                if store.running.contains(key) { return .running }
+                store.running.insert(key)
+                return .new
+            }
+            switch seen {
+            case .replay(let status, let body):
+                return Response(status: .init(code: status), headers: [.contentType: "application/json", .init("Idempotent-Replayed")!: "true"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+            case .running:
+                return Self.respond(Self.error(409, "idempotency_error", "idempotency_key_in_use", "There is currently another in-progress request using this Idempotent Key."))
+            case .new:
+                break
+            }
         }
+        defer { if let key { _ = store.withLock { $0.running.remove(key) } } }
         let raw = try await request.body.collect(upTo: 1 << 20)
         let form = Self.parseForm(String(buffer: raw))
         let (status, object) = try await handle(form)

@@ -50,6 +50,8 @@ public enum MessageType {
     public static let paymentFailed = "payment_failed"
     public static let paymentCaptured = "payment_captured"
     public static let paymentCancelled = "payment_cancelled"
+    /// The payment needs the merchant (or an operator): its outcome could not be learned.
+    public static let actionRequired = "action_required"
     public static let refundSucceeded = "refund_succeeded"
     public static let refundFailed = "refund_failed"
 }

@@ -29,7 +29,10 @@ struct StripePaymentTests {
         let receiver = WebhookReceiver()
         let url = try await receiver.start()
         defer { receiver.stop() }
-        let environment = ["PAYWIRE_CONNECTOR_TIMEOUT_MS": "1000", "PAYWIRE_PSYNC_DELAY_MS": "500", "PAYWIRE_PSYNC_INTERVAL_MS": "200", "PAYWIRE_REPLY_TIMEOUT_MS": "8000"]
+        let environment = [
+            "PAYWIRE_CONNECTOR_TIMEOUT_MS": "1000", "PAYWIRE_PSYNC_DELAY_MS": "500", "PAYWIRE_PSYNC_INTERVAL_MS": "200", "PAYWIRE_REPLY_TIMEOUT_MS": "8000",
+            "PAYWIRE_PSYNC_MAX_TRIES": "4",
+        ]
         try await PaywireStack.with(extraEnvironment: environment, fakeStripe: true) { stack in
             let apiKey = try await stack.createMerchant("merchant_stripe", webhookURL: "\(url)/hooks")
             let account = try await stack.createStripeAccount(merchantId: "merchant_stripe", apiKey: apiKey, webhookURL: nil)
@@ -87,29 +90,55 @@ struct StripePaymentTests {
             let refundEvents = await eventually(timeout: .seconds(20)) { webhookEvents(receiver, for: failingRefundId) == ["refund_failed"] }
             #expect(refundEvents, "\(webhookEvents(receiver, for: failingRefundId))")
 
-            // The confirm takes longer than the connector timeout: the answer is `processing`;
-            // the status sync finds the charge and the payment succeeds, with one event each.
-            try await behave(stack, #"{"latency_ms": 0, "confirm_delay_ms": 2500, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": true}"#)
+            // Create and confirm together take longer than the connector's budget (each call is
+            // slow, the confirm slower), Stripe's search lags by ten minutes and sends no
+            // webhook: the intent id, saved the moment the create answered, lets the status sync
+            // find the charge. The payment succeeds, never fails, with one event each.
+            try await behave(stack, #"{"latency_ms": 400, "confirm_delay_ms": 2500, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": false, "search_lag_ms": 600000}"#)
             let slow = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 777)))
             #expect(slow["status"] as? String == "processing")
             let slowId = try #require(slow["payment_id"] as? String)
-            try await behave(stack, Self.normal)
+            try await behave(stack, #"{"latency_ms": 0, "confirm_delay_ms": 0, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": false, "search_lag_ms": 600000}"#)
             let synced = await eventually(timeout: .seconds(30)) {
                 (try? await stack.request(.GET, "/payments/\(slowId)", apiKey: apiKey).json?["status"] as? String) == "succeeded"
             }
             #expect(synced, "payment-core log:\n\(stack.logs("payment-core"))")
-            let slowEvents = await eventually(timeout: .seconds(20)) { webhookEvents(receiver, for: slowId).sorted() == ["payment_processing", "payment_succeeded"].sorted() }
+            let slowEvents = await eventually(timeout: .seconds(20)) { webhookEvents(receiver, for: slowId) == ["payment_processing", "payment_succeeded"] }
             #expect(slowEvents, "\(webhookEvents(receiver, for: slowId))")
 
-            // A 500 on the create: nothing was made, the sync proves it, the payment fails.
-            try await behave(stack, #"{"latency_ms": 0, "confirm_delay_ms": 0, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 1, "webhooks_enabled": true}"#)
+            // A refund whose answer is lost (made at Stripe, answered after the budget, no
+            // webhook): the sync asks again under the same Idempotency-Key, learns the refund,
+            // and the merchant hears refund_succeeded once. Stripe made one refund.
+            let refundsBefore = try await stats(stack)["refunds"] as? Int ?? -1
+            try await behave(stack, #"{"latency_ms": 0, "confirm_delay_ms": 0, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": false, "refund_delay_ms": 2500}"#)
+            let lostRefund = try json(try await stack.request(.POST, "/refunds", apiKey: apiKey, body: #"{"payment_id": "\#(slowId)", "amount": 300}"#))
+            #expect(lostRefund["status"] as? String == "pending")
+            let lostRefundId = try #require(lostRefund["refund_id"] as? String)
+            let refundResolved = await eventually(timeout: .seconds(30)) {
+                (try? await stack.request(.GET, "/refunds/\(lostRefundId)", apiKey: apiKey).json?["status"] as? String) == "succeeded"
+            }
+            #expect(refundResolved, "payment-core log:\n\(stack.logs("payment-core"))")
+            #expect((try await stack.request(.GET, "/refunds/\(lostRefundId)", apiKey: apiKey).json?["connector_refund_id"] as? String)?.hasPrefix("re_") == true)
+            let lostRefundEvents = await eventually(timeout: .seconds(20)) { webhookEvents(receiver, for: lostRefundId) == ["refund_succeeded"] }
+            #expect(lostRefundEvents, "\(webhookEvents(receiver, for: lostRefundId))")
+            #expect(try await stats(stack)["refunds"] as? Int == refundsBefore + 1, "one refund at the processor")
+
+            // A 500 on the create and a search that finds nothing: that proves nothing (Stripe
+            // may have made the intent; its search lags). After the last sync the payment goes
+            // to an operator — requires_merchant_action, announced by action_required — never
+            // to failed.
+            try await behave(stack, #"{"latency_ms": 0, "confirm_delay_ms": 0, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 1, "webhooks_enabled": true, "search_lag_ms": 600000}"#)
             let broken = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 778)))
             #expect(broken["status"] as? String == "processing")
             let brokenId = try #require(broken["payment_id"] as? String)
             let resolved = await eventually(timeout: .seconds(30)) {
-                (try? await stack.request(.GET, "/payments/\(brokenId)", apiKey: apiKey).json?["status"] as? String) == "failed"
+                (try? await stack.request(.GET, "/payments/\(brokenId)", apiKey: apiKey).json?["status"] as? String) == "requires_merchant_action"
             }
-            #expect(resolved)
+            #expect(resolved, "payment-core log:\n\(stack.logs("payment-core"))")
+            let brokenEvents = await eventually(timeout: .seconds(20)) { webhookEvents(receiver, for: brokenId) == ["payment_processing", "action_required"] }
+            #expect(brokenEvents, "\(webhookEvents(receiver, for: brokenId))")
+            #expect(stack.logs("payment-core").contains("handed to an operator"))
+            try await behave(stack, Self.normal)
 
             // Two concurrent confirms: the processor is asked to confirm once.
             let before = try await stats(stack)["confirm_calls"] as? Int ?? -1

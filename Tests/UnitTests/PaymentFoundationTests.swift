@@ -33,6 +33,20 @@ import PaywireModels
         #expect(throws: PaymentStateMachine.IllegalTransition.self) { try PaymentStateMachine.apply(.confirm, to: .processing) }
         #expect(throws: PaymentStateMachine.IllegalTransition.self) { try PaymentStateMachine.apply(.cancel, to: .processing) }
     }
+
+    /// An outcome no sync could learn goes to an operator, never to `failed`; the processor's
+    /// late word still settles it either way.
+    @Test func anUnknownOutcomeGoesToReviewAndALateAnswerSettlesIt() throws {
+        #expect(try PaymentStateMachine.apply(.review, to: .processing) == .moved(to: .requiresMerchantAction))
+        #expect(!PaymentStatus.requiresMerchantAction.isFinal)
+        #expect(try PaymentStateMachine.apply(.pending, to: .requiresMerchantAction) == .unchanged)
+        #expect(try PaymentStateMachine.apply(.charged(amount: 5), to: .requiresMerchantAction) == .moved(to: .succeeded))
+        #expect(try PaymentStateMachine.apply(.declined, to: .requiresMerchantAction) == .moved(to: .failed))
+        #expect(try PaymentStateMachine.apply(.authorized, to: .requiresMerchantAction) == .moved(to: .requiresCapture))
+        for status in PaymentStatus.allCases where status.isFinal {
+            #expect(throws: PaymentStateMachine.IllegalTransition.self) { try PaymentStateMachine.apply(.review, to: status) }
+        }
+    }
 }
 
 @Suite struct SandboxConnectorTests {

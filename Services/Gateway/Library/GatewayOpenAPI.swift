@@ -6,7 +6,7 @@ import PaywireRuntime
 /// and not the other; schemathesis checks in `./scripts/test` that the code does exactly what it
 /// says (nullable fields, required headers, patterns, enums, statuses).
 enum PaymentStatusNames {
-    static let all = ["requires_payment_method", "requires_confirmation", "processing", "requires_capture", "succeeded", "partially_captured", "failed", "cancelled"]
+    static let all = ["requires_payment_method", "requires_confirmation", "processing", "requires_merchant_action", "requires_capture", "succeeded", "partially_captured", "failed", "cancelled"]
 }
 
 enum GatewayOpenAPI {
@@ -368,7 +368,7 @@ enum GatewayOpenAPI {
         let refundText = ["profile_id", "reason", "connector_refund_id", "error_code", "error_message", "unified_code", "unified_message"]
         var refundProperties: [String: JSONValue] = [
             "refund_id": string(), "payment_id": string(), "merchant_id": string(), "amount": integer(), "currency": string(),
-            "status": string(enum: ["pending", "succeeded", "failed"]), "connector": string(), "merchant_connector_id": string(),
+            "status": string(enum: ["pending", "succeeded", "failed", "manual_review"]), "connector": string(), "merchant_connector_id": string(),
             "metadata": free, "created_at": string(format: "date-time"), "updated_at": string(format: "date-time"),
         ]
         for key in refundText { refundProperties[key] = string() }
@@ -481,7 +481,7 @@ enum GatewayOpenAPI {
             // A 202 carries the payment as stored, or what the command said while payment-core has
             // written nothing yet.
             "PaymentAccepted": object(["payment_id": string(), "status": string(enum: PaymentStatusNames.all)], required: ["payment_id", "status"]),
-            "RefundAccepted": object(["refund_id": string(), "payment_id": string(), "status": string(enum: ["pending", "succeeded", "failed"])], required: ["refund_id", "payment_id", "status"]),
+            "RefundAccepted": object(["refund_id": string(), "payment_id": string(), "status": string(enum: ["pending", "succeeded", "failed", "manual_review"])], required: ["refund_id", "payment_id", "status"]),
         ]
     }
 

@@ -184,9 +184,16 @@ public struct PaymentOperations: Sendable {
             return attemptId
         }
 
+        let (database, log) = (postgres, logger)
         let request = AuthorizeRequest(
             paymentId: record.paymentId, attemptId: attemptId, amount: record.amount, currency: record.currency,
-            instrument: instrument, captureManually: captureMethod == "manual"
+            instrument: instrument, captureManually: captureMethod == "manual",
+            recordReference: { reference in
+                try await database.query("""
+                    UPDATE payments.payment_attempts SET connector_transaction_id = COALESCE(connector_transaction_id, \(reference)), modified_at = now()
+                    WHERE attempt_id = \(attemptId)
+                    """, logger: log)
+            }
         )
         let credentials = ConnectorCredentials(account)
         let result = await call(connector, "authorize", attemptId: attemptId) { try await connector.authorize(request, credentials: credentials) }
@@ -282,6 +289,7 @@ public struct PaymentOperations: Sendable {
                     : .charged(amount: result.amountReceived ?? record.amount)
             case .declined: event = .declined
             case .voided: event = .cancel
+            case .unresolved: event = .review
             }
             let outcome: PaymentStateMachine.Outcome
             do {
@@ -385,6 +393,7 @@ public struct PaymentOperations: Sendable {
         case .partiallyCaptured: return MessageType.paymentCaptured
         case .failed: return MessageType.paymentFailed
         case .cancelled: return MessageType.paymentCancelled
+        case .requiresMerchantAction: return MessageType.actionRequired
         default: return MessageType.paymentProcessing
         }
     }

@@ -3,6 +3,10 @@ public enum PaymentStatus: String, Codable, Sendable, CaseIterable {
     case requiresPaymentMethod = "requires_payment_method"
     case requiresConfirmation = "requires_confirmation"
     case processing
+    /// The outcome stayed unknown through every status sync (the processor has no object id we
+    /// could ask about, and its search found nothing): an operator decides. Never `failed` on
+    /// that evidence, since the charge may exist; a later webhook still settles it.
+    case requiresMerchantAction = "requires_merchant_action"
     case requiresCapture = "requires_capture"
     case succeeded
     case partiallyCaptured = "partially_captured"
@@ -29,6 +33,8 @@ public enum PaymentEvent: Sendable, Equatable {
     case declined
     case captured(amount: Int, of: Int)
     case cancel
+    /// Every status sync ended without an answer: hand the payment to an operator.
+    case review
 }
 
 /// The legal moves between statuses. Anything else is refused, and a final status never moves:
@@ -52,14 +58,18 @@ public enum PaymentStateMachine {
         switch (status, event) {
         case (.requiresConfirmation, .confirm), (.requiresPaymentMethod, .confirm):
             target = .processing
-        case (.processing, .pending):
+        case (.processing, .pending), (.requiresMerchantAction, .pending), (.requiresMerchantAction, .review):
             return .unchanged
-        case (.processing, .authorized):
+        case (.processing, .review):
+            target = .requiresMerchantAction
+        case (.processing, .authorized), (.requiresMerchantAction, .authorized):
             target = .requiresCapture
-        case (.processing, .charged), (.requiresCapture, .charged):
+        case (.processing, .charged), (.requiresCapture, .charged), (.requiresMerchantAction, .charged):
             target = .succeeded
-        case (.processing, .declined):
+        case (.processing, .declined), (.requiresMerchantAction, .declined):
             target = .failed
+        case (.requiresMerchantAction, .cancel):
+            target = .cancelled
         case (.requiresCapture, .captured(let amount, let of)):
             guard amount > 0, amount <= of else { throw IllegalTransition(from: status, event: event) }
             target = amount == of ? .succeeded : .partiallyCaptured

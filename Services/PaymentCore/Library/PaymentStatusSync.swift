@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import PaywireModels
 import PostgresNIO
 import PaywireRuntime
@@ -84,7 +85,15 @@ public struct PaymentStatusSync: Service {
                     try await operations.applyAttemptOutcome(attemptId: item.attemptId, result: result, source: "psync")
                 }
                 if item.tries + 1 >= settings.maxSyncs && result.status == .pending {
-                    logger.error("payment outcome still unknown after the last status sync; needs an operator", metadata: ["attempt_id": .string(item.attemptId)])
+                    // Unknown is not "declined": the charge may exist. An operator decides; a late
+                    // webhook from the processor still settles it.
+                    logger.error("payment outcome still unknown after the last status sync; handed to an operator (requires_merchant_action)", metadata: [
+                        "attempt_id": .string(item.attemptId), "payment_id": .string(item.paymentId), "syncs": .stringConvertible(item.tries + 1),
+                    ])
+                    Counter(label: "paywire_payments_unresolved_total", dimensions: [("connector", connector.name)]).increment()
+                    try await operations.applyAttemptOutcome(
+                        attemptId: item.attemptId, result: ConnectorResult(status: .unresolved, connectorTransactionId: result.connectorTransactionId), source: "psync"
+                    )
                 }
             } catch {
                 logger.error("status sync of an attempt failed", metadata: ["attempt_id": .string(item.attemptId), "error": .string(String(describing: error))])
@@ -101,13 +110,19 @@ public struct PaymentStatusSync: Service {
         )
         var due: [(String, String, String, String?, Int)] = []
         for try await row in rows.decode((String, String, String, String?, Int).self) { due.append(row) }
-        for (refundId, merchantId, mca, connectorRefundId, _) in due {
+        for (refundId, merchantId, mca, connectorRefundId, tries) in due {
             do {
                 let (account, connector) = try await operations.connectorFor(merchantId: merchantId, merchantConnectorId: mca)
-                let request = RefundSyncRequest(refundId: refundId, connectorRefundId: connectorRefundId)
+                let original = try await operations.refundRequest(refundId)
+                let request = RefundSyncRequest(refundId: refundId, connectorRefundId: connectorRefundId, original: original)
                 let result = try await withTimeoutOrNil(settings.connectorTimeout) { try await connector.syncRefund(request, credentials: ConnectorCredentials(account)) }
-                if let result, result.status != .pending {
+                if let result, result.status != .pending || (result.connectorRefundId != nil && connectorRefundId == nil) {
                     try await operations.applyRefundOutcome(refundId: refundId, result: result, source: "psync")
+                }
+                if tries >= settings.maxSyncs && (result?.status ?? .pending) == .pending {
+                    logger.error("refund outcome still unknown after the last status sync; handed to an operator (manual_review)", metadata: ["refund_id": .string(refundId)])
+                    Counter(label: "paywire_refunds_unresolved_total", dimensions: [("connector", connector.name)]).increment()
+                    try await operations.markRefundForReview(refundId)
                 }
             } catch {
                 logger.error("status sync of a refund failed", metadata: ["refund_id": .string(refundId), "error": .string(String(describing: error))])

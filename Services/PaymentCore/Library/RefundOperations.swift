@@ -129,8 +129,13 @@ extension PaymentOperations {
     @discardableResult
     func applyRefundOutcome(refundId: String, result: ConnectorRefundResult, source: String) async throws -> JSONValue? {
         try await postgres.withTransaction(logger: logger) { connection in
+            // The payment's row is locked first, as every change to the payment locks it: its
+            // events and its refunds' events then commit, and leave the outbox, in one order.
+            try await connection.query("""
+                SELECT 1 FROM payments.payment_intents WHERE payment_id = (SELECT payment_id FROM payments.refunds WHERE refund_id = \(refundId)) FOR UPDATE
+                """, logger: logger)
             guard let record = try await RefundRecord.load(refundId, forUpdate: true, on: connection, logger: logger) else { return nil }
-            guard record.status == "pending" else { return record.object }
+            guard record.status == "pending" || record.status == "manual_review" else { return record.object }
             if result.status == .pending {
                 try await connection.query("""
                     UPDATE payments.refunds SET connector_refund_id = COALESCE(connector_refund_id, \(result.connectorRefundId)), modified_at = now()
@@ -152,6 +157,34 @@ extension PaymentOperations {
             try await outbox.enqueue(event, topic: topics.paymentEvents, key: updated.paymentId, on: connection, logger: logger)
             logger.info("refund moved", metadata: ["refund_id": .string(refundId), "to": .string(result.status.rawValue), "source": .string(source)])
             return updated.object
+        }
+    }
+
+    /// The refund as it was asked of the connector (the sync asks again with it when the
+    /// create's answer was lost).
+    func refundRequest(_ refundId: String) async throws -> RefundRequest? {
+        let rows = try await postgres.query("""
+            SELECT r.payment_id, r.amount, r.currency, a.connector_transaction_id FROM payments.refunds r
+            JOIN payments.payment_intents i ON i.payment_id = r.payment_id
+            JOIN payments.payment_attempts a ON a.attempt_id = i.active_attempt_id
+            WHERE r.refund_id = \(refundId)
+            """, logger: logger)
+        for try await (paymentId, amount, currency, transactionId) in rows.decode((String, Int, String, String?).self) {
+            guard let transactionId else { return nil }
+            return RefundRequest(refundId: refundId, paymentId: paymentId, connectorTransactionId: transactionId, amount: amount, currency: currency)
+        }
+        return nil
+    }
+
+    /// Every sync of a refund is spent and its outcome is still unknown: an operator decides
+    /// (a late webhook still settles it).
+    func markRefundForReview(_ refundId: String) async throws {
+        try await postgres.withTransaction(logger: logger) { connection in
+            try await connection.query("""
+                UPDATE payments.refunds SET status = 'manual_review', next_sync_at = NULL, modified_at = now()
+                WHERE refund_id = \(refundId) AND status = 'pending'
+                """, logger: logger)
+            _ = try await refreshRefund(refundId, on: connection)
         }
     }
 

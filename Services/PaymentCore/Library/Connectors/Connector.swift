@@ -99,14 +99,21 @@ public struct AuthorizeRequest: Sendable {
     public var currency: String
     public var instrument: PaymentInstrument
     public var captureManually: Bool
+    /// Saves the processor's object id the moment the processor returns it, before any call that
+    /// can charge: if that call's answer is lost, the status sync asks about the object by id
+    /// (search is eventually consistent, so an empty search proves nothing). A connector must not
+    /// go on to charge when this throws.
+    public var recordReference: (@Sendable (String) async throws -> Void)?
 
-    public init(paymentId: String, attemptId: String, amount: Int, currency: String, instrument: PaymentInstrument, captureManually: Bool) {
+    public init(paymentId: String, attemptId: String, amount: Int, currency: String, instrument: PaymentInstrument, captureManually: Bool,
+                recordReference: (@Sendable (String) async throws -> Void)? = nil) {
         self.paymentId = paymentId
         self.attemptId = attemptId
         self.amount = amount
         self.currency = currency
         self.instrument = instrument
         self.captureManually = captureManually
+        self.recordReference = recordReference
     }
 }
 
@@ -139,12 +146,19 @@ public struct RefundRequest: Sendable {
 public struct RefundSyncRequest: Sendable {
     public var refundId: String
     public var connectorRefundId: String?
+    /// The refund as first asked, so a connector whose answer to the create was lost can ask
+    /// again under the same idempotency key (the processor then answers what it did, or does it
+    /// now, once).
+    public var original: RefundRequest?
 }
 
 /// What a processor said, in Paywire's terms.
 public struct ConnectorResult: Sendable, Equatable {
     public enum Status: String, Sendable, Equatable {
         case authorized, charged, pending, declined, voided
+        /// Paywire's own verdict, never a processor's: every sync is spent and the outcome is
+        /// still unknown.
+        case unresolved
     }
 
     public var status: Status

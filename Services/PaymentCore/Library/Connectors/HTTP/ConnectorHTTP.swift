@@ -47,12 +47,16 @@ public protocol HTTPConnectorIntegration: Sendable {
     func handleResponse(_ response: ConnectorHTTPResponse, to call: Call) -> Outcome
 }
 
-/// Sends connector requests: base URL, form encoding, one deadline per call. It never retries
+/// Sends connector requests: base URL, form encoding, one deadline per flow. It never retries
 /// on its own — whether a call may be repeated is the connector's decision (idempotency keys).
 public struct ConnectorHTTPExecutor: Sendable {
     let baseURL: String
     let http: HTTPClient
+    /// The budget of one flow (authorize is two calls at Stripe): every call of the flow shares it.
     let timeout: Duration
+
+    /// The instant a flow started now must be done by.
+    public func deadline() -> ContinuousClock.Instant { .now + timeout }
 
     public init(baseURL: String, http: HTTPClient, timeout: Duration) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
@@ -60,7 +64,11 @@ public struct ConnectorHTTPExecutor: Sendable {
         self.timeout = timeout
     }
 
-    public func execute(_ request: ConnectorHTTPRequest) async -> ConnectorHTTPResponse {
+    /// Sends one call with what is left of the flow's budget (`deadline`); with nothing left the
+    /// call is not sent at all, so a flow never outlives its budget and the caller's cap.
+    public func execute(_ request: ConnectorHTTPRequest, deadline: ContinuousClock.Instant? = nil) async -> ConnectorHTTPResponse {
+        let remaining = (deadline ?? self.deadline()) - .now
+        guard remaining > .milliseconds(1) else { return .noAnswer }
         var outgoing = HTTPClientRequest(url: baseURL + request.path)
         outgoing.method = request.method
         for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
@@ -68,7 +76,8 @@ public struct ConnectorHTTPExecutor: Sendable {
             outgoing.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
             outgoing.body = .bytes(ByteBuffer(string: Self.formEncode(form)))
         }
-        let nanoseconds = Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        let budget = min(remaining, timeout)
+        let nanoseconds = Int64(budget.components.seconds) * 1_000_000_000 + budget.components.attoseconds / 1_000_000_000
         do {
             let response = try await http.execute(outgoing, timeout: .nanoseconds(nanoseconds))
             let body = try await response.body.collect(upTo: 1 << 20)

@@ -127,15 +127,18 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
         }
     }
 
-    func perform(_ call: Call, _ credentials: ConnectorCredentials) async -> Answer {
-        handleResponse(await executor.execute(buildRequest(call, credentials: credentials)), to: call)
+    func perform(_ call: Call, _ credentials: ConnectorCredentials, deadline: ContinuousClock.Instant? = nil) async -> Answer {
+        handleResponse(await executor.execute(buildRequest(call, credentials: credentials), deadline: deadline), to: call)
     }
 
     // MARK: Flows
 
     public func authorize(_ request: AuthorizeRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {
+        // Both calls share one budget, so the caller's cap never fires between them and loses
+        // the intent id.
+        let deadline = executor.deadline()
         let intentId: String
-        switch await perform(.createIntent(request), credentials) {
+        switch await perform(.createIntent(request), credentials, deadline: deadline) {
         case .object(let object):
             guard let id = object["id"]?.stringValue else { return ConnectorResult(status: .pending, connectorTransactionId: nil) }
             intentId = id
@@ -144,7 +147,15 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
         case .unknown:
             return ConnectorResult(status: .pending, connectorTransactionId: nil)
         }
-        return result(of: await perform(.confirmIntent(id: intentId, request), credentials), intentId: intentId)
+        if let record = request.recordReference {
+            do {
+                try await record(intentId)
+            } catch {
+                // Not confirmed, so nothing is charged; the sync finds the unconfirmed intent.
+                return ConnectorResult(status: .pending, connectorTransactionId: intentId)
+            }
+        }
+        return result(of: await perform(.confirmIntent(id: intentId, request), credentials, deadline: deadline), intentId: intentId)
     }
 
     public func capture(_ request: CaptureRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {
@@ -162,8 +173,9 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
         switch await perform(.searchIntents(attemptId: request.attemptId), credentials) {
         case .object(let list):
             guard case .array(let found)? = list["data"], let intent = found.first, let id = intent["id"]?.stringValue else {
-                // The intent was never created, so the card was never confirmed on it.
-                return ConnectorResult(status: .declined, connectorTransactionId: nil, error: ConnectorDecline(code: "processing_error", message: "The processor has no record of this payment; nothing was charged.", rawCode: nil))
+                // Stripe's search is eventually consistent: an intent created a moment ago may
+                // not be found yet. Nothing is proven; the sync asks again later.
+                return ConnectorResult(status: .pending, connectorTransactionId: nil)
             }
             return Self.result(intent: intent, intentId: id)
         case .failed, .unknown:
@@ -176,8 +188,14 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
     }
 
     public func syncRefund(_ request: RefundSyncRequest, credentials: ConnectorCredentials) async throws -> ConnectorRefundResult {
-        guard let id = request.connectorRefundId else { return ConnectorRefundResult(status: .pending, connectorRefundId: nil) }
-        return refundResult(of: await perform(.retrieveRefund(id: id), credentials), refundId: id)
+        if let id = request.connectorRefundId {
+            return refundResult(of: await perform(.retrieveRefund(id: id), credentials), refundId: id)
+        }
+        // The create's answer was lost. Asking again under the same Idempotency-Key is Stripe's
+        // way to learn what it did: the stored answer if it ran, 409 while it still runs (unknown
+        // for now), and if it never arrived it runs now, once — the refund the merchant asked for.
+        guard let original = request.original else { return ConnectorRefundResult(status: .pending, connectorRefundId: nil) }
+        return refundResult(of: await perform(.createRefund(original), credentials), refundId: nil)
     }
 
     // MARK: Incoming webhooks

@@ -69,8 +69,21 @@ struct StripePaymentTests {
             let authorized = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 2000, captureMethod: "manual")))
             #expect(authorized["status"] as? String == "requires_capture")
             let manualId = try #require(authorized["payment_id"] as? String)
-            let captured = try json(try await stack.request(.POST, "/payments/\(manualId)/capture", apiKey: apiKey, body: #"{"amount_to_capture": 1500}"#))
+            // Two captures with one Idempotency-Key at once (Stripe slow to answer): one runs, the
+            // other is told to retry later (409); every replay then answers the capture's 200.
+            try await behave(stack, #"{"latency_ms": 600, "confirm_delay_ms": 0, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": true}"#)
+            async let captureOne = stack.request(.POST, "/payments/\(manualId)/capture", apiKey: apiKey, body: #"{"amount_to_capture": 1500}"#, headers: [("Idempotency-Key", "cap-1")])
+            async let captureTwo = stack.request(.POST, "/payments/\(manualId)/capture", apiKey: apiKey, body: #"{"amount_to_capture": 1500}"#, headers: [("Idempotency-Key", "cap-1")])
+            let captures = [try await captureOne, try await captureTwo].sorted { $0.status < $1.status }
+            try await behave(stack, Self.normal)
+            #expect(captures.map(\.status) == [200, 409], "\(captures.map(\.body))")
+            #expect(((captures[1].json?["error"] as? [String: Any])?["code"] as? String) == "IR_39")
+            let captured = try json(captures[0])
             #expect(captured["status"] as? String == "partially_captured" && captured["amount_received"] as? Int == 1500)
+            for _ in 0..<2 {
+                let replay = try json(try await stack.request(.POST, "/payments/\(manualId)/capture", apiKey: apiKey, body: #"{"amount_to_capture": 1500}"#, headers: [("Idempotency-Key", "cap-1")]))
+                #expect(replay["status"] as? String == "partially_captured" && replay["amount_received"] as? Int == 1500)
+            }
             let refund = try json(try await stack.request(.POST, "/refunds", apiKey: apiKey, body: #"{"payment_id": "\#(manualId)", "amount": 500}"#))
             #expect(refund["status"] as? String == "succeeded")
             #expect((refund["connector_refund_id"] as? String)?.hasPrefix("re_") == true)
@@ -95,7 +108,8 @@ struct StripePaymentTests {
             // webhook: the intent id, saved the moment the create answered, lets the status sync
             // find the charge. The payment succeeds, never fails, with one event each.
             try await behave(stack, #"{"latency_ms": 400, "confirm_delay_ms": 2500, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": false, "search_lag_ms": 600000}"#)
-            let slow = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 777)))
+            let slowBody = PaywireStack.cardPayment(card: "4242424242424242", amount: 777)
+            let slow = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: slowBody, headers: [("Idempotency-Key", "slow-1")]))
             #expect(slow["status"] as? String == "processing")
             let slowId = try #require(slow["payment_id"] as? String)
             try await behave(stack, #"{"latency_ms": 0, "confirm_delay_ms": 0, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": false, "search_lag_ms": 600000}"#)
@@ -105,6 +119,9 @@ struct StripePaymentTests {
             #expect(synced, "payment-core log:\n\(stack.logs("payment-core"))")
             let slowEvents = await eventually(timeout: .seconds(20)) { webhookEvents(receiver, for: slowId) == ["payment_processing", "payment_succeeded"] }
             #expect(slowEvents, "\(webhookEvents(receiver, for: slowId))")
+            // Its Idempotency-Key replays the payment as it is now, not the `processing` of then.
+            let replayed = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: slowBody, headers: [("Idempotency-Key", "slow-1")]))
+            #expect(replayed["payment_id"] as? String == slowId && replayed["status"] as? String == "succeeded")
 
             // A refund whose answer is lost (made at Stripe, answered after the budget, no
             // webhook): the sync asks again under the same Idempotency-Key, learns the refund,

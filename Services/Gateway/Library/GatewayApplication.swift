@@ -43,7 +43,7 @@ public enum GatewayService {
             authentication: GatewayAuthentication(adminKey: adminKey, postgres: infrastructure.postgres, logger: logger),
             replies: replies,
             vault: CardVault(baseURL: internalURL, signer: signer),
-            idempotency: IdempotencyStore(postgres: infrastructure.postgres, signer: signer, logger: logger),
+            idempotency: IdempotencyStore(postgres: infrastructure.postgres, signer: signer, logger: logger, lease: replyTimeout + .seconds(5)),
             replyTimeout: replyTimeout
         )
         let paymentCoreURL = configuration.environment["PAYWIRE_PAYMENT_CORE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8081"

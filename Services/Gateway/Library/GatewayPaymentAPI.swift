@@ -46,7 +46,7 @@ struct GatewayPaymentAPI: Sendable {
             let account = try await resolveConnectorAccount(merchantId: merchantId, profileId: profileId, routing: parsed.routing)
             parsed.command.merchantConnectorId = account.id
             parsed.command.connectorName = account.name
-            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: GatewayIdentifiers.make("pay")) { paymentId in
+            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: GatewayIdentifiers.make("pay"), resource: Resource.payment) { paymentId in
                 var command = parsed.command
                 command.paymentId = paymentId
                 return try await execute(command, card: parsed.card, fallback: .payment(paymentId))
@@ -65,7 +65,7 @@ struct GatewayPaymentAPI: Sendable {
                 parsed.command.merchantConnectorId = account.id
                 parsed.command.connectorName = account.name
             }
-            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: paymentId) { _ in
+            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: paymentId, resource: Resource.payment) { _ in
                 try await execute(parsed.command, card: parsed.card, fallback: .payment(paymentId))
             }
             return respond(answer)
@@ -93,7 +93,7 @@ struct GatewayPaymentAPI: Sendable {
             command.refundMetadata = try body.anyObject("metadata")
             try body.checkFreeFormSize(except: ["payment_id", "amount", "refund_type"], field: "metadata")
             _ = try body.string("refund_type", maxLength: 32)
-            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: GatewayIdentifiers.make("ref")) { refundId in
+            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: GatewayIdentifiers.make("ref"), resource: Resource.refund) { refundId in
                 command.refundId = refundId
                 return try await execute(command, card: nil, fallback: .refund(refundId))
             }
@@ -118,7 +118,7 @@ struct GatewayPaymentAPI: Sendable {
             let merchantId = try await merchant(caller, paymentId: paymentId)
             var command = PaymentCommand(operation: operation, paymentId: paymentId, merchantId: merchantId)
             try read(body, &command)
-            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: paymentId) { [command] _ in
+            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: paymentId, resource: Resource.payment) { [command] _ in
                 try await execute(command, card: nil, fallback: .payment(paymentId))
             }
             return respond(answer)
@@ -196,21 +196,44 @@ struct GatewayPaymentAPI: Sendable {
 
     // MARK: Idempotency
 
-    func idempotent(_ request: Request, merchantId: String, body: RequestObject, proposedId: String, _ run: (String) async throws -> Answer) async throws -> Answer {
+    func idempotent(
+        _ request: Request, merchantId: String, body: RequestObject, proposedId: String, resource: (String) -> Resource, _ run: (String) async throws -> Answer
+    ) async throws -> Answer {
         guard let key = request.headers[.init(IdempotencyStore.header)!] else { return try await run(proposedId) }
         let digest = try idempotency.digest(method: request.method.rawValue, path: request.uri.path, body: body)
         switch try await idempotency.begin(merchantId: merchantId, key: key, digest: digest, proposedResourceId: proposedId) {
         case .replay(let status, let stored):
             let value = (try? PaywireJSON.decoder.decode(JSONValue.self, from: Data(stored.utf8))) ?? .null
             return Answer(status: HTTPResponse.Status(code: status), body: value, definitive: true)
+        case .current(let resourceId):
+            // The first answer was "still running": the truth now is the resource as stored.
+            guard let current = try await storedObject(resource(resourceId), merchantId: merchantId) else { throw IdempotencyStore.inProgress }
+            return Answer(status: .ok, body: current, definitive: true)
         case .fresh(let resourceId):
-            let answer = try await run(resourceId)
-            if answer.definitive {
+            let answer: Answer
+            do {
+                answer = try await run(resourceId)
+            } catch {
+                try? await idempotency.release(merchantId: merchantId, key: key)
+                throw error
+            }
+            if answer.definitive && !Self.isInterim(answer) {
                 let text = String(decoding: try PaywireJSON.encoder.encode(answer.body), as: UTF8.self)
                 try await idempotency.complete(merchantId: merchantId, key: key, status: Int(answer.status.code), body: text)
+            } else if answer.status.code < 300 {
+                let kind = if case .refund = resource(resourceId) { "refund" } else { "payment" }
+                try await idempotency.answerCurrentState(merchantId: merchantId, key: key, of: kind)
+            } else {
+                try await idempotency.release(merchantId: merchantId, key: key)
             }
             return answer
         }
+    }
+
+    /// An object whose outcome is still open: replaying it later would freeze a moment.
+    static func isInterim(_ answer: Answer) -> Bool {
+        guard answer.status == .ok, let status = answer.body["status"]?.stringValue else { return false }
+        return ["processing", "pending", "requires_merchant_action", "manual_review"].contains(status)
     }
 
     func respond(_ answer: Answer) -> JSONResponse {

@@ -114,5 +114,14 @@ public enum GatewaySchema {
                 ADD COLUMN rate_limit INTEGER CHECK (rate_limit BETWEEN 1 AND 10000),
                 ADD COLUMN ordering TEXT NOT NULL DEFAULT 'none' CHECK (ordering IN ('none', 'per_object'));
             """),
+        // An Idempotency-Key's request in progress holds the key until `locked_until` (a
+        // concurrent duplicate is refused, a crashed one frees it); an answer that was not final
+        // (processing, 202) is not stored: `current_of` says a replay answers the resource's
+        // current state instead.
+        SchemaMigration(version: 8, name: "idempotency keys in progress", sql: """
+            ALTER TABLE gateway.idempotency_keys
+                ADD COLUMN locked_until TIMESTAMPTZ,
+                ADD COLUMN current_of TEXT CHECK (current_of IN ('payment', 'refund'));
+            """),
     ])
 }

@@ -11,6 +11,8 @@ public struct DeadLetter: Codable, Sendable, Equatable {
     public var originalOffset: Int64
     public var originalKey: String?
     public var originalValue: [UInt8]
+    /// The message's headers (its signature among them), so a replay is the message unchanged.
+    public var originalHeaders: [String: [UInt8]]
     /// A short category (`undecodable`, `data_exception`, `forged`, …), also the metric's label.
     public var reason: String
     /// What went wrong, without the message's data.
@@ -20,8 +22,9 @@ public struct DeadLetter: Codable, Sendable, Equatable {
 
     public init(
         originalTopic: String, originalPartition: Int32, originalOffset: Int64, originalKey: String?, originalValue: [UInt8],
-        reason: String, error: String, consumerGroup: String, deadLetteredAt: Date
+        reason: String, error: String, consumerGroup: String, deadLetteredAt: Date, originalHeaders: [String: [UInt8]] = [:]
     ) {
+        self.originalHeaders = originalHeaders
         self.originalTopic = originalTopic
         self.originalPartition = originalPartition
         self.originalOffset = originalOffset
@@ -40,6 +43,7 @@ public struct DeadLetter: Codable, Sendable, Equatable {
         case originalOffset = "original_offset"
         case originalKey = "original_key"
         case originalValue = "original_value_base64"
+        case originalHeaders = "original_headers_base64"
         case consumerGroup = "consumer_group"
         case deadLetteredAt = "dead_lettered_at"
     }
@@ -54,6 +58,8 @@ public struct DeadLetter: Codable, Sendable, Equatable {
             throw DecodingError.dataCorruptedError(forKey: .originalValue, in: container, debugDescription: "not base64")
         }
         originalValue = Array(value)
+        let headers = try container.decodeIfPresent([String: String].self, forKey: .originalHeaders) ?? [:]
+        originalHeaders = headers.compactMapValues { Data(base64Encoded: $0).map(Array.init) }
         reason = try container.decode(String.self, forKey: .reason)
         error = try container.decode(String.self, forKey: .error)
         consumerGroup = try container.decode(String.self, forKey: .consumerGroup)
@@ -67,6 +73,9 @@ public struct DeadLetter: Codable, Sendable, Equatable {
         try container.encode(originalOffset, forKey: .originalOffset)
         try container.encodeIfPresent(originalKey, forKey: .originalKey)
         try container.encode(Data(originalValue).base64EncodedString(), forKey: .originalValue)
+        if !originalHeaders.isEmpty {
+            try container.encode(originalHeaders.mapValues { Data($0).base64EncodedString() }, forKey: .originalHeaders)
+        }
         try container.encode(reason, forKey: .reason)
         try container.encode(error, forKey: .error)
         try container.encode(consumerGroup, forKey: .consumerGroup)

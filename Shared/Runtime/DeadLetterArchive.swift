@@ -50,6 +50,7 @@ public enum DeadLetterArchive {
     /// it as new; consumers that dedupe by envelope id never recorded it, so nothing is dropped.
     public static func replay(_ record: DeadLetterRecord, producer: KafkaProducer) async throws {
         let letter = record.letter
-        _ = try await producer.send(KafkaProducerMessage(topic: letter.originalTopic, key: letter.originalKey, value: letter.originalValue))
+        let headers = letter.originalHeaders.sorted { $0.key < $1.key }.map { KafkaHeader(name: $0.key, value: $0.value) }
+        _ = try await producer.send(KafkaProducerMessage(topic: letter.originalTopic, key: letter.originalKey, value: letter.originalValue, headers: headers))
     }
 }

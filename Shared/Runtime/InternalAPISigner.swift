@@ -16,10 +16,7 @@ public struct InternalAPISigner: Sendable {
     private let key: SymmetricKey
 
     public init(encryptionKey base64Key: String) throws {
-        guard let material = Data(base64Encoded: base64Key), material.count == 32 else {
-            throw ServiceConfiguration.ConfigurationError(key: "PAYWIRE_ENCRYPTION_KEY", reason: "base64 of 32 random bytes")
-        }
-        key = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: material), info: Data("paywire internal api v1".utf8), outputByteCount: 32)
+        key = try DerivedKey.derive(fromEncryptionKey: base64Key, label: "paywire internal api v1")
     }
 
     func subject(method: String, pathAndQuery: String, timestamp: Int, body: some Sequence<UInt8>) -> Data {

@@ -2,18 +2,15 @@ import Crypto
 import Foundation
 import PaywireModels
 
-/// Authenticates calls between Paywire services that carry sensitive data (payment-core taking
-/// a card from the gateway's vault). The key is derived from PAYWIRE_ENCRYPTION_KEY, which both
-/// sides already hold, so there is no second secret to distribute.
+/// A keyed digest of a value that must not be stored in the clear nor as a bare hash (the
+/// gateway's Idempotency-Key request digests, whose bodies can hold card numbers). The key is
+/// derived from PAYWIRE_ENCRYPTION_KEY under a label of its own.
 public struct InternalRequestSigner: Sendable {
     public static let header = "x-paywire-internal-signature"
     private let key: SymmetricKey
 
     public init(encryptionKey base64Key: String) throws {
-        guard let material = Data(base64Encoded: base64Key), material.count == 32 else {
-            throw ServiceConfiguration.ConfigurationError(key: "PAYWIRE_ENCRYPTION_KEY", reason: "base64 of 32 random bytes")
-        }
-        key = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: material), info: Data("paywire internal requests v1".utf8), outputByteCount: 32)
+        key = try DerivedKey.derive(fromEncryptionKey: base64Key, label: "paywire internal requests v1")
     }
 
     public func signature(for subject: String) -> String {

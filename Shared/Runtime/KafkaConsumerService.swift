@@ -128,7 +128,8 @@ public final class KafkaConsumerService: Service, Sendable {
         let letter = DeadLetter(
             originalTopic: message.topic, originalPartition: message.partition, originalOffset: message.offset,
             originalKey: message.keyString, originalValue: message.value, reason: reason, error: detail,
-            consumerGroup: configuration.groupID, deadLetteredAt: Date()
+            consumerGroup: configuration.groupID, deadLetteredAt: Date(),
+            originalHeaders: Dictionary(message.headers.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
         )
         let value = try EventEnvelope(type: DeadLetter.messageType, merchantId: "", payload: try JSONValue(encoding: letter)).encoded()
         var delay = Duration.milliseconds(200)

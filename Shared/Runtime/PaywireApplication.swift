@@ -92,11 +92,16 @@ public struct ServiceInfrastructure: Sendable {
     /// The HTTP server every service runs: 405 for known paths asked with another method, and
     /// idle connections closed after a minute so slow or stuck clients cannot hold sockets.
     public static func application(router: Router<PaywireRequestContext>, configuration: ServiceConfiguration, logger: Logger) -> some Service {
+        application(router: router, host: configuration.httpHost, port: configuration.httpPort, serverName: "paywire-\(configuration.serviceName)", logger: logger)
+    }
+
+    /// The same server on another address (a service's internal listener).
+    public static func application(router: Router<PaywireRequestContext>, host: String, port: Int, serverName: String, logger: Logger) -> some Service {
         let routes = RouteTable(router.routes.map { (path: $0.path.description, method: $0.method.rawValue) })
         return Application(
             responder: MethodCheckingResponder(inner: router.buildResponder(), routes: routes),
             server: .http1(configuration: .init(idleTimeout: .seconds(60))),
-            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "paywire-\(configuration.serviceName)"),
+            configuration: .init(address: .hostname(host, port: port), serverName: serverName),
             logger: logger
         )
     }

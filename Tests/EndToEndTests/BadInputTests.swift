@@ -164,7 +164,7 @@ struct BadInputTests {
             let topics = TopicNames()
             func send(_ command: PaymentCommand) async throws {
                 let envelope = EventEnvelope(type: MessageType.paymentCommand, merchantId: command.merchantId, payload: try JSONValue(encoding: command))
-                _ = try await producer.send(KafkaProducerMessage(topic: topics.paymentCommands, key: command.paymentId, value: try envelope.encoded()))
+                _ = try await producer.send(stack.commandSigner.signed(KafkaProducerMessage(topic: topics.paymentCommands, key: command.paymentId, value: try envelope.encoded())))
             }
             do {
                 // A command whose data PostgreSQL cannot hold (NUL in its details), as someone
@@ -178,7 +178,7 @@ struct BadInputTests {
                 clean.details = .object(["metadata": .object(["a": .string("fine")])])
                 try await send(clean)
                 // Then a message that is not even JSON, on the same key.
-                _ = try await producer.send(KafkaProducerMessage(topic: topics.paymentCommands, key: "pay_poison_1", value: Array("{not json".utf8)))
+                _ = try await producer.send(stack.commandSigner.signed(KafkaProducerMessage(topic: topics.paymentCommands, key: "pay_poison_1", value: Array("{not json".utf8))))
 
                 let stored = await eventually(timeout: .seconds(30)) {
                     (try? await stack.request(.GET, "/payments/pay_poison_1", apiKey: apiKey).json?["status"] as? String) == "requires_payment_method"

@@ -68,7 +68,7 @@ struct CrashRecoveryTests {
             let envelope = EventEnvelope(type: MessageType.paymentCommand, merchantId: "merchant_redeliver", payload: try JSONValue(encoding: command))
             let producer = try KafkaProducer(configuration: .init(kafka: .init(bootstrapServers: stack.kafkaBrokers)), logger: TestEnvironment.logger("redeliver"))
             for _ in 0..<2 {
-                _ = try await producer.send(KafkaProducerMessage(topic: "paywire.payment.commands", key: paymentId, value: try envelope.encoded()))
+                _ = try await producer.send(stack.commandSigner.signed(KafkaProducerMessage(topic: "paywire.payment.commands", key: paymentId, value: try envelope.encoded())))
             }
             await producer.shutdown()
             let succeeded = await eventually(timeout: .seconds(30)) {
@@ -97,7 +97,7 @@ struct CrashRecoveryTests {
             command.card = CardSummary(last4: "4242", bin: "424242", expiryMonth: "03", expiryYear: "2030", holderName: nil, network: "Visa")
             let envelope = EventEnvelope(type: MessageType.paymentCommand, merchantId: "merchant_vault", payload: try JSONValue(encoding: command))
             let producer = try KafkaProducer(configuration: .init(kafka: .init(bootstrapServers: stack.kafkaBrokers)), logger: TestEnvironment.logger("vault"))
-            _ = try await producer.send(KafkaProducerMessage(topic: "paywire.payment.commands", key: paymentId, value: try envelope.encoded()))
+            _ = try await producer.send(stack.commandSigner.signed(KafkaProducerMessage(topic: "paywire.payment.commands", key: paymentId, value: try envelope.encoded())))
             await producer.shutdown()
             // Payments behind it go through, and the orphaned one is untouched and can be confirmed.
             let next = try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 900))

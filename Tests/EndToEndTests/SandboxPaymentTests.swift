@@ -1,4 +1,5 @@
 import Foundation
+import PaywireModels
 import PaywireTestSupport
 import PostgresNIO
 import Testing
@@ -205,10 +206,18 @@ enum CardDataScan {
         #expect(dump.count > 1000, "the scan read the tables", sourceLocation: sourceLocation)
         let logs = stack.allLogs()
         #expect(logs.count > 1000, "the scan read the logs", sourceLocation: sourceLocation)
+        // Every message on every topic Paywire uses, headers included.
+        let messages = try await TopicReader.read(brokers: stack.kafkaBrokers, topics: TopicNames().all)
+        #expect(messages.count > 10, "the scan read the topics", sourceLocation: sourceLocation)
+        let topics = messages.map { message in
+            String(decoding: message.value, as: UTF8.self) + message.headers.map { String(decoding: $0.value, as: UTF8.self) }.joined()
+        }.joined(separator: "\n")
         for number in numbers {
             #expect(!dump.contains(number), "card number \(number.suffix(4)) stored in the database", sourceLocation: sourceLocation)
             #expect(!logs.contains(number), "card number \(number.suffix(4)) in a log", sourceLocation: sourceLocation)
+            #expect(!topics.contains(number), "card number \(number.suffix(4)) on a topic", sourceLocation: sourceLocation)
         }
+        #expect(!topics.contains("card_cvc") && !topics.contains("\"cvc\""), "a CVC on a topic", sourceLocation: sourceLocation)
         #expect(!dump.contains("\"737\"") && !dump.contains("card_cvc"), "a CVC stored", sourceLocation: sourceLocation)
     }
 }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import PaywireRuntime
 import PaywireStore
 import PostgresNIO
 
@@ -19,12 +20,16 @@ public final class PaywireStack: @unchecked Sendable {
     public let databaseURL: String
     public private(set) var processes: [String: ServiceProcess] = [:]
     public private(set) var ports: [String: Int] = [:]
+    /// The gateway's internal listener (the card vault), which payment-core is told to trust.
+    public private(set) var internalPorts: [String: Int] = [:]
     public let logDirectory: URL
     let baseEnvironment: [String: String]
 
     public var gatewayURL: String { "http://127.0.0.1:\(ports["gateway"]!)" }
     /// The key the services seal secrets with, for tests that plant stored data.
     public var encryptionKey: String { baseEnvironment["PAYWIRE_ENCRYPTION_KEY"]! }
+    /// Signs commands as the gateway does (tests that play the gateway on Kafka).
+    public var commandSigner: CommandSigner { try! CommandSigner(environment: baseEnvironment) }
 
     public static func start(services: [String] = services, extraEnvironment: [String: String] = [:], fakeStripe: Bool = false) async throws -> PaywireStack {
         guard let testURL = TestEnvironment.databaseURL else {
@@ -88,6 +93,7 @@ public final class PaywireStack: @unchecked Sendable {
         do {
             // Ports first, so each service can be told where the others listen.
             for service in Self.services where services.contains(service) { stack.ports[service] = try FreePort.next() }
+            stack.internalPorts["gateway"] = try FreePort.next()
             for service in Self.services where services.contains(service) { try await stack.startService(service) }
             for service in Self.services where services.contains(service) { try await stack.waitUntilReady(service) }
         } catch {
@@ -127,6 +133,12 @@ public final class PaywireStack: @unchecked Sendable {
         environment["HTTP_PORT"] = String(port)
         if let paymentCore = ports["payment-core"] { environment["PAYWIRE_PAYMENT_CORE_URL"] = "http://127.0.0.1:\(paymentCore)" }
         if let dispatcher = ports["webhook-dispatcher"] { environment["PAYWIRE_WEBHOOK_DISPATCHER_URL"] = "http://127.0.0.1:\(dispatcher)" }
+        if (executable ?? name) == "gateway" {
+            let internalPort = try internalPorts[name] ?? FreePort.next()
+            internalPorts[name] = internalPort
+            environment["PAYWIRE_GATEWAY_INTERNAL_PORT"] = String(internalPort)
+        }
+        environment["PAYWIRE_CARD_VAULT_HOSTS"] = internalPorts.values.sorted().map { "127.0.0.1:\($0)" }.joined(separator: ",")
         processes[name] = try ServiceProcess(executable: executable ?? name, environment: environment, logDirectory: logDirectory)
     }
 

@@ -113,17 +113,49 @@ import Testing
 
 @Suite struct CardVaultTests {
     @Test func aCardIsHandedOutOnceAndOnlyWithTheInternalSignature() throws {
-        let signer = try InternalRequestSigner(encryptionKey: Data(repeating: 7, count: 32).base64EncodedString())
-        let vault = CardVault(baseURL: "http://gw:8080/", signer: signer)
+        let key = Data(repeating: 7, count: 32).base64EncodedString()
+        let signer = try CardVaultSigner(encryptionKey: key)
+        let vault = try CardVault(internalURL: "http://gw:8090/", signer: signer)
+        #expect(vault.authority == "gw:8090")
         let reference = vault.put(CardDetails(number: "4242424242424242", expiryMonth: "03", expiryYear: "2030", cvc: "737", holderName: nil))
-        #expect(reference.url == "http://gw:8080/internal/card-vault/\(reference.token)/take")
+        #expect(reference.url == "http://gw:8090/internal/card-vault/\(reference.token)/take")
         #expect(!reference.url.contains("4242424242424242"))
-        #expect(signer.isValid(signer.signature(for: reference.token), for: reference.token))
-        #expect(!signer.isValid(signer.signature(for: "other"), for: reference.token))
         #expect(vault.take(reference.token)?.last4 == "4242")
         #expect(vault.take(reference.token) == nil, "one use")
-        let expiring = CardVault(baseURL: "http://gw", signer: signer, lifetime: .zero)
+        let expiring = try CardVault(internalURL: "http://gw", signer: signer, lifetime: .zero)
         #expect(expiring.take(expiring.put(CardDetails(number: "4111111111111111", expiryMonth: "03", expiryYear: "2030", cvc: "737", holderName: nil)).token) == nil)
+    }
+
+    /// The take's signature binds method, host, path, token and time, under a key of its own.
+    @Test func aTakeSignatureHoldsForOneHostOnePathOneTokenAndHalfAMinute() throws {
+        let key = Data(repeating: 7, count: 32).base64EncodedString()
+        let signer = try CardVaultSigner(encryptionKey: key)
+        let now = Date()
+        let headers = Dictionary(uniqueKeysWithValues: signer.headers(method: "POST", host: "gw:8090", path: "/internal/card-vault/cvt_1/take", token: "cvt_1", now: now))
+        let signature = headers[CardVaultSigner.signatureHeader], timestamp = headers[CardVaultSigner.timestampHeader]
+        func valid(method: String = "POST", host: String = "gw:8090", path: String = "/internal/card-vault/cvt_1/take", token: String = "cvt_1", at: Date = now) -> Bool {
+            signer.isValid(signature: signature, timestamp: timestamp, method: method, host: host, path: path, token: token, now: at)
+        }
+        #expect(valid())
+        #expect(!valid(method: "GET"))
+        #expect(!valid(host: "evil.example:8090"))
+        #expect(!valid(path: "/internal/card-vault/cvt_2/take"))
+        #expect(!valid(token: "cvt_2"))
+        #expect(!valid(at: now.addingTimeInterval(31)), "too old")
+        #expect(!signer.isValid(signature: nil, timestamp: timestamp, method: "POST", host: "gw:8090", path: "/internal/card-vault/cvt_1/take", token: "cvt_1", now: now))
+        // Another use of the same encryption key cannot produce it.
+        let other = try InternalRequestSigner(encryptionKey: key)
+        #expect(other.signature(for: "POST\ngw:8090\n/internal/card-vault/cvt_1/take\ncvt_1\n\(timestamp!)") != signature)
+    }
+
+    /// payment-core calls only vault hosts on its allow-list, and only take URLs.
+    @Test func paymentCoreCallsOnlyAllowedVaultHosts() async throws {
+        let client = CardVaultClient(http: .shared, signer: try CardVaultSigner(encryptionKey: Data(repeating: 7, count: 32).base64EncodedString()), allowedHosts: ["127.0.0.1:1"])
+        for url in ["http://evil.example/internal/card-vault/cvt_1/take", "http://127.0.0.1:2/internal/card-vault/cvt_1/take",
+                    "http://127.0.0.1:1/other/cvt_1", "http://127.0.0.1:1/internal/card-vault/cvt_2/take", "file:///etc/passwd"] {
+            await #expect(throws: CardVaultClient.NotAllowed.self) { try await client.take(CardVaultReference(url: url, token: "cvt_1")) }
+        }
+        #expect(CardVaultClient.allowedHosts(["PAYWIRE_CARD_VAULT_HOSTS": " GW:8090, gw2:8090 ,"]) == ["gw:8090", "gw2:8090"])
     }
 
     @Test func paymentRequestsKeepOnlyTheCardSummary() throws {
@@ -181,5 +213,34 @@ import Testing
         #expect(state.finish(second) == nil, "10 is still running")
         #expect(state.finish(third) == nil)
         #expect(state.finish(first) == 12, "all of 10...12 done")
+    }
+}
+
+@Suite struct CommandSignerTests {
+    func received(_ message: KafkaProducerMessage) -> KafkaConsumerMessage {
+        KafkaConsumerMessage(topic: message.topic, partition: 0, offset: 0, key: message.key, value: message.value, headers: message.headers)
+    }
+
+    @Test func aCommandIsAcceptedOnlyAsSignedOnItsTopicAndKey() throws {
+        let environment = ["PAYWIRE_ENCRYPTION_KEY": Data(repeating: 1, count: 32).base64EncodedString()]
+        let signer = try CommandSigner(environment: environment)
+        let signed = signer.signed(KafkaProducerMessage(topic: "paywire.payment.commands", key: "pay_1", value: Array(#"{"operation":"capture"}"#.utf8)))
+        #expect(signer.isValid(received(signed)))
+        var tampered = signed
+        tampered.value = Array(#"{"operation":"refund"}"#.utf8)
+        #expect(!signer.isValid(received(tampered)))
+        var moved = signed
+        moved.key = Array("pay_2".utf8)
+        #expect(!signer.isValid(received(moved)))
+        var elsewhere = signed
+        elsewhere.topic = "paywire.recovery.commands"
+        #expect(!signer.isValid(received(elsewhere)))
+        var bare = signed
+        bare.headers = []
+        #expect(!signer.isValid(received(bare)))
+        // Another key — or the encryption key's own bytes — signs something else.
+        let other = try CommandSigner(environment: ["PAYWIRE_COMMAND_SIGNING_KEY": Data(repeating: 1, count: 32).base64EncodedString()])
+        #expect(!other.isValid(received(signed)))
+        #expect(throws: ServiceConfiguration.ConfigurationError.self) { try CommandSigner(environment: ["PAYWIRE_COMMAND_SIGNING_KEY": "short"]) }
     }
 }

@@ -7,8 +7,9 @@ import Synchronization
 
 /// Card data between the client's request and payment-core's connector call, in this process's
 /// memory only. Commands on Kafka carry a one-time token instead; payment-core takes the card
-/// with a request signed by the internal key. A card is handed out once and forgotten after
-/// `lifetime`, and a gateway restart forgets them all: the client then confirms again.
+/// from the gateway's internal listener (never the public one) with a take signed over method,
+/// host, path, token and time. A card is handed out once and forgotten after `lifetime`, and a
+/// gateway restart forgets them all: the client then confirms again.
 final class CardVault: Sendable {
     struct Entry {
         var card: CardDetails
@@ -23,10 +24,17 @@ final class CardVault: Sendable {
     private let contents = Mutex(Contents())
     let lifetime: Duration
     let baseURL: String
-    let signer: InternalRequestSigner
+    let signer: CardVaultSigner
+    /// `host:port` the internal URL names: a take addressed to any other host is refused, so a
+    /// signature payment-core was tricked into making for another host is worthless here.
+    let authority: String
 
-    init(baseURL: String, signer: InternalRequestSigner, lifetime: Duration = .seconds(900)) {
-        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+    init(internalURL: String, signer: CardVaultSigner, lifetime: Duration = .seconds(900)) throws {
+        baseURL = internalURL.hasSuffix("/") ? String(internalURL.dropLast()) : internalURL
+        guard let url = URL(string: baseURL), let authority = CardVaultSigner.authority(of: url) else {
+            throw ServiceConfiguration.ConfigurationError(key: "PAYWIRE_GATEWAY_INTERNAL_URL", reason: "an http URL with a host")
+        }
+        self.authority = authority
         self.signer = signer
         self.lifetime = lifetime
     }
@@ -57,11 +65,15 @@ final class CardVault: Sendable {
         _ = contents.withLock { $0.entries.removeValue(forKey: reference.token) }
     }
 
-    /// `POST /internal/card-vault/{token}/take`, for payment-core only.
+    /// `POST /internal/card-vault/{token}/take`, for payment-core only, on the internal listener.
     func addRoutes(to router: Router<PaywireRequestContext>) {
         router.post("/internal/card-vault/:token/take") { request, context in
             let token = try context.pathParameter("token")
-            guard let signature = request.headers[.init(InternalRequestSigner.header)!], self.signer.isValid(signature, for: token) else {
+            let host = (request.head.authority ?? "").lowercased()
+            guard host == self.authority, self.signer.isValid(
+                signature: request.headers[.init(CardVaultSigner.signatureHeader)!], timestamp: request.headers[.init(CardVaultSigner.timestampHeader)!],
+                method: request.method.rawValue, host: host, path: request.uri.path, token: token
+            ) else {
                 throw APIError(status: .forbidden, type: "invalid_request", code: "IR_17", message: "Internal route", field: nil)
             }
             guard let card = self.take(token) else { throw APIError.notFound("Card") }

@@ -13,7 +13,7 @@ public enum GatewayService {
     public static let name = "gateway"
     public static let defaultPort = 8080
     /// Variables this service reads beyond `ServiceConfiguration.environmentKeys`.
-    public static let environmentKeys: [String] = ["PAYWIRE_ADMIN_API_KEY", NetworkAddressPolicy.allowPrivateKey] + GatewayPaymentAPI.environmentKeys + IncomingWebhookProxy.environmentKeys + EventsLogProxy.environmentKeys
+    public static let environmentKeys: [String] = ["PAYWIRE_ADMIN_API_KEY", NetworkAddressPolicy.allowPrivateKey, CommandSigner.environmentKey] + GatewayPaymentAPI.environmentKeys + IncomingWebhookProxy.environmentKeys + EventsLogProxy.environmentKeys
 
     /// The gateway's routes (the operational ones are added by `httpServer`).
     static func makeRouter(_ api: GatewayAPI) -> Router<PaywireRequestContext> {
@@ -33,8 +33,9 @@ public enum GatewayService {
         let secrets = try SecretBox(base64Key: encryptionKey)
         let signer = try InternalRequestSigner(encryptionKey: encryptionKey)
         let replyTimeout = Duration.milliseconds(try ServiceConfiguration.integer(configuration.environment, "PAYWIRE_REPLY_TIMEOUT_MS", default: 25_000, range: 10...600_000))
-        let reachableHost = ["0.0.0.0", "::", ""].contains(configuration.httpHost) ? "127.0.0.1" : configuration.httpHost
-        let internalURL = configuration.environment["PAYWIRE_GATEWAY_INTERNAL_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://\(reachableHost):\(configuration.httpPort)"
+        let listener = try internalListener(configuration)
+        let reachableHost = ["0.0.0.0", "::", ""].contains(listener.host) ? "127.0.0.1" : listener.host
+        let internalURL = configuration.environment["PAYWIRE_GATEWAY_INTERNAL_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://\(reachableHost):\(listener.port)"
         // Each replica reads all replies in a group of its own, from the end: it only needs
         // replies to requests it sends from now on.
         let replies = GatewayReplies(instanceId: "gateway-" + GatewayIdentifiers.random(12), logger: logger)
@@ -42,9 +43,10 @@ public enum GatewayService {
             infrastructure: infrastructure,
             authentication: GatewayAuthentication(adminKey: adminKey, postgres: infrastructure.postgres, logger: logger),
             replies: replies,
-            vault: CardVault(baseURL: internalURL, signer: signer),
+            vault: try CardVault(internalURL: internalURL, signer: try CardVaultSigner(encryptionKey: encryptionKey)),
             idempotency: IdempotencyStore(postgres: infrastructure.postgres, signer: signer, logger: logger, lease: replyTimeout + .seconds(5)),
-            replyTimeout: replyTimeout
+            replyTimeout: replyTimeout,
+            commandSigner: try CommandSigner(environment: configuration.environment)
         )
         let paymentCoreURL = configuration.environment["PAYWIRE_PAYMENT_CORE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8081"
         let webhooks = IncomingWebhookProxy(paymentCoreURL: paymentCoreURL.hasSuffix("/") ? String(paymentCoreURL.dropLast()) : paymentCoreURL, http: .shared, logger: logger)
@@ -58,6 +60,17 @@ public enum GatewayService {
         return (GatewayAPI(infrastructure: infrastructure, adminKey: adminKey, secrets: secrets, payments: payments, webhooks: webhooks, events: events), replies)
     }
 
+    /// Where the internal listener (the card vault, for payment-core) listens: loopback unless
+    /// told otherwise, and never on the public port.
+    static func internalListener(_ configuration: ServiceConfiguration) throws -> (host: String, port: Int) {
+        let host = configuration.environment["PAYWIRE_GATEWAY_INTERNAL_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1"
+        let port = try ServiceConfiguration.integer(configuration.environment, "PAYWIRE_GATEWAY_INTERNAL_PORT", default: 8090, range: 1...65535)
+        guard port != configuration.httpPort else {
+            throw ServiceConfiguration.ConfigurationError(key: "PAYWIRE_GATEWAY_INTERNAL_PORT", reason: "a port other than HTTP_PORT")
+        }
+        return (host, port)
+    }
+
     /// Everything the gateway runs; `main` and the tests both call this.
     public static func buildApplication(_ configuration: ServiceConfiguration, logger: Logger) throws -> PaywireApplication {
         let infrastructure = try ServiceInfrastructure(configuration: configuration, logger: logger)
@@ -67,6 +80,10 @@ public enum GatewayService {
         }
         let (api, replies) = try makeAPI(infrastructure, adminKey: adminKey)
         let router = makeRouter(api)
+        let internalRouter = Router(context: PaywireRequestContext.self)
+        internalRouter.add(middleware: JSONErrorMiddleware())
+        api.payments.vault.addRoutes(to: internalRouter)
+        let listener = try internalListener(configuration)
         let readiness = infrastructure.readiness
         readiness.require("replies")
         return PaywireApplication(
@@ -84,6 +101,7 @@ public enum GatewayService {
                     handler: replies.handle
                 ),
                 IdempotencyKeyExpiry(postgres: infrastructure.postgres, logger: logger, waitUntil: readiness.waitUntilStarted),
+                ServiceInfrastructure.application(router: internalRouter, host: listener.host, port: listener.port, serverName: "paywire-gateway-internal", logger: logger),
                 infrastructure.httpServer(router: router),
             ],
             logger: logger

@@ -19,8 +19,9 @@ struct GatewayPaymentAPI: Sendable {
     let vault: CardVault
     let idempotency: IdempotencyStore
     let replyTimeout: Duration
+    let commandSigner: CommandSigner
 
-    static let environmentKeys = ["PAYWIRE_REPLY_TIMEOUT_MS", "PAYWIRE_GATEWAY_INTERNAL_URL"]
+    static let environmentKeys = ["PAYWIRE_REPLY_TIMEOUT_MS", "PAYWIRE_GATEWAY_INTERNAL_URL", "PAYWIRE_GATEWAY_INTERNAL_HOST", "PAYWIRE_GATEWAY_INTERNAL_PORT"]
 
     var postgres: PostgresClient { infrastructure.postgres }
     var logger: Logger { infrastructure.logger }
@@ -33,7 +34,6 @@ struct GatewayPaymentAPI: Sendable {
     }
 
     func addRoutes(to router: Router<PaywireRequestContext>) {
-        vault.addRoutes(to: router)
         // Every route identifies the caller before it reads a body: an unauthenticated client
         // never gets to make the server buffer a megabyte.
         router.post("/payments") { request, context in
@@ -141,7 +141,8 @@ struct GatewayPaymentAPI: Sendable {
         let envelope = EventEnvelope(type: MessageType.paymentCommand, merchantId: command.merchantId, profileId: command.profileId, payload: try JSONValue(encoding: command))
         replies.register(envelope.id)
         do {
-            _ = try await infrastructure.producer.send(KafkaProducerMessage(topic: infrastructure.configuration.topics.paymentCommands, key: command.paymentId, value: try envelope.encoded()))
+            let message = KafkaProducerMessage(topic: infrastructure.configuration.topics.paymentCommands, key: command.paymentId, value: try envelope.encoded())
+            _ = try await infrastructure.producer.send(commandSigner.signed(message))
         } catch {
             replies.forget(envelope.id)
             vault.discard(command.cardVault)

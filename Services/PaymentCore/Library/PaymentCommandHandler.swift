@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import PaywireKafka
 import PaywireModels
 import PaywireRuntime
@@ -14,8 +15,10 @@ public struct PaymentCommandHandler: Sendable {
     let producer: KafkaProducer
     let topics: TopicNames
     let logger: Logger
+    let signer: CommandSigner
 
-    public init(operations: PaymentOperations, producer: KafkaProducer, topics: TopicNames, logger: Logger) {
+    public init(operations: PaymentOperations, producer: KafkaProducer, topics: TopicNames, signer: CommandSigner, logger: Logger) {
+        self.signer = signer
         self.operations = operations
         self.producer = producer
         self.topics = topics
@@ -23,6 +26,12 @@ public struct PaymentCommandHandler: Sendable {
     }
 
     public func handle(_ message: KafkaConsumerMessage) async throws {
+        // Checked before anything in the message is believed: its merchant, its operation, the
+        // vault URL it names.
+        guard signer.isValid(message) else {
+            Counter(label: "paywire_forged_commands_total").increment()
+            throw PermanentMessageError("payment command without a valid signature", category: "forged")
+        }
         let envelope: TypedEnvelope<PaymentCommand>
         do {
             envelope = try TypedEnvelope<PaymentCommand>.decode(message.value)

@@ -8,7 +8,7 @@ public enum PaymentCoreService {
     public static let name = "payment-core"
     public static let defaultPort = 8081
     /// Variables this service reads beyond `ServiceConfiguration.environmentKeys`.
-    public static let environmentKeys: [String] = PaymentSettings.environmentKeys + StripeConnector.environmentKeys
+    public static let environmentKeys: [String] = PaymentSettings.environmentKeys + StripeConnector.environmentKeys + [CardVaultClient.environmentKey, CommandSigner.environmentKey]
 
     public static func buildApplication(_ configuration: ServiceConfiguration, logger: Logger) throws -> PaywireApplication {
         let infrastructure = try ServiceInfrastructure(configuration: configuration, logger: logger)
@@ -19,12 +19,15 @@ public enum PaymentCoreService {
             postgres: infrastructure.postgres,
             connectors: ConnectorRegistry([SandboxConnector(), stripe]),
             accounts: ConnectorAccountRepository(postgres: infrastructure.postgres, secrets: try SecretBox(base64Key: encryptionKey), logger: logger),
-            vault: CardVaultClient(http: HTTPClient.shared, signer: try InternalRequestSigner(encryptionKey: encryptionKey)),
+            vault: CardVaultClient(http: HTTPClient.shared, signer: try CardVaultSigner(encryptionKey: encryptionKey), allowedHosts: CardVaultClient.allowedHosts(configuration.environment)),
             topics: configuration.topics,
             settings: settings,
             logger: logger
         )
-        let handler = PaymentCommandHandler(operations: operations, producer: infrastructure.producer, topics: configuration.topics, logger: logger)
+        let handler = PaymentCommandHandler(
+            operations: operations, producer: infrastructure.producer, topics: configuration.topics,
+            signer: try CommandSigner(environment: configuration.environment), logger: logger
+        )
         let relay = OutboxRelay(schema: PaymentsSchema.name, client: infrastructure.postgres, producer: infrastructure.producer, logger: logger)
         let router = Router(context: PaywireRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())

@@ -138,6 +138,9 @@ public struct PaymentOperations: Sendable {
             let taken: CardDetails?
             do {
                 taken = try await vault.take(vaultReference)
+            } catch let refused as CardVaultClient.NotAllowed {
+                logger.error("card vault reference refused", metadata: ["payment_id": .string(record.paymentId), "error": .string(refused.description)])
+                taken = nil
             } catch {
                 logger.warning("card vault unreachable", metadata: ["payment_id": .string(record.paymentId), "error": .string(String(describing: type(of: error)))])
                 taken = nil

@@ -17,6 +17,7 @@ public struct ServiceConfiguration: Sendable {
     /// librdkafka's `message.max.bytes`, set explicitly (the broker's and topics' limits must be
     /// at least this) and checked at start-up against the largest message a service can produce.
     public var kafkaMessageMaxBytes: Int
+    public var kafkaSecurity: KafkaSecurity
     public var logLevel: Logger.Level
     /// The whole environment, for service-specific settings.
     public var environment: [String: String]
@@ -25,7 +26,7 @@ public struct ServiceConfiguration: Sendable {
     public static let environmentKeys: [String] = [
         "HTTP_HOST", "HTTP_PORT", "DATABASE_URL", "DATABASE_MAX_CONNECTIONS", "KAFKA_BROKERS",
         "KAFKA_TOPIC_PARTITIONS", "KAFKA_MESSAGE_MAX_BYTES", "LOG_LEVEL", "PAYWIRE_ENCRYPTION_KEY",
-    ] + TopicNames.environmentKeys
+    ] + TopicNames.environmentKeys + KafkaSecurity.environmentKeys
 
     public static let defaultDatabaseURL = "postgres://paywire:paywire@127.0.0.1:5432/paywire"
     public static let defaultKafkaBrokers = "127.0.0.1:9092"
@@ -44,6 +45,7 @@ public struct ServiceConfiguration: Sendable {
         guard kafkaMessageMaxBytes >= InputLimits.largestDeadLetterBytes else {
             throw ConfigurationError(key: "KAFKA_MESSAGE_MAX_BYTES", reason: "at least \(InputLimits.largestDeadLetterBytes): the largest message a service produces (a dead letter of the largest event) must fit")
         }
+        kafkaSecurity = try KafkaSecurity(environment: environment)
         let levelText = environment["LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: levelText) else {
             throw ConfigurationError(key: "LOG_LEVEL", reason: "one of trace, debug, info, notice, warning, error, critical")
@@ -83,7 +85,10 @@ public struct ServiceConfiguration: Sendable {
     }
 
     public var kafka: KafkaConfiguration {
-        KafkaConfiguration(bootstrapServers: kafkaBrokers, clientID: "paywire-\(serviceName)", properties: ["message.max.bytes": String(kafkaMessageMaxBytes)])
+        KafkaConfiguration(
+            bootstrapServers: kafkaBrokers, clientID: "paywire-\(serviceName)",
+            properties: kafkaSecurity.properties.merging(["message.max.bytes": String(kafkaMessageMaxBytes)]) { _, limit in limit }
+        )
     }
 
     public var topicSpecs: [KafkaTopicSpec] {

@@ -65,8 +65,11 @@ import WebhookDispatcher
             if indent == 6, inEnvironment {
                 let key = String(content.split(separator: ":")[0])
                 if key == "<<" {
-                    let anchor = content.components(separatedBy: "*").last!.trimmingCharacters(in: .whitespaces)
-                    services[service]!.environment.formUnion(anchors[anchor] ?? [])
+                    // `<<: *one` or `<<: [*one, *two]`
+                    for anchor in content.split(separator: "*").dropFirst() {
+                        let name = anchor.trimmingCharacters(in: CharacterSet(charactersIn: " ,]"))
+                        services[service]!.environment.formUnion(anchors[name] ?? [])
+                    }
                 } else {
                     services[service]!.environment.insert(key)
                 }
@@ -100,10 +103,35 @@ import WebhookDispatcher
             #expect(unknown.isEmpty, "\(service.name) sets variables no service reads: \(unknown.sorted())")
             #expect(service.environment.isSuperset(of: ["DATABASE_URL", "KAFKA_BROKERS"]), "\(service.name) lacks its connections")
         }
-        // The infrastructure the issue asks for: Kafka in KRaft mode and PostgreSQL.
-        #expect(services["kafka"]?.environment.contains("KAFKA_PROCESS_ROLES") == true)
+        // The infrastructure: Kafka in KRaft mode, clients on SASL/SCRAM only, ACLs enforced.
+        let broker = try String(contentsOf: Self.root.appendingPathComponent("docker/kafka/start-broker.sh"), encoding: .utf8)
+        #expect(broker.contains("process.roles=broker,controller") && !broker.contains("zookeeper"))
+        #expect(broker.contains("listeners=SASL_PLAINTEXT://:9092,CONTROLLER://localhost:9093"))
+        #expect(broker.contains("allow.everyone.if.no.acl.found=false") && broker.contains("StandardAuthorizer"))
         #expect(services["kafka"]?.environment.contains("KAFKA_ZOOKEEPER_CONNECT") == false)
         #expect(services["postgres"] != nil)
+        // Each service logs in to Kafka as itself, over SASL.
+        for service in ours {
+            #expect(service.environment.isSuperset(of: ["KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"]), "\(service.name) does not authenticate to Kafka")
+        }
+        let acls = try String(contentsOf: Self.root.appendingPathComponent("docker/kafka/init-acls.sh"), encoding: .utf8)
+        for service in readBy.keys { #expect(acls.contains("\(service) paywire."), "no ACL for \(service)") }
+    }
+
+    /// Every credential comes from the environment with no fallback: `${VAR:?…}`, never a literal.
+    @Test func composeShipsNoCredentials() throws {
+        let compose = try String(contentsOf: Self.root.appendingPathComponent("docker/docker-compose.yml"), encoding: .utf8)
+        for line in compose.split(separator: "\n") where !line.trimmingCharacters(in: .whitespaces).hasPrefix("#") {
+            let text = String(line)
+            if text.contains("PASSWORD:") || text.contains("_KEY:") {
+                #expect(text.contains("${") && text.contains(":?"), "a credential with a default: \(text)")
+            }
+            for match in text.matches(of: /\$\{([A-Z_]+)([^}]*)\}/) {
+                #expect(String(match.2).hasPrefix(":?"), "\(match.1) has a fallback value")
+            }
+        }
+        #expect(!compose.contains("test_admin") && !compose.contains("paywire:paywire@"))
+        #expect(compose.contains("postgres://paywire:${POSTGRES_PASSWORD:?"))
     }
 
     @Test func theParserSeesAVariableNobodyReads() {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOSSL
 import PaywireKafka
 import PaywireModels
 import PaywireStore
@@ -32,6 +33,50 @@ import Testing
         }
         #expect(error?.description.contains("topsecret") == false)
         #expect(throws: DatabaseConfiguration.InvalidURL.self) { try DatabaseConfiguration(url: "postgres://user@db") }
+    }
+
+    /// libpq's sslmode in DATABASE_URL: each mode becomes the TLS PostgresNIO uses.
+    @Test func databaseURLCarriesSSLMode() throws {
+        #expect(try DatabaseConfiguration(url: "postgres://u:p@db/x").sslMode == .disable)
+        for mode in DatabaseConfiguration.SSLMode.allCases {
+            let configuration = try DatabaseConfiguration(url: "postgres://u:p@db/x?sslmode=\(mode.rawValue)")
+            #expect(configuration.sslMode == mode)
+            let expected: CertificateVerification? = switch mode {
+            case .disable: nil
+            case .prefer, .require: CertificateVerification.none
+            case .verifyCA: .noHostnameVerification
+            case .verifyFull: .fullVerification
+            }
+            #expect(configuration.tlsConfiguration?.certificateVerification == expected, "\(mode.rawValue)")
+        }
+        #expect(throws: DatabaseConfiguration.InvalidURL.self) { try DatabaseConfiguration(url: "postgres://u:p@db/x?sslmode=maybe") }
+        #expect(throws: DatabaseConfiguration.InvalidURL.self) { try DatabaseConfiguration(url: "postgres://u:p@db/x?sslrootcert=/nonexistent.pem") }
+        #expect(throws: DatabaseConfiguration.InvalidURL.self) { try DatabaseConfiguration(url: "postgres://u:p@db/x?password=leak") }
+    }
+
+    /// Kafka security from the environment, as librdkafka's properties; inconsistent settings
+    /// stop the service at start.
+    @Test func kafkaSecurityFromTheEnvironment() throws {
+        #expect(try KafkaSecurity(environment: [:]).properties == ["security.protocol": "plaintext"])
+        let scram = try KafkaSecurity(environment: [
+            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-256", "KAFKA_SASL_USERNAME": "payment-core", "KAFKA_SASL_PASSWORD": "pw",
+        ])
+        #expect(scram.properties == ["security.protocol": "sasl_plaintext", "sasl.mechanisms": "SCRAM-SHA-256", "sasl.username": "payment-core", "sasl.password": "pw"])
+        let configuration = try ServiceConfiguration(serviceName: "gateway", defaultPort: 8080, environment: [
+            "KAFKA_SECURITY_PROTOCOL": "sasl_ssl", "KAFKA_SASL_USERNAME": "gateway", "KAFKA_SASL_PASSWORD": "pw",
+        ])
+        #expect(configuration.kafka.properties["sasl.mechanisms"] == "SCRAM-SHA-512" && configuration.kafka.properties["security.protocol"] == "sasl_ssl")
+        for bad in [
+            ["KAFKA_SECURITY_PROTOCOL": "TLS"],
+            ["KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_USERNAME": "u"],
+            ["KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p", "KAFKA_SASL_MECHANISM": "GSSAPI"],
+            ["KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p"],
+            ["KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CA_LOCATION": "/nonexistent.pem"],
+            ["KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p", "KAFKA_SSL_CA_LOCATION": "/etc/hostname"],
+        ] {
+            let error = #expect(throws: ServiceConfiguration.ConfigurationError.self) { try KafkaSecurity(environment: bad) }
+            #expect(error?.description.contains("p\"") != true)
+        }
     }
 
     @Test func serviceConfigurationDefaultsAndRejectsBadValues() throws {

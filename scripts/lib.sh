@@ -17,6 +17,7 @@ ensure_packages() {
   command -v curl >/dev/null || missing+=(curl)
   pg_bin >/dev/null 2>&1 || missing+=(postgresql)
   command -v python3 >/dev/null || missing+=(python3)
+  command -v openssl >/dev/null || missing+=(openssl)
   if ((${#missing[@]})); then
     log "installing: ${missing[*]}"
     local sudo=""
@@ -59,8 +60,21 @@ start_postgres() {
     [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
     "${run_as[@]}" "$bin/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 >/dev/null
   fi
+  # TLS offered (not required) with a throw-away CA, so sslmode=verify-full can be shown working:
+  # the CA is $dir/tls/ca.pem, the server certificate names 127.0.0.1 and localhost.
+  if [ ! -f "$dir/tls/server.key" ]; then
+    mkdir -p "$dir/tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=paywire test CA" \
+      -keyout "$dir/tls/ca.key" -out "$dir/tls/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$dir/tls/server.key" -out "$dir/tls/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$dir/tls/san.ext"
+    openssl x509 -req -in "$dir/tls/server.csr" -CA "$dir/tls/ca.pem" -CAkey "$dir/tls/ca.key" -CAcreateserial -days 30 \
+      -extfile "$dir/tls/san.ext" -out "$dir/tls/server.pem" 2>/dev/null
+    chmod 600 "$dir/tls/server.key"
+    [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$dir/tls"
+  fi
   "${run_as[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=${PAYWIRE_PG_FSYNC:-on}" start >/dev/null
+    -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=${PAYWIRE_PG_FSYNC:-on} -c ssl=on -c ssl_cert_file=$dir/tls/server.pem -c ssl_key_file=$dir/tls/server.key" start >/dev/null
   "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc "SELECT 1 FROM pg_roles WHERE rolname='paywire'" | grep -q 1 ||
     "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE ROLE paywire LOGIN CREATEDB PASSWORD 'paywire'"
   "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='paywire'" | grep -q 1 ||

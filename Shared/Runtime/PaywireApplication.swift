@@ -60,6 +60,15 @@ public struct ServiceInfrastructure: Sendable {
         readiness.markStarted()
     }
 
+    /// The retention sweep of this service's outbox and consumed-message ids.
+    public func messagingRetention(schema: String) throws -> MessagingRetention {
+        let retention = try MessagingRetention.durations(configuration.environment)
+        return MessagingRetention(
+            schema: schema, client: postgres, logger: logger, outboxRetention: retention.outbox, processedRetention: retention.processed,
+            waitUntil: { [readiness] in try await readiness.waitUntilStarted() }
+        )
+    }
+
     public func consumer(
         groupID: String,
         topics: [String],

@@ -44,4 +44,18 @@ public enum MessagingTables {
             CREATE INDEX outbox_unpublished ON \(schema).outbox (seq) WHERE published_at IS NULL AND failed_at IS NULL;
             """)
     }
+
+    /// Who publishes a schema's outbox now: one relay at a time holds a lease (owner, until),
+    /// renewed each pass, so no transaction stays open while Kafka acknowledges.
+    public static func relayLeaseMigration(schema: String, version: Int) -> SchemaMigration {
+        SchemaMigration(version: version, name: "outbox relay lease", sql: """
+            CREATE TABLE \(schema).outbox_relay (
+                id          INT PRIMARY KEY CHECK (id = 1),
+                owner       TEXT NOT NULL,
+                lease_until TIMESTAMPTZ NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS outbox_published ON \(schema).outbox (published_at) WHERE published_at IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS processed_messages_by_age ON \(schema).processed_messages (processed_at);
+            """)
+    }
 }

@@ -5,6 +5,7 @@ import PaywireModels
 import PaywireStore
 import PaywireTestSupport
 import PostgresNIO
+import Synchronization
 import Testing
 
 /// The outbox guarantee: a state change and its Kafka message can never be separated by a crash.
@@ -19,6 +20,7 @@ struct OutboxTests {
             MessagingTables.migration(schema: schema),
             SchemaMigration(version: 2, name: "things", sql: "CREATE TABLE \(schema).things (id TEXT PRIMARY KEY, applied INTEGER NOT NULL DEFAULT 0)"),
             MessagingTables.setAsideMigration(schema: schema, version: 3),
+            MessagingTables.relayLeaseMigration(schema: schema, version: 4),
         ]).migrate(client: client, logger: logger)
         return schema
     }
@@ -123,12 +125,12 @@ struct OutboxTests {
             try await withKafka { producer, consumer, topic in
                 let envelope = try await commitChange("t2", schema: schema, topic: topic, client: client)
                 struct Killed: Error {}
-                let dying = OutboxRelay(schema: schema, client: client, producer: producer, logger: logger, afterProduce: { throw Killed() })
-                // The relay's transaction rolls back, so the row stays unpublished.
-                let error = await #expect(throws: PostgresTransactionError.self) { try await dying.publishPending() }
-                #expect(error?.closureError is Killed)
+                let dying = OutboxRelay(schema: schema, client: client, producer: producer, logger: logger, lease: .seconds(1), afterProduce: { throw Killed() })
+                // Killed between Kafka's acknowledgement and the mark: the row stays unpublished.
+                await #expect(throws: Killed.self) { try await dying.publishPending() }
+                // Its replacement takes over once the dead relay's lease has run out.
                 let restarted = OutboxRelay(schema: schema, client: client, producer: producer, logger: logger)
-                #expect(try await restarted.publishPending() == 1)
+                #expect(await eventually(timeout: .seconds(10), interval: .milliseconds(200)) { (try? await restarted.publishPending()) == 1 })
 
                 // Kafka now holds the message twice, with one envelope id.
                 let seen = try await drain(consumer, expecting: 2)
@@ -180,6 +182,74 @@ struct OutboxTests {
                 }
                 #expect(byKey == expected)
             }
+        }
+    }
+
+    /// Claim, commit, call, record: while Kafka acknowledges a batch, the relay holds no
+    /// transaction (its connection is not idle in one) and no row lock.
+    @Test func theRelayHoldsNoTransactionWhileKafkaAcknowledges() async throws {
+        try await withTestPostgres { client in
+            let schema = try await makeSchema(client)
+            try await withKafka { producer, consumer, topic in
+                _ = try await commitChange("t1", schema: schema, topic: topic, client: client)
+                let openTransactions = Mutex<[Int]>([])
+                let relay = OutboxRelay(schema: schema, client: client, producer: producer, logger: logger) {
+                    let rows = try await client.query(PostgresQuery(unsafeSQL: """
+                        SELECT count(*)::int FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND query LIKE '%\(schema).outbox%'
+                        """))
+                    for try await count in rows.decode(Int.self) { openTransactions.withLock { $0.append(count) } }
+                }
+                #expect(try await relay.publishPending() == 1)
+                #expect(openTransactions.withLock { $0 } == [0])
+                _ = try await drain(consumer, expecting: 1)
+            }
+        }
+    }
+
+    /// A relay that stops (or stalls past its lease) is replaced; while its lease runs, nobody else publishes.
+    @Test func anotherRelayTakesOverWhenTheLeaseRunsOut() async throws {
+        try await withTestPostgres { client in
+            let schema = try await makeSchema(client)
+            try await withKafka { producer, consumer, topic in
+                let first = OutboxRelay(schema: schema, client: client, producer: producer, logger: logger, lease: .seconds(1))
+                let second = OutboxRelay(schema: schema, client: client, producer: producer, logger: logger, lease: .seconds(1))
+                _ = try await commitChange("l1", schema: schema, topic: topic, client: client)
+                #expect(try await first.publishPending() == 1)
+                _ = try await commitChange("l2", schema: schema, topic: topic, client: client)
+                #expect(try await second.publishPending() == 0, "the first relay's lease still runs")
+                // The first relay is gone; once its lease has run out the second publishes.
+                let tookOver = await eventually(timeout: .seconds(10), interval: .milliseconds(200)) { (try? await second.publishPending()) == 1 }
+                #expect(tookOver)
+                #expect(try await first.publishPending() == 0, "and now holds the lease itself")
+                _ = try await drain(consumer, expecting: 2)
+            }
+        }
+    }
+
+    /// Published outbox rows and consumed ids go after their retention; recent ones and rows set
+    /// aside with an error stay.
+    @Test func retentionDeletesOnlyWhatIsPastItsWindow() async throws {
+        try await withTestPostgres { client in
+            let schema = try await makeSchema(client)
+            for statement in [
+                "INSERT INTO \(schema).outbox (message_id, topic, payload, published_at) SELECT 'old-' || n, 't', '\\x00', now() - interval '10 days' FROM generate_series(1, 12000) n",
+                "INSERT INTO \(schema).outbox (message_id, topic, payload, published_at) VALUES ('recent', 't', '\\x00', now() - interval '1 day')",
+                "INSERT INTO \(schema).outbox (message_id, topic, payload) VALUES ('unpublished', 't', '\\x00')",
+                "INSERT INTO \(schema).outbox (message_id, topic, payload, failed_at, failure, created_at) VALUES ('set-aside', 't', '\\x00', now() - interval '40 days', 'too large', now() - interval '40 days')",
+                "INSERT INTO \(schema).processed_messages (consumer, message_id, processed_at) VALUES ('c', 'old', now() - interval '31 days'), ('c', 'recent', now() - interval '29 days')",
+            ] {
+                try await client.query(PostgresQuery(unsafeSQL: statement))
+            }
+            let retention = MessagingRetention(schema: schema, client: client, logger: logger, outboxRetention: .seconds(7 * 86_400), processedRetention: .seconds(30 * 86_400))
+            let removed = try await retention.sweep()
+            #expect(removed.outbox == 12_000 && removed.processed == 1)
+            var left: [String] = []
+            for try await id in try await client.query(PostgresQuery(unsafeSQL: "SELECT message_id FROM \(schema).outbox ORDER BY message_id")).decode(String.self) { left.append(id) }
+            #expect(left == ["recent", "set-aside", "unpublished"])
+            var ids: [String] = []
+            for try await id in try await client.query(PostgresQuery(unsafeSQL: "SELECT message_id FROM \(schema).processed_messages")).decode(String.self) { ids.append(id) }
+            #expect(ids == ["recent"])
+            #expect(try await retention.sweep() == (0, 0))
         }
     }
 

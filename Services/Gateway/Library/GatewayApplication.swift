@@ -91,6 +91,7 @@ public enum GatewayService {
                 infrastructure.postgres,
                 infrastructure.producer,
                 StartUpService(logger: logger) { try await infrastructure.startUp(migrator: GatewaySchema.migrator) },
+                try infrastructure.messagingRetention(schema: GatewaySchema.name),
                 infrastructure.consumer(
                     groupID: replies.instanceId,
                     topics: [configuration.topics.gatewayReplies],

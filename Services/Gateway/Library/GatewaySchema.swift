@@ -123,5 +123,6 @@ public enum GatewaySchema {
                 ADD COLUMN locked_until TIMESTAMPTZ,
                 ADD COLUMN current_of TEXT CHECK (current_of IN ('payment', 'refund'));
             """),
+        MessagingTables.relayLeaseMigration(schema: name, version: 9),
     ])
 }

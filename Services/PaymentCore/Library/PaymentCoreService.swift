@@ -37,6 +37,7 @@ public enum PaymentCoreService {
                 infrastructure.postgres,
                 infrastructure.producer,
                 StartUpService(logger: logger) { try await infrastructure.startUp(migrator: PaymentsSchema.migrator) },
+                try infrastructure.messagingRetention(schema: PaymentsSchema.name),
                 DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: relay),
                 PaymentStatusSync(operations: operations, waitUntil: infrastructure.readiness.waitUntilStarted),
                 infrastructure.consumer(groupID: "payment-core", topics: [configuration.topics.paymentCommands], concurrentKeys: true, lowLatency: true, handler: handler.handle),

@@ -98,5 +98,6 @@ public enum PaymentsSchema {
             CREATE INDEX refunds_to_sync ON payments.refunds (next_sync_at) WHERE status = 'pending';
             """),
             MessagingTables.setAsideMigration(schema: name, version: 4),
+        MessagingTables.relayLeaseMigration(schema: name, version: 5),
     ])
 }

@@ -25,6 +25,7 @@ public enum RecoverySchedulerService {
                 infrastructure.postgres,
                 infrastructure.producer,
                 StartUpService(logger: logger) { try await infrastructure.startUp(migrator: RecoverySchema.migrator) },
+                try infrastructure.messagingRetention(schema: RecoverySchema.name),
                 infrastructure.consumer(
                     groupID: "recovery-scheduler",
                     topics: [configuration.topics.recoveryCommands, configuration.topics.paymentEvents],

@@ -23,6 +23,7 @@ public enum WebhookDispatcherService {
                 infrastructure.postgres,
                 infrastructure.producer,
                 StartUpService(logger: logger) { try await infrastructure.startUp(migrator: WebhooksSchema.migrator) },
+                try infrastructure.messagingRetention(schema: WebhooksSchema.name),
                 DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: worker),
                 DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: try DeliveryHousekeeping(postgres: infrastructure.postgres, logger: logger, environment: configuration.environment)),
                 // Keys (objects) concurrently, each in order: the fan-out batches what arrives together.

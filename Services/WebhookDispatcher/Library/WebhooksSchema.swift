@@ -75,5 +75,6 @@ public enum WebhooksSchema {
             ALTER TABLE webhooks.events ADD COLUMN ordered BOOLEAN NOT NULL DEFAULT false, ADD COLUMN seq BIGSERIAL;
             CREATE INDEX events_ordered_pending ON webhooks.events (endpoint_key, object_id, seq) WHERE ordered AND delivery_status = 'pending';
             """),
+        MessagingTables.relayLeaseMigration(schema: name, version: 6),
     ])
 }

@@ -32,7 +32,22 @@ public enum DeliveryTarget: Sendable, Equatable {
 /// after a rotation.
 public struct EndpointSecrets: Sendable, Equatable {
     public var current: String
+    /// The secret before the last rotation, and when it stops signing (24 h after the rotation).
     public var previous: String?
+    public var previousExpiresAt: Date?
+
+    public init(current: String, previous: String? = nil, previousExpiresAt: Date? = nil) {
+        self.current = current
+        self.previous = previous
+        self.previousExpiresAt = previousExpiresAt
+    }
+
+    /// The secrets a request sent at `now` is signed with: the rotated-away one only until its
+    /// expiry, judged at send time (a cached configuration cannot keep it alive).
+    public func signing(at now: Date = Date()) -> [String] {
+        guard let previous, let expires = previousExpiresAt, expires > now else { return [current] }
+        return [current, previous]
+    }
 }
 
 /// Read-only access to the configuration the gateway owns, for the other services (a service
@@ -162,27 +177,30 @@ public final class ConfigurationRepository: Sendable {
             for (flag, eventType) in WebhookEventType.legacyFlags where details?[flag] == .bool(false) { disabled.insert(eventType) }
             var headers: [String: String] = [:]
             if let sealed = document["outgoing_webhook_custom_http_headers"]?.stringValue,
-               let text = try? secrets.open(sealed),
+               let text = try? secrets.open(sealed, as: .profileCustomHeaders, row: profileId),
                let map = try? PaywireJSON.decoder.decode([String: String].self, from: Data(text.utf8)) {
                 headers = map
             }
             configuration.profiles[profileId] = Profile(
                 legacyURL: details?["webhook_url"]?.stringValue,
                 legacyDisabled: disabled,
-                hashKey: try sealedHashKey.map(secrets.open),
+                hashKey: try sealedHashKey.map { try secrets.open($0, as: .profileHashKey, row: profileId) },
                 customHeaders: headers
             )
         }
 
         let endpoints = try await postgres.query("""
             SELECT webhook_endpoint_id, profile_id, webhook_url, events, status, secret,
-                   CASE WHEN previous_secret_expires_at > now() THEN previous_secret END, modified_at, rate_limit, ordering
+                   CASE WHEN previous_secret_expires_at > now() THEN previous_secret END, previous_secret_expires_at, modified_at, rate_limit, ordering
             FROM gateway.webhook_endpoints WHERE merchant_id = \(merchantId) ORDER BY position
             """, logger: logger)
-        for try await (id, profileId, url, events, status, secret, previous, modifiedAt, rateLimit, ordering) in endpoints.decode((String, String, String, [String], String, String, String?, Date, Int?, String).self) {
+        for try await (id, profileId, url, events, status, secret, previous, previousExpiresAt, modifiedAt, rateLimit, ordering) in endpoints.decode((String, String, String, [String], String, String, String?, Date?, Date, Int?, String).self) {
             configuration.endpoints.append(Endpoint(
                 id: id, profileId: profileId, url: url, events: Set(events), status: status,
-                secrets: EndpointSecrets(current: try secrets.open(secret), previous: try previous.map(secrets.open)),
+                secrets: EndpointSecrets(
+                    current: try secrets.open(secret, as: .endpointSigningSecret, row: id),
+                    previous: try previous.map { try secrets.open($0, as: .endpointSigningSecret, row: id) }, previousExpiresAt: previousExpiresAt
+                ),
                 modifiedAt: modifiedAt, rateLimit: rateLimit, ordered: ordering == "per_object"
             ))
         }

@@ -42,10 +42,10 @@ public struct ConnectorAccountRepository: Sendable {
             """, logger: logger)
         var accounts: [ConnectorAccount] = []
         for try await (id, profileId, name, type, sealedDetails, sealedSecret, disabled) in rows.decode((String, String, String, String, String, String?, Bool).self) {
-            let details = try PaywireJSON.decoder.decode([String: String].self, from: Data(try secrets.open(sealedDetails).utf8))
+            let details = try PaywireJSON.decoder.decode([String: String].self, from: Data(try secrets.open(sealedDetails, as: .connectorAccountDetails, row: id).utf8))
             accounts.append(ConnectorAccount(
                 merchantConnectorId: id, merchantId: merchantId, profileId: profileId, connectorName: name, connectorType: type,
-                accountDetails: details, webhookSecret: try sealedSecret.map(secrets.open), disabled: disabled
+                accountDetails: details, webhookSecret: try sealedSecret.map { try secrets.open($0, as: .connectorWebhookSecret, row: id) }, disabled: disabled
             ))
         }
         return accounts

@@ -1,9 +1,35 @@
 import Crypto
 import Foundation
 
-/// Seals secrets at rest (connector credentials, webhook signing secrets, hash keys) with
-/// AES-256-GCM. The stored form is `v1:` + base64(nonce ‖ ciphertext ‖ tag); the version prefix
-/// leaves room for key rotation.
+/// Where a sealed value lives: its table and column. With the row's id it is the sealed value's
+/// associated data, so a value moved to another row or column (by anyone who can write to the
+/// database but lacks the key) no longer opens.
+public struct SealedField: Sendable, Equatable {
+    public let table: String
+    public let column: String
+
+    public init(table: String, column: String) {
+        self.table = table
+        self.column = column
+    }
+
+    public static let profileCustomHeaders = SealedField(table: "gateway.business_profiles", column: "outgoing_webhook_custom_http_headers")
+    public static let profileHashKey = SealedField(table: "gateway.business_profiles", column: "payment_response_hash_key")
+    public static let profileWebhookPassword = SealedField(table: "gateway.business_profiles", column: "webhook_password")
+    /// An endpoint's signing secret, current or (after a rotation, moved as is) previous.
+    public static let endpointSigningSecret = SealedField(table: "gateway.webhook_endpoints", column: "secret")
+    public static let connectorAccountDetails = SealedField(table: "gateway.connector_accounts", column: "account_details")
+    public static let connectorWebhookSecret = SealedField(table: "gateway.connector_accounts", column: "webhook_secret")
+    public static let processorToken = SealedField(table: "payments.payment_intents", column: "processor_token")
+
+    func associatedData(row: String) -> Data { Data("paywire sealed v2\n\(table)\n\(column)\n\(row)".utf8) }
+}
+
+/// Seals secrets at rest (connector credentials, webhook signing secrets, hash keys, processor
+/// tokens) with AES-256-GCM, bound to their place. The stored form is `v2:` +
+/// base64(nonce ‖ ciphertext ‖ tag) with (table, column, row id) as associated data. Values
+/// written before that (`v1:`, no associated data) still open, and are sealed anew the next time
+/// they are written.
 public struct SecretBox: Sendable {
     private let key: SymmetricKey
 
@@ -12,7 +38,7 @@ public struct SecretBox: Sendable {
     }
 
     public struct CannotOpen: Error, CustomStringConvertible {
-        public var description: String { "a sealed secret could not be opened (wrong key or corrupted)" }
+        public var description: String { "a sealed secret could not be opened (wrong key, corrupted, or moved from another row)" }
     }
 
     public init(base64Key: String) throws {
@@ -25,16 +51,20 @@ public struct SecretBox: Sendable {
         SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
     }
 
-    public func seal(_ plaintext: String) throws -> String {
-        let box = try AES.GCM.seal(Data(plaintext.utf8), using: key)
-        return "v1:" + box.combined!.base64EncodedString()
+    public func seal(_ plaintext: String, as field: SealedField, row: String) throws -> String {
+        let box = try AES.GCM.seal(Data(plaintext.utf8), using: key, authenticating: field.associatedData(row: row))
+        return "v2:" + box.combined!.base64EncodedString()
     }
 
-    public func open(_ sealed: String) throws -> String {
-        guard sealed.hasPrefix("v1:"), let data = Data(base64Encoded: String(sealed.dropFirst(3))) else { throw CannotOpen() }
+    public func open(_ sealed: String, as field: SealedField, row: String) throws -> String {
+        let version = sealed.prefix(3)
+        guard version == "v2:" || version == "v1:", let data = Data(base64Encoded: String(sealed.dropFirst(3))) else { throw CannotOpen() }
         do {
             let box = try AES.GCM.SealedBox(combined: data)
-            return String(decoding: try AES.GCM.open(box, using: key), as: UTF8.self)
+            let plaintext = version == "v2:"
+                ? try AES.GCM.open(box, using: key, authenticating: field.associatedData(row: row))
+                : try AES.GCM.open(box, using: key)
+            return String(decoding: plaintext, as: UTF8.self)
         } catch {
             throw CannotOpen()
         }

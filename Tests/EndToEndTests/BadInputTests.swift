@@ -103,7 +103,8 @@ struct BadInputTests {
             try await stack.createSandboxAccount(merchantId: "clean_m", apiKey: cleanKey)
             // A stored header that breaks the rules (as an older version could have stored):
             // planted directly, sealed with the services' key.
-            let sealed = try SecretBox(base64Key: stack.encryptionKey).seal(#"{"X-Evil": "a\u0000b", "X-Fine": "yes"}"#)
+            let oddProfile = try #require(try await stack.request(.GET, "/accounts/odd_m").json?["default_profile"] as? String)
+            let sealed = try SecretBox(base64Key: stack.encryptionKey).seal(#"{"X-Evil": "a\u0000b", "X-Fine": "yes"}"#, as: .profileCustomHeaders, row: oddProfile)
             try await withStackDatabase(stack.databaseURL) { client in
                 try await client.query("""
                     UPDATE gateway.business_profiles SET document = jsonb_set(document, '{outgoing_webhook_custom_http_headers}', to_jsonb(\(sealed)::text))

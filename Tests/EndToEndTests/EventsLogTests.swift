@@ -177,7 +177,12 @@ struct EventsLogTests {
             #expect(try await stack.request(.POST, "\(endpoints)/\(goneEndpoint)", apiKey: apiKey, body: #"{"status": "active"}"#).status == 200)
             let thirdPayment = try await payment(stack, apiKey: apiKey)
             #expect(await eventually { webhookEvents(gone, for: thirdPayment) == ["payment_succeeded"] })
-            let healthy = try #require(try await stack.request(.GET, "\(endpoints)/\(goneEndpoint)", apiKey: apiKey).json)
+            // Health is written just after the delivery's outcome: wait for it, not for the receipt.
+            var healthy: [String: Any] = [:]
+            #expect(await eventually {
+                healthy = (try? await stack.request(.GET, "\(endpoints)/\(goneEndpoint)", apiKey: apiKey).json) ?? [:]
+                return (healthy["health"] as? [String: Any])?["last_success_at"] is String
+            })
             let health = try #require(healthy["health"] as? [String: Any])
             #expect(healthy["status"] as? String == "active" && health["state"] as? String == "active" && health["last_success_at"] is String, "\(healthy)")
             #expect(health["consecutive_failures"] as? Int == 0 && health["attempts_last_hour"] as? Int == 2 && health["success_rate_last_hour"] as? Double == 0.5, "\(health)")

@@ -78,6 +78,13 @@ struct SandboxPaymentTests {
             #expect(renewed["status"] as? String == "succeeded")
             let short = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: recurring("tok_sandbox_9995")))
             #expect(short["status"] as? String == "failed" && short["error_code"] as? String == "insufficient_funds")
+            // Processor tokens are sealed at rest, bound to their payment.
+            let storedTokens = try await withStackDatabase(stack.databaseURL) { client in
+                var tokens: [String] = []
+                for try await token in try await client.query("SELECT processor_token FROM payments.payment_intents WHERE processor_token IS NOT NULL").decode(String.self) { tokens.append(token) }
+                return tokens
+            }
+            #expect(storedTokens.count == 2 && storedTokens.allSatisfy { $0.hasPrefix("v2:") && !$0.contains("tok_sandbox") }, "\(storedTokens)")
 
             // Manual capture: authorized, then captured in part; the rest cannot be captured again.
             let authorized = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 1000, captureMethod: "manual")))

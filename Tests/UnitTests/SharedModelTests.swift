@@ -79,6 +79,29 @@ import Testing
         }
     }
 
+    /// A sealed value opens only in its own table, column and row; a value from another row,
+    /// column or key does not.
+    @Test func aSealedValueOpensOnlyWhereItWasSealed() throws {
+        let box = try SecretBox(base64Key: SecretBox.generateKey())
+        let sealed = try box.seal("whsec_secret", as: .endpointSigningSecret, row: "whe_1")
+        #expect(sealed.hasPrefix("v2:") && !sealed.contains("whsec_secret"))
+        #expect(try box.open(sealed, as: .endpointSigningSecret, row: "whe_1") == "whsec_secret")
+        #expect(throws: SecretBox.CannotOpen.self) { try box.open(sealed, as: .endpointSigningSecret, row: "whe_2") }
+        #expect(throws: SecretBox.CannotOpen.self) { try box.open(sealed, as: .connectorWebhookSecret, row: "whe_1") }
+        #expect(throws: SecretBox.CannotOpen.self) { try SecretBox(base64Key: SecretBox.generateKey()).open(sealed, as: .endpointSigningSecret, row: "whe_1") }
+        #expect(throws: SecretBox.CannotOpen.self) { try box.open("v3:" + sealed.dropFirst(3), as: .endpointSigningSecret, row: "whe_1") }
+    }
+
+    /// A rotated-away secret signs until its expiry and not a second longer, whatever the cache holds.
+    @Test func aRotatedAwaySecretSignsOnlyUntilItExpires() {
+        let rotated = Date(timeIntervalSince1970: 1_000_000)
+        let secrets = EndpointSecrets(current: "whsec_new", previous: "whsec_old", previousExpiresAt: rotated.addingTimeInterval(86_400))
+        #expect(secrets.signing(at: rotated.addingTimeInterval(60)) == ["whsec_new", "whsec_old"])
+        #expect(secrets.signing(at: rotated.addingTimeInterval(86_400)) == ["whsec_new"])
+        #expect(secrets.signing(at: rotated.addingTimeInterval(90_000)) == ["whsec_new"])
+        #expect(EndpointSecrets(current: "whsec_new", previous: "whsec_old").signing() == ["whsec_new"], "no expiry known: never")
+    }
+
     @Test func serviceConfigurationDefaultsAndRejectsBadValues() throws {
         let configuration = try ServiceConfiguration(serviceName: "gateway", defaultPort: 8080, environment: [:])
         #expect(configuration.httpPort == 8080)

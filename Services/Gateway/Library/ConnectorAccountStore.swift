@@ -120,8 +120,8 @@ struct ConnectorAccountStore: Sendable {
             let profiles = try await connection.query("SELECT 1 FROM gateway.business_profiles WHERE profile_id = \(profileId) AND merchant_id = \(merchantId)", logger: logger)
             let exists = try await profiles.hasRows()
             guard exists else { throw APIError(status: .notFound, type: "invalid_request", code: "HE_02", message: "Business profile does not exist", field: "profile_id") }
-            let sealedAccount = try secrets.seal(try GatewayConfigurationStore.json(.object((input.accountDetails ?? [:]).mapValues(JSONValue.string))))
-            let sealedSecret = try (input.webhookSecret ?? nil).map(secrets.seal)
+            let sealedAccount = try secrets.seal(try GatewayConfigurationStore.json(.object((input.accountDetails ?? [:]).mapValues(JSONValue.string))), as: .connectorAccountDetails, row: id)
+            let sealedSecret = try (input.webhookSecret ?? nil).map { try secrets.seal($0, as: .connectorWebhookSecret, row: id) }
             try await connection.query("""
                 INSERT INTO gateway.connector_accounts (merchant_connector_id, merchant_id, profile_id, connector_type, connector_name, account_details, webhook_secret, document)
                 VALUES (\(id), \(merchantId), \(profileId), \(input.connectorType!), \(input.connectorName!), \(sealedAccount), \(sealedSecret), \(try GatewayConfigurationStore.json(.object(input.document)))::jsonb)
@@ -134,9 +134,9 @@ struct ConnectorAccountStore: Sendable {
     func update(merchantId: String, id: String, _ body: RequestObject) async throws -> JSONValue {
         let input = try parse(body, creating: false)
         try await postgres.withTransaction(logger: logger) { connection in
-            let sealedAccount = try input.accountDetails.map { try secrets.seal(try GatewayConfigurationStore.json(.object($0.mapValues(JSONValue.string)))) }
+            let sealedAccount = try input.accountDetails.map { try secrets.seal(try GatewayConfigurationStore.json(.object($0.mapValues(JSONValue.string))), as: .connectorAccountDetails, row: id) }
             let replaceSecret = input.webhookSecret != nil
-            let sealedSecret = try (input.webhookSecret ?? nil).map(secrets.seal)
+            let sealedSecret = try (input.webhookSecret ?? nil).map { try secrets.seal($0, as: .connectorWebhookSecret, row: id) }
             let rows = try await connection.query("""
                 UPDATE gateway.connector_accounts
                 SET account_details = COALESCE(\(sealedAccount), account_details),
@@ -182,14 +182,14 @@ struct ConnectorAccountStore: Sendable {
             FROM gateway.connector_accounts WHERE merchant_connector_id = \(id) AND merchant_id = \(merchantId)
             """, logger: logger)
         for try await (profileId, type, name, sealedAccount, sealedSecret, documentText) in rows.decode((String, String, String, String, String?, String).self) {
-            let account = (try? PaywireJSON.decoder.decode([String: String].self, from: Data(try secrets.open(sealedAccount).utf8))) ?? [:]
+            let account = (try? PaywireJSON.decoder.decode([String: String].self, from: Data(try secrets.open(sealedAccount, as: .connectorAccountDetails, row: id).utf8))) ?? [:]
             var masked: [String: JSONValue] = [:]
             for (key, value) in account { masked[key] = .string(key == "auth_type" ? value : Self.mask(value)) }
             var response: [String: JSONValue] = [
                 "merchant_connector_id": .string(id), "merchant_id": .string(merchantId), "profile_id": .string(profileId),
                 "connector_type": .string(type), "connector_name": .string(name), "connector_label": .string("\(name)_default"),
                 "connector_account_details": .object(masked),
-                "connector_webhook_details": sealedSecret == nil ? .null : .object(["merchant_secret": .string(Self.mask(try secrets.open(sealedSecret!)))]),
+                "connector_webhook_details": sealedSecret == nil ? .null : .object(["merchant_secret": .string(Self.mask(try secrets.open(sealedSecret!, as: .connectorWebhookSecret, row: id)))]),
                 "payment_methods_enabled": .null, "metadata": .null, "feature_metadata": .null, "frm_configs": .null,
                 "disabled": .bool(false), "status": .string("active"), "test_mode": .null,
             ]

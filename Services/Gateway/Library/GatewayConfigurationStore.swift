@@ -57,7 +57,7 @@ struct GatewayConfigurationStore: Sendable {
             let hashKey = hashEnabled ? GatewayIdentifiers.random(64) : nil
             try await connection.query("""
                 INSERT INTO gateway.business_profiles (profile_id, merchant_id, profile_name, document, payment_response_hash_key)
-                VALUES (\(profileId), \(merchantId), \(Self.defaultProfileName), \(try Self.json(.object(["return_url": document["return_url"] ?? .null, "enable_payment_response_hash": .bool(hashEnabled)])))::jsonb, \(try hashKey.map(secrets.seal)))
+                VALUES (\(profileId), \(merchantId), \(Self.defaultProfileName), \(try Self.json(.object(["return_url": document["return_url"] ?? .null, "enable_payment_response_hash": .bool(hashEnabled)])))::jsonb, \(try hashKey.map { try secrets.seal($0, as: .profileHashKey, row: profileId) }))
                 """, logger: logger)
             return try await finishChange(webhookDetails, merchantId: merchantId, profileId: profileId, on: connection)
         }
@@ -162,7 +162,7 @@ struct GatewayConfigurationStore: Sendable {
         "outgoing_webhook_custom_http_headers",
     ]
 
-    private func profileDocumentChanges(_ body: RequestObject) throws -> [String: JSONValue] {
+    private func profileDocumentChanges(_ body: RequestObject, profileId: String) throws -> [String: JSONValue] {
         var changes = body.fields.filter { !Self.managedProfileFields.contains($0.key) }
         if let url = try body.string("return_url") { try Validation.webhookURL(url, field: "return_url") }
         _ = try body.bool("enable_payment_response_hash")
@@ -184,7 +184,7 @@ struct GatewayConfigurationStore: Sendable {
                 if let problem = CustomWebhookHeaders.problem(name: name, value: text) { throw APIError.invalid(field, problem) }
                 guard seen.insert(name.lowercased()).inserted else { throw APIError.invalid(field, "is given twice (header names ignore case)") }
             }
-            changes["outgoing_webhook_custom_http_headers"] = .string(try secrets.seal(String(decoding: try PaywireJSON.encoder.encode(headers), as: UTF8.self)))
+            changes["outgoing_webhook_custom_http_headers"] = .string(try secrets.seal(String(decoding: try PaywireJSON.encoder.encode(headers), as: UTF8.self), as: .profileCustomHeaders, row: profileId))
         } else if body.has("outgoing_webhook_custom_http_headers") {
             changes["outgoing_webhook_custom_http_headers"] = .null
         }
@@ -194,14 +194,14 @@ struct GatewayConfigurationStore: Sendable {
     func createProfile(merchantId: String, _ body: RequestObject) async throws -> JSONValue {
         let name = try body.string("profile_name", maxLength: 64) ?? GatewayIdentifiers.make("profile")
         let webhookDetails = try body.object("webhook_details").map(WebhookDetails.parse)
-        let document = try profileDocumentChanges(body)
-        let hashEnabled = try body.bool("enable_payment_response_hash") ?? true
         let profileId = GatewayIdentifiers.make("pro")
+        let document = try profileDocumentChanges(body, profileId: profileId)
+        let hashEnabled = try body.bool("enable_payment_response_hash") ?? true
         let newSecrets = try await postgres.withTransaction(logger: logger) { connection -> [String: String] in
             guard try await merchantExists(merchantId, on: connection) else { throw APIError.notFound("Merchant account") }
             let rows = try await connection.query("""
                 INSERT INTO gateway.business_profiles (profile_id, merchant_id, profile_name, document, payment_response_hash_key)
-                VALUES (\(profileId), \(merchantId), \(name), \(try Self.json(.object(document)))::jsonb, \(try hashEnabled ? secrets.seal(GatewayIdentifiers.random(64)) : nil))
+                VALUES (\(profileId), \(merchantId), \(name), \(try Self.json(.object(document)))::jsonb, \(try hashEnabled ? secrets.seal(GatewayIdentifiers.random(64), as: .profileHashKey, row: profileId) : nil))
                 ON CONFLICT (merchant_id, profile_name) DO NOTHING RETURNING 1
                 """, logger: logger)
             let inserted = try await rows.hasRows()
@@ -216,7 +216,7 @@ struct GatewayConfigurationStore: Sendable {
     func updateProfile(merchantId: String, profileId: String, _ body: RequestObject) async throws -> JSONValue {
         let name = try body.string("profile_name", maxLength: 64)
         let webhookDetails = try body.object("webhook_details").map(WebhookDetails.parse)
-        let changes = try profileDocumentChanges(body)
+        let changes = try profileDocumentChanges(body, profileId: profileId)
         let newSecrets = try await postgres.withTransaction(logger: logger) { connection -> [String: String] in
             if let name {
                 let taken = try await connection.query("SELECT 1 FROM gateway.business_profiles WHERE merchant_id = \(merchantId) AND profile_name = \(name) AND profile_id <> \(profileId)", logger: logger)
@@ -235,7 +235,7 @@ struct GatewayConfigurationStore: Sendable {
             guard found else { throw APIError.notFound("Business profile") }
             // Turning the hash on for a profile that never had a key creates one.
             if try body.bool("enable_payment_response_hash") == true, hashKey == nil {
-                try await connection.query("UPDATE gateway.business_profiles SET payment_response_hash_key = \(try secrets.seal(GatewayIdentifiers.random(64))) WHERE profile_id = \(profileId)", logger: logger)
+                try await connection.query("UPDATE gateway.business_profiles SET payment_response_hash_key = \(try secrets.seal(GatewayIdentifiers.random(64), as: .profileHashKey, row: profileId)) WHERE profile_id = \(profileId)", logger: logger)
             }
             return try await finishChange(webhookDetails, merchantId: merchantId, profileId: profileId, on: connection)
         }
@@ -277,7 +277,7 @@ struct GatewayConfigurationStore: Sendable {
             webhookDetails["delivery_target"] = .string(liveEndpoints ? "multiple_webhooks_list" : (webhookDetails["webhook_url"]?.stringValue != nil ? "webhook_url" : "none"))
             var headers: JSONValue = .null
             if case .string(let sealed)? = document["outgoing_webhook_custom_http_headers"],
-               let text = try? secrets.open(sealed),
+               let text = try? secrets.open(sealed, as: .profileCustomHeaders, row: profileId),
                case .object(let map)? = try? PaywireJSON.decoder.decode(JSONValue.self, from: Data(text.utf8)) {
                 // Header values are often tokens; only names come back.
                 headers = .object(map.mapValues { _ in .string("***") })
@@ -288,7 +288,7 @@ struct GatewayConfigurationStore: Sendable {
                 "profile_name": .string(name),
                 "return_url": .null,
                 "enable_payment_response_hash": .bool(sealedHashKey != nil),
-                "payment_response_hash_key": try sealedHashKey.map { .string(try secrets.open($0)) } ?? .null,
+                "payment_response_hash_key": try sealedHashKey.map { .string(try secrets.open($0, as: .profileHashKey, row: profileId)) } ?? .null,
                 "redirect_to_merchant_with_http_post": .bool(false),
                 "metadata": .null,
                 "routing_algorithm": .null,
@@ -337,7 +337,7 @@ struct GatewayConfigurationStore: Sendable {
     func applyWebhookDetails(_ details: WebhookDetails, merchantId: String, profileId: String, fieldPrefix: String, on connection: PostgresConnection) async throws -> [String: String] {
         try checkTarget(details.webhookURL, field: "\(fieldPrefix).webhook_url")
         let legacy = try Self.json(.object(["webhook_details": .object(details.legacyDocument)]))
-        let password = try details.webhookPassword.map(secrets.seal)
+        let password = try details.webhookPassword.map { try secrets.seal($0, as: .profileWebhookPassword, row: profileId) }
         try await connection.query("""
             UPDATE gateway.business_profiles SET document = document || \(legacy)::jsonb, webhook_password = \(password)
             WHERE profile_id = \(profileId)
@@ -382,7 +382,7 @@ struct GatewayConfigurationStore: Sendable {
         let secret = GatewayIdentifiers.webhookSecret()
         try await connection.query("""
             INSERT INTO gateway.webhook_endpoints (webhook_endpoint_id, profile_id, merchant_id, webhook_url, events, status, secret, rate_limit, ordering)
-            VALUES (\(id), \(profileId), \(merchantId), \(url), \(events), \(input.status ?? "active"), \(try secrets.seal(secret)), \(input.rateLimit ?? nil), \(input.ordering ?? "none"))
+            VALUES (\(id), \(profileId), \(merchantId), \(url), \(events), \(input.status ?? "active"), \(try secrets.seal(secret, as: .endpointSigningSecret, row: id)), \(input.rateLimit ?? nil), \(input.ordering ?? "none"))
             """, logger: logger)
         return (id, secret)
     }
@@ -474,7 +474,7 @@ struct GatewayConfigurationStore: Sendable {
             try await connection.query("""
                 UPDATE gateway.webhook_endpoints
                 SET previous_secret = secret, previous_secret_expires_at = now() + interval '24 hours',
-                    secret = \(try secrets.seal(secret)), modified_at = now()
+                    secret = \(try secrets.seal(secret, as: .endpointSigningSecret, row: endpointId)), modified_at = now()
                 WHERE webhook_endpoint_id = \(endpointId)
                 """, logger: logger)
             try await bumpVersion(merchantId, on: connection)

@@ -34,7 +34,9 @@ struct IncomingWebhookRoutes: Sendable {
         received.increment()
 
         let accounts = try await operations.accounts.accounts(merchantId: merchantId, reference: reference)
-        guard !accounts.isEmpty else { throw APIError.notFound("Merchant connector account") }
+        // An unknown merchant or account gets the very answer a bad signature gets: the route
+        // must not tell a stranger which merchants and connectors exist.
+        guard !accounts.isEmpty else { throw unverified(merchantId: merchantId, reference: reference, reason: "no such connector account") }
         // Several accounts of one connector: the signature tells which one sent it.
         var decoded: (ConnectorAccount, IncomingWebhookEvent?)?
         var lastError: IncomingWebhookError = .missingSecret
@@ -51,13 +53,12 @@ struct IncomingWebhookRoutes: Sendable {
             }
         }
         guard let (account, event) = decoded else {
-            rejected.increment()
             switch lastError {
-            case .malformed(let reason): throw APIError.invalid("body", reason, code: "WE_04")
-            case .notSupported: throw APIError.invalid("connector", "this connector does not send webhooks to Paywire", code: "WE_05")
-            case .missingSecret, .badSignature:
-                logger.warning("incoming webhook rejected", metadata: ["merchant_id": .string(merchantId), "connector": .string(reference), "reason": .string("\(lastError)")])
-                throw APIError(status: .unauthorized, type: "invalid_request", code: "WE_01", message: "Webhook source verification failed", field: "Stripe-Signature")
+            case .malformed(let reason):
+                rejected.increment()
+                throw APIError.invalid("body", reason, code: "WE_04")
+            case .notSupported, .missingSecret, .badSignature:
+                throw unverified(merchantId: merchantId, reference: reference, reason: "\(lastError)")
             }
         }
         guard let event else { return Self.answer(["received": .bool(true), "applied": .bool(false), "reason": .string("event type not used by Paywire")]) }
@@ -79,6 +80,13 @@ struct IncomingWebhookRoutes: Sendable {
 
     /// Our attempt, by the id we gave the connector (echoed in its metadata) or by its
     /// transaction id, within this merchant and connector account.
+    /// One answer for every webhook that cannot be verified; why is only in the log.
+    func unverified(merchantId: String, reference: String, reason: String) -> APIError {
+        rejected.increment()
+        logger.warning("incoming webhook rejected", metadata: ["merchant_id": .string(merchantId), "connector": .string(reference), "reason": .string(reason)])
+        return APIError(status: .unauthorized, type: "invalid_request", code: "WE_01", message: "Webhook source verification failed", field: nil)
+    }
+
     func findAttempt(attemptId: String?, transactionId: String, account: ConnectorAccount) async throws -> String? {
         let rows = try await operations.postgres.query("""
             SELECT attempt_id FROM payments.payment_attempts

@@ -20,6 +20,7 @@ public enum PaymentCoreService {
             connectors: ConnectorRegistry([SandboxConnector(), stripe]),
             accounts: ConnectorAccountRepository(postgres: infrastructure.postgres, secrets: try SecretBox(base64Key: encryptionKey), logger: logger),
             vault: CardVaultClient(http: HTTPClient.shared, signer: try CardVaultSigner(encryptionKey: encryptionKey), allowedHosts: CardVaultClient.allowedHosts(configuration.environment)),
+            secrets: try SecretBox(base64Key: encryptionKey),
             topics: configuration.topics,
             settings: settings,
             logger: logger

@@ -69,6 +69,8 @@ public struct PaymentOperations: Sendable {
     let connectors: ConnectorRegistry
     let accounts: ConnectorAccountRepository
     let vault: CardVaultClient
+    /// Seals processor tokens at rest.
+    let secrets: SecretBox
     let topics: TopicNames
     let settings: PaymentSettings
     let logger: Logger
@@ -87,7 +89,7 @@ public struct PaymentOperations: Sendable {
             status: hasInstrument ? .requiresConfirmation : .requiresPaymentMethod,
             amount: amount, currency: currency, captureMethod: command.captureMethod ?? "automatic",
             amountCapturable: 0, amountReceived: 0, merchantConnectorId: command.merchantConnectorId, connector: command.connectorName,
-            activeAttemptId: nil, attemptCount: 0, card: command.card, cardVault: command.cardVault, processorToken: command.processorPaymentToken,
+            activeAttemptId: nil, attemptCount: 0, card: command.card, cardVault: command.cardVault, sealedProcessorToken: try sealToken(command.processorPaymentToken, paymentId: command.paymentId),
             details: command.details.flatMap { if case .object(let fields) = $0 { return fields } else { return nil } } ?? [:],
             cancellationReason: nil, clientSecret: "\(command.paymentId)_secret_\(Self.randomSuffix())", createdAt: now, modifiedAt: now
         )
@@ -97,7 +99,7 @@ public struct PaymentOperations: Sendable {
                     merchant_connector_id, connector, card, card_vault, processor_token, details, client_secret, object, created_at, modified_at)
                 VALUES (\(record.paymentId), \(record.merchantId), \(record.profileId), \(record.status.rawValue), \(amount), \(currency),
                     \(record.captureMethod), \(record.merchantConnectorId), \(record.connector), \(try Self.json(record.card))::jsonb,
-                    \(try Self.json(record.cardVault))::jsonb, \(record.processorToken), \(try Self.json(JSONValue.object(record.details)))::jsonb,
+                    \(try Self.json(record.cardVault))::jsonb, \(record.sealedProcessorToken), \(try Self.json(JSONValue.object(record.details)))::jsonb,
                     \(record.clientSecret), \(try Self.json(record.object))::jsonb, \(now), \(now))
                 ON CONFLICT (payment_id) DO NOTHING RETURNING 1
                 """, logger: logger)
@@ -121,7 +123,7 @@ public struct PaymentOperations: Sendable {
         guard let record = found else { throw PaymentFailure.notFound("Payment") }
         guard [.requiresConfirmation, .requiresPaymentMethod].contains(record.status) else { throw PaymentFailure.invalidState("confirm", record.status) }
         let vaultReference = command.cardVault ?? record.cardVault
-        let token = command.processorPaymentToken ?? record.processorToken
+        let token = try command.processorPaymentToken ?? record.sealedProcessorToken.map { try secrets.open($0, as: .processorToken, row: record.paymentId) }
         guard vaultReference != nil || token != nil else {
             throw PaymentFailure.invalid("payment_method_data", "is required to confirm this payment", code: "IR_04")
         }
@@ -176,7 +178,7 @@ public struct PaymentOperations: Sendable {
             locked.captureMethod = captureMethod
             locked.card = command.card ?? locked.card
             locked.cardVault = nil
-            locked.processorToken = command.processorPaymentToken ?? locked.processorToken
+            locked.sealedProcessorToken = try sealToken(command.processorPaymentToken, paymentId: locked.paymentId) ?? locked.sealedProcessorToken
             locked.modifiedAt = Date()
             locked.attempt = AttemptRecord(
                 attemptId: attemptId, status: "pending", connectorTransactionId: nil, errorCode: nil, errorMessage: nil,
@@ -443,6 +445,10 @@ public struct PaymentOperations: Sendable {
     static func json<T: Encodable>(_ value: T?) throws -> String? {
         guard let value else { return nil }
         return String(decoding: try PaywireJSON.encoder.encode(value), as: UTF8.self)
+    }
+
+    func sealToken(_ token: String?, paymentId: String) throws -> String? {
+        try token.map { try secrets.seal($0, as: .processorToken, row: paymentId) }
     }
 
     static func randomSuffix() -> String {

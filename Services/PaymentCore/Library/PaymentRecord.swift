@@ -20,7 +20,8 @@ struct PaymentRecord: Sendable {
     var attemptCount: Int
     var card: CardSummary?
     var cardVault: CardVaultReference?
-    var processorToken: String?
+    /// The processor token for recurring charges, sealed as stored (opened only for the call).
+    var sealedProcessorToken: String?
     var details: [String: JSONValue]
     var cancellationReason: String?
     var clientSecret: String
@@ -73,7 +74,7 @@ struct PaymentRecord: Sendable {
                 amount_capturable = \(amountCapturable), amount_received = \(amountReceived),
                 merchant_connector_id = \(merchantConnectorId), connector = \(connector), active_attempt_id = \(activeAttemptId),
                 attempt_count = \(attemptCount), card = \(try PaymentOperations.json(card))::jsonb, card_vault = \(try PaymentOperations.json(cardVault))::jsonb,
-                processor_token = \(processorToken), cancellation_reason = \(cancellationReason), modified_at = \(modifiedAt),
+                processor_token = \(sealedProcessorToken), cancellation_reason = \(cancellationReason), modified_at = \(modifiedAt),
                 object = \(try PaymentOperations.json(object))::jsonb
             WHERE payment_id = \(paymentId)
             """, logger: logger)
@@ -102,7 +103,7 @@ struct PaymentRecord: Sendable {
             attemptCount: try cells[12].decode(Int.self),
             card: try json(13, CardSummary.self),
             cardVault: try json(14, CardVaultReference.self),
-            processorToken: try text(15),
+            sealedProcessorToken: try text(15),
             details: try json(16, [String: JSONValue].self) ?? [:],
             cancellationReason: try text(17),
             clientSecret: try cells[18].decode(String.self),
@@ -162,7 +163,7 @@ struct PaymentRecord: Sendable {
             "client_secret": .string(clientSecret),
             "created": .string(PaywireJSON.format(createdAt)),
             "updated": .string(PaywireJSON.format(modifiedAt)),
-            "payment_method": card != nil || processorToken != nil ? .string("card") : (details["payment_method"] ?? .null),
+            "payment_method": card != nil || sealedProcessorToken != nil ? .string("card") : (details["payment_method"] ?? .null),
             "payment_method_data": card == nil ? .null : .object(["card": cardObject, "billing": .null]),
             "connector_transaction_id": optional(attempt?.connectorTransactionId),
             "error_code": optional(attempt?.errorCode),

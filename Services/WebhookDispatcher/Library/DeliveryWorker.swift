@@ -303,7 +303,7 @@ public final class DeliveryWorker: Service, Sendable {
             headers["webhook-id"] = item.eventId
             headers["webhook-timestamp"] = String(timestamp)
             headers["webhook-signature"] = OutgoingWebhook.standardSignature(
-                id: item.eventId, timestamp: timestamp, body: item.body, secrets: [secrets.current] + (secrets.previous.map { [$0] } ?? [])
+                id: item.eventId, timestamp: timestamp, body: item.body, secrets: secrets.signing(at: Date(timeIntervalSince1970: TimeInterval(timestamp)))
             )
         }
         let attempt = DeliveryOutcome.Attempt(

@@ -76,7 +76,9 @@ start_postgres() {
   "${run_as[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
     -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=${PAYWIRE_PG_FSYNC:-on} -c ssl=on -c ssl_cert_file=$dir/tls/server.pem -c ssl_key_file=$dir/tls/server.key" start >/dev/null
   "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc "SELECT 1 FROM pg_roles WHERE rolname='paywire'" | grep -q 1 ||
-    "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE ROLE paywire LOGIN CREATEDB PASSWORD 'paywire'"
+    "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE ROLE paywire LOGIN CREATEDB CREATEROLE PASSWORD 'paywire'"
+  # The tests create a database and roles per stack as this role.
+  "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "ALTER ROLE paywire CREATEDB CREATEROLE"
   "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='paywire'" | grep -q 1 ||
     "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE paywire OWNER paywire"
 }
@@ -112,4 +114,36 @@ stop_pidfile() {
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$file"
+}
+
+# One role per service, able to reach only its own schema (each creates and owns its schema;
+# no role is granted another's). Prints nothing; sets DATABASE_URL_<SERVICE> for the caller.
+# Schemas an earlier version created as the shared `paywire` role are handed to their service.
+create_service_roles() {
+  local port="$1" database="$2"
+  local bin; bin=$(pg_bin)
+  local psql=("$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d "$database" -qtA -v ON_ERROR_STOP=1)
+  local service role schema
+  for service in gateway payment-core webhook-dispatcher recovery-scheduler; do
+    role="paywire_${service//-/_}"
+    case "$service" in
+      gateway) schema=gateway ;; payment-core) schema=payments ;; webhook-dispatcher) schema=webhooks ;; recovery-scheduler) schema=recovery ;;
+    esac
+    "${psql[@]}" <<SQL
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$role') THEN CREATE ROLE $role LOGIN PASSWORD '$role'; END IF;
+END \$\$;
+GRANT CONNECT, CREATE ON DATABASE $database TO $role;
+GRANT $role TO paywire;
+DO \$\$ DECLARE r record; BEGIN
+  IF EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = '$schema' AND pg_get_userbyid(nspowner) <> '$role') THEN
+    EXECUTE 'ALTER SCHEMA $schema OWNER TO $role';
+    FOR r IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = '$schema' AND c.relkind IN ('r', 'S', 'v', 'p') LOOP
+      EXECUTE format('ALTER TABLE %I.%I OWNER TO $role', '$schema', r.relname);
+    END LOOP;
+  END IF;
+END \$\$;
+SQL
+  done
 }

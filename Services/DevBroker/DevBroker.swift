@@ -24,7 +24,7 @@ struct DevBroker: AsyncParsableCommand {
 
     static let defaultTopics = [
         "paywire.payment.commands", "paywire.payment.events", "paywire.recovery.commands",
-        "paywire.webhook.commands", "paywire.gateway.replies", "paywire.deadletter",
+        "paywire.webhook.commands", "paywire.gateway.replies", "paywire.deadletter", "paywire.configuration",
     ]
 
     func run() async throws {

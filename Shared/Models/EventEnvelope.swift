@@ -9,6 +9,9 @@ public struct EventEnvelope: Codable, Sendable, Equatable {
     public var merchantId: String
     public var profileId: String?
     public var correlationId: String?
+    /// The merchant's configuration version the message was made under: a consumer with its own
+    /// copy of the configuration handles it only once that copy has reached this version.
+    public var configurationVersion: Int64?
     public var payload: JSONValue
 
     public init(
@@ -18,8 +21,10 @@ public struct EventEnvelope: Codable, Sendable, Equatable {
         merchantId: String,
         profileId: String? = nil,
         correlationId: String? = nil,
+        configurationVersion: Int64? = nil,
         payload: JSONValue
     ) {
+        self.configurationVersion = configurationVersion
         self.id = id
         self.type = type
         self.occurredAt = occurredAt
@@ -35,6 +40,7 @@ public struct EventEnvelope: Codable, Sendable, Equatable {
         case merchantId = "merchant_id"
         case profileId = "profile_id"
         case correlationId = "correlation_id"
+        case configurationVersion = "configuration_version"
     }
 
     public func encoded() throws -> [UInt8] { Array(try PaywireJSON.encoder.encode(self)) }
@@ -51,12 +57,14 @@ public struct TypedEnvelope<Payload: Decodable & Sendable>: Decodable, Sendable 
     public var type: String
     public var merchantId: String
     public var correlationId: String?
+    public var configurationVersion: Int64?
     public var payload: Payload
 
     enum CodingKeys: String, CodingKey {
         case id, type, payload
         case merchantId = "merchant_id"
         case correlationId = "correlation_id"
+        case configurationVersion = "configuration_version"
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> TypedEnvelope {

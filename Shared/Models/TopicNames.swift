@@ -7,6 +7,8 @@ public struct TopicNames: Sendable, Equatable {
     public var webhookCommands = "paywire.webhook.commands"
     public var gatewayReplies = "paywire.gateway.replies"
     public var deadLetter = "paywire.deadletter"
+    /// Merchants' configurations as the gateway publishes them (compacted, key: merchant id).
+    public var configuration = "paywire.configuration"
 
     public init() {}
 
@@ -18,6 +20,7 @@ public struct TopicNames: Sendable, Equatable {
         "PAYWIRE_TOPIC_WEBHOOK_COMMANDS",
         "PAYWIRE_TOPIC_GATEWAY_REPLIES",
         "PAYWIRE_TOPIC_DEADLETTER",
+        "PAYWIRE_TOPIC_CONFIGURATION",
     ]
 
     public init(environment: [String: String]) {
@@ -29,10 +32,11 @@ public struct TopicNames: Sendable, Equatable {
         if let value = environment[keys[3]], !value.isEmpty { webhookCommands = value }
         if let value = environment[keys[4]], !value.isEmpty { gatewayReplies = value }
         if let value = environment[keys[5]], !value.isEmpty { deadLetter = value }
+        if let value = environment[keys[6]], !value.isEmpty { configuration = value }
     }
 
     public var all: [String] {
-        [paymentCommands, paymentEvents, recoveryCommands, webhookCommands, gatewayReplies, deadLetter]
+        [paymentCommands, paymentEvents, recoveryCommands, webhookCommands, gatewayReplies, deadLetter, configuration]
     }
 }
 

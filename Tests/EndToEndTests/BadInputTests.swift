@@ -110,8 +110,9 @@ struct BadInputTests {
                     UPDATE gateway.business_profiles SET document = jsonb_set(document, '{outgoing_webhook_custom_http_headers}', to_jsonb(\(sealed)::text))
                     WHERE merchant_id = 'odd_m'
                     """)
-                try await client.query("UPDATE gateway.config_versions SET version = version + 1 WHERE merchant_id = 'odd_m'")
             }
+            // Any change through the API publishes the merchant's configuration, planted header included.
+            #expect(try await stack.request(.POST, "/accounts/odd_m", body: #"{"merchant_name": "odd"}"#).status == 200)
             let oddPayment = try #require(try await stack.request(.POST, "/payments", apiKey: oddKey, body: PaywireStack.cardPayment(card: "4242424242424242")).json?["payment_id"] as? String)
             let cleanPayment = try #require(try await stack.request(.POST, "/payments", apiKey: cleanKey, body: PaywireStack.cardPayment(card: "4242424242424242")).json?["payment_id"] as? String)
             #expect(await eventually { webhookEvents(clean, for: cleanPayment) == ["payment_succeeded"] }, "\(stack.logs("webhook-dispatcher"))")

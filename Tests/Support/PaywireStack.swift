@@ -10,6 +10,20 @@ import PostgresNIO
 /// process, through PAYWIRE_EXIT_WITH_PARENT).
 public final class PaywireStack: @unchecked Sendable {
     public static let services = ["payment-core", "webhook-dispatcher", "recovery-scheduler", "gateway"]
+    /// The database role each service logs in as.
+    public static let serviceRoles = [
+        "gateway": "paywire_gateway", "payment-core": "paywire_payment_core",
+        "webhook-dispatcher": "paywire_webhook_dispatcher", "recovery-scheduler": "paywire_recovery_scheduler",
+    ]
+
+    /// A service's own connection: its role, and (with PAYWIRE_SEPARATE_DATABASES=1) its own database.
+    public func databaseURL(for executable: String) -> String {
+        guard let role = Self.serviceRoles[executable], var components = URLComponents(string: databaseURL) else { return databaseURL }
+        components.user = role
+        components.password = role
+        if TestEnvironment.environment["PAYWIRE_SEPARATE_DATABASES"] == "1" { components.path += "_\(role)" }
+        return components.string ?? databaseURL
+    }
     public static let adminKey = "test_admin"
 
     public let broker: ServiceProcess
@@ -36,8 +50,24 @@ public final class PaywireStack: @unchecked Sendable {
             throw MissingTestService(description: "PAYWIRE_TEST_DATABASE_URL is not set: run ./scripts/test")
         }
         let database = TestEnvironment.uniqueName("e2e")
+        let separate = TestEnvironment.environment["PAYWIRE_SEPARATE_DATABASES"] == "1"
         try await withTestPostgres { client in
             try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)"))
+            // Each service logs in as its own role, which reaches only the schema it creates: a
+            // query into another service's schema fails ("permission denied"). The test role is
+            // a member of all four, so tests can look at everything.
+            for role in Self.serviceRoles.values.sorted() {
+                do {
+                    try await client.query(PostgresQuery(unsafeSQL: "CREATE ROLE \(role) LOGIN PASSWORD '\(role)'"))
+                } catch {
+                    // Made by an earlier (or a concurrent) stack.
+                }
+                try? await client.query(PostgresQuery(unsafeSQL: "GRANT \(role) TO CURRENT_USER"))
+                try await client.query(PostgresQuery(unsafeSQL: "GRANT CONNECT, CREATE ON DATABASE \(database) TO \(role)"))
+                if separate {
+                    try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)_\(role) OWNER \(role)"))
+                }
+            }
         }
         var components = URLComponents(string: testURL)!
         components.path = "/\(database)"
@@ -126,7 +156,7 @@ public final class PaywireStack: @unchecked Sendable {
 
     /// Starts `executable` (default: the service of that name) as `name`; a second replica is the
     /// same executable under another name, e.g. `startService("dispatcher-2", executable: "webhook-dispatcher")`.
-    public func startService(_ name: String, executable: String? = nil) async throws {
+    public func startService(_ name: String, executable: String? = nil, overrides: [String: String] = [:]) async throws {
         let port = try ports[name] ?? FreePort.next()
         ports[name] = port
         var environment = baseEnvironment
@@ -137,8 +167,14 @@ public final class PaywireStack: @unchecked Sendable {
             let internalPort = try internalPorts[name] ?? FreePort.next()
             internalPorts[name] = internalPort
             environment["PAYWIRE_GATEWAY_INTERNAL_PORT"] = String(internalPort)
+            environment["PAYWIRE_GATEWAY_INTERNAL_URL"] = "http://127.0.0.1:\(internalPort)"
+        } else if let gatewayInternal = internalPorts["gateway"] {
+            // Where the other services rebuild their configuration copies from.
+            environment["PAYWIRE_GATEWAY_INTERNAL_URL"] = "http://127.0.0.1:\(gatewayInternal)"
         }
         environment["PAYWIRE_CARD_VAULT_HOSTS"] = internalPorts.values.sorted().map { "127.0.0.1:\($0)" }.joined(separator: ",")
+        environment["DATABASE_URL"] = databaseURL(for: executable ?? name)
+        environment.merge(overrides) { _, override in override }
         processes[name] = try ServiceProcess(executable: executable ?? name, environment: environment, logDirectory: logDirectory)
     }
 

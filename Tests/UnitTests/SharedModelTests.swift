@@ -6,6 +6,7 @@ import PaywireModels
 import PaywireStore
 import Testing
 @testable import PaywireRuntime
+import WebhookDispatcher
 
 @Suite struct SharedModelTests {
     @Test func envelopeRoundTripsWithWireNames() throws {

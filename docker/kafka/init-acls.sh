@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Creates Paywire's topics and gives each service exactly the access it needs, as the admin user.
 # Runs once after the broker is up; every step is idempotent. What each service may do:
-#   gateway            writes payment commands; reads gateway replies (groups gateway-*)
+#   gateway            writes payment commands and configuration; reads gateway replies (groups gateway-*)
 #   payment-core       reads payment commands (group payment-core); writes payment events, replies
 #   webhook-dispatcher reads payment events (group webhook-dispatcher)
+#   every other service reads configuration (group <service>-configuration)
 #   recovery-scheduler reads payment events and recovery commands (group recovery-scheduler);
 #                      writes payment commands
 #   everyone           writes the dead-letter topic
@@ -21,12 +22,16 @@ PARTITIONS="${KAFKA_TOPIC_PARTITIONS:-6}"
 for topic in paywire.payment.commands paywire.payment.events paywire.recovery.commands paywire.webhook.commands paywire.gateway.replies paywire.deadletter; do
   "$BIN/kafka-topics.sh" --bootstrap-server "$SERVER" --command-config "$ADMIN" --create --if-not-exists --topic "$topic" --partitions "$PARTITIONS" --replication-factor 1
 done
+# Merchants' configurations: compacted, so the latest snapshot of every merchant stays.
+"$BIN/kafka-topics.sh" --bootstrap-server "$SERVER" --command-config "$ADMIN" --create --if-not-exists --topic paywire.configuration \
+  --partitions "$PARTITIONS" --replication-factor 1 --config cleanup.policy=compact
 acl() { "$BIN/kafka-acls.sh" --bootstrap-server "$SERVER" --command-config "$ADMIN" --add --allow-principal "User:$1" "${@:2}"; }
 produce() { acl "$1" --operation Write --operation Describe --topic "$2"; }
 consume() { acl "$1" --operation Read --operation Describe --topic "$2"; }
 group() { acl "$1" --operation Read --group "$2" "${@:3}"; }
 
 produce gateway paywire.payment.commands
+produce gateway paywire.configuration
 consume gateway paywire.gateway.replies
 group gateway gateway- --resource-pattern-type prefixed
 
@@ -42,6 +47,11 @@ consume recovery-scheduler paywire.payment.events
 consume recovery-scheduler paywire.recovery.commands
 group recovery-scheduler recovery-scheduler
 produce recovery-scheduler paywire.payment.commands
+
+for service in payment-core webhook-dispatcher recovery-scheduler; do
+  consume "$service" paywire.configuration
+  group "$service" "$service-configuration"
+done
 
 for service in gateway payment-core webhook-dispatcher recovery-scheduler; do
   produce "$service" paywire.deadletter

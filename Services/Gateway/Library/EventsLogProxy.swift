@@ -14,10 +14,8 @@ import PaywireRuntime
 struct EventsLogProxy: Sendable {
     static let environmentKeys = ["PAYWIRE_WEBHOOK_DISPATCHER_URL"]
 
-    let dispatcherURL: String
-    let signer: InternalAPISigner
+    let dispatcher: InternalAPIClient
     let authentication: GatewayAuthentication
-    let http: HTTPClient
     let logger: Logger
 
     func addRoutes(to router: Router<PaywireRequestContext>) {
@@ -52,21 +50,11 @@ struct EventsLogProxy: Sendable {
 
     /// A signed call to the dispatcher; its answer (status and JSON body) is passed back.
     func send(method: HTTPMethod, path: String, body: ByteBuffer) async throws -> Response {
-        var forward = HTTPClientRequest(url: dispatcherURL + path)
-        forward.method = method
-        for (name, value) in signer.headers(method: method.rawValue, pathAndQuery: path, body: body.readableBytesView) {
-            forward.headers.add(name: name, value: value)
-        }
-        if method == .POST {
-            forward.headers.add(name: "content-type", value: "application/json")
-            forward.body = .bytes(body)
-        }
         do {
             // A manual retry waits for the merchant's endpoint: up to the dispatcher's request
             // timeout (at most 300 s) plus a margin.
-            let response = try await http.execute(forward, timeout: .seconds(330))
-            let answer = try await response.body.collect(upTo: 8 << 20)
-            return Response(status: .init(code: Int(response.status.code)), headers: [.contentType: "application/json"], body: .init(byteBuffer: answer))
+            let answer = try await dispatcher.send(method: method, path: path, body: body, timeout: .seconds(330))
+            return Response(status: .init(code: answer.status), headers: [.contentType: "application/json"], body: .init(byteBuffer: answer.body))
         } catch {
             logger.warning("events log call to the webhook dispatcher failed", metadata: ["error": .string(String(describing: error))])
             throw APIError.unavailable("The events log is not reachable now; retry later")
@@ -77,15 +65,10 @@ struct EventsLogProxy: Sendable {
     /// the endpoint's own settings are answered regardless.
     func endpointHealth(merchantId: String, endpointId: String) async -> JSONValue? {
         let path = "/internal/endpoints/\(Self.escape(merchantId))/\(Self.escape(endpointId))/health"
-        var forward = HTTPClientRequest(url: dispatcherURL + path)
-        for (name, value) in signer.headers(method: "GET", pathAndQuery: path, body: [UInt8]()) {
-            forward.headers.add(name: name, value: value)
-        }
         do {
-            let response = try await http.execute(forward, timeout: .seconds(2))
-            let body = try await response.body.collect(upTo: 1 << 16)
-            guard response.status == .ok else { return nil }
-            return try PaywireJSON.decoder.decode(JSONValue.self, from: Data(buffer: body))
+            let answer = try await dispatcher.send(method: .GET, path: path, timeout: .seconds(2), maxBytes: 1 << 16)
+            guard answer.status == 200 else { return nil }
+            return try PaywireJSON.decoder.decode(JSONValue.self, from: Data(buffer: answer.body))
         } catch {
             logger.debug("endpoint health not available", metadata: ["error": .string(String(describing: error))])
             return nil

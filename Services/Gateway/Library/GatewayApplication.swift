@@ -39,6 +39,7 @@ public enum GatewayService {
         // Each replica reads all replies in a group of its own, from the end: it only needs
         // replies to requests it sends from now on.
         let replies = GatewayReplies(instanceId: "gateway-" + GatewayIdentifiers.random(12), logger: logger)
+        let paymentCoreURL = configuration.environment["PAYWIRE_PAYMENT_CORE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8081"
         let payments = GatewayPaymentAPI(
             infrastructure: infrastructure,
             authentication: GatewayAuthentication(adminKey: adminKey, postgres: infrastructure.postgres, logger: logger),
@@ -46,16 +47,16 @@ public enum GatewayService {
             vault: try CardVault(internalURL: internalURL, signer: try CardVaultSigner(encryptionKey: encryptionKey)),
             idempotency: IdempotencyStore(postgres: infrastructure.postgres, signer: signer, logger: logger, lease: replyTimeout + .seconds(5)),
             replyTimeout: replyTimeout,
-            commandSigner: try CommandSigner(environment: configuration.environment)
+            commandSigner: try CommandSigner(environment: configuration.environment),
+            paymentCore: PaymentCoreClient(api: InternalAPIClient(baseURL: paymentCoreURL, signer: try InternalAPISigner(encryptionKey: encryptionKey), http: .shared), logger: logger)
         )
-        let paymentCoreURL = configuration.environment["PAYWIRE_PAYMENT_CORE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8081"
         let webhooks = IncomingWebhookProxy(paymentCoreURL: paymentCoreURL.hasSuffix("/") ? String(paymentCoreURL.dropLast()) : paymentCoreURL, http: .shared, logger: logger)
         let dispatcherURL = configuration.environment["PAYWIRE_WEBHOOK_DISPATCHER_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8083"
+        let internalSigner = try InternalAPISigner(encryptionKey: encryptionKey)
         let events = EventsLogProxy(
-            dispatcherURL: dispatcherURL.hasSuffix("/") ? String(dispatcherURL.dropLast()) : dispatcherURL,
-            signer: try InternalAPISigner(encryptionKey: encryptionKey),
+            dispatcher: InternalAPIClient(baseURL: dispatcherURL, signer: internalSigner, http: .shared),
             authentication: GatewayAuthentication(adminKey: adminKey, postgres: infrastructure.postgres, logger: logger),
-            http: .shared, logger: logger
+            logger: logger
         )
         return (GatewayAPI(infrastructure: infrastructure, adminKey: adminKey, secrets: secrets, payments: payments, webhooks: webhooks, events: events), replies)
     }
@@ -83,6 +84,9 @@ public enum GatewayService {
         let internalRouter = Router(context: PaywireRequestContext.self)
         internalRouter.add(middleware: JSONErrorMiddleware())
         api.payments.vault.addRoutes(to: internalRouter)
+        ConfigurationSnapshotAPI(
+            postgres: infrastructure.postgres, signer: try InternalAPISigner(encryptionKey: try ServiceConfiguration.encryptionKey(configuration.environment)), logger: logger
+        ).addRoutes(to: internalRouter)
         let listener = try internalListener(configuration)
         let readiness = infrastructure.readiness
         readiness.require("replies")
@@ -102,6 +106,11 @@ public enum GatewayService {
                     handler: replies.handle
                 ),
                 IdempotencyKeyExpiry(postgres: infrastructure.postgres, logger: logger, waitUntil: readiness.waitUntilStarted),
+                // Configuration changes (and anything else the gateway enqueues) leave through its outbox.
+                DeferredService(
+                    waitUntil: readiness.waitUntilStarted,
+                    service: OutboxRelay(schema: GatewaySchema.name, client: infrastructure.postgres, producer: infrastructure.producer, logger: logger)
+                ),
                 ServiceInfrastructure.application(router: internalRouter, host: listener.host, port: listener.port, serverName: "paywire-gateway-internal", logger: logger),
                 infrastructure.httpServer(router: router),
             ],
@@ -127,6 +136,7 @@ struct GatewayAPI: Sendable {
         authentication = GatewayAuthentication(adminKey: adminKey, postgres: infrastructure.postgres, logger: infrastructure.logger)
         var store = GatewayConfigurationStore(postgres: infrastructure.postgres, secrets: secrets, logger: infrastructure.logger)
         store.allowPrivateNetworks = NetworkAddressPolicy.allowsPrivateNetworks(infrastructure.configuration.environment)
+        store.publisher = ConfigurationPublisher(topic: infrastructure.configuration.topics.configuration, logger: infrastructure.logger)
         self.store = store
         connectors = ConnectorAccountStore(postgres: infrastructure.postgres, secrets: secrets, logger: infrastructure.logger, configuration: store)
     }

@@ -14,6 +14,8 @@ struct GatewayConfigurationStore: Sendable {
     /// `PAYWIRE_WEBHOOK_ALLOW_PRIVATE_NETWORKS`: off in production, so a webhook URL naming a
     /// loopback, private or link-local address is refused when it is set.
     var allowPrivateNetworks = false
+    /// Every change is published, in its transaction, as the merchant's new configuration.
+    var publisher = ConfigurationPublisher(topic: TopicNames().configuration, logger: Logger(label: "paywire.gateway.configuration"))
 
     /// A webhook target that names a private address literally is refused here; a name that
     /// resolves to one is refused by the dispatcher when it sends.
@@ -566,11 +568,9 @@ struct GatewayConfigurationStore: Sendable {
         return newSecrets
     }
 
+    /// Every configuration change ends here, in its transaction: a new version, published.
     func bumpVersion(_ merchantId: String, on connection: PostgresConnection) async throws {
-        try await connection.query("""
-            INSERT INTO gateway.config_versions (merchant_id, version) VALUES (\(merchantId), 1)
-            ON CONFLICT (merchant_id) DO UPDATE SET version = gateway.config_versions.version + 1
-            """, logger: logger)
+        try await publisher.publishChange(merchantId, on: connection)
     }
 
     static func json(_ value: JSONValue) throws -> String {

@@ -20,6 +20,7 @@ struct GatewayPaymentAPI: Sendable {
     let idempotency: IdempotencyStore
     let replyTimeout: Duration
     let commandSigner: CommandSigner
+    let paymentCore: PaymentCoreClient
 
     static let environmentKeys = ["PAYWIRE_REPLY_TIMEOUT_MS", "PAYWIRE_GATEWAY_INTERNAL_URL", "PAYWIRE_GATEWAY_INTERNAL_HOST", "PAYWIRE_GATEWAY_INTERNAL_PORT"]
 
@@ -138,7 +139,16 @@ struct GatewayPaymentAPI: Sendable {
         var command = command
         command.replyTo = replies.instanceId
         if let card { command.cardVault = vault.put(card) }
-        let envelope = EventEnvelope(type: MessageType.paymentCommand, merchantId: command.merchantId, profileId: command.profileId, payload: try JSONValue(encoding: command))
+        // The merchant's configuration version now: payment-core acts only once its copy has it,
+        // so an account or endpoint changed before this call applies to it.
+        var version: Int64 = 0
+        for try await value in try await postgres.query("SELECT version FROM gateway.config_versions WHERE merchant_id = \(command.merchantId)", logger: logger).decode(Int64.self) {
+            version = value
+        }
+        let envelope = EventEnvelope(
+            type: MessageType.paymentCommand, merchantId: command.merchantId, profileId: command.profileId, configurationVersion: version,
+            payload: try JSONValue(encoding: command)
+        )
         replies.register(envelope.id)
         do {
             let message = KafkaProducerMessage(topic: infrastructure.configuration.topics.paymentCommands, key: command.paymentId, value: try envelope.encoded())
@@ -150,9 +160,10 @@ struct GatewayPaymentAPI: Sendable {
             throw APIError.unavailable("The request could not be accepted; retry it with the same Idempotency-Key")
         }
         guard let reply = await replies.wait(envelope.id, timeout: replyTimeout) else {
-            // Still running (or payment-core is catching up): answer with what is stored now.
-            let current = try await storedObject(fallback, merchantId: command.merchantId)
-            return Answer(status: .accepted, body: current ?? placeholder(fallback, command), definitive: false)
+            // Still running (or payment-core is catching up, or down): answer with what is stored
+            // now, if payment-core can say.
+            let current = try? await storedObject(fallback, merchantId: command.merchantId)
+            return Answer(status: .accepted, body: (current ?? nil) ?? placeholder(fallback, command), definitive: false)
         }
         if let failure = reply.error {
             let error: JSONValue = .object([
@@ -181,18 +192,15 @@ struct GatewayPaymentAPI: Sendable {
         }
     }
 
+    /// The payment or refund as payment-core holds it, if it belongs to `merchantId` (any merchant's for nil).
     func storedObject(_ resource: Resource, merchantId: String?) async throws -> JSONValue? {
-        let rows: PostgresRowSequence
+        let object: JSONValue?
         switch resource {
-        case .payment(let id):
-            rows = try await postgres.query("SELECT object::text FROM payments.payment_intents WHERE payment_id = \(id) AND (\(merchantId)::text IS NULL OR merchant_id = \(merchantId))", logger: logger)
-        case .refund(let id):
-            rows = try await postgres.query("SELECT object::text FROM payments.refunds WHERE refund_id = \(id) AND (\(merchantId)::text IS NULL OR merchant_id = \(merchantId))", logger: logger)
+        case .payment(let id): object = try await paymentCore.payment(id)
+        case .refund(let id): object = try await paymentCore.refund(id)
         }
-        for try await text in rows.decode(String.self) {
-            return try PaywireJSON.decoder.decode(JSONValue.self, from: Data(text.utf8))
-        }
-        return nil
+        guard let object, merchantId == nil || object["merchant_id"]?.stringValue == merchantId else { return nil }
+        return object
     }
 
     // MARK: Idempotency
@@ -259,18 +267,13 @@ struct GatewayPaymentAPI: Sendable {
     /// The owner of an existing payment, if the caller may act on it; otherwise 404, as for a
     /// payment that does not exist.
     func merchant(_ caller: Caller, paymentId: String) async throws -> String {
-        let rows = try await postgres.query("SELECT merchant_id FROM payments.payment_intents WHERE payment_id = \(paymentId)", logger: logger)
-        var owner: String?
-        for try await id in rows.decode(String.self) { owner = id }
-        guard let owner else { throw APIError.notFound("Payment") }
+        guard let owner = try await paymentCore.payment(paymentId)?["merchant_id"]?.stringValue else { throw APIError.notFound("Payment") }
         if case .merchant(let own) = caller, own != owner { throw APIError.notFound("Payment") }
         return owner
     }
 
     func paymentProfile(_ paymentId: String) async throws -> String? {
-        let rows = try await postgres.query("SELECT profile_id FROM payments.payment_intents WHERE payment_id = \(paymentId)", logger: logger)
-        for try await id in rows.decode(String?.self) { return id }
-        return nil
+        try await paymentCore.payment(paymentId)?["profile_id"]?.stringValue
     }
 
     func resolveProfile(merchantId: String, requested: String?) async throws -> String {

@@ -16,9 +16,11 @@ public struct PaymentCommandHandler: Sendable {
     let topics: TopicNames
     let logger: Logger
     let signer: CommandSigner
+    let configuration: ConfigurationCopy
 
-    public init(operations: PaymentOperations, producer: KafkaProducer, topics: TopicNames, signer: CommandSigner, logger: Logger) {
+    public init(operations: PaymentOperations, producer: KafkaProducer, topics: TopicNames, signer: CommandSigner, configuration: ConfigurationCopy, logger: Logger) {
         self.signer = signer
+        self.configuration = configuration
         self.operations = operations
         self.producer = producer
         self.topics = topics
@@ -42,6 +44,9 @@ public struct PaymentCommandHandler: Sendable {
             throw PermanentMessageError("unknown payment command type \(envelope.type)", category: "unknown_type")
         }
         let command = envelope.payload
+        // A connector account changed before this command was sent applies to it: wait for this
+        // service's copy of the configuration to reach the version the gateway saw.
+        try await configuration.waitFor(merchantId: command.merchantId, version: envelope.configurationVersion ?? 0)
         var reply = GatewayReply(correlationId: envelope.id, replyTo: command.replyTo ?? "")
         do {
             switch command.operation {

@@ -438,8 +438,21 @@ public struct PaymentOperations: Sendable {
     }
 
     func emit(_ type: String, _ record: PaymentRecord, on connection: PostgresConnection) async throws {
-        let event = EventEnvelope(type: type, merchantId: record.merchantId, profileId: record.profileId, payload: record.object)
+        let event = EventEnvelope(
+            type: type, merchantId: record.merchantId, profileId: record.profileId,
+            configurationVersion: try await configurationVersion(record.merchantId, on: connection), payload: record.object
+        )
         try await outbox.enqueue(event, topic: topics.paymentEvents, key: record.paymentId, on: connection, logger: logger)
+    }
+
+    /// The merchant's configuration version this service's copy holds: an event made now is
+    /// fanned out by the dispatcher only once its own copy has it (an endpoint created before the
+    /// payment receives the payment's events).
+    func configurationVersion(_ merchantId: String, on connection: PostgresConnection) async throws -> Int64 {
+        for try await version in try await connection.query("SELECT version FROM payments.merchant_configurations WHERE merchant_id = \(merchantId)", logger: logger).decode(Int64.self) {
+            return version
+        }
+        return 0
     }
 
     static func json<T: Encodable>(_ value: T?) throws -> String? {

@@ -1,3 +1,4 @@
+import PaywireRuntime
 import PaywireStore
 
 public enum PaymentsSchema {
@@ -99,5 +100,7 @@ public enum PaymentsSchema {
             """),
             MessagingTables.setAsideMigration(schema: name, version: 4),
         MessagingTables.relayLeaseMigration(schema: name, version: 5),
+        // payment-core's own copy of the merchants' configurations (connector accounts).
+        ConfigurationCopy.migration(schema: name, version: 6),
     ])
 }

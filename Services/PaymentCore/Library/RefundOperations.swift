@@ -153,7 +153,10 @@ extension PaymentOperations {
                 """, logger: logger)
             let updated = try await refreshRefund(refundId, on: connection)
             let type = result.status == .succeeded ? MessageType.refundSucceeded : MessageType.refundFailed
-            let event = EventEnvelope(type: type, merchantId: updated.merchantId, profileId: updated.profileId, payload: updated.object)
+            let event = EventEnvelope(
+                type: type, merchantId: updated.merchantId, profileId: updated.profileId,
+                configurationVersion: try await configurationVersion(updated.merchantId, on: connection), payload: updated.object
+            )
             try await outbox.enqueue(event, topic: topics.paymentEvents, key: updated.paymentId, on: connection, logger: logger)
             logger.info("refund moved", metadata: ["refund_id": .string(refundId), "to": .string(result.status.rawValue), "source": .string(source)])
             return updated.object

@@ -1,3 +1,4 @@
+import PaywireRuntime
 import PaywireStore
 
 public enum RecoverySchema {
@@ -7,5 +8,7 @@ public enum RecoverySchema {
         MessagingTables.migration(schema: name, version: 1),
             MessagingTables.setAsideMigration(schema: name, version: 2),
         MessagingTables.relayLeaseMigration(schema: name, version: 3),
+        // The scheduler's own copy of the merchants' configurations (revenue-recovery settings).
+        ConfigurationCopy.migration(schema: name, version: 4),
     ])
 }

@@ -51,9 +51,12 @@ public struct EventFanOut: Sendable {
     /// Writes a batch: the merchants' configurations confirmed in one query, then one transaction
     /// that records the message ids and inserts the deliveries of those not seen before.
     func write(_ batch: [Incoming]) async throws {
-        // Confirmed now, after every event of the batch was published: a configuration change
-        // committed before an event (an endpoint created before the payment) applies to it.
-        try await configuration.revalidate(Set(batch.map(\.envelope.merchantId)))
+        // An event made under a configuration version is fanned out only once this service's
+        // copy has that version: an endpoint created before the payment receives its events.
+        var needed: [String: Int64] = [:]
+        for item in batch { needed[item.envelope.merchantId] = max(needed[item.envelope.merchantId] ?? 0, item.envelope.configurationVersion ?? 0) }
+        for (merchantId, version) in needed { try await configuration.copy.waitFor(merchantId: merchantId, version: version) }
+        try await configuration.revalidate(Set(needed.keys))
         var rows: [Row] = []
         for item in batch {
             let envelope = item.envelope

@@ -7,12 +7,13 @@ public enum WebhookDispatcherService {
     public static let name = "webhook-dispatcher"
     public static let defaultPort = 8083
     /// Variables this service reads beyond `ServiceConfiguration.environmentKeys`.
-    public static let environmentKeys: [String] = DeliverySettings.environmentKeys + DeliveryHousekeeping.environmentKeys
+    public static let environmentKeys: [String] = DeliverySettings.environmentKeys + DeliveryHousekeeping.environmentKeys + ConfigurationCopy.environmentKeys
 
     public static func buildApplication(_ configuration: ServiceConfiguration, logger: Logger) throws -> PaywireApplication {
         let infrastructure = try ServiceInfrastructure(configuration: configuration, logger: logger)
         let secrets = try SecretBox(base64Key: try ServiceConfiguration.encryptionKey(configuration.environment))
-        let repository = ConfigurationRepository(postgres: infrastructure.postgres, secrets: secrets, logger: logger)
+        let copy = ConfigurationCopy(schema: WebhooksSchema.name, postgres: infrastructure.postgres, logger: logger)
+        let repository = ConfigurationRepository(copy: copy, secrets: secrets, logger: logger)
         let fanOut = EventFanOut(postgres: infrastructure.postgres, configuration: repository, logger: logger)
         let worker = DeliveryWorker(postgres: infrastructure.postgres, configuration: repository, logger: logger, settings: try DeliverySettings(environment: configuration.environment))
         let router = Router(context: PaywireRequestContext.self)
@@ -23,9 +24,14 @@ public enum WebhookDispatcherService {
                 infrastructure.postgres,
                 infrastructure.producer,
                 StartUpService(logger: logger) { try await infrastructure.startUp(migrator: WebhooksSchema.migrator) },
+                StartUpService(logger: logger) { [gateway = try ConfigurationCopy.gatewayAPI(configuration.environment)] in
+                    try await infrastructure.readiness.waitUntilStarted()
+                    try await copy.rebuild(from: gateway)
+                },
                 try infrastructure.messagingRetention(schema: WebhooksSchema.name),
                 DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: worker),
                 DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: try DeliveryHousekeeping(postgres: infrastructure.postgres, logger: logger, environment: configuration.environment)),
+                infrastructure.consumer(groupID: "webhook-dispatcher-configuration", topics: [configuration.topics.configuration], concurrentKeys: true, lowLatency: true, handler: copy.handle),
                 // Keys (objects) concurrently, each in order: the fan-out batches what arrives together.
                 infrastructure.consumer(groupID: "webhook-dispatcher", topics: [configuration.topics.paymentEvents], concurrentKeys: true, handler: fanOut.handle),
                 infrastructure.httpServer(router: router),

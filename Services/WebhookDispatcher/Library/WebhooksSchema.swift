@@ -1,3 +1,4 @@
+import PaywireRuntime
 import PaywireStore
 
 public enum WebhooksSchema {
@@ -76,5 +77,7 @@ public enum WebhooksSchema {
             CREATE INDEX events_ordered_pending ON webhooks.events (endpoint_key, object_id, seq) WHERE ordered AND delivery_status = 'pending';
             """),
         MessagingTables.relayLeaseMigration(schema: name, version: 6),
+        // The dispatcher's own copy of the merchants' configurations (profiles, endpoints).
+        ConfigurationCopy.migration(schema: name, version: 7),
     ])
 }

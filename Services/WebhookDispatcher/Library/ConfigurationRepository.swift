@@ -2,7 +2,8 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import PaywireModels
-import PostgresNIO
+import PaywireRuntime
+import PaywireStore
 
 /// Where the dispatcher sends one event. `endpointId` is nil for the legacy single `webhook_url`,
 /// which counts as one endpoint subscribed to every event type.
@@ -50,10 +51,11 @@ public struct EndpointSecrets: Sendable, Equatable {
     }
 }
 
-/// Read-only access to the configuration the gateway owns, for the other services (a service
-/// writes nothing outside its own schema). Each merchant's configuration is cached and checked
-/// against `gateway.config_versions` on every lookup, so a change committed by the gateway is
-/// seen by the very next event.
+/// The merchants' webhook configuration as the dispatcher's own copy holds it
+/// (`webhooks.merchant_configurations`, kept from the gateway's snapshots on
+/// `paywire.configuration`), secrets opened. Each merchant's configuration is cached and checked
+/// against the copy's version on every lookup, so a change the copy receives is used at once; an
+/// event made under a later version waits for the copy first (`EventFanOut`).
 public final class ConfigurationRepository: Sendable {
     struct Profile: Sendable {
         var legacyURL: String?
@@ -83,13 +85,13 @@ public final class ConfigurationRepository: Sendable {
         var endpoints: [Endpoint]
     }
 
-    private let postgres: PostgresClient
+    let copy: ConfigurationCopy
     private let secrets: SecretBox
     private let logger: Logger
     private let cache = NIOLockedValueBox<[String: MerchantConfiguration]>([:])
 
-    public init(postgres: PostgresClient, secrets: SecretBox, logger: Logger) {
-        self.postgres = postgres
+    public init(copy: ConfigurationCopy, secrets: SecretBox, logger: Logger) {
+        self.copy = copy
         self.secrets = secrets
         self.logger = logger
     }
@@ -136,9 +138,7 @@ public final class ConfigurationRepository: Sendable {
     public func revalidate(_ merchantIds: Set<String>) async throws {
         guard !merchantIds.isEmpty else { return }
         let ids = Array(merchantIds)
-        var versions: [String: Int64] = [:]
-        let rows = try await postgres.query("SELECT merchant_id, version FROM gateway.config_versions WHERE merchant_id = ANY(\(ids))", logger: logger)
-        for try await (merchantId, version) in rows.decode((String, Int64).self) { versions[merchantId] = version }
+        let versions = try await copy.versions(ids)
         let now = ContinuousClock.now
         cache.withLockedValue { cache in
             for id in ids {
@@ -152,56 +152,45 @@ public final class ConfigurationRepository: Sendable {
         if maxAge > .zero, let cached = cache.withLockedValue({ $0[merchantId] }), ContinuousClock.now - cached.checkedAt <= maxAge {
             return cached
         }
-        // The version is read first: a change racing with the load below bumps it again, and the
-        // next lookup reloads.
-        var version: Int64 = 0
-        let versionRows = try await postgres.query("SELECT version FROM gateway.config_versions WHERE merchant_id = \(merchantId)", logger: logger)
-        for try await value in versionRows.decode(Int64.self) { version = value }
+        // The version is read first: a snapshot stored while the load below runs changes it
+        // again, and the next lookup reloads.
+        let version = try await copy.versions([merchantId])[merchantId] ?? 0
         if let cached = cache.withLockedValue({ $0[merchantId] }), cached.version == version {
             let now = ContinuousClock.now
             cache.withLockedValue { $0[merchantId]?.checkedAt = now }
             return cached
         }
-
         var configuration = MerchantConfiguration(version: version, defaultProfileId: nil, profiles: [:], endpoints: [])
-        let merchant = try await postgres.query("SELECT default_profile_id FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)", logger: logger)
-        for try await id in merchant.decode(String?.self) { configuration.defaultProfileId = id }
-
-        let profiles = try await postgres.query("""
-            SELECT profile_id, document::text, payment_response_hash_key FROM gateway.business_profiles WHERE merchant_id = \(merchantId)
-            """, logger: logger)
-        for try await (profileId, documentText, sealedHashKey) in profiles.decode((String, String, String?).self) {
-            let document = (try? PaywireJSON.decoder.decode(JSONValue.self, from: Data(documentText.utf8))) ?? .null
-            let details = document["webhook_details"]
-            var disabled = Set<String>()
-            for (flag, eventType) in WebhookEventType.legacyFlags where details?[flag] == .bool(false) { disabled.insert(eventType) }
+        guard let snapshot = try await copy.current(merchantId), !snapshot.deleted else {
+            cache.withLockedValue { $0[merchantId] = configuration }
+            return configuration
+        }
+        configuration.version = snapshot.version
+        configuration.defaultProfileId = snapshot.defaultProfileId
+        for profile in snapshot.profiles {
             var headers: [String: String] = [:]
-            if let sealed = document["outgoing_webhook_custom_http_headers"]?.stringValue,
-               let text = try? secrets.open(sealed, as: .profileCustomHeaders, row: profileId),
+            if let sealed = profile.sealedCustomHeaders,
+               let text = try? secrets.open(sealed, as: .profileCustomHeaders, row: profile.profileId),
                let map = try? PaywireJSON.decoder.decode([String: String].self, from: Data(text.utf8)) {
                 headers = map
             }
-            configuration.profiles[profileId] = Profile(
-                legacyURL: details?["webhook_url"]?.stringValue,
-                legacyDisabled: disabled,
-                hashKey: try sealedHashKey.map { try secrets.open($0, as: .profileHashKey, row: profileId) },
+            configuration.profiles[profile.profileId] = Profile(
+                legacyURL: profile.webhookURL,
+                legacyDisabled: Set(profile.disabledEventTypes),
+                hashKey: try profile.sealedHashKey.map { try secrets.open($0, as: .profileHashKey, row: profile.profileId) },
                 customHeaders: headers
             )
         }
-
-        let endpoints = try await postgres.query("""
-            SELECT webhook_endpoint_id, profile_id, webhook_url, events, status, secret,
-                   CASE WHEN previous_secret_expires_at > now() THEN previous_secret END, previous_secret_expires_at, modified_at, rate_limit, ordering
-            FROM gateway.webhook_endpoints WHERE merchant_id = \(merchantId) ORDER BY position
-            """, logger: logger)
-        for try await (id, profileId, url, events, status, secret, previous, previousExpiresAt, modifiedAt, rateLimit, ordering) in endpoints.decode((String, String, String, [String], String, String, String?, Date?, Date, Int?, String).self) {
+        for endpoint in snapshot.endpoints {
+            let previous = endpoint.previousSecretExpiresAt.map { $0 > Date() } == true ? endpoint.sealedPreviousSecret : nil
             configuration.endpoints.append(Endpoint(
-                id: id, profileId: profileId, url: url, events: Set(events), status: status,
+                id: endpoint.endpointId, profileId: endpoint.profileId, url: endpoint.url, events: Set(endpoint.events), status: endpoint.status,
                 secrets: EndpointSecrets(
-                    current: try secrets.open(secret, as: .endpointSigningSecret, row: id),
-                    previous: try previous.map { try secrets.open($0, as: .endpointSigningSecret, row: id) }, previousExpiresAt: previousExpiresAt
+                    current: try secrets.open(endpoint.sealedSecret, as: .endpointSigningSecret, row: endpoint.endpointId),
+                    previous: try previous.map { try secrets.open($0, as: .endpointSigningSecret, row: endpoint.endpointId) },
+                    previousExpiresAt: endpoint.previousSecretExpiresAt
                 ),
-                modifiedAt: modifiedAt, rateLimit: rateLimit, ordered: ordering == "per_object"
+                modifiedAt: endpoint.modifiedAt, rateLimit: endpoint.rateLimit, ordered: endpoint.ordering == "per_object"
             ))
         }
         cache.withLockedValue { $0[merchantId] = configuration }

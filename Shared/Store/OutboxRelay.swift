@@ -89,6 +89,11 @@ public final class OutboxRelay: Service, Sendable {
     /// another relay holds the lease).
     @discardableResult
     public func publishPending() async throws -> Int {
+        // Idle passes only read (the partial index), so an idle relay writes nothing.
+        let waiting = try await client.query(
+            PostgresQuery(unsafeSQL: "SELECT 1 FROM \(schema).outbox WHERE published_at IS NULL AND failed_at IS NULL LIMIT 1"), logger: logger
+        )
+        guard try await waiting.hasRows() else { return 0 }
         guard try await holdLease() else { return 0 }
         let rows = try await client.query(
             PostgresQuery(unsafeSQL: "SELECT seq, topic, message_key, payload FROM \(schema).outbox WHERE published_at IS NULL AND failed_at IS NULL ORDER BY seq LIMIT \(batchSize)"),

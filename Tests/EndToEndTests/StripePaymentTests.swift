@@ -30,7 +30,7 @@ struct StripePaymentTests {
         let url = try await receiver.start()
         defer { receiver.stop() }
         let environment = [
-            "PAYWIRE_CONNECTOR_TIMEOUT_MS": "1000", "PAYWIRE_PSYNC_DELAY_MS": "500", "PAYWIRE_PSYNC_INTERVAL_MS": "200", "PAYWIRE_REPLY_TIMEOUT_MS": "8000",
+            "PAYWIRE_CONNECTOR_TIMEOUT_MS": "2000", "PAYWIRE_PSYNC_DELAY_MS": "500", "PAYWIRE_PSYNC_INTERVAL_MS": "200", "PAYWIRE_REPLY_TIMEOUT_MS": "8000",
             "PAYWIRE_PSYNC_MAX_TRIES": "4",
         ]
         try await PaywireStack.with(extraEnvironment: environment, fakeStripe: true) { stack in
@@ -175,7 +175,7 @@ struct StripePaymentTests {
         let url = try await receiver.start()
         defer { receiver.stop() }
         // The status sync is pushed far out so that only the webhook can resolve the payment.
-        let environment = ["PAYWIRE_CONNECTOR_TIMEOUT_MS": "1000", "PAYWIRE_PSYNC_DELAY_MS": "600000", "PAYWIRE_REPLY_TIMEOUT_MS": "8000"]
+        let environment = ["PAYWIRE_CONNECTOR_TIMEOUT_MS": "2000", "PAYWIRE_PSYNC_DELAY_MS": "600000", "PAYWIRE_REPLY_TIMEOUT_MS": "8000"]
         try await PaywireStack.with(extraEnvironment: environment, fakeStripe: true) { stack in
             let apiKey = try await stack.createMerchant("merchant_wh", webhookURL: "\(url)/hooks")
             let webhookPath = "/webhooks/merchant_wh/stripe"

@@ -1,5 +1,17 @@
 import Foundation
 
+/// One page of the gateway's `GET /internal/configuration` (every merchant, in id order).
+public struct ConfigurationPage: Codable, Sendable {
+    public var snapshots: [MerchantConfigurationSnapshot]
+    /// Where the next page starts (`after`), or nil after the last.
+    public var next: String?
+
+    public init(snapshots: [MerchantConfigurationSnapshot], next: String?) {
+        self.snapshots = snapshots
+        self.next = next
+    }
+}
+
 /// A merchant's whole configuration as the gateway publishes it on `paywire.configuration`
 /// (compacted, key: merchant id), one message per change: the services that need it keep their
 /// own copy from these, and a copy at `version` knows every change the gateway committed up to it.

@@ -111,18 +111,13 @@ public struct ConfigurationCopy: Sendable {
             let path = "/internal/configuration?after=\(StrictPercentEncoding.encode(after))&limit=200"
             let answer = try await gateway.send(method: .GET, path: path, timeout: .seconds(30), maxBytes: 64 << 20)
             guard answer.status == 200 else { throw RebuildFailed(status: answer.status) }
-            let page = try PaywireJSON.decoder.decode(Page.self, from: Data(buffer: answer.body))
+            let page = try PaywireJSON.decoder.decode(ConfigurationPage.self, from: Data(buffer: answer.body))
             for snapshot in page.snapshots where try await store(snapshot) { stored += 1 }
             guard let next = page.next else { break }
             after = next
         }
         logger.info("configuration copy rebuilt from the gateway's snapshot", metadata: ["schema": .string(schema), "newer": .stringConvertible(stored)])
         return stored
-    }
-
-    struct Page: Decodable {
-        var snapshots: [MerchantConfigurationSnapshot]
-        var next: String?
     }
 
     struct RebuildFailed: Error, CustomStringConvertible {

@@ -6,7 +6,6 @@ import PaywireModels
 /// gateway's Idempotency-Key request digests, whose bodies can hold card numbers). The key is
 /// derived from PAYWIRE_ENCRYPTION_KEY under a label of its own.
 public struct InternalRequestSigner: Sendable {
-    public static let header = "x-paywire-internal-signature"
     private let key: SymmetricKey
 
     public init(encryptionKey base64Key: String) throws {

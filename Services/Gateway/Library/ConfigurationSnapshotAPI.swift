@@ -52,10 +52,3 @@ struct ConfigurationSnapshotAPI: Sendable {
             }
     }
 }
-
-/// One page of `GET /internal/configuration`.
-public struct ConfigurationPage: Codable, Sendable {
-    public var snapshots: [MerchantConfigurationSnapshot]
-    /// Where the next page starts (`after`), or nil after the last.
-    public var next: String?
-}

@@ -271,6 +271,7 @@ let package = Package(
                 "PaywireKafka", "PaywireModels", "PaywireStore", "PaywireRuntime", "PaywireTestSupport",
                 "Gateway", "PaymentCore", "RecoveryScheduler", "WebhookDispatcher",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             path: "Tests/IntegrationTests",
             swiftSettings: swiftSettings

@@ -147,3 +147,17 @@ END \$\$;
 SQL
   done
 }
+
+# PAYWIRE_SEPARATE_DATABASES=1: besides the roles, one database per service, owned by its role
+# (`paywire_<role>`), so each service can be moved to a server of its own.
+create_service_databases() {
+  local port="$1"
+  local bin; bin=$(pg_bin)
+  local service role
+  for service in gateway payment-core webhook-dispatcher recovery-scheduler; do
+    role="paywire_${service//-/_}"
+    "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$role'" | grep -q 1 ||
+      "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE $role OWNER $role"
+  done
+}
+

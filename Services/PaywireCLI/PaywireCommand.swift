@@ -59,7 +59,7 @@ struct DeadLetters: AsyncParsableCommand {
                         "reason": .string(letter.reason), "error": .string(letter.error), "consumer_group": .string(letter.consumerGroup),
                         "size_bytes": .number(Double(letter.originalValue.count)),
                     ])
-                    print(String(decoding: try PaywireJSON.encoder.encode(line), as: UTF8.self))
+                    print(try PaywireJSON.text(line))
                 } else {
                     print("\(record.id)\t\(PaywireJSON.format(letter.deadLetteredAt))\t\(letter.originalTopic)[\(letter.originalPartition)]@\(letter.originalOffset)\tkey=\(letter.originalKey ?? "-")\t\(letter.reason)\t\(letter.error)")
                 }

@@ -1,9 +1,11 @@
 import CRdKafka
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 
-/// Owns one `rd_kafka_t` and the callbacks librdkafka makes into Swift. Everything C-facing in
-/// this module goes through here; the public types never see a pointer.
+/// Owns one `rd_kafka_t` and the callbacks librdkafka makes into Swift. Every C call of this
+/// module is made here (this file and its `+Consumer`, `+Producer` and `+Admin` extensions); the
+/// public types never see a pointer or a librdkafka type.
 final class RDKafkaClient: @unchecked Sendable {
     enum Kind { case producer, consumer }
 
@@ -11,13 +13,13 @@ final class RDKafkaClient: @unchecked Sendable {
     /// opaque and released after `rd_kafka_destroy`, when no callback can run any more.
     final class CallbackContext: @unchecked Sendable {
         let logger: Logger
-        let onDelivery: (@Sendable (UnsafeMutableRawPointer?, rd_kafka_resp_err_t, Int32, Int64) -> Void)?
-        let onRebalance: (@Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) -> Void)?
+        let onDelivery: (@Sendable (UnsafeMutableRawPointer?, Result<KafkaDeliveryReport, KafkaError>) -> Void)?
+        let onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)?
 
         init(
             logger: Logger,
-            onDelivery: (@Sendable (UnsafeMutableRawPointer?, rd_kafka_resp_err_t, Int32, Int64) -> Void)?,
-            onRebalance: (@Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) -> Void)?
+            onDelivery: (@Sendable (UnsafeMutableRawPointer?, Result<KafkaDeliveryReport, KafkaError>) -> Void)?,
+            onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)?
         ) {
             self.logger = logger
             self.onDelivery = onDelivery
@@ -29,13 +31,19 @@ final class RDKafkaClient: @unchecked Sendable {
     let kind: Kind
     private let context: Unmanaged<CallbackContext>
     private var destroyed = false
+    /// A consumer's queue, into which the main queue (logs, errors, rebalances) is routed too,
+    /// so one poll serves them all.
+    let consumerQueue: OpaquePointer?
+    /// A producer's topic handles by name: producing by name would make librdkafka look the topic
+    /// up (and take its locks) for every message.
+    let topicHandles = NIOLockedValueBox<[String: UnsafeSendable<OpaquePointer>]>([:])
 
     static func make(
         kind: Kind,
         properties: [String: String],
         logger: Logger,
-        onDelivery: (@Sendable (UnsafeMutableRawPointer?, rd_kafka_resp_err_t, Int32, Int64) -> Void)? = nil,
-        onRebalance: (@Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) -> Void)? = nil
+        onDelivery: (@Sendable (UnsafeMutableRawPointer?, Result<KafkaDeliveryReport, KafkaError>) -> Void)? = nil,
+        onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)? = nil
     ) throws -> RDKafkaClient {
         let conf = try RDKafkaConfig.make(properties)
         let context = Unmanaged.passRetained(
@@ -70,14 +78,15 @@ final class RDKafkaClient: @unchecked Sendable {
                 guard let message, let opaque else { return }
                 let context = Unmanaged<CallbackContext>.fromOpaque(opaque).takeUnretainedValue()
                 let m = message.pointee
-                context.onDelivery?(m._private, m.err, m.partition, m.offset)
+                context.onDelivery?(m._private, m.err == RD_KAFKA_RESP_ERR_NO_ERROR
+                    ? .success(KafkaDeliveryReport(partition: m.partition, offset: m.offset))
+                    : .failure(KafkaError(kind: .delivery, rdError: m.err)))
             }
         }
         if onRebalance != nil {
             rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, opaque in
                 guard let rk, let opaque else { return }
-                let context = Unmanaged<CallbackContext>.fromOpaque(opaque).takeUnretainedValue()
-                context.onRebalance?(rk, err, partitions)
+                RDKafkaClient.rebalance(rk, err, partitions, context: Unmanaged<CallbackContext>.fromOpaque(opaque).takeUnretainedValue())
             }
         }
 
@@ -89,13 +98,58 @@ final class RDKafkaClient: @unchecked Sendable {
             context.release()
             throw KafkaError(kind: .clientCreation, message: String(cString: errorText))
         }
-        return RDKafkaClient(handle: handle, kind: kind, context: context)
+        var consumerQueue: OpaquePointer?
+        if kind == .consumer {
+            rd_kafka_poll_set_consumer(handle)
+            consumerQueue = rd_kafka_queue_get_consumer(handle)
+        }
+        return RDKafkaClient(handle: handle, kind: kind, context: context, consumerQueue: consumerQueue)
     }
 
-    private init(handle: OpaquePointer, kind: Kind, context: Unmanaged<CallbackContext>) {
+    private init(handle: OpaquePointer, kind: Kind, context: Unmanaged<CallbackContext>, consumerQueue: OpaquePointer?) {
         self.handle = handle
         self.kind = kind
         self.context = context
+        self.consumerQueue = consumerQueue
+    }
+
+    /// Called on the polling thread: takes or gives up the partitions (incrementally under the
+    /// cooperative protocol), then tells the consumer.
+    private static func rebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t, _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, context: CallbackContext) {
+        let list = partitionList(partitions)
+        let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+        switch err {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            if cooperative {
+                if let error = rd_kafka_incremental_assign(rk, partitions) { rd_kafka_error_destroy(error) }
+            } else {
+                rd_kafka_assign(rk, partitions)
+            }
+            context.logger.info("partitions assigned", metadata: ["kafka.partitions": .string(list.map(\.description).joined(separator: ","))])
+            context.onRebalance?(.assigned(list))
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            // Commit what was stored before giving the partitions away, so the next owner starts
+            // after the last message whose effects are committed.
+            rd_kafka_commit(rk, nil, 0)
+            if cooperative {
+                if let error = rd_kafka_incremental_unassign(rk, partitions) { rd_kafka_error_destroy(error) }
+            } else {
+                rd_kafka_assign(rk, nil)
+            }
+            context.logger.info("partitions revoked", metadata: ["kafka.partitions": .string(list.map(\.description).joined(separator: ","))])
+            context.onRebalance?(.revoked(list))
+        default:
+            context.logger.error("rebalance error", metadata: ["kafka.error": .string(String(cString: rd_kafka_err2str(err)))])
+            rd_kafka_assign(rk, nil)
+        }
+    }
+
+    static func partitionList(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) -> [KafkaTopicPartition] {
+        guard let list else { return [] }
+        return (0..<Int(list.pointee.cnt)).map { index in
+            let element = list.pointee.elems[index]
+            return KafkaTopicPartition(topic: String(cString: element.topic), partition: element.partition)
+        }
     }
 
     var logger: Logger { context.takeUnretainedValue().logger }
@@ -104,6 +158,12 @@ final class RDKafkaClient: @unchecked Sendable {
     func destroy(skipConsumerClose: Bool = false) {
         guard !destroyed else { return }
         destroyed = true
+        if let consumerQueue { rd_kafka_queue_destroy(consumerQueue) }
+        let topics = topicHandles.withLockedValue { handles in
+            defer { handles.removeAll() }
+            return Array(handles.values)
+        }
+        for topic in topics { rd_kafka_topic_destroy(topic.value) }
         if skipConsumerClose {
             rd_kafka_destroy_flags(handle, Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
         } else {
@@ -176,5 +236,41 @@ final class RDKafkaBlockingExecutor: Sendable {
         await withCheckedContinuation { continuation in
             queue.async { continuation.resume(returning: body()) }
         }
+    }
+}
+
+/// For C handles confined to one executor thread by construction.
+struct UnsafeSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+extension KafkaError {
+    init(kind: Kind, rdError: rd_kafka_resp_err_t, context: String? = nil) {
+        let text = String(cString: rd_kafka_err2str(rdError))
+        self.init(kind: kind, code: rdError.rawValue, message: context.map { "\($0): \(text)" } ?? text)
+    }
+
+    /// librdkafka's symbolic name for the code, e.g. `_MSG_TIMED_OUT`.
+    public var codeName: String {
+        String(cString: rd_kafka_err2name(rd_kafka_resp_err_t(rawValue: code)))
+    }
+
+    /// A refusal of this one message that retrying cannot change (too large, an invalid or
+    /// unknown topic, not authorised): the message must be set aside, not retried.
+    public var isPermanentForMessage: Bool {
+        let permanent: [rd_kafka_resp_err_t] = [
+            RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
+            RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION, RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, RD_KAFKA_RESP_ERR__INVALID_ARG,
+            RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+        ]
+        return permanent.contains { $0.rawValue == code }
+    }
+
+    /// The topic already exists (CreateTopics).
+    var isTopicAlreadyExists: Bool { code == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS.rawValue }
+
+    static func unknownTopic(_ topic: String) -> KafkaError {
+        KafkaError(kind: .metadata, code: RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC.rawValue, message: "unknown topic \(topic)")
     }
 }

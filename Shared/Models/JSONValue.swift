@@ -96,6 +96,17 @@ public enum PaywireJSON {
         return decoder
     }()
 
+    /// A value as JSON text (for jsonb columns and stored documents).
+    public static func text<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// The fields of a stored JSON object; empty when the text is not an object.
+    public static func fields(of text: String) -> [String: JSONValue] {
+        if case .object(let object)? = try? decoder.decode(JSONValue.self, from: Data(text.utf8)) { return object }
+        return [:]
+    }
+
     public static func format(_ date: Date) -> String {
         date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true).timeSeparator(.colon).timeZone(separator: .omitted)).replacingOccurrences(of: "+0000", with: "Z")
     }

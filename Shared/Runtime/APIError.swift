@@ -40,11 +40,6 @@ public struct APIError: HTTPResponseError, Sendable {
             "type": .string(type), "code": .string(code), "message": .string(message),
         ]
         error["field"] = field.map(JSONValue.string) ?? .null
-        let body = try PaywireJSON.encoder.encode(JSONValue.object(["error": .object(error)]))
-        return Response(
-            status: status,
-            headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: body))
-        )
+        return try JSONResponse(.object(["error": .object(error)]), status: status).response()
     }
 }

@@ -50,7 +50,7 @@ public struct ConfigurationCopy: Sendable {
     /// Stores a snapshot unless the copy already holds this version or a later one.
     @discardableResult
     public func store(_ snapshot: MerchantConfigurationSnapshot) async throws -> Bool {
-        let document = String(decoding: try PaywireJSON.encoder.encode(snapshot), as: UTF8.self)
+        let document = try PaywireJSON.text(snapshot)
         var binds = PostgresBindings()
         binds.append(snapshot.merchantId)
         binds.append(snapshot.version)

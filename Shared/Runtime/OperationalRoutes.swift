@@ -95,7 +95,6 @@ public enum OperationalRoutes {
     }
 
     public static func jsonResponse(_ status: HTTPResponse.Status, _ object: [String: JSONValue]) -> Response {
-        let body = (try? PaywireJSON.encoder.encode(JSONValue.object(object))) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        (try? JSONResponse(.object(object), status: status).response()) ?? Response(status: .internalServerError)
     }
 }

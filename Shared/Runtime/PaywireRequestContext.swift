@@ -4,6 +4,9 @@ import PaywireModels
 
 public struct PaywireRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// Set by the gateway's authenticator middleware; nil on routes that take no key, and when
+    /// no valid key came with the request.
+    public var caller: APICaller?
 
     public init(source: Source) {
         coreContext = .init(source: source)

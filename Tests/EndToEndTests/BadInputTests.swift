@@ -105,7 +105,7 @@ struct BadInputTests {
             // planted directly, sealed with the services' key.
             let oddProfile = try #require(try await stack.request(.GET, "/accounts/odd_m").json?["default_profile"] as? String)
             let sealed = try SecretBox(base64Key: stack.encryptionKey).seal(#"{"X-Evil": "a\u0000b", "X-Fine": "yes"}"#, as: .profileCustomHeaders, row: oddProfile)
-            try await withStackDatabase(stack.databaseURL) { client in
+            try await withStackDatabase(stack.databaseURL(owning: "gateway")) { client in
                 try await client.query("""
                     UPDATE gateway.business_profiles SET document = jsonb_set(document, '{outgoing_webhook_custom_http_headers}', to_jsonb(\(sealed)::text))
                     WHERE merchant_id = 'odd_m'
@@ -120,7 +120,7 @@ struct BadInputTests {
             let oddRequest = try #require(odd.requests.first)
             #expect(oddRequest.headers["x-fine"] == "yes" && oddRequest.headers["x-evil"] == nil)
             // The odd answer is recorded (NUL replaced), once, and delivered.
-            let recorded = try await withStackDatabase(stack.databaseURL) { client -> [(String, String?, Int)] in
+            let recorded = try await withStackDatabase(stack.databaseURL(owning: "webhooks")) { client -> [(String, String?, Int)] in
                 var rows: [(String, String?, Int)] = []
                 for try await row in try await client.query("""
                     SELECT e.delivery_status, a.response_body, (SELECT count(*) FROM webhooks.delivery_attempts b WHERE b.event_id = e.event_id)::int

@@ -37,14 +37,14 @@ struct CrashRecoveryTests {
             stack.processes[victim]!.crash()
             var payments: [String] = []
             for _ in 0..<5 { payments.append(try await createPayment(stack, apiKey: apiKey, accepted: victim == "payment-core" ? [202] : [200])) }
-            try await Task.sleep(for: .milliseconds(500))
+            try await stack.waitUntilQuiet()
             #expect(receiver.requests.isEmpty, "nothing can be delivered while \(victim) is down")
 
             try await stack.startService(victim)
             try await stack.waitUntilReady(victim)
             let all = await eventually(timeout: .seconds(60)) { receiver.requests.count >= payments.count }
             #expect(all, "\(receiver.requests.count) of \(payments.count) webhooks; log:\n\(stack.logs(victim))")
-            try await Task.sleep(for: .seconds(1))
+            try await stack.waitUntilQuiet()
             let delivered = receiver.requests.compactMap { request -> String? in
                 let body = try? JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any]
                 return ((body?["content"] as? [String: Any])?["object"] as? [String: Any])?["payment_id"] as? String
@@ -75,9 +75,9 @@ struct CrashRecoveryTests {
                 (try? await stack.request(.GET, "/payments/\(paymentId)", apiKey: apiKey).json?["status"] as? String) == "succeeded"
             }
             #expect(succeeded, "payment-core log:\n\(stack.logs("payment-core"))")
-            try await Task.sleep(for: .seconds(2))
+            try await stack.waitUntilQuiet()
             #expect(webhookEvents(receiver, for: paymentId) == ["payment_succeeded"])
-            let attempts = try await withStackDatabase(stack.databaseURL) { client in
+            let attempts = try await withStackDatabase(stack.databaseURL(owning: "payments")) { client in
                 var count = 0
                 for try await value in try await client.query("SELECT count(*)::int FROM payments.payment_attempts WHERE payment_id = \(paymentId)").decode(Int.self) { count = value }
                 return count
@@ -128,10 +128,10 @@ struct CrashRecoveryTests {
             await producer.shutdown()
             let arrived = await eventually(timeout: .seconds(30)) { !receiver.requests.isEmpty }
             #expect(arrived)
-            try await Task.sleep(for: .seconds(2))
+            try await stack.waitUntilQuiet()
             #expect(receiver.requests.count == 1)
 
-            let rows = try await withStackDatabase(stack.databaseURL) { client in
+            let rows = try await withStackDatabase(stack.databaseURL(owning: "webhooks")) { client in
                 var count = 0
                 let result = try await client.query("SELECT count(*) FROM webhooks.events WHERE object_id = 'pay_dupe' AND event_type = 'payment_succeeded'")
                 for try await value in result.decode(Int.self) { count = value }
@@ -142,14 +142,3 @@ struct CrashRecoveryTests {
     }
 }
 
-import PaywireStore
-
-func withStackDatabase<T: Sendable>(_ url: String, _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
-    let client = PostgresClient(configuration: try DatabaseConfiguration(url: url).clientConfiguration, backgroundLogger: TestEnvironment.logger("pg", level: .error))
-    // (The client may be asked before run() has started; PostgresNIO waits, and warns about it.)
-    return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
-        group.addTask { await client.run() }
-        defer { group.cancelAll() }
-        return try await body(client)
-    }
-}

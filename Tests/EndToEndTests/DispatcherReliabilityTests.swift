@@ -53,7 +53,7 @@ struct DispatcherReliabilityTests {
                 for result in try await producer.sendBatch(messages) { if case .failure(let error) = result { throw error } }
             }
             func delivered(_ prefix: String) async throws -> (rows: Int, delivered: Int) {
-                try await withStackDatabase(stack.databaseURL) { client in
+                try await withStackDatabase(stack.databaseURL(owning: "webhooks")) { client in
                     for try await counts in try await client.query("""
                         SELECT count(*)::int, (count(*) FILTER (WHERE delivery_status = 'delivered'))::int FROM webhooks.events WHERE object_id LIKE \("pay_" + prefix + "_%")
                         """).decode((Int, Int).self) { return (counts.0, counts.1) }
@@ -62,7 +62,7 @@ struct DispatcherReliabilityTests {
             }
             /// Attempts recorded for each delivery of this burst.
             func attempts(_ prefix: String) async throws -> [String: Int] {
-                try await withStackDatabase(stack.databaseURL) { client in
+                try await withStackDatabase(stack.databaseURL(owning: "webhooks")) { client in
                     var counts: [String: Int] = [:]
                     for try await (id, count) in try await client.query("""
                         SELECT event_id, attempt_count FROM webhooks.events WHERE object_id LIKE \("pay_" + prefix + "_%")

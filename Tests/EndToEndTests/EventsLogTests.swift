@@ -195,7 +195,7 @@ struct EventsLogTests {
             })
             let failingHealth = try #require(try await stack.request(.GET, "\(endpoints)/\(failingEndpoint)", apiKey: apiKey).json?["health"] as? [String: Any])
             #expect(failingHealth["state"] as? String == "active" && (failingHealth["consecutive_failures"] as? Int ?? 0) >= 2 && failingHealth["success_rate_last_hour"] as? Double == 0, "\(failingHealth)")
-            try await withStackDatabase(stack.databaseURL) { client in
+            try await withStackDatabase(stack.databaseURL(owning: "webhooks")) { client in
                 try await client.query("UPDATE webhooks.endpoint_health SET failing_since = now() - interval '6 days' WHERE endpoint_id = \(failingEndpoint)")
             }
             let before = failing.requests.count

@@ -164,7 +164,7 @@ struct GatewayConfigurationTests {
         let paymentId = try #require(payment["payment_id"] as? String)
         let arrived = await eventually(timeout: .seconds(30)) { !receivers[2].requests.isEmpty }
         #expect(arrived, "dispatcher log:\n\(stack.logs("webhook-dispatcher"))")
-        try await Task.sleep(for: .seconds(1))
+        try await stack.waitUntilQuiet()
         #expect(receivers[0].requests.isEmpty && receivers[1].requests.isEmpty, "endpoints not subscribed to payment_failed get nothing")
         let delivered = try #require(receivers[2].requests.first)
         #expect(receivers[2].requests.count == 1)
@@ -251,7 +251,7 @@ struct GatewayConfigurationTests {
             #expect(fetched.status == 200 && !fetched.body.contains(stripeKey))
 
             // Sealed at rest: the database holds no credential in the clear.
-            let stored = try await withStackDatabase(stack.databaseURL) { client in
+            let stored = try await withStackDatabase(stack.databaseURL(owning: "gateway")) { client in
                 var text = ""
                 let rows = try await client.query("SELECT account_details || coalesce(webhook_secret, '') || document::text FROM gateway.connector_accounts")
                 for try await row in rows.decode(String.self) { text += row }

@@ -79,7 +79,7 @@ struct SandboxPaymentTests {
             let short = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: recurring("tok_sandbox_9995")))
             #expect(short["status"] as? String == "failed" && short["error_code"] as? String == "insufficient_funds")
             // Processor tokens are sealed at rest, bound to their payment.
-            let storedTokens = try await withStackDatabase(stack.databaseURL) { client in
+            let storedTokens = try await withStackDatabase(stack.databaseURL(owning: "payments")) { client in
                 var tokens: [String] = []
                 for try await token in try await client.query("SELECT processor_token FROM payments.payment_intents WHERE processor_token IS NOT NULL").decode(String.self) { tokens.append(token) }
                 return tokens
@@ -171,8 +171,8 @@ struct SandboxPaymentTests {
             try await stack.createSandboxAccount(merchantId: "merchant_pay", apiKey: apiKey)
             expectError(try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242")), status: 400, field: "routing")
 
-            try await Task.sleep(for: .seconds(1))
-            let counts = try await withStackDatabase(stack.databaseURL) { client in
+            try await stack.waitUntilQuiet()
+            let counts = try await withStackDatabase(stack.databaseURL(owning: "payments")) { client in
                 var values: [Int] = []
                 for sql in [
                     "SELECT count(*)::int FROM payments.payment_attempts WHERE payment_id = '\(raceId)'",
@@ -196,19 +196,21 @@ struct SandboxPaymentTests {
 /// service's log.
 enum CardDataScan {
     static func expectNoCardNumbers(stack: PaywireStack, numbers: [String], sourceLocation: SourceLocation = #_sourceLocation) async throws {
-        let dump = try await withStackDatabase(stack.databaseURL) { client in
-            var text = ""
-            let tables = try await client.query("""
-                SELECT table_schema, table_name FROM information_schema.tables
-                WHERE table_schema IN ('gateway', 'payments', 'webhooks', 'recovery') AND table_type = 'BASE TABLE'
-                """)
-            var names: [(String, String)] = []
-            for try await row in tables.decode((String, String).self) { names.append(row) }
-            for (schema, table) in names {
-                let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM \(schema).\(table) t"))
-                for try await line in rows.decode(String.self) { text += line + "\n" }
+        var dump = ""
+        for schema in PaywireStack.schemaOwners.keys.sorted() {
+            dump += try await withStackDatabase(stack.databaseURL(owning: schema)) { client in
+                var text = ""
+                let tables = try await client.query("""
+                    SELECT table_name FROM information_schema.tables WHERE table_schema = \(schema) AND table_type = 'BASE TABLE'
+                    """)
+                var names: [String] = []
+                for try await name in tables.decode(String.self) { names.append(name) }
+                for table in names {
+                    let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM \(schema).\(table) t"))
+                    for try await line in rows.decode(String.self) { text += line + "\n" }
+                }
+                return text
             }
-            return text
         }
         #expect(dump.count > 1000, "the scan read the tables", sourceLocation: sourceLocation)
         let logs = stack.allLogs()

@@ -227,7 +227,7 @@ struct StripePaymentTests {
             let late = try await stack.request(.POST, webhookPath, service: "payment-core", apiKey: nil, headers: [("Stripe-Signature", Self.sign(body: forgedBody, secret: secret, timestamp: now))], rawBody: forgedBody)
             #expect(late.status == 200)
 
-            try await Task.sleep(for: .seconds(2))
+            try await stack.waitUntilQuiet()
             #expect(try await stack.request(.GET, "/payments/\(paymentId)", apiKey: apiKey).json?["status"] as? String == "succeeded")
             #expect(webhookEvents(receiver, for: paymentId).sorted() == ["payment_processing", "payment_succeeded"].sorted(), "no further event")
 
@@ -235,7 +235,7 @@ struct StripePaymentTests {
             let refund = try json(try await stack.request(.POST, "/refunds", apiKey: apiKey, body: #"{"payment_id": "\#(paymentId)", "amount": 234}"#))
             let refundId = try #require(refund["refund_id"] as? String)
             #expect(refund["status"] as? String == "succeeded")
-            try await Task.sleep(for: .seconds(2))
+            try await stack.waitUntilQuiet()
             #expect(webhookEvents(receiver, for: refundId) == ["refund_succeeded"])
 
             // An unknown merchant, an unknown account and a connector without webhooks get the very

@@ -51,7 +51,7 @@ struct WalkingSkeletonTests {
             #expect((content["object"] as? [String: Any])?["payment_id"] as? String == paymentId)
 
             // Exactly one delivery for one event, even after a quiet period.
-            try await Task.sleep(for: .seconds(1))
+            try await stack.waitUntilQuiet()
             #expect(receiver.requests.count == 1)
 
             let metrics = try await stack.request(.GET, "/metrics", service: "webhook-dispatcher", apiKey: nil)

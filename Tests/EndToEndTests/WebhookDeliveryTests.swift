@@ -27,7 +27,7 @@ struct WebhookDeliveryTests {
 
     /// Each delivery row of an object: (endpoint, status, reason, attempts).
     func deliveries(_ stack: PaywireStack, objectId: String) async throws -> [(String?, String, String?, Int)] {
-        try await withStackDatabase(stack.databaseURL) { client in
+        try await withStackDatabase(stack.databaseURL(owning: "webhooks")) { client in
             var rows: [(String?, String, String?, Int)] = []
             for try await row in try await client.query("""
                 SELECT webhook_endpoint_id, delivery_status, status_reason, attempt_count FROM webhooks.events WHERE object_id = \(objectId) ORDER BY webhook_endpoint_id
@@ -87,7 +87,7 @@ struct WebhookDeliveryTests {
             #expect(gone.requests.count == 1)
             // 429 with Retry-After: 3 waits three seconds, not the ladder's one.
             #expect(await eventually { busy.requests.count == 2 })
-            let attempts = try await withStackDatabase(stack.databaseURL) { client -> [Date] in
+            let attempts = try await withStackDatabase(stack.databaseURL(owning: "webhooks")) { client -> [Date] in
                 var times: [Date] = []
                 for try await time in try await client.query("""
                     SELECT a.attempted_at FROM webhooks.delivery_attempts a JOIN webhooks.events e ON e.event_id = a.event_id
@@ -161,7 +161,7 @@ struct WebhookDeliveryTests {
             _ = try await createEndpoint(stack, merchantId: "ssrf_m", apiKey: apiKey, url: "http://localhost:\(port)/named")
             let payment = try await paymentId(stack, apiKey: apiKey)
             let refused = await eventually {
-                let errors = (try? await withStackDatabase(stack.databaseURL) { client -> [String] in
+                let errors = (try? await withStackDatabase(stack.databaseURL(owning: "webhooks")) { client -> [String] in
                     var errors: [String] = []
                     for try await error in try await client.query("""
                         SELECT a.error_message FROM webhooks.delivery_attempts a JOIN webhooks.events e ON e.event_id = a.event_id WHERE e.object_id = \(payment)

@@ -21,10 +21,23 @@ public final class PaywireStack: @unchecked Sendable {
         guard let role = Self.serviceRoles[executable], var components = URLComponents(string: databaseURL) else { return databaseURL }
         components.user = role
         components.password = role
-        if TestEnvironment.environment["PAYWIRE_SEPARATE_DATABASES"] == "1" { components.path += "_\(role)" }
+        if Self.separateDatabases { components.path += "_\(role)" }
         return components.string ?? databaseURL
     }
     public static let adminKey = "test_admin"
+    /// The service that owns each schema.
+    public static let schemaOwners = ["gateway": "gateway", "payments": "payment-core", "webhooks": "webhook-dispatcher", "recovery": "recovery-scheduler"]
+    static var separateDatabases: Bool { TestEnvironment.environment["PAYWIRE_SEPARATE_DATABASES"] == "1" }
+
+    /// Where `schema` lives, for tests that look at (or plant) stored data, as the test role (which
+    /// may see everything): the stack's one database, or with PAYWIRE_SEPARATE_DATABASES=1 the
+    /// owning service's own.
+    public func databaseURL(owning schema: String) -> String {
+        guard Self.separateDatabases, let role = Self.schemaOwners[schema].flatMap({ Self.serviceRoles[$0] }),
+              var components = URLComponents(string: databaseURL) else { return databaseURL }
+        components.path += "_\(role)"
+        return components.string ?? databaseURL
+    }
 
     public let broker: ServiceProcess
     /// The fake Stripe API, when the stack was started with one.
@@ -50,7 +63,7 @@ public final class PaywireStack: @unchecked Sendable {
             throw MissingTestService(description: "PAYWIRE_TEST_DATABASE_URL is not set: run ./scripts/test")
         }
         let database = TestEnvironment.uniqueName("e2e")
-        let separate = TestEnvironment.environment["PAYWIRE_SEPARATE_DATABASES"] == "1"
+        let separate = separateDatabases
         try await withTestPostgres { client in
             try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)"))
             // Each service logs in as its own role, which reaches only the schema it creates: a

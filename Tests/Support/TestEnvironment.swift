@@ -62,6 +62,17 @@ public func withTestPostgres<T: Sendable>(_ body: @Sendable (PostgresClient) asy
 
 import PaywireStore
 
+/// A client on one of a stack's databases (`PaywireStack.databaseURL(owning:)`) for the length of `body`.
+public func withStackDatabase<T: Sendable>(_ url: String, _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
+    let client = PostgresClient(configuration: try DatabaseConfiguration(url: url).clientConfiguration, backgroundLogger: TestEnvironment.logger("pg", level: .error))
+    // (The client may be asked before run() has started; PostgresNIO waits, and warns about it.)
+    return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
+        group.addTask { await client.run() }
+        defer { group.cancelAll() }
+        return try await body(client)
+    }
+}
+
 enum DatabaseConfigurationForTests {
     static func make(_ url: String) throws -> PostgresClient.Configuration {
         try DatabaseConfiguration(url: url, maxConnections: 20).clientConfiguration

@@ -30,7 +30,8 @@ import Testing
         var logger = Logger(label: "openapi-test")
         logger.logLevel = .critical
         let infrastructure = try ServiceInfrastructure(configuration: configuration, logger: logger)
-        let router = GatewayService.makeRouter(try GatewayService.makeAPI(infrastructure, adminKey: "k").0)
+        let routes = GatewayService.makeRouter(try GatewayService.makeAPI(infrastructure, adminKey: "k").0)
+        let router = routes.router
         OperationalRoutes.add(to: router, readiness: infrastructure.readiness)
         await infrastructure.producer.shutdown(flushTimeout: .milliseconds(10))
 
@@ -44,5 +45,18 @@ import Testing
         #expect(routed.subtracting(documented).isEmpty, "routes missing from the document: \(routed.subtracting(documented).sorted())")
         #expect(documented.subtracting(routed).isEmpty, "documented routes that do not exist: \(documented.subtracting(routed).sorted())")
         #expect(routed.count >= 30)
+
+        // What each operation declares under `security` is what its route's group enforces; the
+        // operational routes (health, readiness, metrics) are outside every group and take no key.
+        for operation in GatewayOpenAPI.operations {
+            let key = "\(operation.method.uppercased()) /\(normalise(String(operation.path.dropFirst())))"
+            let enforced: GatewayOpenAPI.Auth = switch routes.access[key] {
+            case .admin: .admin
+            case .merchant: .merchant
+            case .open, nil: .none
+            }
+            #expect(enforced == operation.auth, "\(key): the document says \(operation.auth), the router enforces \(enforced)")
+        }
+        #expect(routes.access.values.contains(.admin) && routes.access.values.contains(.merchant(.path)) && routes.access.values.contains(.open))
     }
 }

@@ -40,7 +40,7 @@ final class CardVault: Sendable {
     }
 
     func put(_ card: CardDetails) -> CardVaultReference {
-        let token = "cvt_" + GatewayIdentifiers.random(32)
+        let token = "cvt_" + Identifier.random(32)
         let now = ContinuousClock.now
         contents.withLock { contents in
             // Expired cards are dropped at most once a second, not on every put.
@@ -77,7 +77,7 @@ final class CardVault: Sendable {
                 throw APIError(status: .forbidden, type: "invalid_request", code: "IR_17", message: "Internal route", field: nil)
             }
             guard let card = self.take(token) else { throw APIError.notFound("Card") }
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try PaywireJSON.encoder.encode(card))))
+            return JSONResponse(encoding: card)
         }
     }
 }

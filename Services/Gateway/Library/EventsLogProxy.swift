@@ -8,17 +8,15 @@ import PaywireModels
 import PaywireRuntime
 
 /// The events log (`/events/{merchant_id}…`) on the public host. The dispatcher owns deliveries
-/// and attempts and answers these from its own schema; the gateway authenticates the caller (the
-/// admin key or the merchant's own key; another merchant's id answers 404) and passes the request
-/// on, signed, to the dispatcher's internal API. The dispatcher's answer comes back as is.
+/// and attempts and answers these from its own schema; the gateway admits the caller (the admin
+/// key or the merchant's own key; another merchant's id answers 404) and passes the request on, signed, to the dispatcher's internal API. The dispatcher's answer comes back as is.
 struct EventsLogProxy: Sendable {
     static let environmentKeys = ["PAYWIRE_WEBHOOK_DISPATCHER_URL"]
 
     let dispatcher: InternalAPIClient
-    let authentication: GatewayAuthentication
     let logger: Logger
 
-    func addRoutes(to router: Router<PaywireRequestContext>) {
+    func addRoutes(to router: some RouterMethods<PaywireRequestContext>) {
         router.get("/events/:merchant_id") { request, context in
             try await forward(request, context, suffix: "")
         }
@@ -37,8 +35,8 @@ struct EventsLogProxy: Sendable {
     }
 
     func forward(_ request: Request, _ context: PaywireRequestContext, suffix: String) async throws -> Response {
+        // The route's group has checked the caller may act for this merchant.
         let merchantId = try context.pathParameter("merchant_id")
-        try await authentication.requireAccess(request, merchantId: merchantId)
         var path = "/internal/events/" + Self.escape(merchantId) + suffix
         // The query is passed on re-encoded strictly (unreserved characters only), so the bytes
         // signed here are the bytes the dispatcher receives, whatever encoding the client used.
@@ -54,7 +52,7 @@ struct EventsLogProxy: Sendable {
             // A manual retry waits for the merchant's endpoint: up to the dispatcher's request
             // timeout (at most 300 s) plus a margin.
             let answer = try await dispatcher.send(method: method, path: path, body: body, timeout: .seconds(330))
-            return Response(status: .init(code: answer.status), headers: [.contentType: "application/json"], body: .init(byteBuffer: answer.body))
+            return try JSONResponse(json: answer.body, status: .init(code: answer.status)).response()
         } catch {
             logger.warning("events log call to the webhook dispatcher failed", metadata: ["error": .string(String(describing: error))])
             throw APIError.unavailable("The events log is not reachable now; retry later")

@@ -16,13 +16,14 @@ public enum GatewayService {
     public static let environmentKeys: [String] = ["PAYWIRE_ADMIN_API_KEY", NetworkAddressPolicy.allowPrivateKey, CommandSigner.environmentKey] + GatewayPaymentAPI.environmentKeys + IncomingWebhookProxy.environmentKeys + EventsLogProxy.environmentKeys
 
     /// The gateway's routes (the operational ones are added by `httpServer`).
-    static func makeRouter(_ api: GatewayAPI) -> Router<PaywireRequestContext> {
+    static func makeRouter(_ api: GatewayAPI) -> AccessControlledRouter {
         let router = Router(context: PaywireRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
-        api.addRoutes(to: router)
+        let routes = AccessControlledRouter(router: router, authentication: api.authentication)
+        api.addRoutes(to: routes)
         let document = GatewayOpenAPI.document
-        router.get("/openapi.json") { _, _ in JSONResponse(document) }
-        return router
+        routes.routes(.open) { $0.get("/openapi.json") { _, _ in JSONResponse(document) } }
+        return routes
     }
 
     /// The routes' dependencies, and the reply matcher the reply consumer feeds.
@@ -38,11 +39,10 @@ public enum GatewayService {
         let internalURL = configuration.environment["PAYWIRE_GATEWAY_INTERNAL_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://\(reachableHost):\(listener.port)"
         // Each replica reads all replies in a group of its own, from the end: it only needs
         // replies to requests it sends from now on.
-        let replies = GatewayReplies(instanceId: "gateway-" + GatewayIdentifiers.random(12), logger: logger)
+        let replies = GatewayReplies(instanceId: "gateway-" + Identifier.random(12), logger: logger)
         let paymentCoreURL = configuration.environment["PAYWIRE_PAYMENT_CORE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8081"
         let payments = GatewayPaymentAPI(
             infrastructure: infrastructure,
-            authentication: GatewayAuthentication(adminKey: adminKey, postgres: infrastructure.postgres, logger: logger),
             replies: replies,
             vault: try CardVault(internalURL: internalURL, signer: try CardVaultSigner(encryptionKey: encryptionKey)),
             idempotency: IdempotencyStore(postgres: infrastructure.postgres, signer: signer, logger: logger, lease: replyTimeout + .seconds(5)),
@@ -55,7 +55,6 @@ public enum GatewayService {
         let internalSigner = try InternalAPISigner(encryptionKey: encryptionKey)
         let events = EventsLogProxy(
             dispatcher: InternalAPIClient(baseURL: dispatcherURL, signer: internalSigner, http: .shared),
-            authentication: GatewayAuthentication(adminKey: adminKey, postgres: infrastructure.postgres, logger: logger),
             logger: logger
         )
         return (GatewayAPI(infrastructure: infrastructure, adminKey: adminKey, secrets: secrets, payments: payments, webhooks: webhooks, events: events), replies)
@@ -80,7 +79,7 @@ public enum GatewayService {
             logger.warning("PAYWIRE_ADMIN_API_KEY is not set: admin routes refuse every request")
         }
         let (api, replies) = try makeAPI(infrastructure, adminKey: adminKey)
-        let router = makeRouter(api)
+        let router = makeRouter(api).router
         let internalRouter = Router(context: PaywireRequestContext.self)
         internalRouter.add(middleware: JSONErrorMiddleware())
         api.payments.vault.addRoutes(to: internalRouter)
@@ -122,7 +121,8 @@ public enum GatewayService {
 struct GatewayAPI: Sendable {
     let infrastructure: ServiceInfrastructure
     let authentication: GatewayAuthentication
-    let store: GatewayConfigurationStore
+    let merchants: MerchantAccountStore
+    let apiKeys: APIKeyStore
     let connectors: ConnectorAccountStore
     let payments: GatewayPaymentAPI
     let webhooks: IncomingWebhookProxy
@@ -133,188 +133,174 @@ struct GatewayAPI: Sendable {
         self.events = events
         self.webhooks = webhooks
         self.infrastructure = infrastructure
-        authentication = GatewayAuthentication(adminKey: adminKey, postgres: infrastructure.postgres, logger: infrastructure.logger)
-        var store = GatewayConfigurationStore(postgres: infrastructure.postgres, secrets: secrets, logger: infrastructure.logger)
-        store.allowPrivateNetworks = NetworkAddressPolicy.allowsPrivateNetworks(infrastructure.configuration.environment)
-        store.publisher = ConfigurationPublisher(topic: infrastructure.configuration.topics.configuration, logger: infrastructure.logger)
-        self.store = store
-        connectors = ConnectorAccountStore(postgres: infrastructure.postgres, secrets: secrets, logger: infrastructure.logger, configuration: store)
+        let logger = infrastructure.logger
+        authentication = GatewayAuthentication(adminKey: adminKey, postgres: infrastructure.postgres, logger: logger)
+        let writer = ConfigurationWriter(
+            postgres: infrastructure.postgres, logger: logger,
+            publisher: ConfigurationPublisher(topic: infrastructure.configuration.topics.configuration, logger: logger)
+        )
+        let endpoints = WebhookEndpointStore(writer: writer, secrets: secrets, allowPrivateNetworks: NetworkAddressPolicy.allowsPrivateNetworks(infrastructure.configuration.environment))
+        merchants = MerchantAccountStore(writer: writer, secrets: secrets, profiles: BusinessProfileStore(writer: writer, secrets: secrets, endpoints: endpoints))
+        apiKeys = APIKeyStore(writer: writer)
+        connectors = ConnectorAccountStore(writer: writer, secrets: secrets)
     }
 
-    var postgres: PostgresClient { infrastructure.postgres }
-    var logger: Logger { infrastructure.logger }
+    var profiles: BusinessProfileStore { merchants.profiles }
+    var endpoints: WebhookEndpointStore { merchants.endpoints }
 
-    func addRoutes(to router: Router<PaywireRequestContext>) {
-        let auth = authentication
-        let store = store
-        let events = events
+    /// Every public route, each in the group of who may call it (`RouteAccess`); handlers read
+    /// the caller from their context and never check keys themselves.
+    func addRoutes(to routes: AccessControlledRouter) {
+        let (merchants, profiles, endpointStore, apiKeys, connectors, events) = (merchants, profiles, endpoints, apiKeys, connectors, events)
 
-        // Merchant accounts
-        router.post("/accounts") { request, context in
-            try await auth.requireAdmin(request)
-            return JSONResponse(try await store.createMerchant(try await RequestObject.read(from: request, context: context)))
-        }
-        router.get("/accounts/:merchant_id") { request, context in
-            let merchantId = try await merchantScope(request, context)
-            guard let account = try await store.merchantResponse(merchantId) else { throw APIError.notFound("Merchant account") }
-            return JSONResponse(account)
-        }
-        router.post("/accounts/:merchant_id") { request, context in
-            let merchantId = try await merchantScope(request, context)
-            return JSONResponse(try await store.updateMerchant(merchantId, try await RequestObject.read(from: request, context: context)))
-        }
-        router.delete("/accounts/:merchant_id") { request, context in
-            let merchantId = try context.pathParameter("merchant_id")
-            try await auth.requireAdmin(request)
-            return JSONResponse(try await store.deleteMerchant(merchantId))
-        }
-
-        // API keys
-        router.post("/api_keys/:merchant_id") { request, context in
-            let merchantId = try await merchantScope(request, context)
-            return JSONResponse(try await store.createAPIKey(merchantId: merchantId, try await RequestObject.read(from: request, context: context)))
-        }
-        router.get("/api_keys/:merchant_id/list") { request, context in
-            let merchantId = try await merchantScope(request, context)
-            return JSONResponse(.array(try await store.apiKeys(merchantId: merchantId)))
-        }
-        router.get("/api_keys/:merchant_id/:key_id") { request, context in
-            let merchantId = try await merchantScope(request, context)
-            guard let key = try await store.apiKeys(merchantId: merchantId, keyId: try context.pathParameter("key_id")).first else {
-                throw APIError.notFound("API key")
+        routes.routes(.admin) { router in
+            router.post("/accounts") { request, context in
+                JSONResponse(try await merchants.createMerchant(try await RequestObject.read(from: request, context: context)))
             }
-            return JSONResponse(key)
-        }
-        router.delete("/api_keys/:merchant_id/:key_id") { request, context in
-            let merchantId = try await merchantScope(request, context)
-            return JSONResponse(try await store.revokeAPIKey(merchantId: merchantId, keyId: try context.pathParameter("key_id")))
+            router.delete("/accounts/:merchant_id") { _, context in
+                JSONResponse(try await merchants.deleteMerchant(try context.pathParameter("merchant_id")))
+            }
         }
 
-        // Business profiles
-        router.post("/account/:merchant_id/business_profile") { request, context in
-            let merchantId = try await merchantScope(request, context)
-            return JSONResponse(try await store.createProfile(merchantId: merchantId, try await RequestObject.read(from: request, context: context)))
-        }
-        router.get("/account/:merchant_id/business_profile") { request, context in
-            let merchantId = try await merchantScope(request, context)
-            return JSONResponse(try await store.listProfiles(merchantId: merchantId))
-        }
-        router.get("/account/:merchant_id/business_profile/:profile_id") { request, context in
-            let merchantId = try await merchantScope(request, context)
-            guard let profile = try await store.profileResponse(merchantId: merchantId, profileId: try context.pathParameter("profile_id")) else {
-                throw APIError.notFound("Business profile")
+        // Everything under a merchant id in the path.
+        routes.routes(.merchant(.path)) { router in
+            // Merchant accounts
+            router.get("/accounts/:merchant_id") { _, context in
+                guard let account = try await merchants.merchantResponse(try context.pathParameter("merchant_id")) else { throw APIError.notFound("Merchant account") }
+                return JSONResponse(account)
             }
-            return JSONResponse(profile)
-        }
-        router.post("/account/:merchant_id/business_profile/:profile_id") { request, context in
-            let merchantId = try await merchantScope(request, context)
-            return JSONResponse(try await store.updateProfile(merchantId: merchantId, profileId: try context.pathParameter("profile_id"), try await RequestObject.read(from: request, context: context)))
-        }
-        router.put("/v2/profiles/:profile_id") { request, context in
-            let merchantId = try requiredHeader(request, "x-merchant-id")
-            try await auth.requireAccess(request, merchantId: merchantId)
-            return JSONResponse(try await store.updateProfile(merchantId: merchantId, profileId: try context.pathParameter("profile_id"), try await RequestObject.read(from: request, context: context)))
+            router.post("/accounts/:merchant_id") { request, context in
+                JSONResponse(try await merchants.updateMerchant(try context.pathParameter("merchant_id"), try await RequestObject.read(from: request, context: context)))
+            }
+
+            // API keys
+            router.post("/api_keys/:merchant_id") { request, context in
+                JSONResponse(encoding: try await apiKeys.createAPIKey(merchantId: try context.pathParameter("merchant_id"), try await RequestObject.read(from: request, context: context)))
+            }
+            router.get("/api_keys/:merchant_id/list") { _, context in
+                JSONResponse(encoding: try await apiKeys.apiKeys(merchantId: try context.pathParameter("merchant_id")))
+            }
+            router.get("/api_keys/:merchant_id/:key_id") { _, context in
+                guard let key = try await apiKeys.apiKeys(merchantId: try context.pathParameter("merchant_id"), keyId: try context.pathParameter("key_id")).first else {
+                    throw APIError.notFound("API key")
+                }
+                return JSONResponse(encoding: key)
+            }
+            router.delete("/api_keys/:merchant_id/:key_id") { _, context in
+                JSONResponse(encoding: try await apiKeys.revokeAPIKey(merchantId: try context.pathParameter("merchant_id"), keyId: try context.pathParameter("key_id")))
+            }
+
+            // Business profiles
+            router.post("/account/:merchant_id/business_profile") { request, context in
+                JSONResponse(try await profiles.createProfile(merchantId: try context.pathParameter("merchant_id"), try await RequestObject.read(from: request, context: context)))
+            }
+            router.get("/account/:merchant_id/business_profile") { _, context in
+                JSONResponse(try await profiles.listProfiles(merchantId: try context.pathParameter("merchant_id")))
+            }
+            router.get("/account/:merchant_id/business_profile/:profile_id") { _, context in
+                let (merchantId, profileId) = try scope(context)
+                guard let profile = try await profiles.profileResponse(merchantId: merchantId, profileId: profileId) else {
+                    throw APIError.notFound("Business profile")
+                }
+                return JSONResponse(profile)
+            }
+            router.post("/account/:merchant_id/business_profile/:profile_id") { request, context in
+                let (merchantId, profileId) = try scope(context)
+                return JSONResponse(try await profiles.updateProfile(merchantId: merchantId, profileId: profileId, try await RequestObject.read(from: request, context: context)))
+            }
+
+            // Webhook endpoints of a profile
+            let endpoints = "/account/:merchant_id/business_profile/:profile_id/webhooks"
+            router.post(RouterPath(endpoints)) { request, context in
+                let (merchantId, profileId) = try scope(context)
+                return JSONResponse(try await endpointStore.createEndpoint(merchantId: merchantId, profileId: profileId, try await RequestObject.read(from: request, context: context)))
+            }
+            router.get(RouterPath(endpoints)) { _, context in
+                let (merchantId, profileId) = try scope(context)
+                try await endpointStore.requireProfile(merchantId: merchantId, profileId: profileId)
+                return JSONResponse(.array(try await endpointStore.endpointResponses(profileId: profileId)))
+            }
+            router.get(RouterPath(endpoints + "/:webhook_endpoint_id")) { _, context in
+                let (merchantId, profileId) = try scope(context)
+                try await endpointStore.requireProfile(merchantId: merchantId, profileId: profileId)
+                let endpointId = try context.pathParameter("webhook_endpoint_id")
+                guard case .object(var endpoint) = try await endpointStore.endpointResponses(profileId: profileId, onlyId: endpointId).first else {
+                    throw APIError.notFound("Webhook endpoint")
+                }
+                // The dispatcher's view: how the endpoint has been answering, and whether it has made
+                // the endpoint inactive (410, or failing too long) until the merchant changes it.
+                let health = await events.endpointHealth(merchantId: merchantId, endpointId: endpointId)
+                endpoint["health"] = health ?? .null
+                if endpoint["status"] == .string("active"), health?["state"] == .string("inactive") { endpoint["status"] = .string("inactive") }
+                return JSONResponse(.object(endpoint))
+            }
+            router.post(RouterPath(endpoints + "/:webhook_endpoint_id")) { request, context in
+                let (merchantId, profileId) = try scope(context)
+                return JSONResponse(try await endpointStore.updateEndpoint(merchantId: merchantId, profileId: profileId, endpointId: try context.pathParameter("webhook_endpoint_id"), try await RequestObject.read(from: request, context: context)))
+            }
+            router.delete(RouterPath(endpoints + "/:webhook_endpoint_id")) { _, context in
+                let (merchantId, profileId) = try scope(context)
+                return JSONResponse(try await endpointStore.deprecateEndpoint(merchantId: merchantId, profileId: profileId, endpointId: try context.pathParameter("webhook_endpoint_id")))
+            }
+            router.post(RouterPath(endpoints + "/:webhook_endpoint_id/rotate_secret")) { _, context in
+                let (merchantId, profileId) = try scope(context)
+                return JSONResponse(try await endpointStore.rotateSecret(merchantId: merchantId, profileId: profileId, endpointId: try context.pathParameter("webhook_endpoint_id")))
+            }
+
+            // Connector accounts
+            router.post("/account/:merchant_id/connectors") { request, context in
+                JSONResponse(try await connectors.create(merchantId: try context.pathParameter("merchant_id"), profileId: nil, try await RequestObject.read(from: request, context: context)))
+            }
+            router.get("/account/:merchant_id/connectors") { _, context in
+                JSONResponse(try await connectors.list(merchantId: try context.pathParameter("merchant_id")))
+            }
+            router.get("/account/:merchant_id/connectors/:merchant_connector_id") { _, context in
+                guard let account = try await connectors.response(merchantId: try context.pathParameter("merchant_id"), id: try context.pathParameter("merchant_connector_id")) else {
+                    throw APIError.notFound("Merchant connector account")
+                }
+                return JSONResponse(account)
+            }
+            router.post("/account/:merchant_id/connectors/:merchant_connector_id") { request, context in
+                JSONResponse(try await connectors.update(merchantId: try context.pathParameter("merchant_id"), id: try context.pathParameter("merchant_connector_id"), try await RequestObject.read(from: request, context: context)))
+            }
+            router.delete("/account/:merchant_id/connectors/:merchant_connector_id") { _, context in
+                JSONResponse(try await connectors.delete(merchantId: try context.pathParameter("merchant_id"), id: try context.pathParameter("merchant_connector_id")))
+            }
+
+            events.addRoutes(to: router)
         }
 
-        // Webhook endpoints of a profile
-        let endpoints = "/account/:merchant_id/business_profile/:profile_id/webhooks"
-        router.post(RouterPath(endpoints)) { request, context in
-            let (merchantId, profileId) = try await scope(request, context)
-            return JSONResponse(try await store.createEndpoint(merchantId: merchantId, profileId: profileId, try await RequestObject.read(from: request, context: context)))
-        }
-        router.get(RouterPath(endpoints)) { request, context in
-            let (merchantId, profileId) = try await scope(request, context)
-            try await store.requireProfile(merchantId: merchantId, profileId: profileId)
-            return JSONResponse(.array(try await store.endpointResponses(profileId: profileId)))
-        }
-        router.get(RouterPath(endpoints + "/:webhook_endpoint_id")) { request, context in
-            let (merchantId, profileId) = try await scope(request, context)
-            try await store.requireProfile(merchantId: merchantId, profileId: profileId)
-            let endpointId = try context.pathParameter("webhook_endpoint_id")
-            guard case .object(var endpoint) = try await store.endpointResponses(profileId: profileId, onlyId: endpointId).first else {
-                throw APIError.notFound("Webhook endpoint")
+        // The v2 routes name the merchant in `x-merchant-id`.
+        routes.routes(.merchant(.header)) { router in
+            router.put("/v2/profiles/:profile_id") { request, context in
+                JSONResponse(try await profiles.updateProfile(merchantId: try request.requiredHeader("x-merchant-id"), profileId: try context.pathParameter("profile_id"), try await RequestObject.read(from: request, context: context)))
             }
-            // The dispatcher's view: how the endpoint has been answering, and whether it has made
-            // the endpoint inactive (410, or failing too long) until the merchant changes it.
-            let health = await events.endpointHealth(merchantId: merchantId, endpointId: endpointId)
-            endpoint["health"] = health ?? .null
-            if endpoint["status"] == .string("active"), health?["state"] == .string("inactive") { endpoint["status"] = .string("inactive") }
-            return JSONResponse(.object(endpoint))
-        }
-        router.post(RouterPath(endpoints + "/:webhook_endpoint_id")) { request, context in
-            let (merchantId, profileId) = try await scope(request, context)
-            return JSONResponse(try await store.updateEndpoint(merchantId: merchantId, profileId: profileId, endpointId: try context.pathParameter("webhook_endpoint_id"), try await RequestObject.read(from: request, context: context)))
-        }
-        router.delete(RouterPath(endpoints + "/:webhook_endpoint_id")) { request, context in
-            let (merchantId, profileId) = try await scope(request, context)
-            return JSONResponse(try await store.deprecateEndpoint(merchantId: merchantId, profileId: profileId, endpointId: try context.pathParameter("webhook_endpoint_id")))
-        }
-        router.post(RouterPath(endpoints + "/:webhook_endpoint_id/rotate_secret")) { request, context in
-            let (merchantId, profileId) = try await scope(request, context)
-            return JSONResponse(try await store.rotateSecret(merchantId: merchantId, profileId: profileId, endpointId: try context.pathParameter("webhook_endpoint_id")))
+            router.post("/v2/connector-accounts") { request, context in
+                let profileId = request.headers[.init("x-profile-id")!]
+                if let profileId { try InputText.checkIdentifierText(profileId, field: "x-profile-id") }
+                return JSONResponse(try await connectors.create(merchantId: try request.requiredHeader("x-merchant-id"), profileId: profileId, try await RequestObject.read(from: request, context: context)))
+            }
+            router.get("/v2/connector-accounts/:merchant_connector_id") { request, context in
+                guard let account = try await connectors.response(merchantId: try request.requiredHeader("x-merchant-id"), id: try context.pathParameter("merchant_connector_id")) else {
+                    throw APIError.notFound("Merchant connector account")
+                }
+                return JSONResponse(account)
+            }
         }
 
-        // Connector accounts
-        let connectors = connectors
-        router.post("/account/:merchant_id/connectors") { request, context in
-            let merchantId = try await merchantScope(request, context)
-            return JSONResponse(try await connectors.create(merchantId: merchantId, profileId: nil, try await RequestObject.read(from: request, context: context)))
-        }
-        router.get("/account/:merchant_id/connectors") { request, context in
-            let merchantId = try await merchantScope(request, context)
-            return JSONResponse(try await connectors.list(merchantId: merchantId))
-        }
-        router.get("/account/:merchant_id/connectors/:merchant_connector_id") { request, context in
-            let merchantId = try await merchantScope(request, context)
-            guard let account = try await connectors.response(merchantId: merchantId, id: try context.pathParameter("merchant_connector_id")) else {
-                throw APIError.notFound("Merchant connector account")
-            }
-            return JSONResponse(account)
-        }
-        router.post("/account/:merchant_id/connectors/:merchant_connector_id") { request, context in
-            let merchantId = try await merchantScope(request, context)
-            return JSONResponse(try await connectors.update(merchantId: merchantId, id: try context.pathParameter("merchant_connector_id"), try await RequestObject.read(from: request, context: context)))
-        }
-        router.delete("/account/:merchant_id/connectors/:merchant_connector_id") { request, context in
-            let merchantId = try await merchantScope(request, context)
-            return JSONResponse(try await connectors.delete(merchantId: merchantId, id: try context.pathParameter("merchant_connector_id")))
-        }
-        router.post("/v2/connector-accounts") { request, context in
-            let merchantId = try requiredHeader(request, "x-merchant-id")
-            try await auth.requireAccess(request, merchantId: merchantId)
-            let profileId = request.headers[.init("x-profile-id")!]
-            if let profileId { try InputText.checkIdentifierText(profileId, field: "x-profile-id") }
-            return JSONResponse(try await connectors.create(merchantId: merchantId, profileId: profileId, try await RequestObject.read(from: request, context: context)))
-        }
-        router.get("/v2/connector-accounts/:merchant_connector_id") { request, context in
-            let merchantId = try requiredHeader(request, "x-merchant-id")
-            try await auth.requireAccess(request, merchantId: merchantId)
-            guard let account = try await connectors.response(merchantId: merchantId, id: try context.pathParameter("merchant_connector_id")) else {
-                throw APIError.notFound("Merchant connector account")
-            }
-            return JSONResponse(account)
+        // Payments and refunds: the merchant is the one that owns the object (or the caller's own).
+        routes.routes(.merchant(.resource)) { router in
+            payments.addRoutes(to: router)
         }
 
-        payments.addRoutes(to: router)
-        webhooks.addRoutes(to: router)
-        events.addRoutes(to: router)
+        // Incoming connector webhooks carry the connector's signature, not a key.
+        routes.routes(.open) { router in
+            webhooks.addRoutes(to: router)
+        }
     }
 
-    func requiredHeader(_ request: Request, _ name: String) throws -> String {
-        guard let value = request.headers[.init(name)!], !value.isEmpty else { throw APIError.invalid(name, "header is required", code: "IR_05") }
-        try InputText.checkIdentifierText(value, field: name)
-        return value
-    }
-
-    /// The `{merchant_id}` of the path, once the caller is allowed to act for it.
-    func merchantScope(_ request: Request, _ context: PaywireRequestContext) async throws -> String {
-        let merchantId = try context.pathParameter("merchant_id")
-        try await authentication.requireAccess(request, merchantId: merchantId)
-        return merchantId
-    }
-
-    func scope(_ request: Request, _ context: PaywireRequestContext) async throws -> (String, String) {
-        (try await merchantScope(request, context), try context.pathParameter("profile_id"))
+    /// The merchant and profile of a `/account/{merchant_id}/business_profile/{profile_id}…` path.
+    func scope(_ context: PaywireRequestContext) throws -> (String, String) {
+        (try context.pathParameter("merchant_id"), try context.pathParameter("profile_id"))
     }
 }
-

@@ -6,22 +6,24 @@ import PaywireRuntime
 import PaywireStore
 import PostgresNIO
 
-/// Who is calling: the platform operator (admin key) or one merchant (one of its API keys).
-enum Caller: Sendable, Equatable {
-    case admin
-    case merchant(String)
-}
-
+/// Finds who a request comes from and whether that caller may act for a merchant. Only the
+/// middleware in `RouteAccess.swift` calls it: handlers read the caller from their context.
 struct GatewayAuthentication: Sendable {
     let adminKey: String?
     let postgres: PostgresClient
     let logger: Logger
 
-    func caller(_ request: Request) async throws -> Caller {
-        guard let given = request.headers[.init("api-key")!], !given.isEmpty else { throw APIError.unauthorized() }
+    /// The caller the `api-key` header names, or nil when there is none or it is not valid.
+    func identify(_ request: Request) async throws -> APICaller? {
+        guard let given = request.headers[.init("api-key")!], !given.isEmpty else { return nil }
         // Compare digests so the check takes the same time however much of a guess is right.
         if let adminKey, SHA256.hash(data: Data(adminKey.utf8)) == SHA256.hash(data: Data(given.utf8)) {
             return .admin
+        }
+        if given.hasPrefix("pk_") {
+            let rows = try await postgres.query("SELECT merchant_id FROM gateway.merchant_accounts WHERE publishable_key = \(given)", logger: logger)
+            for try await merchantId in rows.decode(String.self) { return .publishable(merchantId: merchantId) }
+            return nil
         }
         let hashed = GatewayIdentifiers.hash(apiKey: given)
         let rows = try await postgres.query("""
@@ -29,26 +31,22 @@ struct GatewayAuthentication: Sendable {
             WHERE hashed_key = \(hashed) AND NOT revoked AND (expiration IS NULL OR expiration > now())
             """, logger: logger)
         for try await merchantId in rows.decode(String.self) { return .merchant(merchantId) }
-        throw APIError.unauthorized()
+        return nil
     }
 
-    func requireAdmin(_ request: Request) async throws {
-        guard try await caller(request) == .admin else {
-            throw APIError(status: .forbidden, type: "invalid_request", code: "IR_17", message: "This route needs the admin API key", field: "api-key")
-        }
-    }
-
-    /// Admin, or a key of this very merchant. Another merchant's id answers 404, exactly as an id
-    /// that does not exist, so keys cannot probe for other merchants.
-    func requireAccess(_ request: Request, merchantId: String) async throws {
-        switch try await caller(request) {
+    /// Whether `caller` may act for `merchantId`: the admin for every merchant that exists, a
+    /// merchant for itself. Another merchant's id answers 404, exactly as an id that does not
+    /// exist, so keys cannot probe for other merchants.
+    func requireAccess(_ caller: APICaller, merchantId: String) async throws {
+        switch caller {
         case .admin:
-            // The admin reaches every merchant that exists; an unknown one is 404 on every route,
-            // lists included, rather than an empty answer that looks like a merchant.
+            // An unknown merchant is 404 on every route, lists included, rather than an empty
+            // answer that looks like a merchant.
             let rows = try await postgres.query("SELECT 1 FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)", logger: logger)
             guard try await rows.hasRows() else { throw APIError.notFound("Merchant account") }
         case .merchant(let own) where own == merchantId: return
         case .merchant: throw APIError.notFound("Merchant account")
+        case .publishable: throw APIError.unauthorized()
         }
     }
 }

@@ -14,7 +14,6 @@ import PostgresNIO
 /// client polls `GET /payments/{id}`: the command is on Kafka and will be applied exactly once.
 struct GatewayPaymentAPI: Sendable {
     let infrastructure: ServiceInfrastructure
-    let authentication: GatewayAuthentication
     let replies: GatewayReplies
     let vault: CardVault
     let idempotency: IdempotencyStore
@@ -34,11 +33,10 @@ struct GatewayPaymentAPI: Sendable {
         var definitive: Bool
     }
 
-    func addRoutes(to router: Router<PaywireRequestContext>) {
-        // Every route identifies the caller before it reads a body: an unauthenticated client
-        // never gets to make the server buffer a megabyte.
+    func addRoutes(to router: some RouterMethods<PaywireRequestContext>) {
+        // The caller was admitted by the route's group before any body is read.
         router.post("/payments") { request, context in
-            let caller = try await authentication.caller(request)
+            let caller = try context.authenticatedCaller
             let body = try await RequestObject.read(from: request, context: context)
             let merchantId = try await merchant(caller, body: body)
             var parsed = try PaymentRequest.create(body, merchantId: merchantId)
@@ -47,7 +45,7 @@ struct GatewayPaymentAPI: Sendable {
             let account = try await resolveConnectorAccount(merchantId: merchantId, profileId: profileId, routing: parsed.routing)
             parsed.command.merchantConnectorId = account.id
             parsed.command.connectorName = account.name
-            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: GatewayIdentifiers.make("pay"), resource: Resource.payment) { paymentId in
+            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: Identifier.make("pay"), resource: Resource.payment) { paymentId in
                 var command = parsed.command
                 command.paymentId = paymentId
                 return try await execute(command, card: parsed.card, fallback: .payment(paymentId))
@@ -56,7 +54,7 @@ struct GatewayPaymentAPI: Sendable {
         }
         router.post("/payments/:payment_id/confirm") { request, context in
             let paymentId = try context.pathParameter("payment_id")
-            let caller = try await authentication.caller(request)
+            let caller = try context.authenticatedCaller
             let body = try await RequestObject.read(from: request, context: context)
             let merchantId = try await merchant(caller, paymentId: paymentId)
             var parsed = try PaymentRequest.confirm(body, merchantId: merchantId, paymentId: paymentId)
@@ -79,12 +77,12 @@ struct GatewayPaymentAPI: Sendable {
         }
         router.get("/payments/:payment_id") { request, context in
             let paymentId = try context.pathParameter("payment_id")
-            let merchantId = try await merchant(try await authentication.caller(request), paymentId: paymentId)
+            let merchantId = try await merchant(try context.authenticatedCaller, paymentId: paymentId)
             guard let object = try await storedObject(.payment(paymentId), merchantId: merchantId) else { throw APIError.notFound("Payment") }
             return JSONResponse(object)
         }
         router.post("/refunds") { request, context in
-            let caller = try await authentication.caller(request)
+            let caller = try context.authenticatedCaller
             let body = try await RequestObject.read(from: request, context: context)
             let paymentId = try body.requiredString("payment_id", maxLength: 64)
             let merchantId = try await merchant(caller, paymentId: paymentId)
@@ -94,7 +92,7 @@ struct GatewayPaymentAPI: Sendable {
             command.refundMetadata = try body.anyObject("metadata")
             try body.checkFreeFormSize(except: ["payment_id", "amount", "refund_type"], field: "metadata")
             _ = try body.string("refund_type", maxLength: 32)
-            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: GatewayIdentifiers.make("ref"), resource: Resource.refund) { refundId in
+            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: Identifier.make("ref"), resource: Resource.refund) { refundId in
                 command.refundId = refundId
                 return try await execute(command, card: nil, fallback: .refund(refundId))
             }
@@ -102,7 +100,7 @@ struct GatewayPaymentAPI: Sendable {
         }
         router.get("/refunds/:refund_id") { request, context in
             let refundId = try context.pathParameter("refund_id")
-            let caller = try await authentication.caller(request)
+            let caller = try context.authenticatedCaller
             let merchantId: String? = if case .merchant(let own) = caller { own } else { nil }
             guard let object = try await storedObject(.refund(refundId), merchantId: merchantId) else { throw APIError.notFound("Refund") }
             return JSONResponse(object)
@@ -111,10 +109,10 @@ struct GatewayPaymentAPI: Sendable {
 
     /// `POST /payments/{id}/<operation>` for an action on an existing payment whose body only
     /// fills in the command.
-    func addPaymentAction(_ operation: PaymentCommand.Operation, to router: Router<PaywireRequestContext>, read: @escaping @Sendable (RequestObject, inout PaymentCommand) throws -> Void) {
+    func addPaymentAction(_ operation: PaymentCommand.Operation, to router: some RouterMethods<PaywireRequestContext>, read: @escaping @Sendable (RequestObject, inout PaymentCommand) throws -> Void) {
         router.post(RouterPath("/payments/:payment_id/\(operation.rawValue)")) { request, context in
             let paymentId = try context.pathParameter("payment_id")
-            let caller = try await authentication.caller(request)
+            let caller = try context.authenticatedCaller
             let body = try await RequestObject.read(from: request, context: context)
             let merchantId = try await merchant(caller, paymentId: paymentId)
             var command = PaymentCommand(operation: operation, paymentId: paymentId, merchantId: merchantId)
@@ -227,7 +225,7 @@ struct GatewayPaymentAPI: Sendable {
                 throw error
             }
             if answer.definitive && !Self.isInterim(answer) {
-                let text = String(decoding: try PaywireJSON.encoder.encode(answer.body), as: UTF8.self)
+                let text = try PaywireJSON.text(answer.body)
                 try await idempotency.complete(merchantId: merchantId, key: key, status: Int(answer.status.code), body: text)
             } else if answer.status.code < 300 {
                 let kind = if case .refund = resource(resourceId) { "refund" } else { "payment" }
@@ -253,7 +251,7 @@ struct GatewayPaymentAPI: Sendable {
 
     /// The merchant a payments call acts for: the key's merchant, or for the admin key the
     /// body's `merchant_id`.
-    func merchant(_ caller: Caller, body: RequestObject) async throws -> String {
+    func merchant(_ caller: APICaller, body: RequestObject) async throws -> String {
         switch caller {
         case .merchant(let own): return own
         case .admin:
@@ -261,14 +259,19 @@ struct GatewayPaymentAPI: Sendable {
             let rows = try await postgres.query("SELECT 1 FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)", logger: logger)
             guard try await rows.hasRows() else { throw APIError.notFound("Merchant account") }
             return merchantId
+        case .publishable: throw APIError.unauthorized()
         }
     }
 
     /// The owner of an existing payment, if the caller may act on it; otherwise 404, as for a
     /// payment that does not exist.
-    func merchant(_ caller: Caller, paymentId: String) async throws -> String {
+    func merchant(_ caller: APICaller, paymentId: String) async throws -> String {
         guard let owner = try await paymentCore.payment(paymentId)?["merchant_id"]?.stringValue else { throw APIError.notFound("Payment") }
-        if case .merchant(let own) = caller, own != owner { throw APIError.notFound("Payment") }
+        switch caller {
+        case .admin: return owner
+        case .merchant(let own): guard own == owner else { throw APIError.notFound("Payment") }
+        case .publishable: throw APIError.unauthorized()
+        }
         return owner
     }
 

@@ -31,7 +31,7 @@ struct IdempotencyStore: Sendable {
 
     /// Request bodies may hold card numbers, so the stored digest is keyed, never a bare hash.
     func digest(method: String, path: String, body: RequestObject) throws -> String {
-        let canonical = String(decoding: try PaywireJSON.encoder.encode(JSONValue.object(body.fields)), as: UTF8.self)
+        let canonical = try PaywireJSON.text(JSONValue.object(body.fields))
         return signer.signature(for: "\(method) \(path)\n\(canonical)")
     }
 

@@ -17,7 +17,7 @@ struct IncomingWebhookProxy: Sendable {
     let http: HTTPClient
     let logger: Logger
 
-    func addRoutes(to router: Router<PaywireRequestContext>) {
+    func addRoutes(to router: some RouterMethods<PaywireRequestContext>) {
         router.post("/webhooks/:merchant_id/:connector") { request, context in
             let merchantId = try context.pathParameter("merchant_id")
             let connector = try context.pathParameter("connector")
@@ -32,7 +32,7 @@ struct IncomingWebhookProxy: Sendable {
             do {
                 let response = try await http.execute(forward, timeout: .seconds(10))
                 let answer = try await response.body.collect(upTo: 1 << 20)
-                return Response(status: .init(code: Int(response.status.code)), headers: [.contentType: "application/json"], body: .init(byteBuffer: answer))
+                return try JSONResponse(json: answer, status: .init(code: Int(response.status.code))).response()
             } catch {
                 logger.warning("incoming webhook not passed on to payment-core", metadata: ["error": .string(String(describing: error))])
                 // 503: the connector retries later, as it does for any non-2xx.

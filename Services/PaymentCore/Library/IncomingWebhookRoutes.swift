@@ -110,7 +110,6 @@ struct IncomingWebhookRoutes: Sendable {
     }
 
     static func answer(_ fields: [String: JSONValue]) -> Response {
-        let body = (try? PaywireJSON.encoder.encode(JSONValue.object(fields))) ?? Data()
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        (try? JSONResponse(.object(fields)).response()) ?? Response(status: .internalServerError)
     }
 }

@@ -28,7 +28,7 @@ struct PaymentReadAPI: Sendable {
         var binds = PostgresBindings()
         binds.append(id)
         for try await text in try await postgres.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).decode(String.self) {
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+            return try JSONResponse(json: ByteBuffer(string: text)).response()
         }
         throw APIError.notFound(what)
     }

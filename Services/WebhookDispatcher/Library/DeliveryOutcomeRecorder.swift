@@ -111,7 +111,7 @@ final class DeliveryOutcomeRecorder: Sendable {
         var endpointIds: [String] = []
         var observations: [EndpointHealth.Observation] = []
         var latencies: [Int] = [], nextStatuses: [String] = [], delays: [Double] = [], reasons: [String] = [], requestHeaders: [String] = []
-        func json(_ map: [String: String]) -> String { String(decoding: (try? PaywireJSON.encoder.encode(map)) ?? Data("{}".utf8), as: UTF8.self) }
+        func json(_ map: [String: String]) -> String { (try? PaywireJSON.text(map)) ?? "{}" }
         for outcome in batch {
             switch outcome {
             case .attempted(let attempt, let answer, let next):

@@ -108,7 +108,7 @@ public struct EventFanOut: Sendable {
             eventId: eventId, idempotentId: OutgoingWebhook.idempotentEventId(objectId: objectId, eventType: envelope.type, endpointId: target.endpointId),
             merchantId: envelope.merchantId, profileId: envelope.profileId ?? "", endpointId: target.endpointId ?? "", objectId: objectId,
             eventType: envelope.type, eventClass: OutgoingWebhook.eventClass(forEventType: envelope.type), url: target.url, body: body,
-            headers: String(decoding: try PaywireJSON.encoder.encode(JSONValue.object(headers)), as: UTF8.self), ordered: target.ordered,
+            headers: try PaywireJSON.text(JSONValue.object(headers)), ordered: target.ordered,
             messageId: envelope.id
         )
     }

@@ -190,8 +190,8 @@ struct EventLog: Sendable {
             }
             throw APIError.unavailable("The webhook configuration could not be read; retry later")
         }
-        let headers = String(decoding: try PaywireJSON.encoder.encode(attempt.requestHeaders), as: UTF8.self)
-        let responseHeaders = String(decoding: try PaywireJSON.encoder.encode(answer.headers), as: UTF8.self)
+        let headers = try PaywireJSON.text(attempt.requestHeaders)
+        let responseHeaders = try PaywireJSON.text(answer.headers)
         try await postgres.query("""
             WITH attempt AS (
                 INSERT INTO webhooks.delivery_attempts (attempt_id, event_id, delivery_attempt, response_status, response_headers,

@@ -35,7 +35,7 @@ public enum OutgoingWebhook {
             "content": .object(["type": .string(contentType(forEventType: eventType)), "object": object]),
             "timestamp": .string(PaywireJSON.format(timestamp)),
         ])
-        return String(decoding: try PaywireJSON.encoder.encode(envelope), as: UTF8.self)
+        return try PaywireJSON.text(envelope)
     }
 
     /// Lowercase hex HMAC-SHA512 of the exact body bytes.
@@ -64,8 +64,7 @@ public enum OutgoingWebhook {
     /// `evt_` + 32 hex digits, time-ordered: milliseconds first, then randomness.
     public static func makeEventId(now: Date = Date()) -> String {
         let milliseconds = UInt64(now.timeIntervalSince1970 * 1000)
-        var generator = SystemRandomNumberGenerator()
-        let random = Hex.encode((0..<10).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let random = Hex.encode(Identifier.randomBytes(10))
         return "evt_" + Hex.encode(milliseconds, digits: 12) + random
     }
 }

@@ -9,10 +9,10 @@ import PostgresNIO
 /// credentials. Credentials and the connector's webhook secret are sealed at rest and masked in
 /// every answer.
 struct ConnectorAccountStore: Sendable {
-    let postgres: PostgresClient
+    let writer: ConfigurationWriter
     let secrets: SecretBox
-    let logger: Logger
-    let configuration: GatewayConfigurationStore
+    var postgres: PostgresClient { writer.postgres }
+    var logger: Logger { writer.logger }
 
     /// The connectors Paywire knows, and what kind each is.
     static let knownConnectors: [String: String] = [
@@ -105,8 +105,8 @@ struct ConnectorAccountStore: Sendable {
         if let requested, let bodyProfile, requested != bodyProfile {
             throw APIError.invalid("profile_id", "differs from the x-profile-id header")
         }
-        let id = GatewayIdentifiers.make("mca")
-        try await postgres.withTransaction(logger: logger) { connection in
+        let id = Identifier.make("mca")
+        try await writer.change(merchantId: merchantId) { connection in
             let profileId: String
             if let chosen = requested ?? bodyProfile {
                 profileId = chosen
@@ -120,28 +120,27 @@ struct ConnectorAccountStore: Sendable {
             let profiles = try await connection.query("SELECT 1 FROM gateway.business_profiles WHERE profile_id = \(profileId) AND merchant_id = \(merchantId)", logger: logger)
             let exists = try await profiles.hasRows()
             guard exists else { throw APIError(status: .notFound, type: "invalid_request", code: "HE_02", message: "Business profile does not exist", field: "profile_id") }
-            let sealedAccount = try secrets.seal(try GatewayConfigurationStore.json(.object((input.accountDetails ?? [:]).mapValues(JSONValue.string))), as: .connectorAccountDetails, row: id)
+            let sealedAccount = try secrets.seal(try PaywireJSON.text(JSONValue.object((input.accountDetails ?? [:]).mapValues(JSONValue.string))), as: .connectorAccountDetails, row: id)
             let sealedSecret = try (input.webhookSecret ?? nil).map { try secrets.seal($0, as: .connectorWebhookSecret, row: id) }
             try await connection.query("""
                 INSERT INTO gateway.connector_accounts (merchant_connector_id, merchant_id, profile_id, connector_type, connector_name, account_details, webhook_secret, document)
-                VALUES (\(id), \(merchantId), \(profileId), \(input.connectorType!), \(input.connectorName!), \(sealedAccount), \(sealedSecret), \(try GatewayConfigurationStore.json(.object(input.document)))::jsonb)
+                VALUES (\(id), \(merchantId), \(profileId), \(input.connectorType!), \(input.connectorName!), \(sealedAccount), \(sealedSecret), \(try PaywireJSON.text(JSONValue.object(input.document)))::jsonb)
                 """, logger: logger)
-            try await configuration.bumpVersion(merchantId, on: connection)
         }
         return try await response(merchantId: merchantId, id: id) ?? .null
     }
 
     func update(merchantId: String, id: String, _ body: RequestObject) async throws -> JSONValue {
         let input = try parse(body, creating: false)
-        try await postgres.withTransaction(logger: logger) { connection in
-            let sealedAccount = try input.accountDetails.map { try secrets.seal(try GatewayConfigurationStore.json(.object($0.mapValues(JSONValue.string))), as: .connectorAccountDetails, row: id) }
+        try await writer.change(merchantId: merchantId) { connection in
+            let sealedAccount = try input.accountDetails.map { try secrets.seal(try PaywireJSON.text(JSONValue.object($0.mapValues(JSONValue.string))), as: .connectorAccountDetails, row: id) }
             let replaceSecret = input.webhookSecret != nil
             let sealedSecret = try (input.webhookSecret ?? nil).map { try secrets.seal($0, as: .connectorWebhookSecret, row: id) }
             let rows = try await connection.query("""
                 UPDATE gateway.connector_accounts
                 SET account_details = COALESCE(\(sealedAccount), account_details),
                     webhook_secret = CASE WHEN \(replaceSecret) THEN \(sealedSecret) ELSE webhook_secret END,
-                    document = document || \(try GatewayConfigurationStore.json(.object(input.document)))::jsonb, modified_at = now()
+                    document = document || \(try PaywireJSON.text(JSONValue.object(input.document)))::jsonb, modified_at = now()
                 WHERE merchant_connector_id = \(id) AND merchant_id = \(merchantId) RETURNING profile_id
                 """, logger: logger)
             var stored: String?
@@ -152,17 +151,15 @@ struct ConnectorAccountStore: Sendable {
             if let given = input.profileId, given != stored {
                 throw APIError.invalid("profile_id", "cannot be changed; create a connector account in the other profile")
             }
-            try await configuration.bumpVersion(merchantId, on: connection)
         }
         return try await response(merchantId: merchantId, id: id) ?? .null
     }
 
     func delete(merchantId: String, id: String) async throws -> JSONValue {
-        try await postgres.withTransaction(logger: logger) { connection in
+        try await writer.change(merchantId: merchantId) { connection in
             let rows = try await connection.query("DELETE FROM gateway.connector_accounts WHERE merchant_connector_id = \(id) AND merchant_id = \(merchantId) RETURNING 1", logger: logger)
             let found = try await rows.hasRows()
             guard found else { throw APIError.notFound("Merchant connector account") }
-            try await configuration.bumpVersion(merchantId, on: connection)
         }
         return .object(["merchant_id": .string(merchantId), "merchant_connector_id": .string(id), "deleted": .bool(true)])
     }
@@ -193,7 +190,7 @@ struct ConnectorAccountStore: Sendable {
                 "payment_methods_enabled": .null, "metadata": .null, "feature_metadata": .null, "frm_configs": .null,
                 "disabled": .bool(false), "status": .string("active"), "test_mode": .null,
             ]
-            for (key, value) in GatewayConfigurationStore.object(documentText) { response[key] = value }
+            for (key, value) in PaywireJSON.fields(of: documentText) { response[key] = value }
             return .object(response)
         }
         return nil

@@ -1,0 +1,138 @@
+import Foundation
+import Logging
+import Metrics
+import PaywireModels
+import PaywireRuntime
+import PaywireStore
+import PostgresNIO
+
+/// Creating a payment and confirming it: the intent moves to `processing` under its row lock
+/// before the connector is called, so a second confirm is refused there and the card is charged once.
+extension PaymentOperations {
+    func create(_ command: PaymentCommand) async throws -> JSONValue {
+        guard let amount = command.amount, let currency = command.currency else {
+            throw PaymentFailure.invalid("amount", "amount and currency are required")
+        }
+        let hasInstrument = command.cardVault != nil || command.processorPaymentToken != nil
+        let now = Date()
+        var record = PaymentRecord(
+            paymentId: command.paymentId, merchantId: command.merchantId, profileId: command.profileId,
+            status: hasInstrument ? .requiresConfirmation : .requiresPaymentMethod,
+            amount: amount, currency: currency, captureMethod: command.captureMethod ?? "automatic",
+            amountCapturable: 0, amountReceived: 0, merchantConnectorId: command.merchantConnectorId, connector: command.connectorName,
+            activeAttemptId: nil, attemptCount: 0, card: command.card, cardVault: command.cardVault, sealedProcessorToken: try sealToken(command.processorPaymentToken, paymentId: command.paymentId),
+            details: command.details.flatMap { if case .object(let fields) = $0 { return fields } else { return nil } } ?? [:],
+            cancellationReason: nil, clientSecret: "\(command.paymentId)_secret_\(Identifier.random(20))", createdAt: now, modifiedAt: now
+        )
+        let inserted = try await postgres.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query("""
+                INSERT INTO payments.payment_intents (payment_id, merchant_id, profile_id, status, amount, currency, capture_method,
+                    merchant_connector_id, connector, card, card_vault, processor_token, details, client_secret, object, created_at, modified_at)
+                VALUES (\(record.paymentId), \(record.merchantId), \(record.profileId), \(record.status.rawValue), \(amount), \(currency),
+                    \(record.captureMethod), \(record.merchantConnectorId), \(record.connector), \(try Self.json(record.card))::jsonb,
+                    \(try Self.json(record.cardVault))::jsonb, \(record.sealedProcessorToken), \(try Self.json(JSONValue.object(record.details)))::jsonb,
+                    \(record.clientSecret), \(try Self.json(record.object))::jsonb, \(now), \(now))
+                ON CONFLICT (payment_id) DO NOTHING RETURNING 1
+                """, logger: logger)
+            return try await rows.hasRows()
+        }
+        if !inserted {
+            // A redelivered or retried create (same payment id, reserved by the gateway's
+            // idempotency key): answer with the payment as it is; confirm only if nothing did yet.
+            guard let existing = try await read(command.paymentId) else { throw PaymentFailure.notFound("Payment") }
+            record = existing
+            guard command.confirm == true, [.requiresConfirmation, .requiresPaymentMethod].contains(existing.status) else { return existing.object }
+        }
+        if command.confirm == true { return try await confirm(command, known: record) }
+        return record.object
+    }
+
+    /// `known`: the payment as the caller just wrote or read it, saving a read.
+    func confirm(_ command: PaymentCommand, known: PaymentRecord? = nil) async throws -> JSONValue {
+        let found: PaymentRecord?
+        if let known { found = known } else { found = try await read(command.paymentId, merchantId: command.merchantId) }
+        guard let record = found else { throw PaymentFailure.notFound("Payment") }
+        guard [.requiresConfirmation, .requiresPaymentMethod].contains(record.status) else { throw PaymentFailure.invalidState("confirm", record.status) }
+        let vaultReference = command.cardVault ?? record.cardVault
+        let token = try command.processorPaymentToken ?? record.sealedProcessorToken.map { try secrets.open($0, as: .processorToken, row: record.paymentId) }
+        guard vaultReference != nil || token != nil else {
+            throw PaymentFailure.invalid("payment_method_data", "is required to confirm this payment", code: "IR_04")
+        }
+        let (account, connector) = try await connectorFor(merchantId: record.merchantId, merchantConnectorId: command.merchantConnectorId ?? record.merchantConnectorId)
+        let captureMethod = command.captureMethod ?? record.captureMethod
+        if captureMethod == "manual" && !connector.capabilities.manualCapture {
+            throw PaymentFailure.invalid("capture_method", "\(connector.name) does not support manual capture")
+        }
+        let instrument: PaymentInstrument
+        if let vaultReference {
+            // The card lives only in one gateway replica's memory. If that replica cannot be
+            // reached it is as gone as an expired card: the client confirms again. (Retrying
+            // the command instead would hold up every command behind it.)
+            let taken: CardDetails?
+            do {
+                taken = try await vault.take(vaultReference)
+            } catch let refused as CardVaultClient.NotAllowed {
+                logger.error("card vault reference refused", metadata: ["payment_id": .string(record.paymentId), "error": .string(refused.description)])
+                taken = nil
+            } catch {
+                logger.warning("card vault unreachable", metadata: ["payment_id": .string(record.paymentId), "error": .string(String(describing: type(of: error)))])
+                taken = nil
+            }
+            guard let card = taken else {
+                throw PaymentFailure.invalid("payment_method_data", "the card data is no longer available (Paywire holds it in memory only, once, for a few minutes); confirm again with payment_method_data", code: "IR_04")
+            }
+            instrument = .card(card)
+        } else {
+            instrument = .token(token!)
+        }
+
+        let attemptId: String = try await postgres.withTransaction(logger: logger) { connection in
+            guard var locked = try await PaymentRecord.load(command.paymentId, forUpdate: true, on: connection, logger: logger) else {
+                throw PaymentFailure.notFound("Payment")
+            }
+            // The lock makes this the one place a confirm can win: a concurrent or repeated
+            // confirm finds `processing` here and is refused, so the card is charged once.
+            guard case .moved(to: .processing)? = try? PaymentStateMachine.apply(.confirm, to: locked.status) else {
+                throw PaymentFailure.invalidState("confirm", locked.status)
+            }
+            let attemptId = "\(locked.paymentId)_\(locked.attemptCount + 1)"
+            try await connection.query("""
+                INSERT INTO payments.payment_attempts (attempt_id, payment_id, merchant_id, connector, merchant_connector_id, status, amount, next_sync_at)
+                VALUES (\(attemptId), \(locked.paymentId), \(locked.merchantId), \(account.connectorName), \(account.merchantConnectorId), 'pending',
+                    \(locked.amount), now() + make_interval(secs => \(settings.firstSyncAfterSeconds)))
+                """, logger: logger)
+            locked.status = .processing
+            locked.activeAttemptId = attemptId
+            locked.attemptCount += 1
+            locked.merchantConnectorId = account.merchantConnectorId
+            locked.connector = account.connectorName
+            locked.captureMethod = captureMethod
+            locked.card = command.card ?? locked.card
+            locked.cardVault = nil
+            locked.sealedProcessorToken = try sealToken(command.processorPaymentToken, paymentId: locked.paymentId) ?? locked.sealedProcessorToken
+            locked.modifiedAt = Date()
+            locked.attempt = AttemptRecord(
+                attemptId: attemptId, status: "pending", connectorTransactionId: nil, errorCode: nil, errorMessage: nil,
+                unifiedCode: nil, unifiedMessage: nil, rawDeclineCode: nil, announcedProcessing: false,
+                merchantConnectorId: account.merchantConnectorId, connector: account.connectorName
+            )
+            try await locked.write(on: connection, logger: logger)
+            return attemptId
+        }
+
+        let (database, log) = (postgres, logger)
+        let request = AuthorizeRequest(
+            paymentId: record.paymentId, attemptId: attemptId, amount: record.amount, currency: record.currency,
+            instrument: instrument, captureManually: captureMethod == "manual",
+            recordReference: { reference in
+                try await database.query("""
+                    UPDATE payments.payment_attempts SET connector_transaction_id = COALESCE(connector_transaction_id, \(reference)), modified_at = now()
+                    WHERE attempt_id = \(attemptId)
+                    """, logger: log)
+            }
+        )
+        let credentials = ConnectorCredentials(account)
+        let result = await call(connector, "authorize", attemptId: attemptId) { try await connector.authorize(request, credentials: credentials) }
+        return try await applyAttemptOutcome(attemptId: attemptId, result: result, source: "authorize") ?? .null
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import PaywireRuntime
 
 /// When a failed delivery is tried again, indexed by how many attempts have been made. The
 /// default is Hyperswitch's ladder (+1 min, +5 min ×2, +10 min ×5, +1 h ×5, +6 h ×3: 16 retries,
@@ -21,23 +22,9 @@ public struct RetrySchedule: Sendable, Equatable {
 
     public static let environmentKey = "PAYWIRE_WEBHOOK_RETRY_SCHEDULE"
 
-    public struct ParseError: Error, CustomStringConvertible {
-        public let text: String
-        public var description: String { "\(RetrySchedule.environmentKey): \"\(text)\" is not a list of waits like 1s,2s,4s (units ms, s, m, h, d)" }
-    }
-
     /// `1s,2s,4s` → [1, 2, 4] seconds.
     public static func parse(_ text: String, jitter: Double = 0.2) throws -> RetrySchedule {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
-        var delays: [Double] = []
-        for part in text.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) {
-            guard let (unit, scale) = units.first(where: { part.hasSuffix($0.0) && Double(part.dropLast($0.0.count)) != nil }),
-                  let value = Double(part.dropLast(unit.count)), value >= 0, value * scale <= 30 * 86_400
-            else { throw ParseError(text: text) }
-            delays.append(value * scale)
-        }
-        guard !delays.isEmpty else { throw ParseError(text: text) }
-        return RetrySchedule(delaysInSeconds: delays, jitter: jitter)
+        RetrySchedule(delaysInSeconds: try DurationList.parse(text, key: environmentKey), jitter: jitter)
     }
 
     /// The wait before the next try after `attemptsMade` attempts, or nil when retries are used up.

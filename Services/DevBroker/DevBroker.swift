@@ -25,6 +25,7 @@ struct DevBroker: AsyncParsableCommand {
     static let defaultTopics = [
         "paywire.payment.commands", "paywire.payment.events", "paywire.recovery.commands",
         "paywire.webhook.commands", "paywire.gateway.replies", "paywire.deadletter", "paywire.configuration",
+        "paywire.recovery.events",
     ]
 
     func run() async throws {

@@ -4,6 +4,8 @@ public struct TopicNames: Sendable, Equatable {
     public var paymentCommands = "paywire.payment.commands"
     public var paymentEvents = "paywire.payment.events"
     public var recoveryCommands = "paywire.recovery.commands"
+    /// The one final event of each recovery job (recovery-scheduler → dispatcher).
+    public var recoveryEvents = "paywire.recovery.events"
     public var webhookCommands = "paywire.webhook.commands"
     public var gatewayReplies = "paywire.gateway.replies"
     public var deadLetter = "paywire.deadletter"
@@ -21,6 +23,7 @@ public struct TopicNames: Sendable, Equatable {
         "PAYWIRE_TOPIC_GATEWAY_REPLIES",
         "PAYWIRE_TOPIC_DEADLETTER",
         "PAYWIRE_TOPIC_CONFIGURATION",
+        "PAYWIRE_TOPIC_RECOVERY_EVENTS",
     ]
 
     public init(environment: [String: String]) {
@@ -33,10 +36,11 @@ public struct TopicNames: Sendable, Equatable {
         if let value = environment[keys[4]], !value.isEmpty { gatewayReplies = value }
         if let value = environment[keys[5]], !value.isEmpty { deadLetter = value }
         if let value = environment[keys[6]], !value.isEmpty { configuration = value }
+        if let value = environment[keys[7]], !value.isEmpty { recoveryEvents = value }
     }
 
     public var all: [String] {
-        [paymentCommands, paymentEvents, recoveryCommands, webhookCommands, gatewayReplies, deadLetter, configuration]
+        [paymentCommands, paymentEvents, recoveryCommands, webhookCommands, gatewayReplies, deadLetter, configuration, recoveryEvents]
     }
 }
 

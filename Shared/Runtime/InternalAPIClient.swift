@@ -1,7 +1,9 @@
 import AsyncHTTPClient
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
+import PaywireModels
 
 /// Calls another Paywire service's internal API, every request signed by `InternalAPISigner`
 /// (the receiving side checks it with `InternalAPIAuthenticationMiddleware`). Paths are sent as
@@ -30,5 +32,25 @@ public struct InternalAPIClient: Sendable {
         }
         let response = try await http.execute(request, timeout: .seconds(Int64(timeout.components.seconds)))
         return (Int(response.status.code), try await response.body.collect(upTo: maxBytes))
+    }
+
+    /// A JSON object the other service owns, nil when it has none by that id (404, or 400 for an
+    /// id it cannot even look up); the service unreachable or failing is 503 for our client,
+    /// `unavailable` telling what cannot be read now.
+    public func object(_ path: String, unavailable: String, logger: Logger) async throws -> JSONValue? {
+        let answer: (status: Int, body: ByteBuffer)
+        do {
+            answer = try await send(method: .GET, path: path, timeout: .seconds(5))
+        } catch {
+            logger.warning("internal API not reachable", metadata: ["base_url": .string(baseURL), "error": .string(String(describing: type(of: error)))])
+            throw APIError.unavailable(unavailable)
+        }
+        switch answer.status {
+        case 200: return try PaywireJSON.decoder.decode(JSONValue.self, from: Data(buffer: answer.body))
+        case 400, 404: return nil
+        default:
+            logger.warning("internal API answered a read with an error", metadata: ["base_url": .string(baseURL), "status": .stringConvertible(answer.status)])
+            throw APIError.unavailable(unavailable)
+        }
     }
 }

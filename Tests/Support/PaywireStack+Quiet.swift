@@ -10,7 +10,7 @@ extension PaywireStack {
         let topics = TopicNames()
         return [
             ("payment-core", "payment-core", [topics.paymentCommands]),
-            ("webhook-dispatcher", "webhook-dispatcher", [topics.paymentEvents]),
+            ("webhook-dispatcher", "webhook-dispatcher", [topics.paymentEvents, topics.recoveryEvents]),
             ("recovery-scheduler", "recovery-scheduler", [topics.recoveryCommands, topics.paymentEvents]),
         ]
     }()

@@ -176,6 +176,7 @@ public final class PaywireStack: @unchecked Sendable {
         environment["HTTP_PORT"] = String(port)
         if let paymentCore = ports["payment-core"] { environment["PAYWIRE_PAYMENT_CORE_URL"] = "http://127.0.0.1:\(paymentCore)" }
         if let dispatcher = ports["webhook-dispatcher"] { environment["PAYWIRE_WEBHOOK_DISPATCHER_URL"] = "http://127.0.0.1:\(dispatcher)" }
+        if let scheduler = ports["recovery-scheduler"] { environment["PAYWIRE_RECOVERY_SCHEDULER_URL"] = "http://127.0.0.1:\(scheduler)" }
         if (executable ?? name) == "gateway" {
             let internalPort = try internalPorts[name] ?? FreePort.next()
             internalPorts[name] = internalPort

@@ -14,6 +14,7 @@ public enum GatewayService {
     public static let defaultPort = 8080
     /// Variables this service reads beyond `ServiceConfiguration.environmentKeys`.
     public static let environmentKeys: [String] = ["PAYWIRE_ADMIN_API_KEY", NetworkAddressPolicy.allowPrivateKey, CommandSigner.environmentKey] + GatewayPaymentAPI.environmentKeys + IncomingWebhookProxy.environmentKeys + EventsLogProxy.environmentKeys
+        + RecoveryAPI.environmentKeys
 
     /// The gateway's routes (the operational ones are added by `httpServer`).
     static func makeRouter(_ api: GatewayAPI) -> AccessControlledRouter {
@@ -57,7 +58,10 @@ public enum GatewayService {
             dispatcher: InternalAPIClient(baseURL: dispatcherURL, signer: internalSigner, http: .shared),
             logger: logger
         )
-        return (GatewayAPI(infrastructure: infrastructure, adminKey: adminKey, secrets: secrets, payments: payments, webhooks: webhooks, events: events), replies)
+        let schedulerURL = configuration.environment["PAYWIRE_RECOVERY_SCHEDULER_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8082"
+        let scheduler = InternalAPIClient(baseURL: schedulerURL, signer: internalSigner, http: .shared)
+        return (GatewayAPI(infrastructure: infrastructure, adminKey: adminKey, secrets: secrets, payments: payments, webhooks: webhooks, events: events,
+                           scheduler: scheduler, commandSigner: try CommandSigner(environment: configuration.environment)), replies)
     }
 
     /// Where the internal listener (the card vault, for payment-core) listens: loopback unless
@@ -127,8 +131,10 @@ struct GatewayAPI: Sendable {
     let payments: GatewayPaymentAPI
     let webhooks: IncomingWebhookProxy
     let events: EventsLogProxy
+    let recovery: RecoveryAPI
 
-    init(infrastructure: ServiceInfrastructure, adminKey: String?, secrets: SecretBox, payments: GatewayPaymentAPI, webhooks: IncomingWebhookProxy, events: EventsLogProxy) {
+    init(infrastructure: ServiceInfrastructure, adminKey: String?, secrets: SecretBox, payments: GatewayPaymentAPI, webhooks: IncomingWebhookProxy, events: EventsLogProxy,
+         scheduler: InternalAPIClient, commandSigner: CommandSigner) {
         self.payments = payments
         self.events = events
         self.webhooks = webhooks
@@ -143,6 +149,7 @@ struct GatewayAPI: Sendable {
         merchants = MerchantAccountStore(writer: writer, secrets: secrets, profiles: BusinessProfileStore(writer: writer, secrets: secrets, endpoints: endpoints))
         apiKeys = APIKeyStore(writer: writer)
         connectors = ConnectorAccountStore(writer: writer, secrets: secrets)
+        recovery = RecoveryAPI(infrastructure: infrastructure, connectors: connectors, scheduler: scheduler, commandSigner: commandSigner)
     }
 
     var profiles: BusinessProfileStore { merchants.profiles }
@@ -286,6 +293,7 @@ struct GatewayAPI: Sendable {
                 }
                 return JSONResponse(account)
             }
+            recovery.addRoutes(to: router)
         }
 
         // Payments and refunds: the merchant is the one that owns the object (or the caller's own).

@@ -38,6 +38,9 @@ public struct EventFanOut: Sendable {
         guard let objectId = envelope.payload[idField]?.stringValue else {
             throw PermanentMessageError("event \(envelope.type) carries no \(idField)", category: "invalid")
         }
+        // A recovery job's retries are payments of their own; the merchant hears only the job's
+        // one final event (on the recovery events topic), not one per retry.
+        if RecoveryIdentifiers.isRecoveryAttempt(objectId) { return }
         try await batcher.submit(Incoming(envelope: envelope, objectId: objectId)) { batch in try await write(batch) }
     }
 

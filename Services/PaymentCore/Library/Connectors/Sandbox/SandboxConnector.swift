@@ -3,7 +3,9 @@ import Synchronization
 
 /// An in-process processor for development and tests, deterministic by card number. Recurring
 /// charges use tokens `tok_sandbox_<last4>` that behave like the card with those last four digits
-/// (the token never contains the number). It never leaves the process; what it charged is kept
+/// (the token never contains the number), and `tok_sandbox_decline<N>x_<last4>[_<anything>]`,
+/// which declines like that card the first N times it is charged and then succeeds (a card whose
+/// funds come back, for revenue recovery). It never leaves the process; what it charged is kept
 /// in memory so that a status sync can answer.
 public final class SandboxConnector: Connector {
     public let name = "sandbox"
@@ -12,6 +14,8 @@ public final class SandboxConnector: Connector {
     /// Outcomes by transaction id, for `sync` after an answer was lost (payment-core crashed
     /// between the call and its commit). A transaction the sandbox never saw was never charged.
     private let ledger = Mutex<[String: ConnectorResult]>([:])
+    /// Charges made so far with each declining-then-succeeding token.
+    private let tokenCharges = Mutex<[String: Int]>([:])
 
     public init() {}
 
@@ -40,12 +44,27 @@ public final class SandboxConnector: Connector {
         }
     }
 
+    /// For `tok_sandbox_decline<N>x_<last4>…`: the card it behaves like on this charge (the
+    /// declining card for the first N charges, an approved one after), counting the charge.
+    func chargeNumber(of instrument: PaymentInstrument) -> String? {
+        guard case .token(let token) = instrument, token.hasPrefix("tok_sandbox_decline") else { return number(of: instrument) }
+        let parts = token.dropFirst("tok_sandbox_decline".count).split(separator: "_")
+        guard parts.count >= 2, parts[0].hasSuffix("x"), let declines = Int(parts[0].dropLast()), parts[1].count == 4,
+              let declining = Self.declines.keys.first(where: { $0.hasSuffix(parts[1]) }) else { return nil }
+        let made = tokenCharges.withLock { charges in
+            defer { charges[token, default: 0] += 1 }
+            return charges[token, default: 0]
+        }
+        return made < declines ? declining : "4242424242424242"
+    }
+
     public func authorize(_ request: AuthorizeRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {
         let transactionId = "sbx_" + request.attemptId
         let result: ConnectorResult
-        if let number = number(of: request.instrument), let decline = Self.declines[number] {
+        let number = chargeNumber(of: request.instrument)
+        if let number, let decline = Self.declines[number] {
             result = ConnectorResult(status: .declined, connectorTransactionId: transactionId, error: decline)
-        } else if let number = number(of: request.instrument), Self.approved.contains(number) {
+        } else if let number, Self.approved.contains(number) {
             result = ConnectorResult(status: request.captureManually ? .authorized : .charged, connectorTransactionId: transactionId, amountReceived: request.captureManually ? 0 : request.amount)
         } else if case .token = request.instrument {
             result = ConnectorResult(status: .declined, connectorTransactionId: transactionId, error: ConnectorDecline(code: "invalid_account", message: "The payment token is not valid.", rawCode: "14"))

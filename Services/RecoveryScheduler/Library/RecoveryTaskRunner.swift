@@ -1,0 +1,172 @@
+import Foundation
+import Logging
+import Metrics
+import PaywireKafka
+import PaywireModels
+import PaywireRuntime
+import PaywireStore
+import PostgresNIO
+import ServiceLifecycle
+
+/// Runs due recovery tasks: claims them with a lease (`FOR UPDATE SKIP LOCKED`, so any number of
+/// replicas run each task once; a dead replica's lease runs out and another takes the task),
+/// reserves the retry's payment — its id is the idempotency key — and commits, then sends the
+/// payment command with no transaction open. The outcome comes back as a payment event
+/// (`RecoveryJobs.applyOutcome`); if it does not within `outcomeTimeout`, the same command (same
+/// payment id) is sent again, which charges nothing more.
+struct RecoveryTaskRunner: Service {
+    let jobs: RecoveryJobs
+    let producer: KafkaProducer
+    let signer: CommandSigner
+    let interval: Duration
+    let batchSize: Int
+    let outcomeTimeout: Double
+    let owner = "recovery-" + Identifier.random(12)
+
+    var postgres: PostgresClient { jobs.postgres }
+    var logger: Logger { jobs.logger }
+
+    static let environmentKeys = ["PAYWIRE_RECOVERY_INTERVAL_MS", "PAYWIRE_RECOVERY_BATCH", "PAYWIRE_RECOVERY_OUTCOME_TIMEOUT_MS"]
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled {
+                do {
+                    // A full batch means more may be due: go on at once.
+                    if try await runDue() >= batchSize { continue }
+                    try await recordGauges()
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.warning("recovery pass failed", metadata: ["error": .string(MessageFailure.loggable(error))])
+                }
+                try? await Task.sleep(for: interval)
+            }
+        } onGracefulShutdown: {}
+    }
+
+    /// Claims and runs what is due now; returns how many tasks it claimed.
+    @discardableResult
+    func runDue() async throws -> Int {
+        let now = jobs.clock.now()
+        let rows = try await postgres.query("""
+            UPDATE recovery.process_tracker SET status = 'running', lease_owner = \(owner), lease_until = now() + interval '30 seconds', updated_at = now()
+            WHERE id IN (
+                SELECT id FROM recovery.process_tracker
+                WHERE (status IN ('pending', 'waiting') AND schedule_time <= \(now)) OR (status = 'running' AND lease_until < now())
+                ORDER BY schedule_time NULLS FIRST LIMIT \(batchSize) FOR UPDATE SKIP LOCKED
+            )
+            RETURNING id
+            """, logger: logger)
+        var claimed: [String] = []
+        for try await id in rows.decode(String.self) { claimed.append(id) }
+        await withTaskGroup(of: Void.self) { group in
+            for id in claimed {
+                group.addTask {
+                    do {
+                        try await dispatch(id, now: now)
+                    } catch {
+                        logger.warning("recovery task not run; its lease will run out and it is taken again", metadata: ["job_id": .string(id), "error": .string(MessageFailure.loggable(error))])
+                    }
+                }
+            }
+        }
+        return claimed.count
+    }
+
+    /// What one claimed task does: the retry's payment reserved (or the one already out found
+    /// again), the lease given up, then the command sent.
+    func dispatch(_ jobId: String, now: Date) async throws {
+        let command = try await postgres.withTransaction(logger: logger) { connection -> PaymentCommand? in
+            guard let task = try await jobs.lockedTask(jobId, on: connection), task.status == "running" else { return nil }
+            let job = task.job
+            var attempt = try await pendingAttempt(jobId, on: connection)
+            if attempt == nil {
+                // The card's network limits are checked again now: other jobs may have tried it.
+                let previous = try await jobs.cardAttempts(job, before: now, on: connection)
+                guard let allowed = jobs.policy.limits.earliest(at: now, network: job.cardNetwork, previous: previous) else {
+                    try await jobs.finish(jobId, business: "failed", reason: "network_limit", event: (MessageType.paymentFailed, task, nil), on: connection)
+                    return nil
+                }
+                if allowed > now {
+                    try await jobs.setState(jobId, status: "pending", business: "scheduled", at: allowed, on: connection)
+                    return nil
+                }
+                guard job.billingAttempts + task.retryCount < job.maxRetryCount else {
+                    try await jobs.finish(jobId, business: "failed", reason: "retries_exhausted", event: (MessageType.paymentFailed, task, nil), on: connection)
+                    return nil
+                }
+                let number = task.retryCount + 1
+                let paymentId = RecoveryIdentifiers.attemptPaymentId(jobId: jobId, attempt: number)
+                try await connection.query("""
+                    INSERT INTO recovery.attempts (payment_id, job_id, merchant_id, attempt_number, card_key, card_network, status, attempted_at)
+                    VALUES (\(paymentId), \(jobId), \(job.merchantId), \(number), \(job.cardKey), \(job.cardNetwork), 'pending', \(now))
+                    """, logger: logger)
+                try await connection.query("UPDATE recovery.process_tracker SET retry_count = \(number) WHERE id = \(jobId)", logger: logger)
+                attempt = paymentId
+            }
+            try await connection.query("""
+                UPDATE recovery.process_tracker SET status = 'waiting', business_status = 'attempting', schedule_time = \(now.addingTimeInterval(outcomeTimeout)),
+                    lease_owner = NULL, lease_until = NULL, updated_at = now()
+                WHERE id = \(jobId)
+                """, logger: logger)
+            return try paymentCommand(job, paymentId: attempt!)
+        }
+        guard let command else { return }
+        let version = try await jobs.copy.versions([command.merchantId])[command.merchantId]
+        let envelope = EventEnvelope(type: MessageType.paymentCommand, merchantId: command.merchantId, profileId: command.profileId,
+                                     configurationVersion: version, payload: try JSONValue(encoding: command))
+        do {
+            _ = try await producer.send(signer.signed(KafkaProducerMessage(topic: jobs.topics.paymentCommands, key: command.paymentId, value: try envelope.encoded())))
+            Counter(label: "paywire_recovery_retries_sent_total").increment()
+        } catch {
+            // Sent again soon, under the same payment id.
+            logger.warning("recovery retry not sent; trying again shortly", metadata: ["job_id": .string(jobId), "error": .string(String(describing: error))])
+            try await postgres.query("UPDATE recovery.process_tracker SET schedule_time = \(jobs.clock.now().addingTimeInterval(5)) WHERE id = \(jobId) AND status = 'waiting'", logger: logger)
+        }
+    }
+
+    func pendingAttempt(_ jobId: String, on connection: PostgresConnection) async throws -> String? {
+        let rows = try await connection.query("SELECT payment_id FROM recovery.attempts WHERE job_id = \(jobId) AND status = 'pending'", logger: logger)
+        for try await id in rows.decode(String.self) { return id }
+        return nil
+    }
+
+    /// A merchant-initiated charge of the saved payment method: created and confirmed at once.
+    func paymentCommand(_ job: RecoveryJob, paymentId: String) throws -> PaymentCommand {
+        var command = PaymentCommand(operation: .create, paymentId: paymentId, merchantId: job.merchantId)
+        command.profileId = job.profileId
+        command.amount = job.amount
+        command.currency = job.currency
+        command.confirm = true
+        command.captureMethod = "automatic"
+        command.merchantConnectorId = job.paymentConnectorId
+        command.connectorName = job.paymentConnectorName
+        command.processorPaymentToken = try jobs.secrets.open(job.sealedProcessorToken, as: .recoveryProcessorToken, row: job.jobId)
+        command.details = .object([
+            "customer_id": job.connectorCustomerId.map(JSONValue.string) ?? .null,
+            "payment_method_type": job.paymentMethodSubtype.map(JSONValue.string) ?? .null,
+            "metadata": .object(["recovery_job_id": .string(job.jobId), "merchant_reference_id": job.merchantReferenceId.map(JSONValue.string) ?? .null]),
+        ])
+        return command
+    }
+
+    /// Jobs by status, the due backlog and how late its oldest task is.
+    func recordGauges() async throws {
+        let now = jobs.clock.now()
+        let rows = try await postgres.query("""
+            SELECT business_status, count(*)::int FROM recovery.process_tracker GROUP BY business_status
+            """, logger: logger)
+        for try await (status, count) in rows.decode((String, Int).self) {
+            Gauge(label: "paywire_recovery_jobs", dimensions: [("status", status)]).record(count)
+        }
+        let due = try await postgres.query("""
+            SELECT count(*)::int, COALESCE(EXTRACT(EPOCH FROM (\(now)::timestamptz - min(schedule_time))), 0)::float8
+            FROM recovery.process_tracker WHERE status = 'pending' AND schedule_time <= \(now)
+            """, logger: logger)
+        for try await (count, lag) in due.decode((Int, Double).self) {
+            Gauge(label: "paywire_recovery_due_tasks").record(count)
+            Gauge(label: "paywire_recovery_oldest_due_seconds").record(lag)
+        }
+    }
+}

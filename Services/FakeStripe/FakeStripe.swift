@@ -88,6 +88,10 @@ struct Intent: Sendable {
     var createdAt = Date()
     /// Stripe's test card 4000000000005126: the charge succeeds, its refunds fail later.
     var refundsFail = false
+    /// The customer a saved payment method is charged for, and whether nobody was present.
+    var customer: String?
+    var offSession = false
+    var paymentMethod: String?
 
     var json: [String: Any] {
         var object: [String: Any] = [
@@ -96,6 +100,10 @@ struct Intent: Sendable {
             "metadata": metadata, "created": created, "livemode": false,
         ]
         object["last_payment_error"] = lastPaymentError ?? NSNull()
+        object["customer"] = customer ?? NSNull()
+        object["payment_method"] = paymentMethod ?? NSNull()
+        object["setup_future_usage"] = NSNull()
+        if offSession { object["off_session"] = true }
         return object
     }
 }
@@ -143,6 +151,8 @@ struct Store {
 
 final class FakeStripeState: Sendable {
     let store: Mutex<Store>
+    /// Charges made so far with each `pm_paywire_decline…` payment method.
+    let declinedCharges = Mutex<[String: Int]>([:])
     let logger: Logger
 
     init(behaviour: Behaviour, logger: Logger) {
@@ -160,6 +170,22 @@ final class FakeStripeState: Sendable {
         "pm_card_chargeDeclined": ["code": "card_declined", "decline_code": "generic_decline", "message": "Your card was declined."],
         "pm_card_chargeDeclinedInsufficientFunds": ["code": "card_declined", "decline_code": "insufficient_funds", "message": "Your card has insufficient funds."],
     ]
+
+    /// `pm_paywire_decline<N>x_<decline_code>`: a saved card that declines (card_declined with that
+    /// decline code) the first N times it is charged, then succeeds — funds that come back, for
+    /// revenue recovery. Not one of Stripe's test payment methods; the fake's own.
+    func repeatedDecline(_ instrument: String) -> [String: String]? {
+        guard instrument.hasPrefix("pm_paywire_decline") else { return nil }
+        let parts = instrument.dropFirst("pm_paywire_decline".count).split(separator: "_", maxSplits: 1)
+        guard parts.count == 2, parts[0].hasSuffix("x"), let times = Int(parts[0].dropLast()) else { return nil }
+        // Its own lock: this runs inside a transition, which holds the store's.
+        let made = declinedCharges.withLock { charges in
+            defer { charges[instrument, default: 0] += 1 }
+            return charges[instrument, default: 0]
+        }
+        guard made < times else { return nil }
+        return ["code": "card_declined", "decline_code": String(parts[1]), "message": "Your card was declined."]
+    }
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.post("/_fake/behaviour") { request, context in
@@ -191,7 +217,8 @@ final class FakeStripeState: Sendable {
                 guard let currency = form["currency"], currency.count == 3 else { return Self.error(400, "invalid_request_error", "parameter_missing", "currency is required") }
                 let intent = Intent(
                     id: "pi_" + Self.random(24), amount: amount, currency: currency, captureMethod: form["capture_method"] ?? "automatic",
-                    status: "requires_payment_method", metadata: Self.metadata(form), created: Int(Date().timeIntervalSince1970)
+                    status: "requires_payment_method", metadata: Self.metadata(form), created: Int(Date().timeIntervalSince1970),
+                    customer: form["customer"]
                 )
                 self.store.withLock { $0.intents[intent.id] = intent }
                 return (200, intent.json)
@@ -315,7 +342,15 @@ final class FakeStripeState: Sendable {
                 return Self.error(400, "invalid_request_error", "payment_intent_unexpected_state", "You cannot confirm this PaymentIntent because it has a status of \(intent.status).")
             }
             let instrument = form["payment_method_data[card][number]"] ?? form["payment_method"] ?? ""
-            if let decline = Self.declines[instrument] {
+            if form["off_session"] == "true" {
+                // Stripe charges a saved payment method off-session only for its customer.
+                guard form["payment_method"] != nil, intent.customer != nil else {
+                    return Self.error(400, "invalid_request_error", "parameter_missing", "off_session needs a saved payment_method and the intent's customer")
+                }
+                intent.offSession = true
+            }
+            intent.paymentMethod = form["payment_method"]
+            if let decline = Self.declines[instrument] ?? repeatedDecline(instrument) {
                 intent.lastPaymentError = decline.merging(["type": "card_error"]) { a, _ in a }
                 intent.status = "requires_payment_method"
                 var error = Self.error(402, "card_error", decline["code"]!, decline["message"]!)
@@ -325,7 +360,7 @@ final class FakeStripeState: Sendable {
                 error.1["error"] = body
                 return error
             }
-            guard instrument.hasPrefix("pm_card_") || (instrument.count >= 12 && instrument.allSatisfy(\.isNumber)) else {
+            guard instrument.hasPrefix("pm_card_") || instrument.hasPrefix("pm_paywire_") || (instrument.count >= 12 && instrument.allSatisfy(\.isNumber)) else {
                 return Self.error(402, "card_error", "incorrect_number", "Your card number is incorrect.")
             }
             intent.lastPaymentError = nil

@@ -25,6 +25,8 @@ public struct PaymentCommand: Codable, Sendable, Equatable {
     public var cardVault: CardVaultReference?
     /// A processor token for a recurring charge (`recurring_details`).
     public var processorPaymentToken: String?
+    /// Charged with nobody present (the recovery scheduler's retries of a saved payment method).
+    public var offSession: Bool?
     /// The request's other fields (customer, billing, metadata, ...), returned in the object.
     public var details: JSONValue?
 
@@ -55,6 +57,7 @@ public struct PaymentCommand: Codable, Sendable, Equatable {
         case connectorName = "connector_name"
         case cardVault = "card_vault"
         case processorPaymentToken = "processor_payment_token"
+        case offSession = "off_session"
         case amountToCapture = "amount_to_capture"
         case cancellationReason = "cancellation_reason"
         case refundId = "refund_id"

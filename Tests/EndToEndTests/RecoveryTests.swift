@@ -177,6 +177,41 @@ struct RecoveryTests {
         }
     }
 
+    /// The seed's story against Stripe (the fake): the saved payment method is charged
+    /// off-session for its customer, declines twice (insufficient funds), then succeeds.
+    @Test func theSeedsStoryOnStripeChargesTheSavedCardOffSession() async throws {
+        let receiver = WebhookReceiver()
+        let url = try await receiver.start()
+        defer { receiver.stop() }
+        try await PaywireStack.with(extraEnvironment: Self.environment, fakeStripe: true) { stack in
+            let apiKey = try await stack.createMerchant("recovery_stripe", webhookURL: nil)
+            let profile = try #require(try await stack.request(.GET, "/accounts/recovery_stripe").json?["default_profile"] as? String)
+            #expect(try await stack.request(.POST, "/account/recovery_stripe/business_profile/\(profile)/webhooks", apiKey: apiKey,
+                                            body: #"{"webhook_url": "\#(url)", "events": ["payment_succeeded", "payment_failed"]}"#).status == 200)
+            let stripe = try await stack.createStripeAccount(merchantId: "recovery_stripe", apiKey: apiKey, webhookURL: nil).id
+            let merchant = Merchant(id: "recovery_stripe", apiKey: apiKey, profile: profile, paymentAccount: stripe)
+            #expect(try await stack.request(.PUT, "/v2/profiles/\(profile)", apiKey: apiKey, body: #"{"revenue_recovery_retry_algorithm_type": "cascading"}"#, headers: merchant.headers).status == 200)
+            let billing = try await billingAccount(stack, merchant, maxRetries: 9, threshold: 0)
+            let jobId = try #require(try await report(stack, merchant, billing: billing, reference: "inv_stripe", token: "pm_paywire_decline2x_insufficient_funds").json?["id"] as? String)
+            #expect(await eventually(timeout: .seconds(60)) { !finalEvents(receiver, job: jobId).isEmpty }, "\(stack.logs("recovery-scheduler")) \(stack.logs("payment-core"))")
+            let event = try #require(finalEvents(receiver, job: jobId).first)
+            #expect(event["event_type"] as? String == "payment_succeeded")
+            let object = try #require((event["content"] as? [String: Any])?["object"] as? [String: Any])
+            #expect(object["connector"] as? String == "stripe")
+            #expect(((object["feature_metadata"] as? [String: Any])?["revenue_recovery"] as? [String: Any])?["total_retry_count"] as? Int == 4)
+            let intentId = try #require(object["connector_transaction_id"] as? String)
+            #expect(intentId.hasPrefix("pi_"))
+            let intent = try await stack.request(.GET, "/v1/payment_intents/\(intentId)", service: "fake-stripe", apiKey: nil, headers: [("Authorization", "Bearer sk_test_paywire_0000000000000001")])
+            #expect(intent.json?["customer"] as? String == "cus_recovery", "\(intent.body)")
+            #expect(intent.json?["off_session"] as? Bool == true && intent.json?["payment_method"] as? String == "pm_paywire_decline2x_insufficient_funds")
+            let attempts = try #require(try await job(stack, merchant, jobId)["attempts"] as? [[String: Any]])
+            #expect(attempts.map { $0["status"] as? String } == ["declined", "declined", "succeeded"])
+            #expect(attempts.first?["decline_code"] as? String == "insufficient_funds")
+            let stats = try await stack.request(.GET, "/_fake/stats", service: "fake-stripe", apiKey: nil)
+            #expect(stats.json?["confirm_calls"] as? Int == 3, "one charge per retry")
+        }
+    }
+
     @Test func badReportsAreRefusedNamingTheField() async throws {
         try await PaywireStack.with(extraEnvironment: Self.environment) { stack in
             let merchant = try await merchant(stack, "recovery_bad", receiver: "http://127.0.0.1:1/unused", algorithm: "cascading")

@@ -29,20 +29,18 @@ struct RecoveryTaskRunner: Service {
     static let environmentKeys = ["PAYWIRE_RECOVERY_INTERVAL_MS", "PAYWIRE_RECOVERY_BATCH", "PAYWIRE_RECOVERY_OUTCOME_TIMEOUT_MS"]
 
     func run() async throws {
-        await withGracefulShutdownHandler {
-            while !Task.isCancelled {
-                do {
-                    // A full batch means more may be due: go on at once.
-                    if try await runDue() >= batchSize { continue }
-                    try await recordGauges()
-                } catch is CancellationError {
-                    return
-                } catch {
-                    logger.warning("recovery pass failed", metadata: ["error": .string(MessageFailure.loggable(error))])
-                }
-                try? await Task.sleep(for: interval)
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                // A full batch means more may be due: go on at once.
+                if try await runDue() >= batchSize { continue }
+                try await recordGauges()
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { break }
+                logger.warning("recovery pass failed", metadata: ["error": .string(MessageFailure.loggable(error))])
             }
-        } onGracefulShutdown: {}
+            // Stops at once on SIGTERM: the sleep is cancelled, a pass under way finishes.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
     }
 
     /// Claims and runs what is due now; returns how many tasks it claimed.
@@ -143,6 +141,7 @@ struct RecoveryTaskRunner: Service {
         command.merchantConnectorId = job.paymentConnectorId
         command.connectorName = job.paymentConnectorName
         command.processorPaymentToken = try jobs.secrets.open(job.sealedProcessorToken, as: .recoveryProcessorToken, row: job.jobId)
+        command.offSession = true
         command.details = .object([
             "customer_id": job.connectorCustomerId.map(JSONValue.string) ?? .null,
             "payment_method_type": job.paymentMethodSubtype.map(JSONValue.string) ?? .null,

@@ -104,6 +104,11 @@ public struct AuthorizeRequest: Sendable {
     /// (search is eventually consistent, so an empty search proves nothing). A connector must not
     /// go on to charge when this throws.
     public var recordReference: (@Sendable (String) async throws -> Void)?
+    /// The processor's customer a saved payment method belongs to (`connector_customer_id`).
+    public var customerId: String?
+    /// A merchant-initiated charge with nobody present (revenue recovery's retries): the
+    /// processor is told so, and no authentication can be asked for.
+    public var offSession = false
 
     public init(paymentId: String, attemptId: String, amount: Int, currency: String, instrument: PaymentInstrument, captureManually: Bool,
                 recordReference: (@Sendable (String) async throws -> Void)? = nil) {

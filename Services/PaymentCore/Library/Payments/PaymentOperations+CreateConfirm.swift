@@ -121,7 +121,7 @@ extension PaymentOperations {
         }
 
         let (database, log) = (postgres, logger)
-        let request = AuthorizeRequest(
+        var request = AuthorizeRequest(
             paymentId: record.paymentId, attemptId: attemptId, amount: record.amount, currency: record.currency,
             instrument: instrument, captureManually: captureMethod == "manual",
             recordReference: { reference in
@@ -131,8 +131,12 @@ extension PaymentOperations {
                     """, logger: log)
             }
         )
+        // A saved payment method charged with nobody present (a recovery retry) is charged
+        // off-session, for the customer it was saved under.
+        request.customerId = record.details["customer_id"]?.stringValue
+        request.offSession = command.offSession == true
         let credentials = ConnectorCredentials(account)
-        let result = await call(connector, "authorize", attemptId: attemptId) { try await connector.authorize(request, credentials: credentials) }
+        let result = await call(connector, "authorize", attemptId: attemptId) { [request] in try await connector.authorize(request, credentials: credentials) }
         return try await applyAttemptOutcome(attemptId: attemptId, result: result, source: "authorize") ?? .null
     }
 }

@@ -50,12 +50,12 @@ public final class SandboxConnector: Connector {
         guard case .token(let token) = instrument, token.hasPrefix("tok_sandbox_decline") else { return number(of: instrument) }
         let parts = token.dropFirst("tok_sandbox_decline".count).split(separator: "_")
         guard parts.count >= 2, parts[0].hasSuffix("x"), let declines = Int(parts[0].dropLast()), parts[1].count == 4,
-              let declining = Self.declines.keys.first(where: { $0.hasSuffix(parts[1]) }) else { return nil }
+              let card = Self.allNumbers.first(where: { $0.hasSuffix(parts[1]) }) else { return nil }
         let made = tokenCharges.withLock { charges in
             defer { charges[token, default: 0] += 1 }
             return charges[token, default: 0]
         }
-        return made < declines ? declining : "4242424242424242"
+        return made < declines ? card : "4242424242424242"
     }
 
     public func authorize(_ request: AuthorizeRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {

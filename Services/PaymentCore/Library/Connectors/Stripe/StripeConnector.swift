@@ -74,7 +74,7 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
                 .init("payment_method_types[]", "card"),
                 .init("metadata[payment_id]", request.paymentId),
                 .init("metadata[attempt_id]", request.attemptId),
-            ])
+            ] + (request.customerId.map { [.init("customer", $0)] } ?? []))
         case .confirmIntent(let id, let request):
             var form: [ConnectorFormField]
             switch request.instrument {
@@ -89,6 +89,7 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
                 if let holder = card.holderName { form.append(.init("payment_method_data[billing_details][name]", holder)) }
             case .token(let token):
                 form = [.init("payment_method", token)]
+                if request.offSession { form.append(.init("off_session", "true")) }
             }
             return post("/v1/payment_intents/\(id)/confirm", idempotencyKey: request.attemptId + "-confirm", form)
         case .captureIntent(let request):

@@ -272,6 +272,7 @@ let package = Package(
                 "Gateway", "PaymentCore", "RecoveryScheduler", "WebhookDispatcher",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Tests/IntegrationTests",
             swiftSettings: swiftSettings

@@ -147,7 +147,24 @@ extension RDKafkaClient {
 
     /// Leaves the group cleanly (commits stored offsets, hands the partitions over at once), then
     /// destroys the handle.
+    ///
+    /// The partitions are given up first, on the polling path (unsubscribe, then poll until the
+    /// revoke has run): librdkafka 2.0.2 can leave `rd_kafka_assign` waiting for ever when the
+    /// revoke callback runs inside `rd_kafka_consumer_close` during a rebalance (seen under load).
+    /// Messages polled meanwhile are dropped unhandled; their offsets were never stored, so the
+    /// next owner gets them.
     func closeConsumer() {
+        if let queue = consumerQueue, rd_kafka_unsubscribe(handle) == RD_KAFKA_RESP_ERR_NO_ERROR {
+            var raw = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: 100)
+            for _ in 0..<50 {
+                var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+                let assigned = rd_kafka_assignment(handle, &list) == RD_KAFKA_RESP_ERR_NO_ERROR ? Int(list?.pointee.cnt ?? 0) : 0
+                if let list { rd_kafka_topic_partition_list_destroy(list) }
+                if assigned == 0 { break }
+                let count = raw.withUnsafeMutableBufferPointer { rd_kafka_consume_batch_queue(queue, 100, $0.baseAddress, 100) }
+                for index in 0..<max(count, 0) { if let message = raw[index] { rd_kafka_message_destroy(message) } }
+            }
+        }
         let err = rd_kafka_consumer_close(handle)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
             logger.warning("consumer close", metadata: ["kafka.error": .string(String(cString: rd_kafka_err2str(err)))])

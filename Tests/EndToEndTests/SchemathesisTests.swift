@@ -19,7 +19,7 @@ struct SchemathesisTests {
     }
 
     func run() async throws {
-        try await PaywireStack.with(services: ["payment-core", "webhook-dispatcher", "gateway"], extraEnvironment: ["PAYWIRE_REPLY_TIMEOUT_MS": "3000"]) { stack in
+        try await PaywireStack.with(services: ["payment-core", "webhook-dispatcher", "recovery-scheduler", "gateway"], extraEnvironment: ["PAYWIRE_REPLY_TIMEOUT_MS": "3000"]) { stack in
             let apiKey = try await stack.createMerchant("schemathesis_m", webhookURL: nil)
             try await stack.createSandboxAccount(merchantId: "schemathesis_m", apiKey: apiKey)
             let profileId = try #require(try await stack.request(.GET, "/accounts/schemathesis_m").json?["default_profile"] as? String)

@@ -1,0 +1,98 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import PaywireModels
+import PaywireRuntime
+import PaywireStore
+import PaywireTestSupport
+import PostgresNIO
+import Testing
+@testable import PaymentCore
+
+/// payment-core's payment logic in process, on a database of its own, with the sandbox
+/// connector: what one command does to the intent, its attempts and its events.
+@Suite(.serialized, .timeLimit(.minutes(2)), .enabled(if: TestEnvironment.hasDatabase))
+struct PaymentOperationsTests {
+    let logger = TestEnvironment.logger("payment-operations", level: .error)
+
+    func withOperations(_ body: @Sendable (PaymentOperations, PostgresClient) async throws -> Void) async throws {
+        let testURL = try #require(TestEnvironment.databaseURL, "PAYWIRE_TEST_DATABASE_URL is not set: run ./scripts/test")
+        let database = TestEnvironment.uniqueName("payments")
+        try await withTestPostgres { try await $0.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)")) }
+        var components = URLComponents(string: testURL)!
+        components.path = "/\(database)"
+        try await withStackDatabase(components.string!) { postgres in
+            try await PaymentsSchema.migrator.migrate(client: postgres, logger: logger)
+            let key = SecretBox.generateKey()
+            let secrets = try SecretBox(base64Key: key)
+            let copy = ConfigurationCopy(schema: PaymentsSchema.name, postgres: postgres, logger: logger)
+            var snapshot = MerchantConfigurationSnapshot(merchantId: "ops_m", version: 1, defaultProfileId: "pro_ops")
+            snapshot.connectorAccounts = [.init(
+                merchantConnectorId: "mca_ops", profileId: "pro_ops", connectorName: "sandbox", connectorType: "payment_processor",
+                sealedAccountDetails: try secrets.seal(#"{"auth_type": "NoKey"}"#, as: .connectorAccountDetails, row: "mca_ops"),
+                sealedWebhookSecret: nil, disabled: false, createdAt: Date()
+            )]
+            #expect(try await copy.store(snapshot))
+            let operations = PaymentOperations(
+                postgres: postgres, connectors: ConnectorRegistry([SandboxConnector()]), accounts: ConnectorAccountRepository(copy: copy, secrets: secrets),
+                vault: CardVaultClient(http: HTTPClient.shared, signer: try CardVaultSigner(encryptionKey: key), allowedHosts: []),
+                secrets: secrets, topics: TopicNames(), settings: try PaymentSettings(environment: [:]), logger: logger
+            )
+            try await body(operations, postgres)
+        }
+    }
+
+    func command(_ paymentId: String, token: String, confirm: Bool = true) -> PaymentCommand {
+        var command = PaymentCommand(operation: .create, paymentId: paymentId, merchantId: "ops_m")
+        command.profileId = "pro_ops"
+        command.amount = 1500
+        command.currency = "EUR"
+        command.confirm = confirm
+        command.merchantConnectorId = "mca_ops"
+        command.connectorName = "sandbox"
+        command.processorPaymentToken = token
+        return command
+    }
+
+    func events(_ postgres: PostgresClient, _ paymentId: String) async throws -> [String] {
+        var types: [String] = []
+        for try await payload in try await postgres.query("SELECT payload FROM payments.outbox WHERE message_key = \(paymentId) ORDER BY seq").decode(ByteBuffer.self) {
+            types.append(try EventEnvelope.decode(Array(buffer: payload)).type)
+        }
+        return types
+    }
+
+    @Test func aCommandAppliedTwiceChargesOnceAndAnnouncesOnce() async throws {
+        try await withOperations { operations, postgres in
+            let first = try await operations.create(command("pay_ops_1", token: "tok_sandbox_4242"))
+            #expect(first["status"]?.stringValue == "succeeded" && first["amount_received"]?.intValue == 1500)
+            // The same command again (Kafka redelivers after a crash): the payment as it is, nothing charged.
+            let again = try await operations.create(command("pay_ops_1", token: "tok_sandbox_4242"))
+            #expect(again["status"]?.stringValue == "succeeded")
+            var attempts = 0
+            for try await count in try await postgres.query("SELECT count(*)::int FROM payments.payment_attempts WHERE payment_id = 'pay_ops_1'").decode(Int.self) { attempts = count }
+            #expect(attempts == 1)
+            #expect(try await events(postgres, "pay_ops_1") == ["payment_succeeded"])
+            // A confirm of a payment that is no longer awaiting one is refused.
+            await #expect(throws: PaymentFailure.self) { _ = try await operations.confirm(command("pay_ops_1", token: "tok_sandbox_4242")) }
+        }
+    }
+
+    @Test func aDeclineKeepsTheProcessorsCodesAndTheTokenStaysSealed() async throws {
+        try await withOperations { operations, postgres in
+            let declined = try await operations.create(command("pay_ops_2", token: "tok_sandbox_9995"))
+            #expect(declined["status"]?.stringValue == "failed")
+            #expect(declined["error_code"]?.stringValue == "insufficient_funds" && declined["issuer_error_code"]?.stringValue == "51")
+            #expect(try await events(postgres, "pay_ops_2") == ["payment_failed"])
+            for try await token in try await postgres.query("SELECT processor_token FROM payments.payment_intents WHERE payment_id = 'pay_ops_2'").decode(String.self) {
+                #expect(token.hasPrefix("v2:") && !token.contains("tok_sandbox"))
+            }
+            // Created without confirm: waits, then confirms once.
+            let waiting = try await operations.create(command("pay_ops_3", token: "tok_sandbox_4242", confirm: false))
+            #expect(waiting["status"]?.stringValue == "requires_confirmation")
+            #expect(try await events(postgres, "pay_ops_3").isEmpty)
+            let confirmed = try await operations.confirm(command("pay_ops_3", token: "tok_sandbox_4242"))
+            #expect(confirmed["status"]?.stringValue == "succeeded")
+        }
+    }
+}

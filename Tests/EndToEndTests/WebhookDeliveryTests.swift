@@ -41,7 +41,9 @@ struct WebhookDeliveryTests {
         let slowURL = try await slow.start(), fastURL = try await fast.start()
         defer { slow.stop(); fast.stop() }
         slow.respond(after: .seconds(8))
-        try await PaywireStack.with { stack in
+        // Timed, so it takes its turn with the tests that load the machine (schemathesis, the
+        // reliability bursts) rather than running beside them.
+        try await HeavyTests.gate.exclusive { try await PaywireStack.with { stack in
             let slowKey = try await stack.createMerchant("slow_m", webhookURL: slowURL + "/slow")
             let fastKey = try await stack.createMerchant("fast_m", webhookURL: fastURL + "/fast")
             try await stack.createSandboxAccount(merchantId: "slow_m", apiKey: slowKey)
@@ -54,11 +56,13 @@ struct WebhookDeliveryTests {
             let fastPayment = try await paymentId(stack, apiKey: fastKey)
             #expect(await eventually(timeout: .seconds(5)) { webhookEvents(fast, for: fastPayment) == ["payment_succeeded"] })
             let waited = ContinuousClock.now - started
-            #expect(waited < .seconds(4), "the fast merchant waited \(waited) behind the slow one")
+            // Behind the slow endpoint it would wait its 8 s answer; on its own it takes well
+            // under a second, a loaded two-core machine allowing.
+            #expect(waited < .seconds(6), "the fast merchant waited \(waited) behind the slow one")
             // The slow endpoint never had more than its share in flight at once, and gets all 14.
             #expect(await eventually(timeout: .seconds(30)) { slow.requests.count == 14 })
             #expect(slow.mostAtOnce <= 10, "\(slow.mostAtOnce) requests in flight at once at the slow endpoint")
-        }
+        } }
     }
 
     @Test func retriesFollowTheLadderEachAnswerMeansWhatItShouldAndEndpointChangesApplyAtOnce() async throws {

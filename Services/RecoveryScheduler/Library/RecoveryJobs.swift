@@ -23,7 +23,8 @@ struct RecoveryJobs: Sendable {
     let outbox = Outbox(schema: RecoverySchema.name)
     let processed = ProcessedMessages(schema: RecoverySchema.name, consumer: "recovery-inputs")
 
-    struct Task: Sendable {
+    /// A process-tracker row, locked: the task's state and the job it tracks.
+    struct TrackedTask: Sendable {
         var status: String
         var businessStatus: String
         var retryCount: Int
@@ -92,7 +93,7 @@ struct RecoveryJobs: Sendable {
         case .retry(let at):
             try await setState(job.jobId, status: "pending", business: "scheduled", at: at, on: connection)
         case .stop(let reason):
-            let task = Task(status: "idle", businessStatus: "failed", retryCount: retries, job: job)
+            let task = TrackedTask(status: "idle", businessStatus: "failed", retryCount: retries, job: job)
             try await finish(job.jobId, business: "failed", reason: reason, event: (MessageType.paymentFailed, task, nil), on: connection)
         }
     }
@@ -135,17 +136,17 @@ struct RecoveryJobs: Sendable {
 
     // MARK: Storage
 
-    func lockedTask(_ jobId: String, on connection: PostgresConnection) async throws -> Task? {
+    func lockedTask(_ jobId: String, on connection: PostgresConnection) async throws -> TrackedTask? {
         let rows = try await connection.query("""
             SELECT status, business_status, retry_count, tracking_data::text FROM recovery.process_tracker WHERE id = \(jobId) FOR UPDATE
             """, logger: logger)
         for try await (status, business, retries, data) in rows.decode((String, String, Int, String).self) {
-            return Task(status: status, businessStatus: business, retryCount: retries, job: try PaywireJSON.decoder.decode(RecoveryJob.self, from: Data(data.utf8)))
+            return TrackedTask(status: status, businessStatus: business, retryCount: retries, job: try PaywireJSON.decoder.decode(RecoveryJob.self, from: Data(data.utf8)))
         }
         return nil
     }
 
-    func save(_ job: RecoveryJob, existing: Task?, on connection: PostgresConnection) async throws {
+    func save(_ job: RecoveryJob, existing: TrackedTask?, on connection: PostgresConnection) async throws {
         let data = try PaywireJSON.text(job)
         if existing == nil {
             try await connection.query("""
@@ -166,7 +167,7 @@ struct RecoveryJobs: Sendable {
     }
 
     /// Ends the job and, unless the invoice was settled elsewhere, writes its one final event.
-    func finish(_ jobId: String, business: String, reason: String?, event: (type: String, task: Task, payment: JSONValue?)?, on connection: PostgresConnection) async throws {
+    func finish(_ jobId: String, business: String, reason: String?, event: (type: String, task: TrackedTask, payment: JSONValue?)?, on connection: PostgresConnection) async throws {
         try await connection.query("""
             UPDATE recovery.process_tracker SET status = 'finished', business_status = \(business), schedule_time = NULL,
                 lease_owner = NULL, lease_until = NULL, updated_at = now(),

@@ -83,7 +83,9 @@ struct RecoveryReliabilityTests {
             #expect(try await count("payments", "SELECT count(*)::int FROM payments.payment_intents WHERE payment_id LIKE 'pay\\_rec\\_%' AND status = 'succeeded'") == Self.jobs)
             // And one final event each.
             #expect(await eventually(timeout: .seconds(120)) { Set(receiver.requests.map(\.body)).count >= Self.jobs })
-            try await stack.waitUntilQuiet()
+            // Two loaded cores and a mock broker: the dispatcher's offsets can take a while to be
+            // committed (a commit refused during a rebalance waits for the next).
+            try await stack.waitUntilQuiet(timeout: .seconds(180))
             let jobIds = receiver.requests.compactMap { request -> String? in
                 ((try? JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any])?["content"] as? [String: Any]).flatMap { ($0["object"] as? [String: Any])?["id"] as? String }
             }

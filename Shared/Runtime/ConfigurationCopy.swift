@@ -75,12 +75,14 @@ public struct ConfigurationCopy: Sendable {
         return nil
     }
 
-    /// The versions the copy holds for these merchants (absent: none yet).
-    public func versions(_ merchantIds: [String]) async throws -> [String: Int64] {
+    /// The versions the copy holds for these merchants (absent: none yet). Inside a transaction,
+    /// pass its connection: asking the pool for a second one while holding one can deadlock.
+    public func versions(_ merchantIds: [String], on connection: PostgresConnection? = nil) async throws -> [String: Int64] {
         var binds = PostgresBindings()
         binds.append(merchantIds)
         var versions: [String: Int64] = [:]
-        let rows = try await postgres.query(PostgresQuery(unsafeSQL: "SELECT merchant_id, version FROM \(schema).merchant_configurations WHERE merchant_id = ANY($1)", binds: binds), logger: logger)
+        let query = PostgresQuery(unsafeSQL: "SELECT merchant_id, version FROM \(schema).merchant_configurations WHERE merchant_id = ANY($1)", binds: binds)
+        let rows = if let connection { try await connection.query(query, logger: logger) } else { try await postgres.query(query, logger: logger) }
         for try await (id, version) in rows.decode((String, Int64).self) { versions[id] = version }
         return versions
     }

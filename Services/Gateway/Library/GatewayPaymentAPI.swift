@@ -139,10 +139,7 @@ struct GatewayPaymentAPI: Sendable {
         if let card { command.cardVault = vault.put(card) }
         // The merchant's configuration version now: payment-core acts only once its copy has it,
         // so an account or endpoint changed before this call applies to it.
-        var version: Int64 = 0
-        for try await value in try await postgres.query("SELECT version FROM gateway.config_versions WHERE merchant_id = \(command.merchantId)", logger: logger).decode(Int64.self) {
-            version = value
-        }
+        let version = try await ConfigurationPublisher.currentVersion(command.merchantId, postgres: postgres, logger: logger)
         let envelope = EventEnvelope(
             type: MessageType.paymentCommand, merchantId: command.merchantId, profileId: command.profileId, configurationVersion: version,
             payload: try JSONValue(encoding: command)

@@ -173,10 +173,7 @@ struct RecoveryAPI: Sendable {
     /// Sent signed, under the merchant's configuration version now (the scheduler acts once its
     /// copy has it: a profile's algorithm changed before the report applies to it).
     func send(_ command: RecoveryCommand) async throws {
-        var version: Int64 = 0
-        for try await value in try await postgres.query("SELECT version FROM gateway.config_versions WHERE merchant_id = \(command.merchantId)", logger: logger).decode(Int64.self) {
-            version = value
-        }
+        let version = try await ConfigurationPublisher.currentVersion(command.merchantId, postgres: postgres, logger: logger)
         let envelope = EventEnvelope(type: RecoveryIdentifiers.commandType, merchantId: command.merchantId, profileId: command.profileId,
                                      configurationVersion: version, payload: try JSONValue(encoding: command))
         do {

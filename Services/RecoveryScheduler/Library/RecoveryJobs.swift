@@ -179,12 +179,7 @@ struct RecoveryJobs: Sendable {
         guard let event else { return }
         let attempts = try await attempts(jobId, on: connection)
         let payload = try finalObject(event.task.job, paywireRetries: attempts.count, succeeded: event.type == MessageType.paymentSucceeded, reason: reason, payment: event.payment)
-        // Read on this transaction's connection: asking the pool for a second one while holding
-        // this one would deadlock once every connection is held by a transaction that waits.
-        var version: Int64?
-        for try await value in try await connection.query(
-            "SELECT version FROM recovery.merchant_configurations WHERE merchant_id = \(event.task.job.merchantId)", logger: logger
-        ).decode(Int64.self) { version = value }
+        let version = try await copy.versions([event.task.job.merchantId], on: connection)[event.task.job.merchantId]
         let envelope = EventEnvelope(type: event.type, merchantId: event.task.job.merchantId, profileId: event.task.job.profileId, configurationVersion: version, payload: payload)
         try await outbox.enqueue(envelope, topic: topics.recoveryEvents, key: jobId, on: connection, logger: logger)
     }

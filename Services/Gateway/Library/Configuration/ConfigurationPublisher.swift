@@ -27,6 +27,15 @@ struct ConfigurationPublisher: Sendable {
         try await outbox.enqueue(envelope, topic: topic, key: merchantId, on: connection, logger: logger)
     }
 
+    /// The merchant's configuration version now (0: never configured). A command carries it, so
+    /// the service that acts on it waits until its copy has reached it.
+    static func currentVersion(_ merchantId: String, postgres: PostgresClient, logger: Logger) async throws -> Int64 {
+        for try await value in try await postgres.query("SELECT version FROM gateway.config_versions WHERE merchant_id = \(merchantId)", logger: logger).decode(Int64.self) {
+            return value
+        }
+        return 0
+    }
+
     /// The merchant's configuration as stored now (a deleted merchant: `deleted`, nothing else).
     static func snapshot(_ merchantId: String, version: Int64, on connection: PostgresConnection, logger: Logger) async throws -> MerchantConfigurationSnapshot {
         var snapshot = MerchantConfigurationSnapshot(merchantId: merchantId, version: version, deleted: true)

@@ -162,14 +162,18 @@ final class FakeStripeState: Sendable {
 
     /// Stripe's test cards, by number and by payment-method token.
     static let declines: [String: [String: String]] = [
-        "4000000000000002": ["code": "card_declined", "decline_code": "generic_decline", "message": "Your card was declined."],
-        "4000000000009995": ["code": "card_declined", "decline_code": "insufficient_funds", "message": "Your card has insufficient funds."],
-        "4000000000009987": ["code": "card_declined", "decline_code": "lost_card", "message": "Your card has been declined."],
+        "4000000000000002": ["code": "card_declined", "decline_code": "generic_decline", "network_decline_code": "05", "message": "Your card was declined."],
+        "4000000000009995": ["code": "card_declined", "decline_code": "insufficient_funds", "network_decline_code": "51", "message": "Your card has insufficient funds."],
+        "4000000000009987": ["code": "card_declined", "decline_code": "lost_card", "network_decline_code": "41", "message": "Your card has been declined."],
         "4000000000000069": ["code": "expired_card", "message": "Your card has expired."],
         "4000000000000119": ["code": "processing_error", "message": "An error occurred while processing your card. Try again in a little bit."],
-        "pm_card_chargeDeclined": ["code": "card_declined", "decline_code": "generic_decline", "message": "Your card was declined."],
-        "pm_card_chargeDeclinedInsufficientFunds": ["code": "card_declined", "decline_code": "insufficient_funds", "message": "Your card has insufficient funds."],
+        "pm_card_chargeDeclined": ["code": "card_declined", "decline_code": "generic_decline", "network_decline_code": "05", "message": "Your card was declined."],
+        "pm_card_chargeDeclinedInsufficientFunds": ["code": "card_declined", "decline_code": "insufficient_funds", "network_decline_code": "51", "message": "Your card has insufficient funds."],
     ]
+
+    /// The network code behind a decline code, as Stripe passes it on in `network_decline_code`.
+    static let networkCodes = ["generic_decline": "05", "do_not_honor": "05", "insufficient_funds": "51", "lost_card": "41", "stolen_card": "43",
+                               "expired_card": "54", "processing_error": "96", "issuer_not_available": "91", "try_again_later": "91"]
 
     /// `pm_paywire_decline<N>x_<decline_code>`: a saved card that declines (card_declined with that
     /// decline code) the first N times it is charged, then succeeds — funds that come back, for
@@ -184,7 +188,9 @@ final class FakeStripeState: Sendable {
             return charges[instrument, default: 0]
         }
         guard made < times else { return nil }
-        return ["code": "card_declined", "decline_code": String(parts[1]), "message": "Your card was declined."]
+        var error = ["code": "card_declined", "decline_code": String(parts[1]), "message": "Your card was declined."]
+        error["network_decline_code"] = Self.networkCodes[String(parts[1])]
+        return error
     }
 
     func addRoutes(to router: Router<BasicRequestContext>) {
@@ -355,7 +361,7 @@ final class FakeStripeState: Sendable {
                 intent.status = "requires_payment_method"
                 var error = Self.error(402, "card_error", decline["code"]!, decline["message"]!)
                 var body = error.1["error"] as! [String: Any]
-                if let code = decline["decline_code"] { body["decline_code"] = code }
+                for key in ["decline_code", "network_decline_code", "network_advice_code"] { if let code = decline[key] { body[key] = code } }
                 body["payment_intent"] = intent.json
                 error.1["error"] = body
                 return error

@@ -1,4 +1,7 @@
 import Foundation
+import NIOCore
+import PaywireModels
+import PaywireRuntime
 import PaywireTestSupport
 import Testing
 
@@ -51,13 +54,14 @@ struct RecoveryTests {
     }
 
     /// The seed's recovery call.
-    func report(_ stack: PaywireStack, _ merchant: Merchant, billing: String, reference: String, token: String, action: String = "schedule_failed_payment") async throws -> PaywireStack.HTTPResult {
+    func report(_ stack: PaywireStack, _ merchant: Merchant, billing: String, reference: String, token: String, action: String = "schedule_failed_payment",
+                errorCode: String = "110", network: String = "Visa") async throws -> PaywireStack.HTTPResult {
         try await stack.request(.POST, "/v2/payments/recovery", apiKey: merchant.apiKey, body: """
             {"amount_details": {"order_amount": 2250, "currency": "USD"}, "merchant_reference_id": "\(reference)", "connector_transaction_id": "1831984",
-             "connector_customer_id": "cus_recovery", "error": {"code": "110", "message": "Insufficient Funds"},
+             "connector_customer_id": "cus_recovery", "error": {"code": "\(errorCode)", "message": "Insufficient Funds"},
              "billing": {"address": {"state": "CA", "country": "US"}}, "payment_method_type": "card", "payment_method_sub_type": "credit",
              "payment_method_data": {"primary_processor_payment_method_token": "\(token)",
-               "additional_payment_method_info": {"card_exp_month": "12", "card_exp_year": "25", "last_four_digits": 1997, "card_network": "Visa", "card_issuer": "Wells Fargo NA", "card_type": "credit"}},
+               "additional_payment_method_info": {"card_exp_month": "12", "card_exp_year": "25", "last_four_digits": 1997, "card_network": "\(network)", "card_issuer": "Wells Fargo NA", "card_type": "credit"}},
              "billing_started_at": "2024-05-29T08:10:58Z", "transaction_created_at": "2024-05-29T08:10:58Z", "attempt_status": "failure",
              "action": "\(action)", "billing_merchant_connector_id": "\(billing)", "payment_merchant_connector_id": "\(merchant.paymentAccount)"}
             """, headers: merchant.headers)
@@ -209,6 +213,93 @@ struct RecoveryTests {
             #expect(attempts.first?["decline_code"] as? String == "insufficient_funds")
             let stats = try await stack.request(.GET, "/_fake/stats", service: "fake-stripe", apiKey: nil)
             #expect(stats.json?["confirm_calls"] as? Int == 3, "one charge per retry")
+        }
+    }
+
+    /// Moves the scheduler's clock (it runs with `PAYWIRE_RECOVERY_CLOCK_CONTROL=true`) and
+    /// returns its new now.
+    func advanceClock(_ stack: PaywireStack, by seconds: Int) async throws -> Date {
+        let client = InternalAPIClient(baseURL: "http://127.0.0.1:\(stack.ports["recovery-scheduler"]!)", signer: try InternalAPISigner(encryptionKey: stack.encryptionKey), http: .shared)
+        let answer = try await client.send(method: .POST, path: "/internal/recovery-clock", body: ByteBuffer(string: #"{"advance_seconds": \#(seconds)}"#), timeout: .seconds(5))
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(buffer: answer.body)) as? [String: Any])
+        return try #require((body["now"] as? String).flatMap(PaywireJSON.parse))
+    }
+
+    /// `smart` on a driven clock: the wait follows the decline (payday for insufficient funds,
+    /// hours for an unreachable issuer, minutes for a processing error), advice code 21 ends a
+    /// job at once, and one Mastercard is never tried more than 10 times in a day across all of
+    /// the merchant's jobs, however many are due at once.
+    @Test func smartWaitsByDeclineAndKeepsMastercardsDailyLimit() async throws {
+        let receiver = WebhookReceiver()
+        let url = try await receiver.start()
+        defer { receiver.stop() }
+        try await PaywireStack.with(extraEnvironment: Self.environment.merging(["PAYWIRE_RECOVERY_CLOCK_CONTROL": "true", "PAYWIRE_RECOVERY_BATCH": "25"]) { _, new in new }) { stack in
+            let merchant = try await merchant(stack, "recovery_smart", receiver: url, algorithm: "smart")
+            let billing = try await billingAccount(stack, merchant, maxRetries: 30, threshold: 0)
+            let start = try await advanceClock(stack, by: 0)
+            func nextRun(_ id: String) async throws -> Date? {
+                (try await job(stack, merchant, id)["next_run"] as? String).flatMap(PaywireJSON.parse)
+            }
+            func scheduled(_ reference: String, token: String, errorCode: String, network: String = "Visa") async throws -> String {
+                let answer = try await report(stack, merchant, billing: billing, reference: reference, token: token, errorCode: errorCode, network: network)
+                let id = try #require(answer.json?["id"] as? String, "\(answer.body)")
+                #expect(await eventually { (try? await job(stack, merchant, id))?["status"] as? String == "scheduled" }, "\(reference)")
+                return id
+            }
+            // Different declines, different waits.
+            let broke = try await scheduled("inv_funds", token: "tok_sandbox_decline1x_9995_funds", errorCode: "insufficient_funds")
+            let unreachable = try await scheduled("inv_issuer", token: "tok_sandbox_decline1x_1091_issuer", errorCode: "issuer_unavailable")
+            let glitch = try await scheduled("inv_glitch", token: "tok_sandbox_decline0x_0119_glitch", errorCode: "processing_error")
+            let payday = try #require(try await nextRun(broke))
+            let hours = try #require(try await nextRun(unreachable)).timeIntervalSince(start)
+            let minutes = try #require(try await nextRun(glitch)).timeIntervalSince(start)
+            var utc = Calendar(identifier: .gregorian)
+            utc.timeZone = TimeZone(identifier: "UTC")!
+            let day = utc.dateComponents([.day, .hour, .minute], from: payday)
+            let lastDay = utc.range(of: .day, in: .month, for: payday)!.count
+            #expect([1, 15, lastDay].contains(day.day!) && day.hour == 10 && day.minute == 0, "insufficient funds waits for a payday: \(payday)")
+            #expect(payday.timeIntervalSince(start) >= 12 * 3600 && payday.timeIntervalSince(start) < 17 * 86_400, "\(payday)")
+            #expect(hours >= 2 * 3600 - 5 && hours < 2 * 3600 + 60, "issuer unavailable: \(hours) s")
+            #expect(minutes >= 600 - 5 && minutes < 660, "processing error: \(minutes) s")
+
+            // Advice code 21 (the cardholder cancelled) on the first retry ends the job at once.
+            let cancelledByCardholder = try await scheduled("inv_advice", token: "tok_sandbox_decline5x_0321_advice", errorCode: "processing_error", network: "Mastercard")
+
+            // Twelve invoices on one Mastercard, all due in ten minutes.
+            var sameCard: [String] = []
+            for index in 0..<12 {
+                sameCard.append(try await scheduled("inv_mc_\(index)", token: "tok_sandbox_0119", errorCode: "processing_error", network: "Mastercard"))
+            }
+            let moved = try await advanceClock(stack, by: 11 * 60)
+            #expect(await eventually(timeout: .seconds(60)) { !finalEvents(receiver, job: glitch).isEmpty }, "the processing error retried after minutes")
+            #expect(finalEvents(receiver, job: glitch).first?["event_type"] as? String == "payment_succeeded")
+            #expect(await eventually(timeout: .seconds(60)) { (try? await job(stack, merchant, cancelledByCardholder))?["finish_reason"] as? String == "hard_decline" })
+            let advised = try #require(try await job(stack, merchant, cancelledByCardholder)["attempts"] as? [[String: Any]])
+            #expect(advised.count == 1 && advised.first?["advice_code"] as? String == "21" && advised.first?["decline_code"] as? String == "do_not_honor", "\(advised)")
+
+            func attemptsOnTheCard() async throws -> Int {
+                var total = 0
+                for id in sameCard { total += (try await job(stack, merchant, id)["attempts"] as? [[String: Any]])?.count ?? 0 }
+                return total
+            }
+            func allWaitingADay() async throws -> Bool {
+                for id in sameCard {
+                    let state = try await job(stack, merchant, id)
+                    let attempts = state["attempts"] as? [[String: Any]] ?? []
+                    guard state["status"] as? String == "scheduled", attempts.allSatisfy({ $0["status"] as? String == "declined" }),
+                          let next = (state["next_run"] as? String).flatMap(PaywireJSON.parse), next.timeIntervalSince(moved) > 23 * 3600 else { return false }
+                }
+                return true
+            }
+            #expect(await eventually(timeout: .seconds(60)) { (try? await allWaitingADay()) == true }, "every job on the card waits for the day to pass")
+            #expect(try await attemptsOnTheCard() == 10, "ten tries of the Mastercard in a day, the other two held back")
+            // An hour later the declined ones would be due again by the decline alone (20 min); the limit holds them.
+            _ = try await advanceClock(stack, by: 3600)
+            try await stack.waitUntilQuiet()
+            #expect(try await allWaitingADay())
+            #expect(try await attemptsOnTheCard() == 10)
+            let brokeAttempts = try await job(stack, merchant, broke)["attempts"] as? [[String: Any]]
+            #expect(try await nextRun(broke) == payday && brokeAttempts?.isEmpty == true, "payday has not come")
         }
     }
 

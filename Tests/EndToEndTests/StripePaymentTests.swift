@@ -58,11 +58,22 @@ struct StripePaymentTests {
                 #expect(payment.keys.contains(key), "\(key) missing")
             }
 
-            // Declines come back in Paywire's codes from Stripe's error objects.
-            for (number, code) in [("4000000000009995", "insufficient_funds"), ("4000000000009987", "lost_card"), ("4000000000000069", "expired_card")] {
+            // Declines as Hyperswitch reports them: Stripe's own code and message (with the decline
+            // code) in error_code / error_message, the connector-neutral code in unified_code, and
+            // Paywire's reason and the network's code beside them.
+            for (number, stripeCode, code, unified, network) in [
+                ("4000000000009995", "card_declined", "insufficient_funds", "UE_1001", "51" as String?), ("4000000000009987", "card_declined", "lost_card", "UE_1002", "41"),
+                ("4000000000000069", "expired_card", "expired_card", "UE_1004", nil),
+            ] {
                 let declined = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: number)))
                 #expect(declined["status"] as? String == "failed")
-                #expect(declined["error_code"] as? String == code)
+                #expect(declined["error_code"] as? String == stripeCode, "\(declined)")
+                #expect(declined["decline_code"] as? String == code && declined["unified_code"] as? String == unified)
+                #expect(declined["unified_message"] as? String != nil)
+                if stripeCode == "card_declined" {
+                    #expect((declined["error_message"] as? String)?.contains("decline_code: \(code)") == true, "\(declined["error_message"] ?? "")")
+                    #expect(declined["network_decline_code"] as? String == network)
+                }
             }
 
             // Manual capture, then a partial refund and an over-refund.

@@ -83,6 +83,11 @@ struct PaymentOperationsTests {
             let declined = try await operations.create(command("pay_ops_2", token: "tok_sandbox_9995"))
             #expect(declined["status"]?.stringValue == "failed")
             #expect(declined["error_code"]?.stringValue == "insufficient_funds" && declined["issuer_error_code"]?.stringValue == "51")
+            #expect(declined["decline_code"]?.stringValue == "insufficient_funds" && declined["network_decline_code"]?.stringValue == "51")
+            #expect(declined["network_advice_code"] == .null)
+            // The network's merchant advice code reaches the payment (and so the recovery scheduler).
+            let advised = try await operations.create(command("pay_ops_4", token: "tok_sandbox_0321"))
+            #expect(advised["decline_code"]?.stringValue == "do_not_honor" && advised["network_advice_code"]?.stringValue == "21", "\(advised)")
             #expect(try await events(postgres, "pay_ops_2") == ["payment_failed"])
             for try await token in try await postgres.query("SELECT processor_token FROM payments.payment_intents WHERE payment_id = 'pay_ops_2'").decode(String.self) {
                 #expect(token.hasPrefix("v2:") && !token.contains("tok_sandbox"))

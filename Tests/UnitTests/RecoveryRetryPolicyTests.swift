@@ -1,5 +1,6 @@
 import Foundation
 import PaywireModels
+import PaywireRuntime
 import Testing
 @testable import RecoveryScheduler
 
@@ -39,6 +40,30 @@ import Testing
             #expect(next(algorithm, RecoveryAttemptOutcome(declineCode: "do_not_honor", rawDeclineCode: "05", adviceCode: "21")) == .stop(reason: "hard_decline"))
         }
         #expect(next(.monitoring, soft) == .record, "monitoring never retries")
+    }
+
+    @Test func hardDeclinesCanBeOverriddenPerConnector() throws {
+        var tuned = policy
+        tuned.hardDeclineOverrides = try RecoveryRetryPolicy.parseOverrides("stripe:+card_velocity_exceeded,-expired_card; Adyen:+blocked_card")
+        let velocity = RecoveryAttemptOutcome(declineCode: "card_velocity_exceeded")
+        let expired = RecoveryAttemptOutcome(declineCode: "expired_card")
+        func decide(_ failure: RecoveryAttemptOutcome, _ connector: String?) -> RecoveryRetryPolicy.Decision {
+            tuned.next(algorithm: .cascading, after: failure, paywireRetries: 0, totalAttempts: 1, maxRetryCount: 9, network: "Visa",
+                       cardAttempts: [], now: now, connector: connector, random: 0)
+        }
+        #expect(decide(velocity, "stripe") == .stop(reason: "hard_decline"))
+        #expect(decide(velocity, "sandbox") == .retry(at: now.addingTimeInterval(60)), "only for the connector named")
+        #expect(decide(expired, "stripe") == .retry(at: now.addingTimeInterval(60)), "taken out of the table for stripe")
+        #expect(decide(expired, "sandbox") == .stop(reason: "hard_decline"))
+        #expect(decide(RecoveryAttemptOutcome(declineCode: "blocked_card"), "adyen") == .stop(reason: "hard_decline"))
+        // Advice not to retry still ends the job whatever the overrides.
+        #expect(decide(RecoveryAttemptOutcome(declineCode: "expired_card", adviceCode: "03"), "stripe") == .stop(reason: "hard_decline"))
+        for bad in ["stripe", "stripe:card_velocity_exceeded", ":+x", "stripe:+", "stripe:+a b"] {
+            #expect(throws: ServiceConfiguration.ConfigurationError.self, "\(bad)") { _ = try RecoveryRetryPolicy.parseOverrides(bad) }
+        }
+        #expect(throws: ServiceConfiguration.ConfigurationError.self) {
+            _ = try RecoveryRetryPolicy(environment: ["PAYWIRE_RECOVERY_HARD_DECLINE_OVERRIDES": "stripe:?x"])
+        }
     }
 
     @Test func smartWaitsForTheDeclinesLikelyCause() throws {

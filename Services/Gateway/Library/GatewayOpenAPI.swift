@@ -357,7 +357,8 @@ enum GatewayOpenAPI {
             "last4": string(), "card_isin": string("The BIN: first six digits"), "card_exp_month": string(), "card_exp_year": string(),
             "card_network": string(), "card_holder_name": string(),
         ], nullable: ["card_network", "card_holder_name"])
-        let optionalPaymentText = ["profile_id", "connector", "merchant_connector_id", "connector_transaction_id", "error_code", "error_message", "unified_code", "unified_message", "issuer_error_code", "reference_id", "cancellation_reason"]
+        let optionalPaymentText = ["profile_id", "connector", "merchant_connector_id", "connector_transaction_id", "error_code", "error_message", "unified_code", "unified_message", "issuer_error_code", "reference_id", "cancellation_reason",
+                                   "decline_code", "network_decline_code", "network_advice_code"]
         var paymentProperties: [String: JSONValue] = [
             "payment_id": string(), "merchant_id": string(), "status": string(enum: PaymentStatusNames.all),
             "amount": integer(), "net_amount": integer(), "amount_capturable": integer(), "amount_received": integer(),
@@ -367,6 +368,12 @@ enum GatewayOpenAPI {
             "manual_retry_allowed": boolean,
         ]
         for key in optionalPaymentText { paymentProperties[key] = string() }
+        paymentProperties["error_code"] = string("The processor's own code for the failure (Stripe: card_declined)")
+        paymentProperties["error_message"] = string("The processor's own message; for Stripe declines it names the decline code")
+        paymentProperties["unified_code"] = string("Paywire's connector-neutral code (UE_…)")
+        paymentProperties["decline_code"] = string("Paywire's connector-neutral decline reason (insufficient_funds, lost_card, …); what revenue recovery decides on")
+        paymentProperties["network_decline_code"] = string("The card network's decline code as the processor passed it on (51)")
+        paymentProperties["network_advice_code"] = string("The card network's merchant advice code (03, 21, 24 …), if any")
         var paymentNullable = Set(optionalPaymentText)
         paymentNullable.insert("payment_method_data")
         let refundText = ["profile_id", "reason", "connector_refund_id", "error_code", "error_message", "unified_code", "unified_message"]

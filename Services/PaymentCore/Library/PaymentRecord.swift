@@ -34,7 +34,7 @@ struct PaymentRecord: Sendable {
         i.amount_received, i.merchant_connector_id, i.connector, i.active_attempt_id, i.attempt_count, i.card::text, i.card_vault::text,
         i.processor_token, i.details::text, i.cancellation_reason, i.client_secret, i.created_at, i.modified_at,
         a.attempt_id, a.status, a.connector_transaction_id, a.error_code, a.error_message, a.unified_code, a.unified_message,
-        a.raw_decline_code, a.announced_processing, a.merchant_connector_id, a.connector
+        a.raw_decline_code, a.announced_processing, a.merchant_connector_id, a.connector, a.decline_code, a.network_advice_code
         """
 
     /// Loads the intent (and its active attempt), optionally locking the intent row for the
@@ -122,7 +122,9 @@ struct PaymentRecord: Sendable {
                 rawDeclineCode: try text(28),
                 announcedProcessing: try cells[29].decode(Bool.self),
                 merchantConnectorId: try cells[30].decode(String.self),
-                connector: try cells[31].decode(String.self)
+                connector: try cells[31].decode(String.self),
+                declineCode: try text(32),
+                networkAdviceCode: try text(33)
             )
         }
         return record
@@ -171,11 +173,14 @@ struct PaymentRecord: Sendable {
             "unified_code": optional(attempt?.unifiedCode),
             "unified_message": optional(attempt?.unifiedMessage),
             "issuer_error_code": optional(attempt?.rawDeclineCode),
+            "decline_code": optional(attempt?.declineCode),
+            "network_decline_code": optional(attempt?.rawDeclineCode),
+            "network_advice_code": optional(attempt?.networkAdviceCode),
             "issuer_error_message": .null,
             "attempt_count": .number(Double(attemptCount)),
             "reference_id": optional(activeAttemptId),
             "cancellation_reason": optional(cancellationReason),
-            "manual_retry_allowed": .bool(status == .failed && !(attempt?.errorCode.map(UnifiedDecline.hardDeclines.contains) ?? false)),
+            "manual_retry_allowed": .bool(status == .failed && !(attempt?.declineCode.map(UnifiedDecline.hardDeclines.contains) ?? false)),
             "refunds": .null, "disputes": .null, "mandate_id": .null, "mandate_data": .null, "off_session": .null,
             "capture_on": .null, "payment_token": .null, "next_action": .null, "payment_experience": .null,
             "connector_label": .null, "business_country": .null, "business_label": .string("default"), "business_sub_label": .null,
@@ -215,4 +220,7 @@ struct AttemptRecord: Sendable {
     var announcedProcessing: Bool
     var merchantConnectorId: String
     var connector: String
+    /// Paywire's connector-neutral reason (`insufficient_funds`).
+    var declineCode: String? = nil
+    var networkAdviceCode: String? = nil
 }

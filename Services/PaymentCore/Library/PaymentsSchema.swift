@@ -98,9 +98,15 @@ public enum PaymentsSchema {
                 WHERE connector_refund_id IS NOT NULL;
             CREATE INDEX refunds_to_sync ON payments.refunds (next_sync_at) WHERE status = 'pending';
             """),
-            MessagingTables.setAsideMigration(schema: name, version: 4),
+        MessagingTables.setAsideMigration(schema: name, version: 4),
         MessagingTables.relayLeaseMigration(schema: name, version: 5),
         // payment-core's own copy of the merchants' configurations (connector accounts).
         ConfigurationCopy.migration(schema: name, version: 6),
+        // `error_code` / `error_message` hold the processor's own words (Hyperswitch's reading);
+        // the connector-neutral reason and the network's advice code get columns of their own.
+        SchemaMigration(version: 7, name: "decline reason and advice code", sql: """
+            ALTER TABLE payments.payment_attempts ADD COLUMN decline_code TEXT, ADD COLUMN network_advice_code TEXT;
+            UPDATE payments.payment_attempts SET decline_code = error_code WHERE error_code IS NOT NULL;
+            """),
     ])
 }

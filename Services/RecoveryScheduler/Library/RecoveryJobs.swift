@@ -85,7 +85,8 @@ struct RecoveryJobs: Sendable {
         let decision = policy.next(
             algorithm: algorithm, after: job.lastFailure, paywireRetries: retries, totalAttempts: job.billingAttempts + retries,
             maxRetryCount: job.maxRetryCount, network: job.cardNetwork,
-            cardAttempts: try await cardAttempts(job, before: now.addingTimeInterval(60 * 86_400), on: connection), now: now
+            cardAttempts: try await cardAttempts(job, before: now.addingTimeInterval(60 * 86_400), on: connection), now: now,
+            connector: job.paymentConnectorName
         )
         switch decision {
         case .record:
@@ -100,6 +101,16 @@ struct RecoveryJobs: Sendable {
 
     // MARK: Outcomes of Paywire's retries
 
+    /// The connector-neutral reason of a declined payment (`error_code` is the processor's own
+    /// word, e.g. Stripe's `card_declined`; events before `decline_code` existed carry only it).
+    static func declineCode(of payment: JSONValue) -> String? {
+        payment["decline_code"]?.stringValue ?? payment["error_code"]?.stringValue
+    }
+
+    static func networkDeclineCode(of payment: JSONValue) -> String? {
+        payment["network_decline_code"]?.stringValue ?? payment["issuer_error_code"]?.stringValue
+    }
+
     /// A payment event: if it is about one of this service's retries, the job moves on.
     func applyOutcome(_ envelope: EventEnvelope) async throws {
         guard let paymentId = envelope.payload["payment_id"]?.stringValue, let jobId = RecoveryIdentifiers.jobId(ofAttempt: paymentId) else { return }
@@ -111,8 +122,9 @@ struct RecoveryJobs: Sendable {
             guard var task = try await lockedTask(jobId, on: connection) else { return }
             let object = envelope.payload
             let updated = try await connection.query("""
-                UPDATE recovery.attempts SET status = \(succeeded ? "succeeded" : "declined"), decline_code = \(object["error_code"]?.stringValue),
-                    raw_decline_code = \(object["issuer_error_code"]?.stringValue), message = \(object["error_message"]?.stringValue),
+                UPDATE recovery.attempts SET status = \(succeeded ? "succeeded" : "declined"), decline_code = \(Self.declineCode(of: object)),
+                    raw_decline_code = \(Self.networkDeclineCode(of: object)), advice_code = \(object["network_advice_code"]?.stringValue),
+                    message = \(object["error_message"]?.stringValue),
                     connector = \(object["connector"]?.stringValue), connector_transaction_id = \(object["connector_transaction_id"]?.stringValue), finished_at = \(now)
                 WHERE payment_id = \(paymentId) AND status = 'pending' RETURNING attempt_number
                 """, logger: logger)
@@ -126,9 +138,9 @@ struct RecoveryJobs: Sendable {
                 try await finish(jobId, business: "succeeded", reason: nil, event: (MessageType.paymentSucceeded, task, object), on: connection)
                 return
             }
-            task.job.lastErrorCode = object["error_code"]?.stringValue
-            task.job.lastNetworkDeclineCode = object["issuer_error_code"]?.stringValue
-            task.job.lastNetworkAdviceCode = nil
+            task.job.lastErrorCode = Self.declineCode(of: object)
+            task.job.lastNetworkDeclineCode = Self.networkDeclineCode(of: object)
+            task.job.lastNetworkAdviceCode = object["network_advice_code"]?.stringValue
             try await save(task.job, existing: task, on: connection)
             try await decide(task.job, retries: task.retryCount, algorithm: algorithm, now: now, on: connection)
         }

@@ -29,11 +29,14 @@ public struct RecoveryRetryPolicy: Sendable {
     public var cascadingLadder: [Double]
     public var maxRandomDelay: Double
     public var limits: CardNetworkLimits
+    /// Per payment connector (by name): codes added to or taken from `hardDeclines`, because
+    /// processors word declines their own way (`PAYWIRE_RECOVERY_HARD_DECLINE_OVERRIDES`).
+    public var hardDeclineOverrides: [String: (added: Set<String>, removed: Set<String>)] = [:]
 
     public static let hyperswitchLadder: [Double] = [60] + Array(repeating: 3 * 3600, count: 2) + Array(repeating: 6 * 3600, count: 3)
         + Array(repeating: 9 * 3600, count: 3) + Array(repeating: 12 * 3600, count: 3) + Array(repeating: 18 * 3600, count: 3)
 
-    public static let environmentKeys = ["PAYWIRE_RECOVERY_RETRY_SCHEDULE", "PAYWIRE_RECOVERY_RANDOM_DELAY_MAX_MS"]
+    public static let environmentKeys = ["PAYWIRE_RECOVERY_RETRY_SCHEDULE", "PAYWIRE_RECOVERY_RANDOM_DELAY_MAX_MS", "PAYWIRE_RECOVERY_HARD_DECLINE_OVERRIDES"]
 
     public init(cascadingLadder: [Double] = hyperswitchLadder, maxRandomDelay: Double = 300, limits: CardNetworkLimits = .init()) {
         self.cascadingLadder = cascadingLadder
@@ -47,6 +50,35 @@ public struct RecoveryRetryPolicy: Sendable {
             cascadingLadder = try DurationList.parse(text, key: "PAYWIRE_RECOVERY_RETRY_SCHEDULE")
         }
         maxRandomDelay = Double(try ServiceConfiguration.integer(environment, "PAYWIRE_RECOVERY_RANDOM_DELAY_MAX_MS", default: 300_000, range: 0...3_600_000)) / 1000
+        if let text = environment["PAYWIRE_RECOVERY_HARD_DECLINE_OVERRIDES"], !text.isEmpty {
+            hardDeclineOverrides = try Self.parseOverrides(text)
+        }
+    }
+
+    /// `stripe:+card_velocity_exceeded,-expired_card;adyen:+blocked_card` — per connector, codes
+    /// that are hard (`+`) or not (`-`) beside the default table.
+    public static func parseOverrides(_ text: String) throws -> [String: (added: Set<String>, removed: Set<String>)] {
+        var overrides: [String: (added: Set<String>, removed: Set<String>)] = [:]
+        for entry in text.split(separator: ";") {
+            let parts = entry.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+                throw ServiceConfiguration.ConfigurationError(key: "PAYWIRE_RECOVERY_HARD_DECLINE_OVERRIDES", reason: "connector:+code,-code;… (got \"\(entry)\")")
+            }
+            var override = overrides[parts[0].lowercased()] ?? (added: [], removed: [])
+            for item in parts[1].split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+                let code = String(item.dropFirst())
+                guard !code.isEmpty, code.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+                    throw ServiceConfiguration.ConfigurationError(key: "PAYWIRE_RECOVERY_HARD_DECLINE_OVERRIDES", reason: "+code or -code (got \"\(item)\")")
+                }
+                switch item.first {
+                case "+": override.added.insert(code)
+                case "-": override.removed.insert(code)
+                default: throw ServiceConfiguration.ConfigurationError(key: "PAYWIRE_RECOVERY_HARD_DECLINE_OVERRIDES", reason: "+code or -code (got \"\(item)\")")
+                }
+            }
+            overrides[parts[0].lowercased()] = override
+        }
+        return overrides
     }
 
     /// Declines no retry can change (Visa category 1 and their named equivalents).
@@ -59,8 +91,18 @@ public struct RecoveryRetryPolicy: Sendable {
     public static let doNotRetryAdvice: Set<String> = ["03", "21"]
 
     public static func isHard(_ decline: RecoveryAttemptOutcome) -> Bool {
-        [decline.declineCode, decline.rawDeclineCode].compactMap { $0 }.contains(where: hardDeclines.contains)
-            || decline.adviceCode.map(doNotRetryAdvice.contains) == true
+        RecoveryRetryPolicy().isHard(decline, connector: nil)
+    }
+
+    /// A hard decline by the table (with the connector's overrides), or advice not to retry.
+    public func isHard(_ decline: RecoveryAttemptOutcome, connector: String?) -> Bool {
+        var table = Self.hardDeclines
+        if let override = connector.flatMap({ hardDeclineOverrides[$0.lowercased()] }) {
+            table.formUnion(override.added)
+            table.subtract(override.removed)
+        }
+        return [decline.declineCode, decline.rawDeclineCode].compactMap { $0 }.contains(where: table.contains)
+            || decline.adviceCode.map(Self.doNotRetryAdvice.contains) == true
     }
 
     /// What to do after the latest failure (the billing platform's report, or one of Paywire's
@@ -68,9 +110,9 @@ public struct RecoveryRetryPolicy: Sendable {
     /// the invoice so far; `cardAttempts`: when this card was last tried, across the merchant's jobs.
     public func next(
         algorithm: Algorithm, after failure: RecoveryAttemptOutcome, paywireRetries: Int, totalAttempts: Int, maxRetryCount: Int,
-        network: String?, cardAttempts: [Date], now: Date, random: Double = Double.random(in: 0...1)
+        network: String?, cardAttempts: [Date], now: Date, connector: String? = nil, random: Double = Double.random(in: 0...1)
     ) -> Decision {
-        if Self.isHard(failure) { return .stop(reason: "hard_decline") }
+        if isHard(failure, connector: connector) { return .stop(reason: "hard_decline") }
         guard algorithm != .monitoring else { return .record }
         guard totalAttempts < maxRetryCount else { return .stop(reason: "retries_exhausted") }
         let wait: Double

@@ -81,6 +81,9 @@ struct RecoveryTaskRunner: Service {
             var attempt = try await pendingAttempt(jobId, on: connection)
             if attempt == nil {
                 // The card's network limits are checked again now: other jobs may have tried it.
+                // One transaction at a time per card (any replica), or two jobs of the same card
+                // could each see room for one more try and both take it.
+                try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(job.merchantId + ":" + job.cardKey), 0))", logger: logger)
                 let previous = try await jobs.cardAttempts(job, before: now, on: connection)
                 guard let allowed = jobs.policy.limits.earliest(at: now, network: job.cardNetwork, previous: previous) else {
                     try await jobs.finish(jobId, business: "failed", reason: "network_limit", event: (MessageType.paymentFailed, task, nil), on: connection)

@@ -193,21 +193,33 @@ public struct ConnectorRefundResult: Sendable, Equatable {
     }
 }
 
-/// A decline as the processor gave it, and as Paywire reports it.
+/// A decline as the processor gave it, and as Paywire reports it. Payments show the processor's
+/// own words in `error_code` / `error_message` (as Hyperswitch does: Stripe's `card_declined`),
+/// the connector-neutral reason in `decline_code` and `unified_code` / `unified_message`, and the
+/// card network's codes in `network_decline_code` / `network_advice_code`.
 public struct ConnectorDecline: Sendable, Equatable {
-    /// Paywire's code, e.g. `insufficient_funds`.
+    /// Paywire's connector-neutral reason, e.g. `insufficient_funds`: what retry decisions read.
     public var code: String
     public var message: String
-    /// The processor's raw decline code, kept for recovery decisions.
+    /// The processor's raw decline code (the network's, where it passes it on: `51`).
     public var rawCode: String?
+    /// The network's merchant advice code (`03`, `21`, `24`…), if the processor passed one on.
+    public var adviceCode: String?
+    /// The processor's own code and message (Stripe: `card_declined` and its message with the
+    /// decline code); Paywire's when the processor is its own sandbox.
+    public var processorCode: String
+    public var processorMessage: String
     public var unifiedCode: String
     public var unifiedMessage: String
 
-    public init(code: String, message: String, rawCode: String? = nil) {
+    public init(code: String, message: String, rawCode: String? = nil, adviceCode: String? = nil, processorCode: String? = nil, processorMessage: String? = nil) {
         // What a processor says is recorded as it can be stored, whatever its bytes.
         self.code = code.storable
         self.message = message.storable
         self.rawCode = rawCode?.storable
+        self.adviceCode = adviceCode?.storable
+        self.processorCode = (processorCode ?? code).storable
+        self.processorMessage = (processorMessage ?? message).storable
         let unified = UnifiedDecline.for(code)
         unifiedCode = unified.code
         unifiedMessage = unified.message

@@ -73,14 +73,17 @@ extension PaymentOperations {
                 try await connection.query("""
                     UPDATE payments.payment_attempts SET status = \(attemptStatus),
                         connector_transaction_id = COALESCE(\(result.connectorTransactionId), connector_transaction_id),
-                        error_code = \(error?.code), error_message = \(error?.message), unified_code = \(error?.unifiedCode),
-                        unified_message = \(error?.unifiedMessage), raw_decline_code = \(error?.rawCode), next_sync_at = NULL, modified_at = now()
+                        error_code = \(error?.processorCode), error_message = \(error?.processorMessage), unified_code = \(error?.unifiedCode),
+                        unified_message = \(error?.unifiedMessage), raw_decline_code = \(error?.rawCode), decline_code = \(error?.code),
+                        network_advice_code = \(error?.adviceCode), next_sync_at = NULL, modified_at = now()
                     WHERE attempt_id = \(attemptId)
                     """, logger: logger)
                 attempt.status = attemptStatus
                 attempt.connectorTransactionId = result.connectorTransactionId ?? attempt.connectorTransactionId
-                attempt.errorCode = error?.code
-                attempt.errorMessage = error?.message
+                attempt.errorCode = error?.processorCode
+                attempt.errorMessage = error?.processorMessage
+                attempt.declineCode = error?.code
+                attempt.networkAdviceCode = error?.adviceCode
                 attempt.unifiedCode = error?.unifiedCode
                 attempt.unifiedMessage = error?.unifiedMessage
                 attempt.rawDeclineCode = error?.rawCode

@@ -26,6 +26,9 @@ public final class SandboxConnector: Connector {
         "4000000000009987": ConnectorDecline(code: "lost_card", message: "Your card has been declined.", rawCode: "41"),
         "4000000000000069": ConnectorDecline(code: "expired_card", message: "Your card has expired.", rawCode: "54"),
         "4000000000000119": ConnectorDecline(code: "processing_error", message: "An error occurred while processing your card.", rawCode: "96"),
+        "4000000000001091": ConnectorDecline(code: "issuer_unavailable", message: "The card issuer could not be reached.", rawCode: "91"),
+        // A Mastercard declined with merchant advice code 21: the cardholder cancelled, never retry.
+        "5100000000000321": ConnectorDecline(code: "do_not_honor", message: "Your card was declined.", rawCode: "05", adviceCode: "21"),
     ]
     static let approved: Set<String> = ["4242424242424242", "4111111111111111"]
     static let allNumbers = approved.union(declines.keys)

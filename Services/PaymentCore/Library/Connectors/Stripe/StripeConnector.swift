@@ -303,10 +303,14 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
         }
     }
 
-    /// Stripe puts the issuer's reason in `decline_code` and its own in `code`.
+    /// Stripe puts its own reason in `code` (`card_declined`), the issuer's in `decline_code`, and
+    /// the card network's in `network_decline_code` / `network_advice_code`. The payment shows
+    /// Stripe's code, and its message with the decline code (as Hyperswitch does); the
+    /// connector-neutral reason is the decline code where there is one.
     static func decline(from error: JSONValue) -> ConnectorDecline {
         let declineCode = error["decline_code"]?.stringValue
         let code = error["code"]?.stringValue
+        let message = error["message"]?.stringValue ?? "The card was declined"
         let paywireCode: String
         switch (declineCode, code) {
         case (let decline?, _): paywireCode = decline
@@ -314,6 +318,12 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
         case (nil, let code?): paywireCode = code
         default: paywireCode = "processing_error"
         }
-        return ConnectorDecline(code: paywireCode, message: error["message"]?.stringValue ?? "The card was declined", rawCode: declineCode ?? code)
+        return ConnectorDecline(
+            code: paywireCode, message: message,
+            rawCode: error["network_decline_code"]?.stringValue ?? declineCode ?? code,
+            adviceCode: error["network_advice_code"]?.stringValue,
+            processorCode: code ?? paywireCode,
+            processorMessage: declineCode.map { "\(message) (decline_code: \($0))" } ?? message
+        )
     }
 }

@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "kafka-throughput", targets: ["KafkaThroughput"]),
         .executable(name: "payments-throughput", targets: ["PaymentsThroughput"]),
         .executable(name: "webhook-throughput", targets: ["WebhookThroughput"]),
+        .executable(name: "recovery-throughput", targets: ["RecoveryThroughput"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -206,6 +207,7 @@ let package = Package(
         .executableTarget(
             name: "PaymentsThroughput",
             dependencies: [
+                "BenchmarkSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -213,10 +215,35 @@ let package = Package(
             path: "Benchmarks/PaymentsThroughput",
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/Support",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RecoveryThroughput",
+            dependencies: [
+                "PaywireKafka", "PaywireModels", "PaywireRuntime", "BenchmarkSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/RecoveryThroughput",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "WebhookThroughput",
             dependencies: [
-                "PaywireKafka", "PaywireModels",
+                "PaywireKafka", "PaywireModels", "BenchmarkSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

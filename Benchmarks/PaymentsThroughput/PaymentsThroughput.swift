@@ -1,4 +1,5 @@
 import ArgumentParser
+import BenchmarkSupport
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -99,17 +100,7 @@ struct PaymentsThroughput: AsyncParsableCommand {
     }
 
     func call(_ method: HTTPMethod, _ path: String, key: String?, body: String?) async throws -> String {
-        var request = HTTPClientRequest(url: gateway + path)
-        request.method = method
-        if let key { request.headers.add(name: "api-key", value: key) }
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: body))
-        }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
-        let bytes = try await response.body.collect(upTo: 1 << 20)
-        guard response.status.code < 300 else { throw ValidationError("\(path): \(response.status.code) \(String(buffer: bytes))") }
-        return String(buffer: bytes)
+        try await Bench.call(gateway, method, path, apiKey: key, body: body)
     }
 }
 

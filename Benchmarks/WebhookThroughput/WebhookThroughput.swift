@@ -8,6 +8,7 @@ import NIOCore
 import NIOHTTP1
 import PaywireKafka
 import PaywireModels
+import BenchmarkSupport
 import PostgresNIO
 
 /// The webhook dispatcher measured on its own (scripts/bench-webhooks starts PostgreSQL, the dev
@@ -36,7 +37,7 @@ struct WebhookThroughput: AsyncParsableCommand {
         let receivers = (0..<10).map { _ in BenchReceiver() }
         var urls: [String] = []
         for receiver in receivers { urls.append(try await receiver.start(logger: logger)) }
-        let postgres = PostgresClient(configuration: try Self.postgresConfiguration(databaseURL), backgroundLogger: logger)
+        let postgres = PostgresClient(configuration: try Bench.postgresConfiguration(databaseURL), backgroundLogger: logger)
         let pgTask = Task { await postgres.run() }
         defer { pgTask.cancel() }
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: KafkaConfiguration(bootstrapServers: kafkaBrokers)), logger: logger)
@@ -53,7 +54,7 @@ struct WebhookThroughput: AsyncParsableCommand {
         let killMerchant = "\(run)_kill"
         try await setUp(merchant: killMerchant, urls: (1...3).map { urls[$0] + "/kill" })
 
-        let dispatcher = try Dispatcher(path: dispatcherPath, port: dispatcherPort, environment: [
+        let dispatcher = ServiceProcess(path: dispatcherPath, port: dispatcherPort, environment: [
             "DATABASE_URL": databaseURL, "KAFKA_BROKERS": kafkaBrokers, "PAYWIRE_ENCRYPTION_KEY": encryptionKey,
             "PAYWIRE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true", "LOG_LEVEL": "warning",
             "PAYWIRE_WEBHOOK_CONCURRENCY": String(concurrency), "PAYWIRE_WEBHOOK_LEASE_MARGIN_SECONDS": "5",
@@ -86,7 +87,7 @@ struct WebhookThroughput: AsyncParsableCommand {
                      slow.healthyPerSecond, healthy.healthyPerSecond, slow.healthyPerSecond / healthy.healthyPerSecond, slow.p99 * 1000))
         print("   slow endpoint: at most \(receivers[0].mostAtOnce.withLockedValue { $0 }) requests in flight at once")
         // Let the slow endpoint's backlog drain (it answers at once again).
-        try await Self.waitUntil(timeout: .seconds(300)) { receivers[0].distinct(prefix: "pay_s_") >= events }
+        try await Bench.waitUntil(timeout: .seconds(300)) { receivers[0].distinct(prefix: "pay_s_") >= events }
 
         // 3. kill -9 mid-burst.
         let kill = try await killRound(producer: producer, postgres: postgres, receivers: Array(receivers[1...3]), merchant: killMerchant, dispatcher: dispatcher)
@@ -165,7 +166,7 @@ struct WebhookThroughput: AsyncParsableCommand {
             }
         }
         if !messages.isEmpty { for result in try await producer.sendBatch(messages) { if case .failure(let error) = result { throw error } } }
-        try await Self.waitUntil(timeout: .seconds(600)) { waitFor.allSatisfy { receivers[$0].distinct(prefix: "pay_\(tag)_") >= count } }
+        try await Bench.waitUntil(timeout: .seconds(600)) { waitFor.allSatisfy { receivers[$0].distinct(prefix: "pay_\(tag)_") >= count } }
         let commits = try await Self.commits(postgres) - before
         var latencies: [Double] = []
         var last = start
@@ -185,7 +186,7 @@ struct WebhookThroughput: AsyncParsableCommand {
         )
     }
 
-    func killRound(producer: KafkaProducer, postgres: PostgresClient, receivers: [BenchReceiver], merchant: String, dispatcher: Dispatcher) async throws -> (before: Int, delivered: Int, rows: Int, distinctRows: Int, duplicates: Int) {
+    func killRound(producer: KafkaProducer, postgres: PostgresClient, receivers: [BenchReceiver], merchant: String, dispatcher: ServiceProcess) async throws -> (before: Int, delivered: Int, rows: Int, distinctRows: Int, duplicates: Int) {
         var messages: [KafkaProducerMessage] = []
         for index in 0..<killEvents {
             let paymentId = "pay_k_\(index)"
@@ -197,13 +198,13 @@ struct WebhookThroughput: AsyncParsableCommand {
             for result in try await producer.sendBatch(Array(messages[chunk..<min(chunk + 1000, messages.count)])) { if case .failure(let error) = result { throw error } }
         }
         let total = killEvents * 3
-        try await Self.waitUntil(timeout: .seconds(300)) { receivers.map { $0.distinct(prefix: "pay_k_") }.reduce(0, +) >= total / 4 }
+        try await Bench.waitUntil(timeout: .seconds(300)) { receivers.map { $0.distinct(prefix: "pay_k_") }.reduce(0, +) >= total / 4 }
         let before = receivers.map { $0.distinct(prefix: "pay_k_") }.reduce(0, +)
         dispatcher.kill()
         try await dispatcher.start()
-        try await Self.waitUntil(timeout: .seconds(600)) { receivers.map { $0.distinct(prefix: "pay_k_") }.reduce(0, +) >= total }
+        try await Bench.waitUntil(timeout: .seconds(600)) { receivers.map { $0.distinct(prefix: "pay_k_") }.reduce(0, +) >= total }
         // Wait for the last outcomes to be recorded before comparing requests with attempts.
-        try await Self.waitUntil(timeout: .seconds(120)) {
+        try await Bench.waitUntil(timeout: .seconds(120)) {
             let rows = try await postgres.query("SELECT count(*)::int FROM webhooks.events WHERE object_id LIKE 'pay_k_%' AND delivery_status <> 'delivered'", logger: Logger(label: "bench"))
             for try await pending in rows.decode(Int.self) { return pending == 0 }
             return false
@@ -236,17 +237,7 @@ struct WebhookThroughput: AsyncParsableCommand {
     }
 
     func call(_ method: HTTPMethod, _ path: String, body: String?) async throws -> String {
-        var request = HTTPClientRequest(url: gateway + path)
-        request.method = method
-        request.headers.add(name: "api-key", value: adminKey)
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: body))
-        }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        let bytes = try await response.body.collect(upTo: 1 << 20)
-        guard response.status.code < 300 else { throw ValidationError("\(path): \(response.status.code) \(String(buffer: bytes))") }
-        return String(buffer: bytes)
+        try await Bench.call(gateway, method, path, apiKey: adminKey, body: body)
     }
 
     /// A bare loop: the same bodies POSTed round-robin to the same receivers, `concurrency` in
@@ -273,7 +264,7 @@ struct WebhookThroughput: AsyncParsableCommand {
                         let began = ContinuousClock.now
                         let response = try await client.execute(request, timeout: .seconds(30))
                         _ = try await response.body.collect(upTo: 1 << 20)
-                        latencies.append(seconds(ContinuousClock.now - began))
+                        latencies.append(Bench.seconds(ContinuousClock.now - began))
                     }
                     return latencies
                 }
@@ -282,79 +273,14 @@ struct WebhookThroughput: AsyncParsableCommand {
             for try await part in group { all += part }
             return all.sorted()
         }
-        let elapsed = seconds(ContinuousClock.now - start)
+        let elapsed = Bench.seconds(ContinuousClock.now - start)
         try await client.shutdown()
         return (Double(count) / elapsed, latencies[latencies.count / 2], latencies[min(latencies.count - 1, latencies.count * 99 / 100)])
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     static func commits(_ postgres: PostgresClient) async throws -> Int {
         for try await value in try await postgres.query("SELECT xact_commit::int8 FROM pg_stat_database WHERE datname = current_database()", logger: Logger(label: "bench")).decode(Int.self) {
             return value
-        }
-        return 0
-    }
-
-    static func waitUntil(timeout: Duration, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw ValidationError("timed out after \(timeout)")
-    }
-
-    static func postgresConfiguration(_ url: String) throws -> PostgresClient.Configuration {
-        guard let components = URLComponents(string: url), let host = components.host else { throw ValidationError("bad --database-url") }
-        return PostgresClient.Configuration(host: host, port: components.port ?? 5432, username: components.user ?? "paywire",
-                                            password: components.password, database: String(components.path.dropFirst()), tls: .disable)
-    }
-}
-
-/// The dispatcher as a child process: started, killed with SIGKILL, its resident memory read.
-final class Dispatcher: @unchecked Sendable {
-    let path: String
-    let environment: [String: String]
-    let port: Int
-    var process: Process?
-
-    init(path: String, port: Int, environment: [String: String]) throws {
-        self.path = path
-        self.port = port
-        var full = ProcessInfo.processInfo.environment
-        full.merge(environment) { _, new in new }
-        full["HTTP_PORT"] = String(port)
-        full["PAYWIRE_EXIT_WITH_PARENT"] = "1"
-        self.environment = full
-    }
-
-    func start() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.environment = environment
-        process.standardOutput = FileHandle.standardError
-        process.standardError = FileHandle.standardError
-        try process.run()
-        self.process = process
-        try await WebhookThroughput.waitUntil(timeout: .seconds(60)) {
-            guard let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(self.port)/ready"), timeout: .seconds(2)) else { return false }
-            return response.status == .ok
-        }
-    }
-
-    func kill() {
-        guard let process, process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    func residentKiB() -> Int {
-        guard let pid = process?.processIdentifier, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
         }
         return 0
     }

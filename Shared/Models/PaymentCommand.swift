@@ -5,6 +5,10 @@
 public struct PaymentCommand: Codable, Sendable, Equatable {
     public enum Operation: String, Codable, Sendable {
         case create, confirm, capture, cancel, refund
+        /// `POST /payments/{id}` before confirm: amount, currency, capture method, details.
+        case update
+        /// `POST /refunds/{id}`: reason and metadata.
+        case updateRefund = "update_refund"
     }
 
     public var operation: Operation

@@ -37,10 +37,10 @@ public struct InternalAPIClient: Sendable {
     /// A JSON object the other service owns, nil when it has none by that id (404, or 400 for an
     /// id it cannot even look up); the service unreachable or failing is 503 for our client,
     /// `unavailable` telling what cannot be read now.
-    public func object(_ path: String, unavailable: String, logger: Logger) async throws -> JSONValue? {
+    public func object(_ path: String, method: HTTPMethod = .GET, body: ByteBuffer = ByteBuffer(), unavailable: String, logger: Logger) async throws -> JSONValue? {
         let answer: (status: Int, body: ByteBuffer)
         do {
-            answer = try await send(method: .GET, path: path, timeout: .seconds(5))
+            answer = try await send(method: method, path: path, body: body, timeout: .seconds(5))
         } catch {
             logger.warning("internal API not reachable", metadata: ["base_url": .string(baseURL), "error": .string(String(describing: type(of: error)))])
             throw APIError.unavailable(unavailable)

@@ -53,6 +53,7 @@ import Testing
             let enforced: GatewayOpenAPI.Auth = switch routes.access[key] {
             case .admin: .admin
             case .merchant: .merchant
+            case .client: .client
             case .open, nil: .none
             }
             #expect(enforced == operation.auth, "\(key): the document says \(operation.auth), the router enforces \(enforced)")

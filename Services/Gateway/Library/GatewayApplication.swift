@@ -193,6 +193,9 @@ struct GatewayAPI: Sendable {
                 }
                 return JSONResponse(encoding: key)
             }
+            router.post("/api_keys/:merchant_id/:key_id") { request, context in
+                JSONResponse(encoding: try await apiKeys.updateAPIKey(merchantId: try context.pathParameter("merchant_id"), keyId: try context.pathParameter("key_id"), try await RequestObject.read(from: request, context: context)))
+            }
             router.delete("/api_keys/:merchant_id/:key_id") { _, context in
                 JSONResponse(encoding: try await apiKeys.revokeAPIKey(merchantId: try context.pathParameter("merchant_id"), keyId: try context.pathParameter("key_id")))
             }
@@ -299,6 +302,10 @@ struct GatewayAPI: Sendable {
         // Payments and refunds: the merchant is the one that owns the object (or the caller's own).
         routes.routes(.merchant(.resource)) { router in
             payments.addRoutes(to: router)
+        }
+        // Confirm and retrieve: also a browser with the publishable key and the client secret.
+        routes.routes(.client) { router in
+            payments.addClientRoutes(to: router)
         }
 
         // Incoming connector webhooks carry the connector's signature, not a key.

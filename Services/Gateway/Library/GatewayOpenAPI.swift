@@ -31,7 +31,8 @@ enum GatewayOpenAPI {
         var schema: JSONValue
     }
 
-    enum Auth { case none, admin, merchant }
+    /// `client`: also the merchant's publishable key, with the payment's client_secret.
+    enum Auth { case none, admin, merchant, client }
 
     static let xMerchantId = Header(name: "x-merchant-id", required: true, schema: identifierText)
     static let xProfileId = Header(name: "x-profile-id", required: false, schema: identifierText)
@@ -40,6 +41,19 @@ enum GatewayOpenAPI {
         "description": .string("Same key and body: the first final answer again; another body: 409; a request still running: 409, retry later"),
     ]))
     static let dateTime: JSONValue = .object(["type": .string("string"), "format": .string("date-time")])
+    static let paymentListQuery: [Header] = [
+        Header(name: "merchant_id", required: false, schema: identifierText),
+        Header(name: "customer_id", required: false, schema: identifierText),
+        Header(name: "created", required: false, schema: dateTime),
+        Header(name: "created.lt", required: false, schema: dateTime),
+        Header(name: "created.gt", required: false, schema: dateTime),
+        Header(name: "created.lte", required: false, schema: dateTime),
+        Header(name: "created.gte", required: false, schema: dateTime),
+        Header(name: "starting_after", required: false, schema: identifierText),
+        Header(name: "ending_before", required: false, schema: identifierText),
+        Header(name: "limit", required: false, schema: integer(1...100)),
+    ]
+
     static let eventListQuery: [Header] = [
         Header(name: "created_after", required: false, schema: dateTime),
         Header(name: "created_before", required: false, schema: dateTime),
@@ -68,6 +82,7 @@ enum GatewayOpenAPI {
         .init(method: "post", path: "/api_keys/{merchant_id}", summary: "Create an API key; the key is in this answer only", tag: "API keys", auth: .merchant, request: "APIKeyCreate", response: "APIKeyCreated"),
         .init(method: "get", path: "/api_keys/{merchant_id}/list", summary: "List active API keys", tag: "API keys", auth: .merchant, response: "APIKeyList"),
         .init(method: "get", path: "/api_keys/{merchant_id}/{key_id}", summary: "Retrieve an API key (never the key itself)", tag: "API keys", auth: .merchant, response: "APIKey"),
+        .init(method: "post", path: "/api_keys/{merchant_id}/{key_id}", summary: "Update an API key's name, description or expiration (the key itself never changes)", tag: "API keys", auth: .merchant, request: "APIKeyUpdate", response: "APIKey"),
         .init(method: "delete", path: "/api_keys/{merchant_id}/{key_id}", summary: "Revoke an API key", tag: "API keys", auth: .merchant, response: "Revoked"),
 
         .init(method: "post", path: "/account/{merchant_id}/business_profile", summary: "Create a business profile (a name in use answers 409)", tag: "Business profiles", auth: .merchant, request: "BusinessProfileUpdate", response: "BusinessProfile"),
@@ -96,12 +111,17 @@ enum GatewayOpenAPI {
         .init(method: "post", path: "/v2/payments/{payment_id}/recovery/cancel", summary: "Cancel a recovery job (the merchant gets its one final payment_failed with reason cancelled); a job that has ended: 409", tag: "Revenue recovery", auth: .merchant, response: "RecoveryAccepted", status: "202", headers: [xMerchantId]),
 
         .init(method: "post", path: "/payments", summary: "Create (and with confirm: true, confirm) a payment. With the admin key, merchant_id is required. Refused with 400 beyond what this schema says: a card number failing the Luhn check or an expired card, amount_to_capture above amount, confirm without a payment method, both payment_method_data and recurring_details, routing to a connector the profile lacks or a profile with no (or several) processors. 202 with the stored state when payment-core's answer takes longer than the reply timeout; poll GET", tag: "Payments", auth: .merchant, request: "PaymentCreate", response: "Payment", headers: [idempotencyKey], also: ["202": "PaymentAccepted"]),
-        .init(method: "post", path: "/payments/{payment_id}/confirm", summary: "Confirm a payment with a card or a processor token (the card rules of POST /payments apply; a payment not awaiting confirmation: 400)", tag: "Payments", auth: .merchant, request: "PaymentConfirm", response: "Payment", headers: [idempotencyKey], also: ["202": "PaymentAccepted"]),
+        .init(method: "get", path: "/payments/list", summary: "A merchant's payments, newest first (with the admin key, merchant_id is required); page with starting_after or ending_before (a payment id of the list)", tag: "Payments", auth: .merchant, response: "PaymentList", query: paymentListQuery),
+        .init(method: "post", path: "/payments/{payment_id}", summary: "Update a payment before it is confirmed: amount, currency, capture method, customer, billing, metadata … (a confirmed payment: 400; a card is given with confirm: 400)", tag: "Payments", auth: .merchant, request: "PaymentUpdate", response: "Payment", headers: [idempotencyKey], also: ["202": "PaymentAccepted"]),
+        .init(method: "post", path: "/payments/{payment_id}/confirm", summary: "Confirm a payment with a card or a processor token (the card rules of POST /payments apply; a payment not awaiting confirmation: 400). With the publishable key: client_secret is required (wrong or another payment's: 400 IR_09; expired: 400 IR_42), routing and capture_method are refused", tag: "Payments", auth: .client, request: "PaymentConfirm", response: "Payment", headers: [idempotencyKey], also: ["202": "PaymentAccepted"]),
         .init(method: "post", path: "/payments/{payment_id}/capture", summary: "Capture an authorized payment, fully or partly (more than capturable, or a payment not awaiting capture: 400)", tag: "Payments", auth: .merchant, request: "PaymentCapture", response: "Payment", headers: [idempotencyKey], also: ["202": "PaymentAccepted"]),
         .init(method: "post", path: "/payments/{payment_id}/cancel", summary: "Cancel a payment that is not yet charged (otherwise 400)", tag: "Payments", auth: .merchant, request: "PaymentCancel", response: "Payment", headers: [idempotencyKey], also: ["202": "PaymentAccepted"]),
-        .init(method: "get", path: "/payments/{payment_id}", summary: "Retrieve a payment", tag: "Payments", auth: .merchant, response: "Payment"),
+        .init(method: "get", path: "/payments/{payment_id}", summary: "Retrieve a payment. With the publishable key, ?client_secret= is required (wrong: 400 IR_09; expired: 400 IR_42)", tag: "Payments", auth: .client, response: "Payment",
+              query: [Header(name: "client_secret", required: false, schema: identifierText)]),
         .init(method: "post", path: "/refunds", summary: "Refund a succeeded payment, fully or partly (never more than was received, nor a payment that received nothing: 400)", tag: "Refunds", auth: .merchant, request: "RefundCreate", response: "Refund", headers: [idempotencyKey], also: ["202": "RefundAccepted"]),
         .init(method: "get", path: "/refunds/{refund_id}", summary: "Retrieve a refund", tag: "Refunds", auth: .merchant, response: "Refund"),
+        .init(method: "post", path: "/refunds/{refund_id}", summary: "Update a refund's reason or metadata (one of them is required: 400)", tag: "Refunds", auth: .merchant, request: "RefundUpdate", response: "Refund", headers: [idempotencyKey], also: ["202": "RefundAccepted"]),
+        .init(method: "post", path: "/refunds/list", summary: "A merchant's refunds, newest first, with filters (with the admin key, merchant_id is required); end_time before start_time: 400", tag: "Refunds", auth: .merchant, request: "RefundListRequest", response: "RefundList"),
         .init(method: "get", path: "/events/{merchant_id}", summary: "The events log: one entry per (event, endpoint) delivery, newest first, with filters; served by the webhook dispatcher", tag: "Events", auth: .merchant, response: "EventList", query: eventListQuery),
         .init(method: "get", path: "/events/{merchant_id}/{event_id}", summary: "One delivery (by its id or any of its attempts' ids), with the request it sends", tag: "Events", auth: .merchant, response: "Event"),
         .init(method: "get", path: "/events/{merchant_id}/{event_id}/attempts", summary: "Every attempt of a delivery, newest first: request and response (status, headers, body up to 4 KiB, latency)", tag: "Events", auth: .merchant, response: "EventAttemptList"),
@@ -275,8 +295,8 @@ enum GatewayOpenAPI {
         connectorCreate["connector_type"] = string(enum: ["payment_processor", "billing_processor"])
         var connectorUpdate = connectorCommon
         connectorUpdate["connector_account_details"] = connectorAccountDetails
-        connectorUpdate["connector_name"] = .object(["type": .string("null"), "description": .string("Never changes; any value is refused")])
-        connectorUpdate["connector_type"] = .object(["type": .string("null"), "description": .string("Never changes; any value is refused")])
+        connectorUpdate["connector_name"] = string("Never changes: the stored value is accepted (clients send the whole object back), another is refused (400)", enum: ConnectorNames.all)
+        connectorUpdate["connector_type"] = string("Never changes: the stored value is accepted (Hyperswitch requires the field in updates), another is refused (400)", enum: ["payment_processor", "billing_processor"])
         // Which type each connector is: the pairs that may be created (another pair: 400).
         let connectorKinds = "connector_type must be the connector's own: " + ConnectorNames.byType.map { type, names in "\(names.joined(separator: ", ")) → \(type)" }.joined(separator: "; ")
 
@@ -326,7 +346,10 @@ enum GatewayOpenAPI {
             "card_cvc": string(pattern: "^[0-9]{3,4}$"),
             "card_holder_name": nullable(string(maxLength: 255)),
         ], required: ["card_number", "card_exp_month", "card_exp_year", "card_cvc"])
-        let paymentMethodData = request(["card": card], required: ["card"])
+        // A card, or (before confirm) only the billing address.
+        let paymentMethodData = request(["card": card, "billing": free], extra: ["anyOf": .array([
+            .object(["required": .array([.string("card")])]), .object(["required": .array([.string("billing")])]),
+        ])])
         let recurringDetails = request([
             "type": string(enum: ["processor_payment_token"]),
             "data": request(["processor_payment_token": string(maxLength: 255)], required: ["processor_payment_token"]),
@@ -350,7 +373,14 @@ enum GatewayOpenAPI {
             "amount": amount, "currency": string("ISO 4217", enum: Currency.codes), "confirm": boolean, "capture_method": capture,
             "amount_to_capture": amount, "profile_id": identifierText, "routing": routing, "payment_method": string(enum: ["card"]),
             "payment_method_data": paymentMethodData, "recurring_details": recurringDetails,
+            "session_expiry": integer(PaymentRequest.sessionExpiryRange),
         ] { paymentCreate[key] = value }
+        var paymentUpdate = paymentFree
+        paymentUpdate["amount"] = amount
+        paymentUpdate["currency"] = string("ISO 4217", enum: Currency.codes)
+        paymentUpdate["capture_method"] = capture
+        paymentUpdate["confirm"] = .object(["enum": .array([.bool(false)]), "description": .string("Confirm with POST /payments/{payment_id}/confirm")])
+        paymentUpdate["payment_method_data"] = request(["billing": free], extra: ["description": .string("Only the billing address; the card is given with confirm")])
         let freeFormNote = "Free-form fields (metadata, customer, billing, description, …) take at most \(InputLimits.freeFormBytes) bytes in all"
 
         let paymentCard = response([
@@ -374,7 +404,9 @@ enum GatewayOpenAPI {
         paymentProperties["decline_code"] = string("Paywire's connector-neutral decline reason (insufficient_funds, lost_card, …); what revenue recovery decides on")
         paymentProperties["network_decline_code"] = string("The card network's decline code as the processor passed it on (51)")
         paymentProperties["network_advice_code"] = string("The card network's merchant advice code (03, 21, 24 …), if any")
+        paymentProperties["expires_on"] = string("When the client_secret stops working: created + session_expiry", format: "date-time")
         var paymentNullable = Set(optionalPaymentText)
+        paymentNullable.insert("expires_on")
         paymentNullable.insert("payment_method_data")
         let refundText = ["profile_id", "reason", "connector_refund_id", "error_code", "error_message", "unified_code", "unified_message"]
         var refundProperties: [String: JSONValue] = [
@@ -432,7 +464,7 @@ enum GatewayOpenAPI {
             "Text": .object(["type": .string("string")]),
             "Document": .object(["type": .string("object")]),
             "IncomingWebhookResult": object(["received": boolean, "applied": boolean]),
-            "MerchantDeleted": response(["merchant_id": string(), "merchant_deleted": boolean]),
+            "MerchantDeleted": response(["merchant_id": string(), "deleted": boolean]),
             "ConnectorDeleted": response(["merchant_id": string(), "merchant_connector_id": string(), "deleted": boolean]),
             "Revoked": response(["merchant_id": string(), "key_id": string(), "revoked": boolean]),
             "WebhookDetailsInput": webhookDetailsInput,
@@ -504,6 +536,12 @@ enum GatewayOpenAPI {
                     string(enum: ["never"]), .object(["type": .string("string"), "format": .string("date-time"), "maxLength": .number(64)]),
                 ])]),
             ], required: ["name"]),
+            "APIKeyUpdate": request([
+                "name": string(maxLength: 64, minLength: 1), "description": string(maxLength: 256),
+                "expiration": .object(["description": .string("never, or an RFC 3339 date-time in the future (a past one: 400)"), "anyOf": .array([
+                    string(enum: ["never"]), .object(["type": .string("string"), "format": .string("date-time"), "maxLength": .number(64)]),
+                ])]),
+            ]),
             "APIKey": response(["key_id": string(), "merchant_id": string(), "name": string(), "description": string(), "prefix": string(), "created": string(format: "date-time"), "expiration": string()], nullable: ["description"]),
             "APIKeyCreated": response(["key_id": string(), "merchant_id": string(), "name": string(), "description": string(), "api_key": string("dev_…; shown once"), "created": string(format: "date-time"), "expiration": string()], nullable: ["description"]),
             "APIKeyList": array(ref("APIKey")),
@@ -516,7 +554,20 @@ enum GatewayOpenAPI {
             ], nullable: ["connector_webhook_details", "feature_metadata", "metadata"]),
             "ConnectorAccountList": array(ref("ConnectorAccount")),
             "PaymentCreate": request(paymentCreate, required: ["amount", "currency"], extra: ["description": .string(freeFormNote)]),
-            "PaymentConfirm": request(["payment_method_data": paymentMethodData, "recurring_details": recurringDetails, "routing": routing, "capture_method": capture]),
+            "PaymentConfirm": request(["payment_method_data": paymentMethodData, "recurring_details": recurringDetails, "routing": routing, "capture_method": capture,
+                                       "client_secret": string("Required with the publishable key", maxLength: 255)]),
+            "PaymentUpdate": request(paymentUpdate, extra: ["description": .string(freeFormNote)]),
+            "PaymentList": response(["size": integer(), "data": array(ref("Payment"))]),
+            "RefundUpdate": request(["reason": string(maxLength: 255), "metadata": free]),
+            "RefundListRequest": request([
+                "merchant_id": identifierText, "payment_id": identifierText, "refund_id": identifierText, "profile_id": identifierText,
+                "limit": integer(1...100), "offset": integer(0...1_000_000),
+                "time_range": request(["start_time": dateTime, "end_time": dateTime]),
+                "currency": array(string("ISO 4217", enum: Currency.codes), maxItems: 50),
+                "refund_status": array(string(enum: PaymentListRequest.refundStatuses), maxItems: 50),
+                "connector": array(identifierText, maxItems: 50),
+            ]),
+            "RefundList": response(["count": integer(), "total_count": integer(), "data": array(ref("Refund"))]),
             "PaymentCapture": request(["amount_to_capture": amount]),
             "PaymentCancel": request(["cancellation_reason": string(maxLength: 255)]),
             "Payment": response(paymentProperties, nullable: paymentNullable),
@@ -580,6 +631,7 @@ enum GatewayOpenAPI {
             case .none: entry["security"] = .array([])
             case .admin: entry["security"] = .array([.object(["admin_api_key": .array([])])])
             case .merchant: entry["security"] = .array([.object(["admin_api_key": .array([])]), .object(["merchant_api_key": .array([])])])
+            case .client: entry["security"] = .array([.object(["admin_api_key": .array([])]), .object(["merchant_api_key": .array([])]), .object(["publishable_key": .array([])])])
             }
             paths[operation.path, default: [:]][operation.method] = .object(entry)
         }
@@ -596,6 +648,7 @@ enum GatewayOpenAPI {
                 "securitySchemes": .object([
                     "admin_api_key": .object(["type": .string("apiKey"), "in": .string("header"), "name": .string("api-key"), "description": .string("PAYWIRE_ADMIN_API_KEY")]),
                     "merchant_api_key": .object(["type": .string("apiKey"), "in": .string("header"), "name": .string("api-key"), "description": .string("A merchant's dev_… key; reaches that merchant only")]),
+                    "publishable_key": .object(["type": .string("apiKey"), "in": .string("header"), "name": .string("api-key"), "description": .string("A merchant's pk_… key, for browsers: with a payment's client_secret (body of confirm, query of retrieve) it confirms and retrieves that payment until session_expiry, and opens nothing else. Its answers leave out (null) \(ClientSecretAccess.hiddenFromBrowsers.joined(separator: ", "))")]),
                 ]),
             ]),
         ])

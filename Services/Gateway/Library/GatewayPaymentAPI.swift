@@ -42,6 +42,13 @@ struct GatewayPaymentAPI: Sendable {
             var parsed = try PaymentRequest.create(body, merchantId: merchantId)
             let profileId = try await resolveProfile(merchantId: merchantId, requested: parsed.command.profileId)
             parsed.command.profileId = profileId
+            // How long the client secret works: the request's, else the profile's, else 900 s.
+            if case .object(var details)? = parsed.command.details {
+                var expiry = try body.integer("session_expiry", range: PaymentRequest.sessionExpiryRange)
+                if expiry == nil { expiry = try await profileSessionExpiry(profileId) }
+                details["session_expiry"] = .number(Double(expiry ?? ClientSecretAccess.defaultSessionExpiry))
+                parsed.command.details = .object(details)
+            }
             let account = try await resolveConnectorAccount(merchantId: merchantId, profileId: profileId, routing: parsed.routing)
             parsed.command.merchantConnectorId = account.id
             parsed.command.connectorName = account.name
@@ -52,34 +59,29 @@ struct GatewayPaymentAPI: Sendable {
             }
             return respond(answer)
         }
-        router.post("/payments/:payment_id/confirm") { request, context in
-            let paymentId = try context.pathParameter("payment_id")
-            let caller = try context.authenticatedCaller
-            let body = try await RequestObject.read(from: request, context: context)
-            let merchantId = try await merchant(caller, paymentId: paymentId)
-            var parsed = try PaymentRequest.confirm(body, merchantId: merchantId, paymentId: paymentId)
-            if let routing = parsed.routing {
-                let profileId = try await paymentProfile(paymentId)
-                let account = try await resolveConnectorAccount(merchantId: merchantId, profileId: profileId, routing: routing)
-                parsed.command.merchantConnectorId = account.id
-                parsed.command.connectorName = account.name
-            }
-            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: paymentId, resource: Resource.payment) { _ in
-                try await execute(parsed.command, card: parsed.card, fallback: .payment(paymentId))
-            }
-            return respond(answer)
-        }
         addPaymentAction(.capture, to: router) { body, command in
             command.amountToCapture = try body.integer("amount_to_capture", range: 1...InputLimits.maxAmount)
         }
         addPaymentAction(.cancel, to: router) { body, command in
             command.cancellationReason = try body.string("cancellation_reason", maxLength: 255)
         }
-        router.get("/payments/:payment_id") { request, context in
+        router.get("/payments/list") { request, context in
+            let caller = try context.authenticatedCaller
+            let parameters = request.uri.queryParameters
+            let parameter = { (name: String) in parameters[Substring(name)].map(String.init) }
+            let query = try PaymentListRequest.payments(parameter, merchantId: try await merchant(caller, query: parameter))
+            return JSONResponse(try await paymentCore.list("/internal/payments/list", query))
+        }
+        router.post("/payments/:payment_id") { request, context in
             let paymentId = try context.pathParameter("payment_id")
-            let merchantId = try await merchant(try context.authenticatedCaller, paymentId: paymentId)
-            guard let object = try await storedObject(.payment(paymentId), merchantId: merchantId) else { throw APIError.notFound("Payment") }
-            return JSONResponse(object)
+            let caller = try context.authenticatedCaller
+            let body = try await RequestObject.read(from: request, context: context)
+            let merchantId = try await merchant(caller, paymentId: paymentId)
+            let command = try PaymentRequest.update(body, merchantId: merchantId, paymentId: paymentId)
+            let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: paymentId, resource: Resource.payment) { _ in
+                try await execute(command, card: nil, fallback: .payment(paymentId))
+            }
+            return respond(answer)
         }
         router.post("/refunds") { request, context in
             let caller = try context.authenticatedCaller
@@ -98,12 +100,76 @@ struct GatewayPaymentAPI: Sendable {
             }
             return respond(answer)
         }
+        router.post("/refunds/list") { request, context in
+            let caller = try context.authenticatedCaller
+            let body = try await RequestObject.read(from: request, context: context)
+            let query = try PaymentListRequest.refunds(body, merchantId: try await merchant(caller, body: body))
+            return JSONResponse(try await paymentCore.list("/internal/refunds/list", query))
+        }
+        router.post("/refunds/:refund_id") { request, context in
+            let refundId = try context.pathParameter("refund_id")
+            let caller = try context.authenticatedCaller
+            let body = try await RequestObject.read(from: request, context: context)
+            let merchantId: String? = if case .merchant(let own) = caller { own } else { nil }
+            guard let refund = try await storedObject(.refund(refundId), merchantId: merchantId),
+                  let owner = refund["merchant_id"]?.stringValue, let paymentId = refund["payment_id"]?.stringValue else { throw APIError.notFound("Refund") }
+            var command = PaymentCommand(operation: .updateRefund, paymentId: paymentId, merchantId: owner)
+            command.refundId = refundId
+            command.refundReason = try body.string("reason", maxLength: 255)
+            command.refundMetadata = try body.anyObject("metadata")
+            try body.checkFreeFormSize(except: ["reason"], field: "metadata")
+            guard command.refundReason != nil || command.refundMetadata != nil else {
+                throw APIError.invalid("body", "give reason or metadata to change", code: "IR_05")
+            }
+            let answer = try await idempotent(request, merchantId: owner, body: body, proposedId: refundId, resource: Resource.refund) { [command] _ in
+                try await execute(command, card: nil, fallback: .refund(refundId))
+            }
+            return respond(answer)
+        }
         router.get("/refunds/:refund_id") { request, context in
             let refundId = try context.pathParameter("refund_id")
             let caller = try context.authenticatedCaller
             let merchantId: String? = if case .merchant(let own) = caller { own } else { nil }
             guard let object = try await storedObject(.refund(refundId), merchantId: merchantId) else { throw APIError.notFound("Refund") }
             return JSONResponse(object)
+        }
+    }
+
+    /// The routes a browser may call with the merchant's publishable key and the payment's
+    /// `client_secret` (`ClientSecretAccess`); the admin and secret keys call them as any other.
+    func addClientRoutes(to router: some RouterMethods<PaywireRequestContext>) {
+        router.post("/payments/:payment_id/confirm") { request, context in
+            let paymentId = try context.pathParameter("payment_id")
+            let caller = try context.authenticatedCaller
+            let body = try await RequestObject.read(from: request, context: context)
+            let access = try await clientAccess(caller, paymentId: paymentId, clientSecret: try body.string("client_secret", maxLength: 255))
+            if access.browser {
+                for field in ClientSecretAccess.merchantOnlyConfirmFields where body.has(field) {
+                    throw APIError.invalid(field, "cannot be set with a publishable key (the merchant decides it)")
+                }
+            }
+            var parsed = try PaymentRequest.confirm(body, merchantId: access.merchantId, paymentId: paymentId)
+            if let routing = parsed.routing {
+                let profileId = try await paymentProfile(paymentId)
+                let account = try await resolveConnectorAccount(merchantId: access.merchantId, profileId: profileId, routing: routing)
+                parsed.command.merchantConnectorId = account.id
+                parsed.command.connectorName = account.name
+            }
+            var answer = try await idempotent(request, merchantId: access.merchantId, body: body, proposedId: paymentId, resource: Resource.payment) { _ in
+                try await execute(parsed.command, card: parsed.card, fallback: .payment(paymentId))
+            }
+            if access.browser { answer.body = ClientSecretAccess.browserView(answer.body) }
+            return respond(answer)
+        }
+        router.get("/payments/:payment_id") { request, context in
+            let paymentId = try context.pathParameter("payment_id")
+            let clientSecret = request.uri.queryParameters["client_secret"].map(String.init)
+            if let clientSecret { try InputText.checkIdentifierText(clientSecret, field: "client_secret") }
+            let access = try await clientAccess(try context.authenticatedCaller, paymentId: paymentId, clientSecret: clientSecret)
+            var found = access.payment
+            if found == nil { found = try await storedObject(.payment(paymentId), merchantId: access.merchantId) }
+            guard let object = found else { throw APIError.notFound("Payment") }
+            return JSONResponse(access.browser ? ClientSecretAccess.browserView(object) : object)
         }
     }
 
@@ -260,6 +326,30 @@ struct GatewayPaymentAPI: Sendable {
         }
     }
 
+    /// For lists: the key's merchant, or for the admin key the `merchant_id` query parameter.
+    func merchant(_ caller: APICaller, query: (String) -> String?) async throws -> String {
+        switch caller {
+        case .merchant(let own): return own
+        case .admin:
+            guard let merchantId = query("merchant_id") else { throw APIError.invalid("merchant_id", "is required with the admin key", code: "IR_05") }
+            try InputText.checkIdentifierText(merchantId, field: "merchant_id")
+            let rows = try await postgres.query("SELECT 1 FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)", logger: logger)
+            guard try await rows.hasRows() else { throw APIError.notFound("Merchant account") }
+            return merchantId
+        case .publishable: throw APIError.unauthorized()
+        }
+    }
+
+    /// Who may act on a payment on the client routes: the admin, its merchant's secret key, or
+    /// its merchant's publishable key with the payment's unexpired client secret (`browser`).
+    /// Another merchant's payment is 404, as one that does not exist.
+    func clientAccess(_ caller: APICaller, paymentId: String, clientSecret: String?) async throws -> (merchantId: String, browser: Bool, payment: JSONValue?) {
+        guard case .publishable(let merchantId) = caller else { return (try await merchant(caller, paymentId: paymentId), false, nil) }
+        guard let payment = try await paymentCore.payment(paymentId), payment["merchant_id"]?.stringValue == merchantId else { throw APIError.notFound("Payment") }
+        try ClientSecretAccess.check(clientSecret, payment: payment)
+        return (merchantId, true, payment)
+    }
+
     /// The owner of an existing payment, if the caller may act on it; otherwise 404, as for a
     /// payment that does not exist.
     func merchant(_ caller: APICaller, paymentId: String) async throws -> String {
@@ -270,6 +360,12 @@ struct GatewayPaymentAPI: Sendable {
         case .publishable: throw APIError.unauthorized()
         }
         return owner
+    }
+
+    func profileSessionExpiry(_ profileId: String) async throws -> Int? {
+        let rows = try await postgres.query("SELECT (document->>'session_expiry')::int FROM gateway.business_profiles WHERE profile_id = \(profileId)", logger: logger)
+        for try await value in rows.decode(Int?.self) { return value.flatMap { $0 > 0 ? $0 : nil } }
+        return nil
     }
 
     func paymentProfile(_ paymentId: String) async throws -> String? {

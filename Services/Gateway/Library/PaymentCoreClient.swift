@@ -18,6 +18,15 @@ struct PaymentCoreClient: Sendable {
         try await object("/internal/refunds/" + StrictPercentEncoding.encode(refundId))
     }
 
+    /// A list (`PaymentListQuery`, `RefundListQuery`) as payment-core answers it.
+    func list(_ path: String, _ query: some Encodable) async throws -> JSONValue {
+        let body = ByteBuffer(bytes: try PaywireJSON.encoder.encode(query))
+        guard let answer = try await api.object(path, method: .POST, body: body, unavailable: "Payments cannot be listed now; retry later", logger: logger) else {
+            throw APIError.unavailable("Payments cannot be listed now; retry later")
+        }
+        return answer
+    }
+
     func object(_ path: String) async throws -> JSONValue? {
         try await api.object(path, unavailable: "Payments cannot be read now; retry later", logger: logger)
     }

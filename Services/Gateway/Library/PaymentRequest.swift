@@ -44,6 +44,13 @@ struct PaymentRequest {
         if request.command.confirm == true && request.card == nil && request.command.processorPaymentToken == nil {
             throw APIError.invalid("payment_method_data", "is required when confirm is true", code: "IR_04")
         }
+        request.command.details = .object(try details(body))
+        return request
+    }
+
+    /// The free-form fields a payment keeps and returns (customer, billing, metadata …), checked;
+    /// `payment_method_data.billing` is kept beside them and returned inside `payment_method_data`.
+    static func details(_ body: RequestObject) throws -> [String: JSONValue] {
         try body.checkFreeFormSize(except: interpretedFields.union(["payment_method_data"]), field: "metadata")
         var details = body.fields.filter { !interpretedFields.contains($0.key) }
         for key in ["customer", "billing", "shipping", "metadata", "browser_info", "connector_metadata"] {
@@ -56,9 +63,43 @@ struct PaymentRequest {
         if let method = try body.string("payment_method", maxLength: 32), method != "card" {
             throw APIError.invalid("payment_method", "only card is supported")
         }
+        _ = try body.integer("session_expiry", range: sessionExpiryRange)
         details.removeValue(forKey: "payment_method_data")
-        request.command.details = .object(details)
-        return request
+        details.removeValue(forKey: "client_secret")
+        if let billing = try body.object("payment_method_data")?.anyObject("billing") {
+            let size = (try? PaywireJSON.encoder.encode(billing).count) ?? 0
+            guard size <= InputLimits.freeFormBytes else { throw APIError.invalid("payment_method_data.billing", "takes \(size) bytes; at most \(InputLimits.freeFormBytes) are kept") }
+            details[paymentMethodBillingKey] = billing
+        }
+        return details
+    }
+
+    /// Where the details keep `payment_method_data.billing` (payment-core reads the same key).
+    static let paymentMethodBillingKey = "payment_method_billing"
+    /// Seconds a client secret works after creation (Hyperswitch's default 900).
+    static let sessionExpiryRange = 1...7_776_000
+
+    /// `POST /payments/{id}` before confirm: amount, currency, capture method and the free-form
+    /// fields. A payment method is given with confirm (the card goes to the vault only then).
+    static func update(_ body: RequestObject, merchantId: String, paymentId: String) throws -> PaymentCommand {
+        var command = PaymentCommand(operation: .update, paymentId: paymentId, merchantId: merchantId)
+        command.amount = try body.integer("amount", range: 1...InputLimits.maxAmount)
+        if let currency = try body.string("currency", maxLength: 3) {
+            guard Currency.minorUnits(currency) != nil else { throw APIError.invalid("currency", "must be an ISO 4217 currency code in capitals, e.g. USD, EUR, JPY") }
+            command.currency = currency
+        }
+        command.captureMethod = try body.has("capture_method") ? captureMethod(body) : nil
+        if try body.bool("confirm") == true { throw APIError.invalid("confirm", "confirm with POST /payments/{payment_id}/confirm") }
+        for field in ["profile_id", "merchant_id", "routing", "recurring_details", "amount_to_capture", "payment_id", "session_expiry"] where body.has(field) {
+            throw APIError.invalid(field, "cannot be changed by an update")
+        }
+        if let data = try body.object("payment_method_data"), data.has("card") {
+            throw APIError.invalid("payment_method_data.card", "give the card with POST /payments/{payment_id}/confirm")
+        }
+        var details = try Self.details(body)
+        details.removeValue(forKey: "confirm")
+        command.details = .object(details)
+        return command
     }
 
     static func confirm(_ body: RequestObject, merchantId: String, paymentId: String, now: Date = Date()) throws -> PaymentRequest {
@@ -66,6 +107,9 @@ struct PaymentRequest {
         command.captureMethod = try body.has("capture_method") ? captureMethod(body) : nil
         var request = PaymentRequest(command: command, card: nil, routing: try routing(body))
         try request.readPaymentMethod(body, now: now)
+        if let billing = try body.object("payment_method_data")?.anyObject("billing") {
+            request.command.details = .object([paymentMethodBillingKey: billing])
+        }
         return request
     }
 
@@ -90,7 +134,8 @@ struct PaymentRequest {
     }
 
     mutating func readPaymentMethod(_ body: RequestObject, now: Date) throws {
-        if let data = try body.object("payment_method_data") {
+        // Billing alone (no card yet) is kept as a detail; the card comes with confirm.
+        if let data = try body.object("payment_method_data"), data.has("card") || !data.has("billing") {
             guard let card = try data.object("card") else { throw APIError.invalid("payment_method_data.card", "is required (only cards are supported)", code: "IR_05") }
             let details = try Self.card(card, now: now)
             self.card = details

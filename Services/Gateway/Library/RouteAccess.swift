@@ -11,6 +11,9 @@ enum RouteAccess: Sendable, Equatable {
     case admin
     /// The admin key or a merchant's secret key, for the merchant the route is about.
     case merchant(MerchantScope)
+    /// As `.merchant(.resource)`, and also the merchant's publishable key: the handler admits it
+    /// only with the payment's unexpired client secret (`ClientSecretAccess`).
+    case client
 
     enum MerchantScope: Sendable, Equatable {
         /// `{merchant_id}` in the path.
@@ -52,6 +55,8 @@ struct AccessMiddleware: RouterMiddleware {
             case .merchant: throw APIError(status: .forbidden, type: "invalid_request", code: "IR_17", message: "This route needs the admin API key", field: "api-key")
             case .publishable, nil: throw APIError.unauthorized()
             }
+        case .client:
+            guard context.caller != nil else { throw APIError.unauthorized() }
         case .merchant(let scope):
             // A publishable key opens no merchant route: it is in every browser that pays.
             guard let caller = context.caller, !caller.isPublishable else { throw APIError.unauthorized() }

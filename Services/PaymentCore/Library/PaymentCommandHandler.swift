@@ -55,6 +55,8 @@ public struct PaymentCommandHandler: Sendable {
             case .capture: reply.object = try await operations.capture(command)
             case .cancel: reply.object = try await operations.cancel(command)
             case .refund: reply.object = try await operations.refund(command)
+            case .update: reply.object = try await operations.update(command)
+            case .updateRefund: reply.object = try await operations.updateRefund(command)
             }
         } catch {
             // Refusals raised inside a transaction arrive wrapped in PostgresTransactionError.

@@ -71,6 +71,7 @@ struct PaymentRecord: Sendable {
     func write(on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
             UPDATE payments.payment_intents SET status = \(status.rawValue), capture_method = \(captureMethod),
+                amount = \(amount), currency = \(currency), details = \(try PaymentOperations.json(JSONValue.object(details)))::jsonb,
                 amount_capturable = \(amountCapturable), amount_received = \(amountReceived),
                 merchant_connector_id = \(merchantConnectorId), connector = \(connector), active_attempt_id = \(activeAttemptId),
                 attempt_count = \(attemptCount), card = \(try PaymentOperations.json(card))::jsonb, card_vault = \(try PaymentOperations.json(cardVault))::jsonb,
@@ -166,7 +167,7 @@ struct PaymentRecord: Sendable {
             "created": .string(PaywireJSON.format(createdAt)),
             "updated": .string(PaywireJSON.format(modifiedAt)),
             "payment_method": card != nil || sealedProcessorToken != nil ? .string("card") : (details["payment_method"] ?? .null),
-            "payment_method_data": card == nil ? .null : .object(["card": cardObject, "billing": .null]),
+            "payment_method_data": card == nil ? .null : .object(["card": cardObject, "billing": details[Self.paymentMethodBillingKey] ?? .null]),
             "connector_transaction_id": optional(attempt?.connectorTransactionId),
             "error_code": optional(attempt?.errorCode),
             "error_message": optional(attempt?.errorMessage),
@@ -192,11 +193,17 @@ struct PaymentRecord: Sendable {
             "frm_metadata": .null, "extended_authorization_applied": .null, "capture_before": .null, "order_tax_amount": .null,
             "connector_mandate_id": .null, "card_discovery": card == nil ? .null : .string("manual"),
             "force_3ds_challenge": .bool(false), "force_3ds_challenge_trigger": .bool(false), "shipping_cost": .null,
-            "expires_on": .null,
+            // When the client secret stops working (the gateway checks it for publishable-key callers).
+            "expires_on": details[Self.sessionExpiryKey]?.intValue.map { .string(PaywireJSON.format(createdAt.addingTimeInterval(Double($0)))) } ?? .null,
         ]
         object.merge(computed) { _, computed in computed }
         return .object(object)
     }
+
+    /// Where the details keep `payment_method_data.billing` (returned inside `payment_method_data`)
+    /// and the session expiry in seconds the gateway resolved at creation.
+    static let paymentMethodBillingKey = "payment_method_billing"
+    static let sessionExpiryKey = "session_expiry"
 
     /// Request fields a payment keeps and returns as given.
     static let echoedFields = [

@@ -47,13 +47,21 @@ struct RecoveryTaskRunner: Service {
     @discardableResult
     func runDue() async throws -> Int {
         let now = jobs.clock.now()
+        // Two index-backed candidates (an OR across them would scan the whole table on every
+        // pass, which a 100,000-task backlog makes quadratic): due tasks by schedule time, and
+        // tasks whose replica died holding them.
         let rows = try await postgres.query("""
-            UPDATE recovery.process_tracker SET status = 'running', lease_owner = \(owner), lease_until = now() + interval '30 seconds', updated_at = now()
-            WHERE id IN (
+            WITH due AS (
                 SELECT id FROM recovery.process_tracker
-                WHERE (status IN ('pending', 'waiting') AND schedule_time <= \(now)) OR (status = 'running' AND lease_until < now())
-                ORDER BY schedule_time NULLS FIRST LIMIT \(batchSize) FOR UPDATE SKIP LOCKED
+                WHERE status IN ('pending', 'waiting') AND schedule_time <= \(now)
+                ORDER BY schedule_time LIMIT \(batchSize) FOR UPDATE SKIP LOCKED
+            ), abandoned AS (
+                SELECT id FROM recovery.process_tracker
+                WHERE status = 'running' AND lease_until < now()
+                ORDER BY lease_until LIMIT \(batchSize) FOR UPDATE SKIP LOCKED
             )
+            UPDATE recovery.process_tracker SET status = 'running', lease_owner = \(owner), lease_until = now() + interval '30 seconds', updated_at = now()
+            WHERE id IN (SELECT id FROM due UNION ALL SELECT id FROM abandoned)
             RETURNING id
             """, logger: logger)
         var claimed: [String] = []

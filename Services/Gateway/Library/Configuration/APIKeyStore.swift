@@ -85,6 +85,24 @@ struct APIKeyStore: Sendable {
         return keys
     }
 
+    /// `POST /api_keys/{merchant_id}/{key_id}`: name, description and expiration; the key itself
+    /// never changes (revoke it and create another for that).
+    func updateAPIKey(merchantId: String, keyId: String, _ body: RequestObject) async throws -> KeyResponse {
+        let name = try body.string("name", maxLength: 64)
+        if let name, name.isEmpty { throw APIError.invalid("name", "must not be empty") }
+        let description = try body.string("description", maxLength: 256)
+        let changesExpiration = body.has("expiration")
+        let expiration = try Self.expiration(body)
+        let rows = try await postgres.query("""
+            UPDATE gateway.api_keys SET name = COALESCE(\(name), name), description = COALESCE(\(description), description),
+                expiration = CASE WHEN \(changesExpiration) THEN \(expiration) ELSE expiration END
+            WHERE merchant_id = \(merchantId) AND key_id = \(keyId) AND NOT revoked RETURNING 1
+            """, logger: logger)
+        guard try await rows.hasRows() else { throw APIError.notFound("API key") }
+        guard let key = try await apiKeys(merchantId: merchantId, keyId: keyId).first else { throw APIError.notFound("API key") }
+        return key
+    }
+
     func revokeAPIKey(merchantId: String, keyId: String) async throws -> RevokeResponse {
         let rows = try await postgres.query("UPDATE gateway.api_keys SET revoked = true WHERE merchant_id = \(merchantId) AND key_id = \(keyId) AND NOT revoked RETURNING 1", logger: logger)
         guard try await rows.hasRows() else { throw APIError.notFound("API key") }

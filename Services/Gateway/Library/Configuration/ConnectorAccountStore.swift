@@ -59,9 +59,9 @@ struct ConnectorAccountStore: Sendable {
                 throw APIError.invalid("connector_type", "must be payment_processor or billing_processor")
             }
             guard type == kind else { throw APIError.invalid("connector_type", "\(name) is a \(kind)") }
-        } else if input.connectorName != nil || input.connectorType != nil {
-            throw APIError.invalid(input.connectorName != nil ? "connector_name" : "connector_type", "cannot be changed; create another connector account")
         }
+        // On update the type and name may be sent (Hyperswitch requires connector_type in every
+        // update) but not changed: `update` compares them with what is stored.
         if let details = try body.object("connector_account_details") {
             let authType = try details.requiredString("auth_type", maxLength: 32)
             guard let keys = Self.authKeys[authType] else {
@@ -141,10 +141,20 @@ struct ConnectorAccountStore: Sendable {
                 SET account_details = COALESCE(\(sealedAccount), account_details),
                     webhook_secret = CASE WHEN \(replaceSecret) THEN \(sealedSecret) ELSE webhook_secret END,
                     document = document || \(try PaywireJSON.text(JSONValue.object(input.document)))::jsonb, modified_at = now()
-                WHERE merchant_connector_id = \(id) AND merchant_id = \(merchantId) RETURNING profile_id
+                WHERE merchant_connector_id = \(id) AND merchant_id = \(merchantId) RETURNING profile_id, connector_type, connector_name
                 """, logger: logger)
             var stored: String?
-            for try await profileId in rows.decode(String.self) { stored = profileId }
+            for try await (profileId, type, name) in rows.decode((String, String, String).self) {
+                stored = profileId
+                // The whole object sent back is fine; a different type or connector is not (the
+                // transaction is rolled back).
+                if let given = input.connectorType, given != type {
+                    throw APIError.invalid("connector_type", "cannot be changed (this account is a \(type)); create another connector account")
+                }
+                if let given = input.connectorName, given != name {
+                    throw APIError.invalid("connector_name", "cannot be changed (this account is \(name)); create another connector account")
+                }
+            }
             guard let stored else { throw APIError.notFound("Merchant connector account") }
             // An account belongs to one profile for good; naming that profile is fine (clients
             // send the whole object back), naming another is refused.

@@ -136,6 +136,6 @@ struct MerchantAccountStore: Sendable {
             guard try await rows.hasRows() else { throw APIError.notFound("Merchant account") }
             try await connection.query("INSERT INTO gateway.retired_merchant_ids (merchant_id) VALUES (\(merchantId)) ON CONFLICT DO NOTHING", logger: logger)
         }
-        return .object(["merchant_id": .string(merchantId), "merchant_deleted": .bool(true)])
+        return .object(["merchant_id": .string(merchantId), "deleted": .bool(true)])
     }
 }

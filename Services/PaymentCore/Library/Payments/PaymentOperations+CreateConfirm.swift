@@ -108,6 +108,10 @@ extension PaymentOperations {
             locked.connector = account.connectorName
             locked.captureMethod = captureMethod
             locked.card = command.card ?? locked.card
+            // What the confirm adds to the payment's details (payment_method_data.billing).
+            if case .object(let added)? = command.details {
+                for (key, value) in added where key == PaymentRecord.paymentMethodBillingKey { locked.details[key] = value }
+            }
             locked.cardVault = nil
             locked.sealedProcessorToken = try sealToken(command.processorPaymentToken, paymentId: locked.paymentId) ?? locked.sealedProcessorToken
             locked.modifiedAt = Date()

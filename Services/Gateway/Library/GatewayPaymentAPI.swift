@@ -118,9 +118,6 @@ struct GatewayPaymentAPI: Sendable {
             command.refundReason = try body.string("reason", maxLength: 255)
             command.refundMetadata = try body.anyObject("metadata")
             try body.checkFreeFormSize(except: ["reason"], field: "metadata")
-            guard command.refundReason != nil || command.refundMetadata != nil else {
-                throw APIError.invalid("body", "give reason or metadata to change", code: "IR_05")
-            }
             let answer = try await idempotent(request, merchantId: owner, body: body, proposedId: refundId, resource: Resource.refund) { [command] _ in
                 try await execute(command, card: nil, fallback: .refund(refundId))
             }
@@ -164,7 +161,7 @@ struct GatewayPaymentAPI: Sendable {
         router.get("/payments/:payment_id") { request, context in
             let paymentId = try context.pathParameter("payment_id")
             let clientSecret = request.uri.queryParameters["client_secret"].map(String.init)
-            if let clientSecret { try InputText.checkIdentifierText(clientSecret, field: "client_secret") }
+            if let clientSecret { _ = try PaymentListRequest.identifier(clientSecret, field: "client_secret") }
             let access = try await clientAccess(try context.authenticatedCaller, paymentId: paymentId, clientSecret: clientSecret)
             var found = access.payment
             if found == nil { found = try await storedObject(.payment(paymentId), merchantId: access.merchantId) }
@@ -331,8 +328,8 @@ struct GatewayPaymentAPI: Sendable {
         switch caller {
         case .merchant(let own): return own
         case .admin:
-            guard let merchantId = query("merchant_id") else { throw APIError.invalid("merchant_id", "is required with the admin key", code: "IR_05") }
-            try InputText.checkIdentifierText(merchantId, field: "merchant_id")
+            guard let given = query("merchant_id") else { throw APIError.invalid("merchant_id", "is required with the admin key", code: "IR_05") }
+            let merchantId = try PaymentListRequest.identifier(given, field: "merchant_id")
             let rows = try await postgres.query("SELECT 1 FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)", logger: logger)
             guard try await rows.hasRows() else { throw APIError.notFound("Merchant account") }
             return merchantId

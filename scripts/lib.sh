@@ -161,3 +161,17 @@ create_service_databases() {
   done
 }
 
+# A release gateway for a benchmark (configuration only), logging to $1/gateway.log, public port
+# $2. Exports PAYWIRE_GATEWAY_INTERNAL_URL so the services a benchmark starts rebuild their
+# configuration copy from it at start.
+start_bench_gateway() {
+  local run="$1" port="$2" internal; internal="$(free_port)"
+  export PAYWIRE_GATEWAY_INTERNAL_URL="http://127.0.0.1:$internal"
+  PAYWIRE_GATEWAY_INTERNAL_PORT="$internal" HTTP_PORT="$port" nohup "$BIN/gateway" >"$run/gateway.log" 2>&1 &
+  echo $! >"$run/gateway.pid"
+  for i in $(seq 1 300); do
+    curl -fsS "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && return 0
+    [ "$i" = 300 ] && { log "gateway not ready; see $run/gateway.log"; return 1; }
+    sleep 0.2
+  done
+}

@@ -65,7 +65,7 @@ struct RecoveryThroughput: AsyncParsableCommand {
         let replicas = ports.map { ServiceProcess(path: schedulerPath, port: $0, environment: replicaEnvironment) }
         defer { replicas.forEach { $0.kill() } }
         try await replicas[0].start()
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; recovery-scheduler replicas claiming \(batch) per pass, dev broker, local PostgreSQL (fsync on)")
+        say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; recovery-scheduler replicas claiming \(batch) per pass, dev broker, local PostgreSQL (fsync on)")
 
         // Warm-up, then the two rounds, each on a merchant of its own.
         let warm = try await setUp(merchant: "\(run)_warm", postgres: postgres, logger: logger)
@@ -77,17 +77,17 @@ struct RecoveryThroughput: AsyncParsableCommand {
         let two = try await setUp(merchant: "\(run)_two", postgres: postgres, logger: logger)
         let double = try await round(merchant: two, count: jobs, tag: "b", replicas: replicas, producer: producer, signer: signer, clockSigner: clockSigner, postgres: postgres, logger: logger)
 
-        print("")
-        print("\(jobs) due jobs, each a card of its own, claimed → retry reserved → payment command acknowledged:")
+        say("")
+        say("\(jobs) due jobs, each a card of its own, claimed → retry reserved → payment command acknowledged:")
         for (name, result) in [("one replica ", single), ("two replicas", double)] {
-            print(String(format: "  %@: drained %.0f jobs/s (%.1f s); %.2f PostgreSQL commits per job; taken in %.0f reports/s",
+            say(String(format: "  %@: drained %.0f jobs/s (%.1f s); %.2f PostgreSQL commits per job; taken in %.0f reports/s",
                          name, result.drainedPerSecond, result.drainSeconds, result.commitsPerJob, result.intakePerSecond))
         }
-        print(String(format: "  ceiling (one producer, the same %d commands to the broker): %.0f messages/s", jobs, single.publishedPerSecond))
-        print(String(format: "  ratios: one replica %.2f × ceiling, two replicas %.2f × ceiling; two ÷ one %.2f",
+        say(String(format: "  ceiling (one producer, the same %d commands to the broker): %.0f messages/s", jobs, single.publishedPerSecond))
+        say(String(format: "  ratios: one replica %.2f × ceiling, two replicas %.2f × ceiling; two ÷ one %.2f",
                      single.drainedPerSecond / single.publishedPerSecond, double.drainedPerSecond / single.publishedPerSecond,
                      double.drainedPerSecond / single.drainedPerSecond))
-        print("  every job of both rounds had exactly one retry reserved: \(single.exactlyOnce && double.exactlyOnce ? "yes" : "NO")")
+        say("  every job of both rounds had exactly one retry reserved: \(single.exactlyOnce && double.exactlyOnce ? "yes" : "NO")")
     }
 
     struct Round {
@@ -101,6 +101,12 @@ struct RecoveryThroughput: AsyncParsableCommand {
 
     func round(merchant: Merchant, count: Int, tag: String, replicas: [ServiceProcess], producer: KafkaProducer, signer: CommandSigner,
                clockSigner: InternalAPISigner, postgres: PostgresClient, logger: Logger) async throws -> Round {
+        // Every replica on one clock first, so the whole backlog is taken in an hour out (a replica
+        // ahead of the others would find the others' jobs due at once).
+        var before: [Date] = []
+        for replica in replicas { before.append(try await clock(replica, advance: 0, signer: clockSigner)) }
+        for (replica, now) in zip(replicas, before) { _ = try await clock(replica, advance: Int(before.max()!.timeIntervalSince(now).rounded(.up)), signer: clockSigner) }
+
         // The reports, as the gateway publishes them.
         var messages: [KafkaProducerMessage] = []
         messages.reserveCapacity(count)
@@ -131,8 +137,8 @@ struct RecoveryThroughput: AsyncParsableCommand {
             }
         }
         let publishSeconds = Bench.seconds(ContinuousClock.now - published)
-        try await Bench.waitUntil(timeout: .seconds(1800)) {
-            try await Self.count(postgres, "SELECT count(*)::int FROM recovery.process_tracker WHERE merchant_id = $1 AND business_status = 'scheduled'", merchant.id, logger) == count
+        try await Bench.waitUntil(timeout: .seconds(1800), every: .milliseconds(500)) {
+            try await Self.count(postgres, "SELECT count(*)::int FROM recovery.process_tracker WHERE merchant_id = $1", merchant.id, logger) == count
         }
         let intakeSeconds = Bench.seconds(ContinuousClock.now - published)
 
@@ -143,7 +149,7 @@ struct RecoveryThroughput: AsyncParsableCommand {
         let commitsBefore = try await Self.count(postgres, "SELECT xact_commit::int FROM pg_stat_database WHERE datname = current_database()", nil, logger)
         let start = ContinuousClock.now
         for (replica, now) in zip(replicas, nows) { _ = try await clock(replica, advance: Int(target.timeIntervalSince(now).rounded(.up)), signer: clockSigner) }
-        try await Bench.waitUntil(timeout: .seconds(1800)) {
+        try await Bench.waitUntil(timeout: .seconds(1800), every: .milliseconds(250)) {
             try await Self.count(postgres, "SELECT count(*)::int FROM recovery.process_tracker WHERE merchant_id = $1 AND status = 'waiting'", merchant.id, logger) == count
         }
         let drainSeconds = Bench.seconds(ContinuousClock.now - start)
@@ -198,4 +204,9 @@ struct RecoveryThroughput: AsyncParsableCommand {
         for try await value in try await postgres.query(query, logger: logger).decode(Int.self) { return value }
         return 0
     }
+}
+
+/// A line on standard output at once (print's buffer would hold a round's figures until exit).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

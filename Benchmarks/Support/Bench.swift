@@ -12,11 +12,12 @@ public enum Bench {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
-    public static func waitUntil(timeout: Duration, _ condition: () async throws -> Bool) async throws {
+    /// `every`: how often the condition is asked (a count over a large table is not free).
+    public static func waitUntil(timeout: Duration, every interval: Duration = .milliseconds(50), _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(50))
+            try await Task.sleep(for: interval)
         }
         throw ValidationError("timed out after \(timeout)")
     }

@@ -29,11 +29,17 @@ struct RecoveryTaskRunner: Service {
     static let environmentKeys = ["PAYWIRE_RECOVERY_INTERVAL_MS", "PAYWIRE_RECOVERY_BATCH", "PAYWIRE_RECOVERY_OUTCOME_TIMEOUT_MS"]
 
     func run() async throws {
+        var gaugesRecorded = ContinuousClock.now - .seconds(60)
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 // A full batch means more may be due: go on at once.
                 if try await runDue() >= batchSize { continue }
-                try await recordGauges()
+                // The gauges count the whole tracker: every few seconds, not after every pass
+                // (replicas sharing a backlog often claim less than a batch).
+                if ContinuousClock.now - gaugesRecorded >= .seconds(5) {
+                    try await recordGauges()
+                    gaugesRecorded = ContinuousClock.now
+                }
             } catch {
                 if Task.isCancelled || Task.isShuttingDownGracefully { break }
                 logger.warning("recovery pass failed", metadata: ["error": .string(MessageFailure.loggable(error))])

@@ -25,10 +25,9 @@ struct SchemathesisTests {
             let profileId = try #require(try await stack.request(.GET, "/accounts/schemathesis_m").json?["default_profile"] as? String)
 
             // The two runs at once (they touch different merchants): the suite's longest wait halves.
-            let merchantTask = Task.detached { try run(stack, apiKey: apiKey, parameters: ["path.merchant_id=schemathesis_m", "path.profile_id=\(profileId)"]) }
-            let adminTask = Task.detached { try run(stack, apiKey: PaywireStack.adminKey, parameters: []) }
-            let merchantRun = try await merchantTask.value
-            let adminRun = try await adminTask.value
+            async let merchantTask = run(stack, apiKey: apiKey, parameters: ["path.merchant_id=schemathesis_m", "path.profile_id=\(profileId)"])
+            async let adminTask = run(stack, apiKey: PaywireStack.adminKey, parameters: [])
+            let (merchantRun, adminRun) = try await (merchantTask, adminTask)
             #expect(merchantRun.status == 0, "schemathesis with a merchant key:\n\(merchantRun.output)")
             #expect(adminRun.status == 0, "schemathesis with the admin key:\n\(adminRun.output)")
             for line in (merchantRun.output + adminRun.output).split(separator: "\n") where line.contains("generated,") || line.contains(" passed") && line.contains("=====") {
@@ -39,13 +38,13 @@ struct SchemathesisTests {
         }
     }
 
-    func run(_ stack: PaywireStack, apiKey: String, parameters: [String]) throws -> (status: Int32, output: String) {
+    func run(_ stack: PaywireStack, apiKey: String, parameters: [String]) async throws -> (status: Int32, output: String) {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("scripts/schemathesis-run")
         var environment = ProcessInfo.processInfo.environment
         environment["NO_COLOR"] = "1"
         environment["SCHEMATHESIS_TELEMETRY"] = "false"
-        return try runProgram("/usr/bin/env", ["python3", script.path, "--url", stack.gatewayURL, "--api-key", apiKey, "--max-examples", String(Self.maxExamples)]
+        return try await runProgramOffPool("/usr/bin/env", ["python3", script.path, "--url", stack.gatewayURL, "--api-key", apiKey, "--max-examples", String(Self.maxExamples)]
             + parameters.flatMap { ["--parameter", $0] }, environment: environment)
     }
 }

@@ -122,6 +122,17 @@ public func runProgram(_ executable: String, _ arguments: [String], environment:
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
+/// `runProgram` on a thread of its own, so a long run (schemathesis takes minutes) never holds one
+/// of the few cooperative threads that read the stack's log pipes — with two such runs at once on
+/// two cores every test, and every service writing its log, would wait.
+public func runProgramOffPool(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> (status: Int32, output: String) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(with: Result { try runProgram(executable, arguments, environment: environment) })
+        }
+    }
+}
+
 /// The heaviest end-to-end tests (schemathesis, the dispatcher burst) take turns rather than run
 /// beside each other: on two cores their overlap starves the broker's group coordination and the
 /// timing they measure stops meaning anything.

@@ -271,7 +271,7 @@ struct RecoveryTests {
                 sameCard.append(try await scheduled("inv_mc_\(index)", token: "tok_sandbox_0119", errorCode: "processing_error", network: "Mastercard"))
             }
             let moved = try await advanceClock(stack, by: 11 * 60)
-            #expect(await eventually(timeout: .seconds(60)) { !finalEvents(receiver, job: glitch).isEmpty }, "the processing error retried after minutes")
+            #expect(await eventually(timeout: .seconds(120)) { !finalEvents(receiver, job: glitch).isEmpty }, "the processing error retried after minutes")
             #expect(finalEvents(receiver, job: glitch).first?["event_type"] as? String == "payment_succeeded")
             #expect(await eventually(timeout: .seconds(60)) { (try? await job(stack, merchant, cancelledByCardholder))?["finish_reason"] as? String == "hard_decline" })
             let advised = try #require(try await job(stack, merchant, cancelledByCardholder)["attempts"] as? [[String: Any]])
@@ -291,7 +291,8 @@ struct RecoveryTests {
                 }
                 return true
             }
-            #expect(await eventually(timeout: .seconds(60)) { (try? await allWaitingADay()) == true }, "every job on the card waits for the day to pass")
+            // Twelve retries, their payments and their outcomes: allow for a loaded machine.
+            #expect(await eventually(timeout: .seconds(180)) { (try? await allWaitingADay()) == true }, "every job on the card waits for the day to pass")
             #expect(try await attemptsOnTheCard() == 10, "ten tries of the Mastercard in a day, the other two held back")
             // An hour later the declined ones would be due again by the decline alone (20 min); the limit holds them.
             _ = try await advanceClock(stack, by: 3600)

@@ -163,10 +163,7 @@ struct GatewayPaymentAPI: Sendable {
             let clientSecret = request.uri.queryParameters["client_secret"].map(String.init)
             if let clientSecret { _ = try PaymentListRequest.identifier(clientSecret, field: "client_secret") }
             let access = try await clientAccess(try context.authenticatedCaller, paymentId: paymentId, clientSecret: clientSecret)
-            var found = access.payment
-            if found == nil { found = try await storedObject(.payment(paymentId), merchantId: access.merchantId) }
-            guard let object = found else { throw APIError.notFound("Payment") }
-            return JSONResponse(access.browser ? ClientSecretAccess.browserView(object) : object)
+            return JSONResponse(access.browser ? ClientSecretAccess.browserView(access.payment) : access.payment)
         }
     }
 
@@ -340,11 +337,17 @@ struct GatewayPaymentAPI: Sendable {
     /// Who may act on a payment on the client routes: the admin, its merchant's secret key, or
     /// its merchant's publishable key with the payment's unexpired client secret (`browser`).
     /// Another merchant's payment is 404, as one that does not exist.
-    func clientAccess(_ caller: APICaller, paymentId: String, clientSecret: String?) async throws -> (merchantId: String, browser: Bool, payment: JSONValue?) {
-        guard case .publishable(let merchantId) = caller else { return (try await merchant(caller, paymentId: paymentId), false, nil) }
-        guard let payment = try await paymentCore.payment(paymentId), payment["merchant_id"]?.stringValue == merchantId else { throw APIError.notFound("Payment") }
-        try ClientSecretAccess.check(clientSecret, payment: payment)
-        return (merchantId, true, payment)
+    func clientAccess(_ caller: APICaller, paymentId: String, clientSecret: String?) async throws -> (merchantId: String, browser: Bool, payment: JSONValue) {
+        // One read of the payment serves the owner check and, for a retrieve, the answer.
+        guard let payment = try await paymentCore.payment(paymentId), let owner = payment["merchant_id"]?.stringValue else { throw APIError.notFound("Payment") }
+        switch caller {
+        case .admin: return (owner, false, payment)
+        case .merchant(let own): guard own == owner else { throw APIError.notFound("Payment") }
+            return (owner, false, payment)
+        case .publishable(let merchantId): guard merchantId == owner else { throw APIError.notFound("Payment") }
+            try ClientSecretAccess.check(clientSecret, payment: payment)
+            return (owner, true, payment)
+        }
     }
 
     /// The owner of an existing payment, if the caller may act on it; otherwise 404, as for a

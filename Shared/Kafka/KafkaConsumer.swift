@@ -117,19 +117,12 @@ public final class KafkaConsumer: Sendable {
             try await KeyedPipeline(consumer: self, handler: handler).run(shouldStop: shouldStop)
             return
         }
-        var storedSinceCommit = false
         while !shouldStop() && !Task.isCancelled && !isClosed {
             let messages: [KafkaConsumerMessage]
             do {
                 messages = try await poll()
             } catch let error as KafkaError where error.kind == .shutdown {
                 return
-            }
-            // Idle after storing: commit now rather than trust the background commit, which under
-            // load has left a group's committed offset behind its stored one for minutes.
-            if messages.isEmpty && storedSinceCommit {
-                storedSinceCommit = (try? await commitStoredOffsets()) == nil
-                continue
             }
             // Offsets of handled messages are stored once per batch, and before an error
             // propagates, so the stored position never passes a message whose handler failed.
@@ -143,7 +136,7 @@ public final class KafkaConsumer: Sendable {
                 storeOffsets(handled)
                 throw error
             }
-            if storeOffsets(handled), !handled.isEmpty { storedSinceCommit = true }
+            storeOffsets(handled)
         }
     }
 

@@ -20,8 +20,6 @@ struct KeyedPipeline: Sendable {
         var done: [KafkaTopicPartition: Set<Int64>] = [:]
         var inFlight = 0
         var failure: (any Error)?
-        /// An offset was stored since the last explicit commit.
-        var storedSinceCommit = false
 
         /// Queues the message; true when its key has no worker yet.
         mutating func enqueue(_ message: KafkaConsumerMessage) -> Bool {
@@ -84,8 +82,8 @@ struct KeyedPipeline: Sendable {
                 }
                 return
             }
-            if let offset = shared.state.withLock({ $0.finish(current) }), consumer.storeOffsets([current.topicPartition: offset]) {
-                shared.state.withLock { $0.storedSinceCommit = true }
+            if let offset = shared.state.withLock({ $0.finish(current) }) {
+                consumer.storeOffsets([current.topicPartition: offset])
             }
             message = shared.state.withLock { $0.next(for: key) }
         }
@@ -105,16 +103,6 @@ struct KeyedPipeline: Sendable {
                     messages = try await consumer.poll()
                 } catch let error as KafkaError where error.kind == .shutdown {
                     break
-                }
-                // Idle with nothing in hand after storing: commit now rather than trust the
-                // background commit, which under load has left a group's committed offset behind
-                // its stored one for minutes.
-                if messages.isEmpty, shared.state.withLock({ state in
-                    defer { if state.inFlight == 0 { state.storedSinceCommit = false } }
-                    return state.inFlight == 0 && state.storedSinceCommit
-                }) {
-                    if (try? await consumer.commitStoredOffsets()) == nil { shared.state.withLock { $0.storedSinceCommit = true } }
-                    continue
                 }
                 for message in messages {
                     let starts = shared.state.withLock { state -> Bool in

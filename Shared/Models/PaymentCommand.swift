@@ -12,6 +12,12 @@ public struct PaymentCommand: Codable, Sendable, Equatable {
     }
 
     public var operation: Operation
+
+    /// Keys in `details` that the gateway writes and payment-core reads: the billing address
+    /// sent in `payment_method_data` (returned there) and the session expiry in seconds the
+    /// gateway resolved at creation (the payment's `expires_on`).
+    public static let paymentMethodBillingDetail = "payment_method_billing"
+    public static let sessionExpiryDetail = "session_expiry"
     public var paymentId: String
     public var merchantId: String
     public var profileId: String?

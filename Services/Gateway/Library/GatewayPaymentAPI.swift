@@ -46,7 +46,7 @@ struct GatewayPaymentAPI: Sendable {
             if case .object(var details)? = parsed.command.details {
                 var expiry = try body.integer("session_expiry", range: PaymentRequest.sessionExpiryRange)
                 if expiry == nil { expiry = try await profileSessionExpiry(profileId) }
-                details["session_expiry"] = .number(Double(expiry ?? ClientSecretAccess.defaultSessionExpiry))
+                details[PaymentCommand.sessionExpiryDetail] = .number(Double(expiry ?? ClientSecretAccess.defaultSessionExpiry))
                 parsed.command.details = .object(details)
             }
             let account = try await resolveConnectorAccount(merchantId: merchantId, profileId: profileId, routing: parsed.routing)

@@ -69,13 +69,11 @@ struct PaymentRequest {
         if let billing = try body.object("payment_method_data")?.anyObject("billing") {
             let size = (try? PaywireJSON.encoder.encode(billing).count) ?? 0
             guard size <= InputLimits.freeFormBytes else { throw APIError.invalid("payment_method_data.billing", "takes \(size) bytes; at most \(InputLimits.freeFormBytes) are kept") }
-            details[paymentMethodBillingKey] = billing
+            details[PaymentCommand.paymentMethodBillingDetail] = billing
         }
         return details
     }
 
-    /// Where the details keep `payment_method_data.billing` (payment-core reads the same key).
-    static let paymentMethodBillingKey = "payment_method_billing"
     /// Seconds a client secret works after creation (Hyperswitch's default 900).
     static let sessionExpiryRange = 1...7_776_000
 
@@ -108,7 +106,7 @@ struct PaymentRequest {
         var request = PaymentRequest(command: command, card: nil, routing: try routing(body))
         try request.readPaymentMethod(body, now: now)
         if let billing = try body.object("payment_method_data")?.anyObject("billing") {
-            request.command.details = .object([paymentMethodBillingKey: billing])
+            request.command.details = .object([PaymentCommand.paymentMethodBillingDetail: billing])
         }
         return request
     }

@@ -167,7 +167,7 @@ struct PaymentRecord: Sendable {
             "created": .string(PaywireJSON.format(createdAt)),
             "updated": .string(PaywireJSON.format(modifiedAt)),
             "payment_method": card != nil || sealedProcessorToken != nil ? .string("card") : (details["payment_method"] ?? .null),
-            "payment_method_data": card == nil ? .null : .object(["card": cardObject, "billing": details[Self.paymentMethodBillingKey] ?? .null]),
+            "payment_method_data": card == nil ? .null : .object(["card": cardObject, "billing": details[PaymentCommand.paymentMethodBillingDetail] ?? .null]),
             "connector_transaction_id": optional(attempt?.connectorTransactionId),
             "error_code": optional(attempt?.errorCode),
             "error_message": optional(attempt?.errorMessage),
@@ -194,16 +194,11 @@ struct PaymentRecord: Sendable {
             "connector_mandate_id": .null, "card_discovery": card == nil ? .null : .string("manual"),
             "force_3ds_challenge": .bool(false), "force_3ds_challenge_trigger": .bool(false), "shipping_cost": .null,
             // When the client secret stops working (the gateway checks it for publishable-key callers).
-            "expires_on": details[Self.sessionExpiryKey]?.intValue.map { .string(PaywireJSON.format(createdAt.addingTimeInterval(Double($0)))) } ?? .null,
+            "expires_on": details[PaymentCommand.sessionExpiryDetail]?.intValue.map { .string(PaywireJSON.format(createdAt.addingTimeInterval(Double($0)))) } ?? .null,
         ]
         object.merge(computed) { _, computed in computed }
         return .object(object)
     }
-
-    /// Where the details keep `payment_method_data.billing` (returned inside `payment_method_data`)
-    /// and the session expiry in seconds the gateway resolved at creation.
-    static let paymentMethodBillingKey = "payment_method_billing"
-    static let sessionExpiryKey = "session_expiry"
 
     /// Request fields a payment keeps and returns as given.
     static let echoedFields = [

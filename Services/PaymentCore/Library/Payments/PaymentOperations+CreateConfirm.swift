@@ -110,7 +110,7 @@ extension PaymentOperations {
             locked.card = command.card ?? locked.card
             // What the confirm adds to the payment's details (payment_method_data.billing).
             if case .object(let added)? = command.details {
-                for (key, value) in added where key == PaymentRecord.paymentMethodBillingKey { locked.details[key] = value }
+                for (key, value) in added where key == PaymentCommand.paymentMethodBillingDetail { locked.details[key] = value }
             }
             locked.cardVault = nil
             locked.sealedProcessorToken = try sealToken(command.processorPaymentToken, paymentId: locked.paymentId) ?? locked.sealedProcessorToken

@@ -45,8 +45,22 @@ pg_bin() {
   return 1
 }
 
+# A free port below the kernel's ephemeral range: one taken from inside it can be taken again by an
+# outgoing connection before the service binds it.
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+  python3 - <<'PY'
+import random, socket
+low, high = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+ports = range(10000, low) if low >= 12000 else range(high + 1, 65536)
+for port in random.sample(ports, min(len(ports), 2000)):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port)); print(port); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+PY
 }
 
 # A private PostgreSQL: own data directory and port, run as the postgres user (initdb refuses root).

@@ -71,6 +71,17 @@ public final class KafkaConsumer: Sendable {
         return client.storeOffsets(lastHandled)
     }
 
+    /// Asks for the stored offsets to be committed now, without waiting for the broker's answer
+    /// (unlike `commitStoredOffsets`), so a polling loop may call it. Runs on the consumer's
+    /// executor, where a close cannot overtake it.
+    public func requestCommitOfStoredOffsets() async {
+        let client = client
+        await executor.run { [closed] in
+            guard !closed.withLockedValue({ $0 }) else { return }
+            client.requestCommitOfStoredOffsets()
+        }
+    }
+
     /// Commits the stored offsets now and waits for the broker's answer.
     public func commitStoredOffsets() async throws {
         let client = client
@@ -117,12 +128,20 @@ public final class KafkaConsumer: Sendable {
             try await KeyedPipeline(consumer: self, handler: handler).run(shouldStop: shouldStop)
             return
         }
+        var storedSinceCommit = false
         while !shouldStop() && !Task.isCancelled && !isClosed {
             let messages: [KafkaConsumerMessage]
             do {
                 messages = try await poll()
             } catch let error as KafkaError where error.kind == .shutdown {
                 return
+            }
+            // Idle after storing: ask for a commit now instead of relying on the background
+            // timer alone, so a group at rest has committed everything it handled.
+            if messages.isEmpty {
+                if storedSinceCommit { await requestCommitOfStoredOffsets() }
+                storedSinceCommit = false
+                continue
             }
             // Offsets of handled messages are stored once per batch, and before an error
             // propagates, so the stored position never passes a message whose handler failed.
@@ -136,7 +155,7 @@ public final class KafkaConsumer: Sendable {
                 storeOffsets(handled)
                 throw error
             }
-            storeOffsets(handled)
+            if storeOffsets(handled) { storedSinceCommit = true }
         }
     }
 

@@ -20,6 +20,8 @@ struct KeyedPipeline: Sendable {
         var done: [KafkaTopicPartition: Set<Int64>] = [:]
         var inFlight = 0
         var failure: (any Error)?
+        /// An offset was stored since the last commit this pipeline asked for.
+        var storedSinceCommit = false
 
         /// Queues the message; true when its key has no worker yet.
         mutating func enqueue(_ message: KafkaConsumerMessage) -> Bool {
@@ -82,8 +84,8 @@ struct KeyedPipeline: Sendable {
                 }
                 return
             }
-            if let offset = shared.state.withLock({ $0.finish(current) }) {
-                consumer.storeOffsets([current.topicPartition: offset])
+            if let offset = shared.state.withLock({ $0.finish(current) }), consumer.storeOffsets([current.topicPartition: offset]) {
+                shared.state.withLock { $0.storedSinceCommit = true }
             }
             message = shared.state.withLock { $0.next(for: key) }
         }
@@ -103,6 +105,18 @@ struct KeyedPipeline: Sendable {
                     messages = try await consumer.poll()
                 } catch let error as KafkaError where error.kind == .shutdown {
                     break
+                }
+                // Idle with nothing in hand after storing: ask for a commit now (it does not
+                // block) instead of relying on the background timer alone, so a group at rest
+                // has committed everything it handled.
+                if messages.isEmpty {
+                    let commit = shared.state.withLock { state -> Bool in
+                        guard state.inFlight == 0, state.storedSinceCommit else { return false }
+                        state.storedSinceCommit = false
+                        return true
+                    }
+                    if commit { await consumer.requestCommitOfStoredOffsets() }
+                    continue
                 }
                 for message in messages {
                     let starts = shared.state.withLock { state -> Bool in

@@ -91,12 +91,21 @@ extension RDKafkaClient {
         var stored = err == RD_KAFKA_RESP_ERR_NO_ERROR
         for index in 0..<Int(list!.pointee.cnt) where list!.pointee.elems[index].err != RD_KAFKA_RESP_ERR_NO_ERROR {
             stored = false
-            logger.debug("offset not stored", metadata: [
+            // Refused while the partition is not assigned to this member (a rebalance): the new
+            // owner reads from the committed offset. Worth seeing when a group's progress stalls.
+            logger.notice("offset not stored", metadata: [
                 "kafka.partition": .string("\(String(cString: list!.pointee.elems[index].topic))[\(list!.pointee.elems[index].partition)]"),
                 "kafka.error": .string(String(cString: rd_kafka_err2str(list!.pointee.elems[index].err))),
             ])
         }
         return stored
+    }
+
+    /// Asks for the stored offsets to be committed and returns at once: librdkafka sends the
+    /// commit from its own thread, and its answer is served (and dropped) by the next poll. A
+    /// failed commit is repeated by the next one, background or asked.
+    func requestCommitOfStoredOffsets() {
+        _ = rd_kafka_commit(handle, nil, 1)
     }
 
     /// Commits the stored offsets and waits for the broker's answer.

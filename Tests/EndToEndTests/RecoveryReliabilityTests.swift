@@ -3,6 +3,7 @@ import NIOCore
 import PaywireRuntime
 import PaywireTestSupport
 import PostgresNIO
+import Synchronization
 import Testing
 
 /// Two recovery-scheduler replicas drain one backlog of due jobs while one of them is killed
@@ -48,48 +49,67 @@ struct RecoveryReliabilityTests {
                 }
                 try await group.waitForAll()
             }
-            func count(_ schema: String, _ sql: String) async throws -> Int {
-                try await withStackDatabase(stack.databaseURL(owning: schema)) { client in
-                    for try await value in try await client.query(PostgresQuery(unsafeSQL: sql)).decode(Int.self) { return value }
-                    return 0
+            // One client per database for the whole test: a new client (TCP, TLS, auth) per poll
+            // on two loaded cores can fail or stall, and a poll that fails reads as "not yet".
+            try await withStackDatabase(stack.databaseURL(owning: "recovery")) { recovery in
+                try await withStackDatabase(stack.databaseURL(owning: "payments")) { payments in
+                    try await drain(stack, receiver: receiver, recovery: recovery, payments: payments)
                 }
             }
-            #expect(await eventually(timeout: .seconds(120)) {
-                (try? await count("recovery", "SELECT count(*)::int FROM recovery.process_tracker WHERE business_status = 'scheduled'")) == Self.jobs
-            }, "every report became a scheduled job")
-
-            try await stack.startService("recovery-scheduler-2", executable: "recovery-scheduler")
-            try await stack.waitUntilReady("recovery-scheduler-2")
-            let signer = try InternalAPISigner(encryptionKey: stack.encryptionKey)
-            for replica in ["recovery-scheduler", "recovery-scheduler-2"] {
-                let clock = InternalAPIClient(baseURL: "http://127.0.0.1:\(stack.ports[replica]!)", signer: signer, http: .shared)
-                let moved = try await clock.send(method: .POST, path: "/internal/recovery-clock", body: ByteBuffer(string: #"{"advance_seconds": 7200}"#), timeout: .seconds(5))
-                #expect(moved.status == 200)
-            }
-            // Killed mid-drain: its leases run out and the other replica finishes its work.
-            #expect(await eventually(timeout: .seconds(120)) {
-                (try? await count("recovery", "SELECT count(*)::int FROM recovery.attempts")) ?? 0 >= Self.jobs / 4
-            })
-            stack.processes["recovery-scheduler"]!.crash()
-            let done = await eventually(timeout: .seconds(300)) {
-                (try? await count("recovery", "SELECT count(*)::int FROM recovery.process_tracker WHERE business_status = 'succeeded'")) == Self.jobs
-            }
-            let succeeded = try await count("recovery", "SELECT count(*)::int FROM recovery.process_tracker WHERE business_status = 'succeeded'")
-            #expect(done, "\(succeeded) of \(Self.jobs) jobs succeeded; \(stack.logs("recovery-scheduler-2"))")
-            // One retry per job, one charge per retry.
-            #expect(try await count("recovery", "SELECT count(*)::int FROM recovery.attempts") == Self.jobs)
-            #expect(try await count("payments", "SELECT count(*)::int FROM payments.payment_intents WHERE payment_id LIKE 'pay\\_rec\\_%'") == Self.jobs)
-            #expect(try await count("payments", "SELECT count(*)::int FROM payments.payment_attempts WHERE payment_id LIKE 'pay\\_rec\\_%'") == Self.jobs, "an invoice charged twice")
-            #expect(try await count("payments", "SELECT count(*)::int FROM payments.payment_intents WHERE payment_id LIKE 'pay\\_rec\\_%' AND status = 'succeeded'") == Self.jobs)
-            // And one final event each.
-            #expect(await eventually(timeout: .seconds(120)) { Set(receiver.requests.map(\.body)).count >= Self.jobs })
-            // Two loaded cores and a mock broker: the dispatcher's offsets can take a while to be
-            // committed (a commit refused during a rebalance waits for the next).
-            try await stack.waitUntilQuiet(timeout: .seconds(180))
-            let jobIds = receiver.requests.compactMap { request -> String? in
-                ((try? JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any])?["content"] as? [String: Any]).flatMap { ($0["object"] as? [String: Any])?["id"] as? String }
-            }
-            #expect(Set(jobIds).count == Self.jobs && jobIds.count == Self.jobs, "\(jobIds.count) events for \(Set(jobIds).count) jobs")
         }
+    }
+
+    func drain(_ stack: PaywireStack, receiver: WebhookReceiver, recovery: PostgresClient, payments: PostgresClient) async throws {
+        let lastError = Mutex<String?>(nil)
+        func count(_ schema: String, _ sql: String) async throws -> Int {
+            do {
+                for try await value in try await (schema == "recovery" ? recovery : payments).query(PostgresQuery(unsafeSQL: sql)).decode(Int.self) { return value }
+                return 0
+            } catch {
+                lastError.withLock { $0 = String(reflecting: error) }
+                throw error
+            }
+        }
+        #expect(await eventually(timeout: .seconds(120)) {
+            (try? await count("recovery", "SELECT count(*)::int FROM recovery.process_tracker WHERE business_status = 'scheduled'")) == Self.jobs
+        }, "every report became a scheduled job")
+
+        try await stack.startService("recovery-scheduler-2", executable: "recovery-scheduler")
+        try await stack.waitUntilReady("recovery-scheduler-2")
+        let signer = try InternalAPISigner(encryptionKey: stack.encryptionKey)
+        for replica in ["recovery-scheduler", "recovery-scheduler-2"] {
+            let clock = InternalAPIClient(baseURL: "http://127.0.0.1:\(stack.ports[replica]!)", signer: signer, http: .shared)
+            let moved = try await clock.send(method: .POST, path: "/internal/recovery-clock", body: ByteBuffer(string: #"{"advance_seconds": 7200}"#), timeout: .seconds(5))
+            #expect(moved.status == 200)
+        }
+        let drainStarted = ContinuousClock.now
+        // Killed mid-drain: its leases run out and the other replica finishes its work.
+        #expect(await eventually(timeout: .seconds(120)) {
+            (try? await count("recovery", "SELECT count(*)::int FROM recovery.attempts")) ?? 0 >= Self.jobs / 4
+        })
+        stack.processes["recovery-scheduler"]!.crash()
+        let done = await eventually(timeout: .seconds(300)) {
+            (try? await count("recovery", "SELECT count(*)::int FROM recovery.process_tracker WHERE business_status = 'succeeded'")) == Self.jobs
+        }
+        let succeeded = try await count("recovery", "SELECT count(*)::int FROM recovery.process_tracker WHERE business_status = 'succeeded'")
+        #expect(done, "\(succeeded) of \(Self.jobs) jobs succeeded; last query error: \(lastError.withLock { $0 } ?? "none"); \(stack.logs("recovery-scheduler-2"))")
+        let drained = ContinuousClock.now - drainStarted
+        // One retry per job, one charge per retry.
+        let attempts = try await count("recovery", "SELECT count(*)::int FROM recovery.attempts")
+        let charges = try await count("payments", "SELECT count(*)::int FROM payments.payment_attempts WHERE payment_id LIKE 'pay\\_rec\\_%'")
+        print("recovery reliability: \(Self.jobs) due jobs drained by two replicas, one killed (kill -9) mid-drain, in \(drained); \(attempts) retries, \(charges) charges at payment-core")
+        #expect(attempts == Self.jobs)
+        #expect(try await count("payments", "SELECT count(*)::int FROM payments.payment_intents WHERE payment_id LIKE 'pay\\_rec\\_%'") == Self.jobs)
+        #expect(try await count("payments", "SELECT count(*)::int FROM payments.payment_attempts WHERE payment_id LIKE 'pay\\_rec\\_%'") == Self.jobs, "an invoice charged twice")
+        #expect(try await count("payments", "SELECT count(*)::int FROM payments.payment_intents WHERE payment_id LIKE 'pay\\_rec\\_%' AND status = 'succeeded'") == Self.jobs)
+        // And one final event each.
+        #expect(await eventually(timeout: .seconds(120)) { Set(receiver.requests.map(\.body)).count >= Self.jobs })
+        // Two loaded cores and a mock broker: the dispatcher's offsets can take a while to be
+        // committed (a commit refused during a rebalance waits for the next).
+        try await stack.waitUntilQuiet(timeout: .seconds(180))
+        let jobIds = receiver.requests.compactMap { request -> String? in
+            ((try? JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any])?["content"] as? [String: Any]).flatMap { ($0["object"] as? [String: Any])?["id"] as? String }
+        }
+        #expect(Set(jobIds).count == Self.jobs && jobIds.count == Self.jobs, "\(jobIds.count) events for \(Set(jobIds).count) jobs")
     }
 }

@@ -30,7 +30,7 @@ struct StripePaymentTests {
         let url = try await receiver.start()
         defer { receiver.stop() }
         let environment = [
-            "PAYWIRE_CONNECTOR_TIMEOUT_MS": "2000", "PAYWIRE_PSYNC_DELAY_MS": "500", "PAYWIRE_PSYNC_INTERVAL_MS": "200", "PAYWIRE_REPLY_TIMEOUT_MS": "8000",
+            "PAYWIRE_CONNECTOR_TIMEOUT_MS": "4000", "PAYWIRE_PSYNC_DELAY_MS": "500", "PAYWIRE_PSYNC_INTERVAL_MS": "200", "PAYWIRE_REPLY_TIMEOUT_MS": "10000",
             "PAYWIRE_PSYNC_MAX_TRIES": "4",
         ]
         try await PaywireStack.with(extraEnvironment: environment, fakeStripe: true) { stack in
@@ -118,7 +118,7 @@ struct StripePaymentTests {
             // slow, the confirm slower), Stripe's search lags by ten minutes and sends no
             // webhook: the intent id, saved the moment the create answered, lets the status sync
             // find the charge. The payment succeeds, never fails, with one event each.
-            try await behave(stack, #"{"latency_ms": 400, "confirm_delay_ms": 2500, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": false, "search_lag_ms": 600000}"#)
+            try await behave(stack, #"{"latency_ms": 400, "confirm_delay_ms": 5000, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": false, "search_lag_ms": 600000}"#)
             let slowBody = PaywireStack.cardPayment(card: "4242424242424242", amount: 777)
             let slow = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: slowBody, headers: [("Idempotency-Key", "slow-1")]))
             #expect(slow["status"] as? String == "processing")
@@ -138,7 +138,7 @@ struct StripePaymentTests {
             // webhook): the sync asks again under the same Idempotency-Key, learns the refund,
             // and the merchant hears refund_succeeded once. Stripe made one refund.
             let refundsBefore = try await stats(stack)["refunds"] as? Int ?? -1
-            try await behave(stack, #"{"latency_ms": 0, "confirm_delay_ms": 0, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": false, "refund_delay_ms": 2500}"#)
+            try await behave(stack, #"{"latency_ms": 0, "confirm_delay_ms": 0, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": false, "refund_delay_ms": 5000}"#)
             let lostRefund = try json(try await stack.request(.POST, "/refunds", apiKey: apiKey, body: #"{"payment_id": "\#(slowId)", "amount": 300}"#))
             #expect(lostRefund["status"] as? String == "pending")
             let lostRefundId = try #require(lostRefund["refund_id"] as? String)

@@ -48,7 +48,12 @@ extension PaywireStack {
         }
         await closeAll()
         if moving.isEmpty { return }
-        throw NotQuiet(description: "the stack did not come to rest within \(timeout): \(moving)")
+        // What the services' Kafka layer said (rebalances, refused stores, consumer errors) is
+        // what explains a group that stopped short of the end.
+        let kafkaLines = running.map(\.service).flatMap { service in
+            logs(service).split(separator: "\n").filter { $0.contains("PaywireKafka") || $0.contains("retrying") }.suffix(20).map { "\(service): \($0)" }
+        }
+        throw NotQuiet(description: "the stack did not come to rest within \(timeout): \(moving)\n" + kafkaLines.joined(separator: "\n"))
     }
 
     /// What still moves, in words; empty when nothing does.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 
 /// A Paywire executable started as a child process for end-to-end tests. It is told to exit with
@@ -60,22 +61,43 @@ public final class ServiceProcess: @unchecked Sendable {
 }
 
 public enum FreePort {
-    /// A port the kernel just handed out and released; good enough for loopback tests.
+    /// Ports are handed out from below the kernel's ephemeral range: a port taken from inside it
+    /// (bind to 0, release) can be taken again by any outgoing connection — to PostgreSQL, the
+    /// broker, a webhook receiver — before the service binds it ("Address already in use"). Each
+    /// port is handed out once per test process and checked free before it is.
+    static let range: Range<Int> = {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        let bounds = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        let ephemeralLow = bounds.first ?? 32768
+        let ephemeralHigh = bounds.count > 1 ? bounds[1] : 60999
+        if ephemeralLow >= 12000 { return 10000..<ephemeralLow }
+        return (ephemeralHigh + 1)..<65536
+    }()
+
+    private static let nextCandidate = Mutex(Int.random(in: 0..<1000))
+
     public static func next() throws -> Int {
+        for _ in 0..<range.count {
+            let candidate = nextCandidate.withLock { offset -> Int in
+                defer { offset += 1 }
+                return range.lowerBound + offset % range.count
+            }
+            if isFree(candidate) { return candidate }
+        }
+        throw MissingTestService(description: "no free port in \(range)")
+    }
+
+    /// Whether a listener could bind the port on loopback now.
+    static func isFree(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
-                guard bind(fd, pointer, length) == 0 else { return -1 }
-                return getsockname(fd, pointer, &length)
-            }
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
-        guard bound == 0 else { throw MissingTestService(description: "no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

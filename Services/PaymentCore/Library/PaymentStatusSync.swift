@@ -80,7 +80,12 @@ public struct PaymentStatusSync: Service {
                 let (account, connector) = try await operations.connectorFor(merchantId: item.merchantId, merchantConnectorId: item.merchantConnectorId)
                 let request = SyncRequest(paymentId: item.paymentId, attemptId: item.attemptId, connectorTransactionId: item.transactionId)
                 let result = await operations.call(connector, "psync", attemptId: item.attemptId) { try await connector.sync(request, credentials: ConnectorCredentials(account)) }
-                logger.info("status sync", metadata: ["attempt_id": .string(item.attemptId), "result": .string(result.status.rawValue), "try": .stringConvertible(item.tries + 1)])
+                // Whether the processor's id was known tells an operator why a sync stays pending
+                // (a search lags; a lookup by id does not).
+                logger.info("status sync", metadata: [
+                    "attempt_id": .string(item.attemptId), "result": .string(result.status.rawValue), "try": .stringConvertible(item.tries + 1),
+                    "asked_by": .string(item.transactionId == nil ? "search" : "transaction_id"),
+                ])
                 if result.status != .pending || result.connectorTransactionId != nil {
                     try await operations.applyAttemptOutcome(attemptId: item.attemptId, result: result, source: "psync")
                 }

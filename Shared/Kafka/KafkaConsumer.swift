@@ -8,7 +8,7 @@ import NIOConcurrencyHelpers
 public final class KafkaConsumer: Sendable {
     private let client: RDKafkaClient
     private let executor: RDKafkaBlockingExecutor
-    private let logger: Logger
+    let logger: Logger
     private let closed = NIOLockedValueBox(false)
     private let rebalances: NIOLockedValueBox<[@Sendable (KafkaRebalanceEvent) -> Void]>
 

@@ -15,9 +15,15 @@ struct KeyedPipeline: Sendable {
     struct State {
         /// Waiting messages per key; a key is present while a worker runs for it.
         var queues: [[UInt8]: CircularBuffer<KafkaConsumerMessage>] = [:]
-        /// Per partition, the offsets polled and not yet stored, in order, and which are done.
+        /// Per partition, the offsets polled and not yet stored, in order, and how many copies of
+        /// each are done (a message delivered again — after a rebalance — is a second copy).
         var pending: [KafkaTopicPartition: CircularBuffer<Int64>] = [:]
-        var done: [KafkaTopicPartition: Set<Int64>] = [:]
+        var done: [KafkaTopicPartition: [Int64: Int]] = [:]
+        /// Per partition, the last handled offset stored since the partition was (re)assigned:
+        /// a store never goes back, or a group at rest would sit behind its high watermark.
+        var storedUpTo: [KafkaTopicPartition: Int64] = [:]
+        /// Per partition, the highest offset polled: an offset at or below it is a redelivery.
+        var polledUpTo: [KafkaTopicPartition: Int64] = [:]
         var inFlight = 0
         var failure: (any Error)?
         /// An offset was stored since the last commit this pipeline asked for.
@@ -27,6 +33,7 @@ struct KeyedPipeline: Sendable {
         mutating func enqueue(_ message: KafkaConsumerMessage) -> Bool {
             inFlight += 1
             pending[message.topicPartition, default: CircularBuffer()].append(message.offset)
+            polledUpTo[message.topicPartition] = max(polledUpTo[message.topicPartition] ?? -1, message.offset)
             let key = message.key ?? []
             if queues[key] != nil {
                 queues[key]!.append(message)
@@ -49,23 +56,42 @@ struct KeyedPipeline: Sendable {
             return message
         }
 
-        /// Marks the message finished; returns the offset its partition may now be stored at.
+        /// Marks the message finished; returns the last handled offset its partition may now be
+        /// stored at, if that moves the partition on.
         mutating func finish(_ message: KafkaConsumerMessage) -> Int64? {
             inFlight -= 1
             let partition = message.topicPartition
-            done[partition, default: []].insert(message.offset)
-            var stored: Int64?
-            while let first = pending[partition]?.first, done[partition]?.contains(first) == true {
+            done[partition, default: [:]][message.offset, default: 0] += 1
+            var reached: Int64?
+            while let first = pending[partition]?.first, let copies = done[partition]?[first], copies > 0 {
                 _ = pending[partition]!.removeFirst()
-                done[partition]!.remove(first)
-                stored = first
+                done[partition]![first] = copies == 1 ? nil : copies - 1
+                reached = max(reached ?? first, first)
             }
-            return stored
+            guard let reached, reached > storedUpTo[partition] ?? -1 else { return nil }
+            return reached
+        }
+
+        /// The store of `offset` was accepted.
+        mutating func stored(_ offset: Int64, for partition: KafkaTopicPartition) {
+            storedUpTo[partition] = max(storedUpTo[partition] ?? -1, offset)
+            storedSinceCommit = true
+        }
+
+        /// The partitions were (re)assigned: their committed offset is where reading resumes,
+        /// so what this member stored before counts no more.
+        mutating func assigned(_ partitions: [KafkaTopicPartition]) {
+            for partition in partitions {
+                storedUpTo.removeValue(forKey: partition)
+                polledUpTo.removeValue(forKey: partition)
+            }
         }
     }
 
     final class Shared: Sendable {
         let state = Mutex(State())
+        /// Partitions assigned by a rebalance and not yet applied to `state`.
+        let reassigned = Mutex<[KafkaTopicPartition]>([])
     }
 
     /// Runs one key's messages in order until its queue is empty.
@@ -84,8 +110,13 @@ struct KeyedPipeline: Sendable {
                 }
                 return
             }
-            if let offset = shared.state.withLock({ $0.finish(current) }), consumer.storeOffsets([current.topicPartition: offset]) {
-                shared.state.withLock { $0.storedSinceCommit = true }
+            // Stored under the lock: two keys of one partition finishing together must not store
+            // out of order (an older offset stored last would leave the group short of the end).
+            // `storeOffsets` only records the offset in librdkafka's memory; nothing remote.
+            shared.state.withLock { state in
+                if let offset = state.finish(current), consumer.storeOffsets([current.topicPartition: offset]) {
+                    state.stored(offset, for: current.topicPartition)
+                }
             }
             message = shared.state.withLock { $0.next(for: key) }
         }
@@ -93,6 +124,12 @@ struct KeyedPipeline: Sendable {
 
     func run(shouldStop: @escaping @Sendable () -> Bool) async throws {
         let shared = Shared()
+        // Noted here, applied by the loop after the poll that ran the callback and before any
+        // message of the new assignment is queued; the callback never waits on the state lock
+        // (a worker may hold it while it calls into librdkafka).
+        consumer.onRebalance { event in
+            if case .assigned(let partitions) = event { shared.reassigned.withLock { $0 += partitions } }
+        }
         try await withThrowingDiscardingTaskGroup { group in
             while !shouldStop() && !Task.isCancelled && !consumer.isClosed {
                 if let failure = shared.state.withLock({ $0.failure }) { throw failure }
@@ -118,8 +155,18 @@ struct KeyedPipeline: Sendable {
                     if commit { await consumer.requestCommitOfStoredOffsets() }
                     continue
                 }
+                let newlyAssigned = shared.reassigned.withLock { partitions in
+                    defer { partitions.removeAll() }
+                    return partitions
+                }
+                if !newlyAssigned.isEmpty { shared.state.withLock { $0.assigned(newlyAssigned) } }
                 for message in messages {
                     let starts = shared.state.withLock { state -> Bool in
+                        if message.offset <= state.polledUpTo[message.topicPartition] ?? -1 {
+                            consumer.logger.notice("message delivered again", metadata: [
+                                "kafka.partition": .string(message.topicPartition.description), "kafka.offset": .stringConvertible(message.offset),
+                            ])
+                        }
                         guard state.enqueue(message) else { return false }
                         // The new worker is handed this message directly.
                         _ = state.next(for: message.key ?? [])

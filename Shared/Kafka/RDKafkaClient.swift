@@ -83,6 +83,15 @@ final class RDKafkaClient: @unchecked Sendable {
                     : .failure(KafkaError(kind: .delivery, rdError: m.err)))
             }
         }
+        if kind == .consumer {
+            // Commits (background, asked, on revoke) otherwise fail silently: a group whose
+            // committed offsets stop moving would give no sign of why.
+            rd_kafka_conf_set_offset_commit_cb(conf) { _, err, offsets, opaque in
+                guard let opaque else { return }
+                let context = Unmanaged<CallbackContext>.fromOpaque(opaque).takeUnretainedValue()
+                RDKafkaClient.reportCommit(err, offsets, logger: context.logger)
+            }
+        }
         if onRebalance != nil {
             rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, opaque in
                 guard let rk, let opaque else { return }
@@ -142,6 +151,28 @@ final class RDKafkaClient: @unchecked Sendable {
             context.logger.error("rebalance error", metadata: ["kafka.error": .string(String(cString: rd_kafka_err2str(err)))])
             rd_kafka_assign(rk, nil)
         }
+    }
+
+    /// Logs a commit that failed, as a whole or for some partitions; a commit with nothing new
+    /// to send (`_NO_OFFSET`) is not a failure.
+    static func reportCommit(_ err: rd_kafka_resp_err_t, _ offsets: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, logger: Logger) {
+        var failed: [String] = []
+        var codes: Set<Int32> = []
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET { codes.insert(err.rawValue) }
+        if let offsets {
+            for index in 0..<Int(offsets.pointee.cnt) where offsets.pointee.elems[index].err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                let element = offsets.pointee.elems[index]
+                codes.insert(element.err.rawValue)
+                failed.append("\(String(cString: element.topic))[\(element.partition)]@\(element.offset): \(String(cString: rd_kafka_err2str(element.err)))")
+            }
+        }
+        guard !codes.isEmpty else { return }
+        // A commit refused because the group is rebalancing is routine; anything else is not.
+        let routine: Set<Int32> = [RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS.rawValue, RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION.rawValue, RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID.rawValue]
+        logger.log(level: codes.isSubset(of: routine) ? .info : .warning, "offset commit failed; the next commit sends it again", metadata: [
+            "kafka.error": .string(String(cString: rd_kafka_err2str(err))),
+            "kafka.partitions": .string(failed.joined(separator: ", ")),
+        ])
     }
 
     static func partitionList(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) -> [KafkaTopicPartition] {

@@ -30,7 +30,7 @@ struct StripePaymentTests {
         let url = try await receiver.start()
         defer { receiver.stop() }
         let environment = [
-            "PAYWIRE_CONNECTOR_TIMEOUT_MS": "4000", "PAYWIRE_PSYNC_DELAY_MS": "500", "PAYWIRE_PSYNC_INTERVAL_MS": "200", "PAYWIRE_REPLY_TIMEOUT_MS": "10000",
+            "PAYWIRE_CONNECTOR_TIMEOUT_MS": "4000", "PAYWIRE_PSYNC_DELAY_MS": "500", "PAYWIRE_PSYNC_INTERVAL_MS": "200", "PAYWIRE_REPLY_TIMEOUT_MS": "20000",
             "PAYWIRE_PSYNC_MAX_TRIES": "4",
         ]
         try await PaywireStack.with(extraEnvironment: environment, fakeStripe: true) { stack in

@@ -51,7 +51,7 @@ extension PaywireStack {
         // What the services' Kafka layer said (rebalances, refused stores, consumer errors) is
         // what explains a group that stopped short of the end.
         let kafkaLines = running.map(\.service).flatMap { service in
-            logs(service).split(separator: "\n").filter { $0.contains("PaywireKafka") || $0.contains("retrying") }.suffix(20).map { "\(service): \($0)" }
+            logs(service).split(separator: "\n").filter { $0.contains("PaywireKafka") || $0.contains("librdkafka") || $0.contains("retrying") }.suffix(20).map { "\(service): \($0)" }
         }
         throw NotQuiet(description: "the stack did not come to rest within \(timeout): \(moving)\n" + kafkaLines.joined(separator: "\n"))
     }

@@ -222,6 +222,35 @@ import Testing
         #expect(state.finish(third) == nil)
         #expect(state.finish(first) == 12, "all of 10...12 done")
     }
+
+    @Test func aMessageDeliveredTwiceStillLetsThePartitionReachItsEnd() {
+        // 15 is delivered twice (librdkafka re-fetched it) and both copies finish while 14 still
+        // runs: both copies must count, or the partition would wait for a third forever.
+        var state = KeyedPipeline.State()
+        let fourteen = message("a", 14), fifteen = message("b", 15), again = message("b", 15), sixteen = message("c", 16)
+        for item in [fourteen, fifteen, again, sixteen] { _ = state.enqueue(item) }
+        #expect(state.finish(fifteen) == nil)
+        #expect(state.finish(again) == nil)
+        #expect(state.finish(sixteen) == nil)
+        #expect(state.finish(fourteen) == 16, "14, both copies of 15, and 16 done")
+        #expect(state.inFlight == 0 && state.pending[fourteen.topicPartition]?.isEmpty == true)
+    }
+
+    @Test func storesNeverGoBackUntilThePartitionIsAssignedAgain() {
+        var state = KeyedPipeline.State()
+        let partition = KafkaTopicPartition(topic: "t", partition: 0)
+        for offset in Int64(20)...22 { _ = state.enqueue(message("k\(offset)", offset)) }
+        for offset in Int64(20)...22 { if let reached = state.finish(message("k\(offset)", offset)) { state.stored(reached, for: partition) } }
+        #expect(state.storedUpTo[partition] == 22)
+        // A late copy of 21 (polled again) finishing must not store 21 after 22.
+        _ = state.enqueue(message("k21", 21))
+        #expect(state.finish(message("k21", 21)) == nil)
+        // After a rebalance gives the partition back, reading resumes at the committed offset,
+        // and what is handled from there is stored again.
+        state.assigned([partition])
+        _ = state.enqueue(message("k21", 21))
+        #expect(state.finish(message("k21", 21)) == 21)
+    }
 }
 
 @Suite struct CommandSignerTests {

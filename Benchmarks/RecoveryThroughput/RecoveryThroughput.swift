@@ -59,8 +59,10 @@ struct RecoveryThroughput: AsyncParsableCommand {
             "DATABASE_URL": databaseURL, "KAFKA_BROKERS": kafkaBrokers, "PAYWIRE_ENCRYPTION_KEY": encryptionKey, "LOG_LEVEL": "error",
             "PAYWIRE_RECOVERY_RETRY_SCHEDULE": "1h,1h,1h", "PAYWIRE_RECOVERY_RANDOM_DELAY_MAX_MS": "0", "PAYWIRE_RECOVERY_INTERVAL_MS": "50",
             "PAYWIRE_RECOVERY_BATCH": String(batch), "PAYWIRE_RECOVERY_CLOCK_CONTROL": "true",
-            // No outcome comes (payment-core is not running): nothing is sent twice during the run.
-            "PAYWIRE_RECOVERY_OUTCOME_TIMEOUT_MS": "3600000", "DATABASE_MAX_CONNECTIONS": "20",
+            // No outcome comes (payment-core is not running), so a retry would be sent again once
+            // this passes: a day (the most allowed), past both rounds' clock moves of two hours —
+            // with an hour, the second round re-sent the whole first backlog beside its own.
+            "PAYWIRE_RECOVERY_OUTCOME_TIMEOUT_MS": "86400000", "DATABASE_MAX_CONNECTIONS": "20",
         ]
         let replicas = ports.map { ServiceProcess(path: schedulerPath, port: $0, environment: replicaEnvironment) }
         defer { replicas.forEach { $0.kill() } }

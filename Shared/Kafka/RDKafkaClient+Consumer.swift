@@ -102,8 +102,8 @@ extension RDKafkaClient {
     }
 
     /// Asks for the stored offsets to be committed and returns at once: librdkafka sends the
-    /// commit from its own thread, and its answer is served (and dropped) by the next poll. A
-    /// failed commit is repeated by the next one, background or asked.
+    /// commit from its own thread, and a poll later hands its answer to the offset-commit
+    /// callback (which logs a failure). A failed commit is repeated by the next one.
     func requestCommitOfStoredOffsets() {
         _ = rd_kafka_commit(handle, nil, 1)
     }

@@ -67,7 +67,7 @@ struct RecoveryThroughput: AsyncParsableCommand {
         let replicas = ports.map { ServiceProcess(path: schedulerPath, port: $0, environment: replicaEnvironment) }
         defer { replicas.forEach { $0.kill() } }
         try await replicas[0].start()
-        say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; recovery-scheduler replicas claiming \(batch) per pass, dev broker, local PostgreSQL (fsync on)")
+        Bench.say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; recovery-scheduler replicas claiming \(batch) per pass, dev broker, local PostgreSQL (fsync on)")
 
         // Warm-up, then the two rounds, each on a merchant of its own.
         let warm = try await setUp(merchant: "\(run)_warm", postgres: postgres, logger: logger)
@@ -79,17 +79,17 @@ struct RecoveryThroughput: AsyncParsableCommand {
         let two = try await setUp(merchant: "\(run)_two", postgres: postgres, logger: logger)
         let double = try await round(merchant: two, count: jobs, tag: "b", replicas: replicas, producer: producer, signer: signer, clockSigner: clockSigner, postgres: postgres, logger: logger)
 
-        say("")
-        say("\(jobs) due jobs, each a card of its own, claimed → retry reserved → payment command acknowledged:")
+        Bench.say("")
+        Bench.say("\(jobs) due jobs, each a card of its own, claimed → retry reserved → payment command acknowledged:")
         for (name, result) in [("one replica ", single), ("two replicas", double)] {
-            say(String(format: "  %@: drained %.0f jobs/s (%.1f s); %.2f PostgreSQL commits per job; taken in %.0f reports/s",
+            Bench.say(String(format: "  %@: drained %.0f jobs/s (%.1f s); %.2f PostgreSQL commits per job; taken in %.0f reports/s",
                          name, result.drainedPerSecond, result.drainSeconds, result.commitsPerJob, result.intakePerSecond))
         }
-        say(String(format: "  ceiling (one producer, the same %d commands to the broker): %.0f messages/s", jobs, single.publishedPerSecond))
-        say(String(format: "  ratios: one replica %.2f × ceiling, two replicas %.2f × ceiling; two ÷ one %.2f",
+        Bench.say(String(format: "  ceiling (one producer, the same %d commands to the broker): %.0f messages/s", jobs, single.publishedPerSecond))
+        Bench.say(String(format: "  ratios: one replica %.2f × ceiling, two replicas %.2f × ceiling; two ÷ one %.2f",
                      single.drainedPerSecond / single.publishedPerSecond, double.drainedPerSecond / single.publishedPerSecond,
                      double.drainedPerSecond / single.drainedPerSecond))
-        say("  every job of both rounds had exactly one retry reserved: \(single.exactlyOnce && double.exactlyOnce ? "yes" : "NO")")
+        Bench.say("  every job of both rounds had exactly one retry reserved: \(single.exactlyOnce && double.exactlyOnce ? "yes" : "NO")")
     }
 
     struct Round {
@@ -206,9 +206,4 @@ struct RecoveryThroughput: AsyncParsableCommand {
         for try await value in try await postgres.query(query, logger: logger).decode(Int.self) { return value }
         return 0
     }
-}
-
-/// A line on standard output at once (print's buffer would hold a round's figures until exit).
-func say(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -12,6 +12,12 @@ public enum Bench {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
+    /// A line on standard output at once (print's buffer, with output to a file or pipe, would
+    /// hold a round's figures until the benchmark exits).
+    public static func say(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+
     /// `every`: how often the condition is asked (a count over a large table is not free).
     public static func waitUntil(timeout: Duration, every interval: Duration = .milliseconds(50), _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout

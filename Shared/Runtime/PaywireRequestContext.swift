@@ -34,6 +34,15 @@ extension PaywireRequestContext {
 }
 
 extension InputText {
+    /// An id given in a query parameter or a filter, as the OpenAPI document's `identifierText`:
+    /// 1 to 64 characters, none a control.
+    public static func identifier(_ value: String, field: String) throws -> String {
+        guard !value.isEmpty else { throw APIError.invalid(field, "must not be empty") }
+        guard value.unicodeScalars.count <= 64 else { throw APIError.invalid(field, "must be at most 64 characters") }
+        try checkIdentifierText(value, field: field)
+        return value
+    }
+
     /// Ids that arrive in paths and headers: printable, at most 255 bytes.
     public static func checkIdentifierText(_ value: String, field: String) throws {
         guard value.unicodeScalars.count <= 255 else { throw APIError.invalid(field, "must be at most 255 characters") }

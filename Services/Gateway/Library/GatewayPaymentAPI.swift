@@ -161,7 +161,7 @@ struct GatewayPaymentAPI: Sendable {
         router.get("/payments/:payment_id") { request, context in
             let paymentId = try context.pathParameter("payment_id")
             let clientSecret = request.uri.queryParameters["client_secret"].map(String.init)
-            if let clientSecret { _ = try PaymentListRequest.identifier(clientSecret, field: "client_secret") }
+            if let clientSecret { _ = try InputText.identifier(clientSecret, field: "client_secret") }
             let access = try await clientAccess(try context.authenticatedCaller, paymentId: paymentId, clientSecret: clientSecret)
             return JSONResponse(access.browser ? ClientSecretAccess.browserView(access.payment) : access.payment)
         }
@@ -326,7 +326,7 @@ struct GatewayPaymentAPI: Sendable {
         case .merchant(let own): return own
         case .admin:
             guard let given = query("merchant_id") else { throw APIError.invalid("merchant_id", "is required with the admin key", code: "IR_05") }
-            let merchantId = try PaymentListRequest.identifier(given, field: "merchant_id")
+            let merchantId = try InputText.identifier(given, field: "merchant_id")
             let rows = try await postgres.query("SELECT 1 FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)", logger: logger)
             guard try await rows.hasRows() else { throw APIError.notFound("Merchant account") }
             return merchantId

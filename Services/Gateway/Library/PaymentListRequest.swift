@@ -8,18 +8,10 @@ import PaywireRuntime
 enum PaymentListRequest {
     static let maxLimit = 100
 
-    /// An id in a filter, as the document's `identifierText`: 1 to 64 characters, none a control.
-    static func identifier(_ value: String, field: String) throws -> String {
-        guard !value.isEmpty else { throw APIError.invalid(field, "must not be empty") }
-        guard value.unicodeScalars.count <= 64 else { throw APIError.invalid(field, "must be at most 64 characters") }
-        try InputText.checkIdentifierText(value, field: field)
-        return value
-    }
-
     static func payments(_ parameter: (String) -> String?, merchantId: String) throws -> PaymentListQuery {
         func text(_ name: String) throws -> String? {
             guard let value = parameter(name) else { return nil }
-            return try identifier(value, field: name)
+            return try InputText.identifier(value, field: name)
         }
         func date(_ name: String) throws -> Date? {
             guard let value = try text(name) else { return nil }
@@ -57,10 +49,10 @@ enum PaymentListRequest {
         let limit = try body.integer("limit", range: 1...maxLimit) ?? 10
         let offset = try body.integer("offset", range: 0...1_000_000) ?? 0
         var query = RefundListQuery(merchantId: merchantId, limit: limit, offset: offset)
-        if let given = try body.string("merchant_id", maxLength: 64) { _ = try identifier(given, field: "merchant_id") }
+        if let given = try body.string("merchant_id", maxLength: 64) { _ = try InputText.identifier(given, field: "merchant_id") }
         for (key, path) in [("payment_id", \RefundListQuery.paymentId), ("refund_id", \.refundId), ("profile_id", \.profileId)] {
             if let value = try body.string(key, maxLength: 64) {
-                query[keyPath: path] = try identifier(value, field: key)
+                query[keyPath: path] = try InputText.identifier(value, field: key)
             }
         }
         if let range = try body.object("time_range") {
@@ -91,7 +83,7 @@ enum PaymentListRequest {
             query.refundStatus = statuses
         }
         if let connectors = try body.strings("connector") {
-            for connector in connectors { _ = try identifier(connector, field: "connector") }
+            for connector in connectors { _ = try InputText.identifier(connector, field: "connector") }
             query.connector = connectors
         }
         return query

@@ -11,6 +11,8 @@ public final class KafkaConsumer: Sendable {
     let logger: Logger
     private let closed = NIOLockedValueBox(false)
     private let rebalances: NIOLockedValueBox<[@Sendable (KafkaRebalanceEvent) -> Void]>
+    /// Per partition, what waits and since when nothing moved (liveness and metrics).
+    public let progress = ConsumerProgress()
 
     public init(configuration: KafkaConsumerConfiguration, logger: Logger) throws {
         var logger = logger
@@ -27,6 +29,9 @@ public final class KafkaConsumer: Sendable {
             }
         )
         executor = RDKafkaBlockingExecutor(label: "paywire-kafka-consumer-\(configuration.groupID)")
+        rebalances.withLockedValue { [progress] in
+            $0.append { event in if case .revoked(let partitions) = event { progress.forget(partitions) } }
+        }
         // With no topics the consumer never joins its group: it only looks (`committedOffsets`).
         guard !configuration.topics.isEmpty else { return }
         do {
@@ -107,6 +112,27 @@ public final class KafkaConsumer: Sendable {
         return try await executor.run { try client.committedOffsets(topic: topic, timeoutMilliseconds: milliseconds) }
     }
 
+    /// Stops fetching for every assigned partition (`true`) or starts again, while polling goes on
+    /// (so the member stays in its group and rebalances are served). Returns the partitions.
+    @discardableResult
+    public func setPaused(_ paused: Bool) async throws -> [KafkaTopicPartition] {
+        let client = client
+        return try await executor.run { [closed] in
+            guard !closed.withLockedValue({ $0 }) else { throw KafkaError.shutdown }
+            return try client.setPaused(paused)
+        }
+    }
+
+    /// Per assigned partition, the messages beyond what this member has fetched, from the last
+    /// high watermark librdkafka saw (no request). Add `progress`'s waiting for the whole lag.
+    public func lagBeyondPosition() async -> [KafkaTopicPartition: Int64] {
+        let client = client
+        return await executor.run { [closed] in
+            guard !closed.withLockedValue({ $0 }) else { return [:] }
+            return client.lagBeyondPosition()
+        }
+    }
+
     public func assignment() async throws -> [KafkaTopicPartition] {
         let client = client
         return try await executor.run { try client.assignment() }
@@ -122,10 +148,11 @@ public final class KafkaConsumer: Sendable {
     public func run(
         shouldStop: @escaping @Sendable () -> Bool = { false },
         concurrentKeys: Bool = false,
+        maxInFlight: Int = 2000,
         handler: @escaping @Sendable (KafkaConsumerMessage) async throws -> Void
     ) async throws {
         if concurrentKeys {
-            try await KeyedPipeline(consumer: self, handler: handler).run(shouldStop: shouldStop)
+            try await KeyedPipeline(consumer: self, handler: handler, maxInFlight: maxInFlight).run(shouldStop: shouldStop)
             return
         }
         var storedSinceCommit = false
@@ -146,10 +173,14 @@ public final class KafkaConsumer: Sendable {
             // Offsets of handled messages are stored once per batch, and before an error
             // propagates, so the stored position never passes a message whose handler failed.
             var handled: [KafkaTopicPartition: Int64] = [:]
+            var left = Dictionary(grouping: messages, by: \.topicPartition).mapValues(\.count)
+            for (partition, count) in left { progress.update(partition, waiting: count, advanced: false) }
             do {
                 for message in messages {
                     try await handler(message)
                     handled[message.topicPartition] = message.offset
+                    left[message.topicPartition, default: 1] -= 1
+                    progress.update(message.topicPartition, waiting: left[message.topicPartition] ?? 0, advanced: true)
                 }
             } catch {
                 storeOffsets(handled)

@@ -9,7 +9,11 @@ import Synchronization
 struct KeyedPipeline: Sendable {
     let consumer: KafkaConsumer
     let handler: @Sendable (KafkaConsumerMessage) async throws -> Void
-    /// Messages polled but not finished; polling pauses above it.
+    /// Messages polled but not finished. Above it the assigned partitions are paused — polling
+    /// goes on, so the member stays in its group (not polling for `max.poll.interval.ms` makes
+    /// librdkafka leave the group, and nothing would say why) — and resumed below half of it. A
+    /// key that waits (a merchant's configuration not there yet) therefore holds memory bounded
+    /// by this, however much arrives behind it.
     var maxInFlight = 2000
 
     struct State {
@@ -56,6 +60,9 @@ struct KeyedPipeline: Sendable {
             return message
         }
 
+        /// Messages of the partition polled and not yet finished.
+        func waiting(in partition: KafkaTopicPartition) -> Int { pending[partition]?.count ?? 0 }
+
         /// Marks the message finished; returns the last handled offset its partition may now be
         /// stored at, if that moves the partition on.
         mutating func finish(_ message: KafkaConsumerMessage) -> Int64? {
@@ -92,6 +99,8 @@ struct KeyedPipeline: Sendable {
         let state = Mutex(State())
         /// Partitions assigned by a rebalance and not yet applied to `state`.
         let reassigned = Mutex<[KafkaTopicPartition]>([])
+        /// A rebalance assigned partitions since the loop last looked (they start unpaused).
+        let assignmentChanged = Mutex(false)
     }
 
     /// Runs one key's messages in order until its queue is empty.
@@ -114,9 +123,11 @@ struct KeyedPipeline: Sendable {
             // out of order (an older offset stored last would leave the group short of the end).
             // `storeOffsets` only records the offset in librdkafka's memory; nothing remote.
             shared.state.withLock { state in
-                if let offset = state.finish(current), consumer.storeOffsets([current.topicPartition: offset]) {
+                let reached = state.finish(current)
+                if let offset = reached, consumer.storeOffsets([current.topicPartition: offset]) {
                     state.stored(offset, for: current.topicPartition)
                 }
+                consumer.progress.update(current.topicPartition, waiting: state.waiting(in: current.topicPartition), advanced: reached != nil)
             }
             message = shared.state.withLock { $0.next(for: key) }
         }
@@ -128,14 +139,30 @@ struct KeyedPipeline: Sendable {
         // message of the new assignment is queued; the callback never waits on the state lock
         // (a worker may hold it while it calls into librdkafka).
         consumer.onRebalance { event in
-            if case .assigned(let partitions) = event { shared.reassigned.withLock { $0 += partitions } }
+            if case .assigned(let partitions) = event {
+                shared.reassigned.withLock { $0 += partitions }
+                shared.assignmentChanged.withLock { $0 = true }
+            }
         }
+        var paused = false
         try await withThrowingDiscardingTaskGroup { group in
             while !shouldStop() && !Task.isCancelled && !consumer.isClosed {
                 if let failure = shared.state.withLock({ $0.failure }) { throw failure }
-                if shared.state.withLock({ $0.inFlight }) >= maxInFlight {
-                    try await Task.sleep(for: .milliseconds(5))
-                    continue
+                let inFlight = shared.state.withLock { $0.inFlight }
+                // Paused again after a rebalance too: new assignments start unpaused.
+                let rebalanced = shared.assignmentChanged.withLock { changed in defer { changed = false }; return changed }
+                if inFlight >= maxInFlight && (!paused || rebalanced) {
+                    if let partitions = try? await consumer.setPaused(true) {
+                        paused = true
+                        consumer.logger.notice("consumer paused: too many messages waiting", metadata: [
+                            "waiting": .stringConvertible(inFlight), "partitions": .stringConvertible(partitions.count),
+                        ])
+                    }
+                } else if paused && inFlight < maxInFlight / 2 {
+                    if (try? await consumer.setPaused(false)) != nil {
+                        paused = false
+                        consumer.logger.notice("consumer resumed", metadata: ["waiting": .stringConvertible(inFlight)])
+                    }
                 }
                 let messages: [KafkaConsumerMessage]
                 do {
@@ -167,7 +194,9 @@ struct KeyedPipeline: Sendable {
                                 "kafka.partition": .string(message.topicPartition.description), "kafka.offset": .stringConvertible(message.offset),
                             ])
                         }
-                        guard state.enqueue(message) else { return false }
+                        let starts = state.enqueue(message)
+                        consumer.progress.update(message.topicPartition, waiting: state.waiting(in: message.topicPartition), advanced: false)
+                        guard starts else { return false }
                         // The new worker is handed this message directly.
                         _ = state.next(for: message.key ?? [])
                         return true

@@ -154,6 +154,39 @@ extension RDKafkaClient {
         return Self.partitionList(list)
     }
 
+    /// Stops (or restarts) fetching for the partitions currently assigned. The consumer keeps
+    /// polling meanwhile, so it stays in its group; on resume, fetching starts after the last
+    /// message handed to the application (nothing is skipped, nothing read twice).
+    func setPaused(_ paused: Bool) throws -> [KafkaTopicPartition] {
+        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+        let err = rd_kafka_assignment(handle, &list)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { throw KafkaError(kind: .consume, rdError: err, context: "assignment") }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let changed = paused ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
+        guard changed == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(kind: .consume, rdError: changed, context: paused ? "pause" : "resume") }
+        return Self.partitionList(list)
+    }
+
+    /// Per assigned partition, how many messages lie beyond the consumer's position (the next it
+    /// would fetch), from what librdkafka last heard of the high watermark: no request is sent.
+    func lagBeyondPosition() -> [KafkaTopicPartition: Int64] {
+        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+        guard rd_kafka_assignment(handle, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return [:] }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        guard rd_kafka_position(handle, list) == RD_KAFKA_RESP_ERR_NO_ERROR else { return [:] }
+        var lag: [KafkaTopicPartition: Int64] = [:]
+        for index in 0..<Int(list.pointee.cnt) {
+            let element = list.pointee.elems[index]
+            var low: Int64 = -1, high: Int64 = -1
+            let topic = String(cString: element.topic)
+            guard rd_kafka_get_watermark_offsets(handle, topic, element.partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { continue }
+            // No position yet (nothing fetched since assignment): everything from the low mark.
+            let position = element.offset >= 0 ? element.offset : max(low, 0)
+            lag[KafkaTopicPartition(topic: topic, partition: element.partition)] = max(0, high - position)
+        }
+        return lag
+    }
+
     /// Leaves the group cleanly (commits stored offsets, hands the partitions over at once), then
     /// destroys the handle.
     ///

@@ -122,7 +122,7 @@ public struct ConfigurationCopy: Sendable {
         return stored
     }
 
-    struct RebuildFailed: Error, CustomStringConvertible {
+    struct RebuildFailed: TransientFault, CustomStringConvertible {
         let status: Int
         var description: String { "the gateway's configuration snapshot answered \(status)" }
     }
@@ -135,7 +135,7 @@ public struct ConfigurationCopy: Sendable {
 
     public static let environmentKeys = ["PAYWIRE_GATEWAY_INTERNAL_URL"]
 
-    public struct NotYet: Error, CustomStringConvertible {
+    public struct NotYet: TransientFault, CustomStringConvertible {
         public let merchantId: String
         public let version: Int64
         public var description: String { "configuration copy has not reached version \(version) of merchant \(merchantId) yet" }

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Logging
 import Metrics
@@ -21,9 +22,12 @@ public struct PermanentMessageError: Error, CustomStringConvertible {
 }
 
 /// Runs a consumer-group member as a `Service`. Each message is handled in partition order; its
-/// offset is stored only after the handler returns (its effects are committed). A transient
-/// failure is retried with backoff, forever, because skipping would lose the event; a permanent
-/// one is dead-lettered, and only once the dead-letter copy is acknowledged is the offset stored.
+/// offset is stored only after the handler returns (its effects are committed). A known transient
+/// failure (database, broker or a dependency unavailable) is retried with backoff, forever,
+/// because skipping would lose the event; any other is tried a bounded number of times and then
+/// dead-lettered (replayable with `paywire deadletters`), and only once the dead-letter copy is
+/// acknowledged is the offset stored. Its progress is watched: lag and stuck time as metrics, and
+/// a partition stuck past `Liveness.stallLimit` fails `/health`.
 public final class KafkaConsumerService: Service, Sendable {
     public typealias Handler = @Sendable (KafkaConsumerMessage) async throws -> Void
 
@@ -37,6 +41,9 @@ public final class KafkaConsumerService: Service, Sendable {
     private let onAssigned: (@Sendable ([KafkaTopicPartition]) -> Void)?
     private let handled: Counter
     private let deadLettered: Counter
+    private let liveness: Liveness?
+    /// With `concurrentKeys`: messages in hand at most before the partitions are paused.
+    let maxInFlight: Int
 
     public init(
         configuration: KafkaConsumerConfiguration,
@@ -46,8 +53,12 @@ public final class KafkaConsumerService: Service, Sendable {
         waitUntil: @escaping @Sendable () async throws -> Void = {},
         concurrentKeys: Bool = false,
         onAssigned: (@Sendable ([KafkaTopicPartition]) -> Void)? = nil,
+        liveness: Liveness? = nil,
+        maxInFlight: Int = 2000,
         handler: @escaping Handler
     ) {
+        self.liveness = liveness
+        self.maxInFlight = maxInFlight
         self.concurrentKeys = concurrentKeys
         self.onAssigned = onAssigned
         self.configuration = configuration
@@ -69,10 +80,16 @@ public final class KafkaConsumerService: Service, Sendable {
             }
         }
         let stopping = StopFlag()
+        let watch = liveness?.watch(group: configuration.groupID, consumer: consumer)
         try await withGracefulShutdownHandler {
             do {
-                try await consumer.run(shouldStop: { stopping.isSet }, concurrentKeys: concurrentKeys) { message in
-                    try await self.handle(message, stopping: stopping)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    if let watch { group.addTask { await watch.run(until: { stopping.isSet }) } }
+                    try await consumer.run(shouldStop: { stopping.isSet }, concurrentKeys: concurrentKeys, maxInFlight: maxInFlight) { message in
+                        try await self.handle(message, stopping: stopping)
+                    }
+                    stopping.set()
+                    try await group.waitForAll()
                 }
             } catch is CancellationError, is StopFlag.Stopped {
                 // Shutdown while a message was being retried: its offset stays unstored.
@@ -80,6 +97,7 @@ public final class KafkaConsumerService: Service, Sendable {
         } onGracefulShutdown: {
             stopping.set()
         }
+        liveness?.unwatch(group: configuration.groupID)
         await consumer.close()
     }
 
@@ -87,10 +105,22 @@ public final class KafkaConsumerService: Service, Sendable {
     /// gets before it is dead-lettered: enough to ride out a fault misread as permanent, few
     /// enough that the partition moves on within seconds.
     public static let poisonTries = 3
+    /// Tries an error nothing knows gets (about half a minute with the backoff) before the
+    /// message is dead-lettered: a fault that passes has passed by then, one that does not would
+    /// otherwise hold its key and its partition for ever.
+    public static let unknownTries = 8
+
+    /// What a handler's error means for its message: `MessageFailure.classify`, and the HTTP
+    /// client's faults (a dependency unreachable or slow) as transient.
+    public static func classify(_ error: any Error) -> MessageFailure {
+        if error is HTTPClientError { return .transient }
+        return MessageFailure.classify(error)
+    }
 
     private func handle(_ message: KafkaConsumerMessage, stopping: StopFlag) async throws {
         var delay = Duration.milliseconds(100)
         var poisonFailures = 0
+        var unknownFailures = 0
         while true {
             do {
                 try await handler(message)
@@ -101,19 +131,30 @@ public final class KafkaConsumerService: Service, Sendable {
                 return
             } catch {
                 if stopping.isSet || Task.isCancelled { throw StopFlag.Stopped() }
-                let failure = MessageFailure.classify(error)
-                if case .poison(let reason, let detail) = failure {
+                let failure = Self.classify(error)
+                switch failure {
+                case .transient:
+                    break
+                case .poison(let reason, let detail):
                     poisonFailures += 1
                     if poisonFailures >= Self.poisonTries {
                         try await deadLetter(message, reason: reason, detail: detail, stopping: stopping)
                         return
                     }
+                case .unknown(let detail):
+                    unknownFailures += 1
+                    if unknownFailures >= Self.unknownTries {
+                        try await deadLetter(message, reason: "unclassified", detail: "\(detail) (after \(unknownFailures) tries)", stopping: stopping)
+                        return
+                    }
                 }
+                liveness?.noteRetry(group: configuration.groupID, reason: MessageFailure.loggable(error))
                 logger.warning("message handling failed; retrying", metadata: [
                     "kafka.partition": .string(message.topicPartition.description),
                     "kafka.offset": .stringConvertible(message.offset),
                     "transient": .stringConvertible(failure == .transient),
-                    "error": .string(String(describing: error)),
+                    "tries": .stringConvertible(poisonFailures + unknownFailures + 1),
+                    "error": .string(MessageFailure.loggable(error)),
                 ])
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))

@@ -1,6 +1,7 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import PaywireStore
 #endif
 
 /// Which network addresses a merchant's webhook may reach. Webhook URLs come from outside, so
@@ -79,7 +80,7 @@ public enum NetworkAddressPolicy {
         }
     }
 
-    public struct ResolutionError: Error, CustomStringConvertible {
+    public struct ResolutionError: TransientFault, CustomStringConvertible {
         public let host: String
         public let reason: String
         public var description: String { "could not resolve \(host): \(reason)" }

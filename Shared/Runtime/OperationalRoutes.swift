@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import PaywireKafka
 import PaywireModels
+import PaywireStore
 import PostgresNIO
 import Synchronization
 
@@ -14,9 +15,13 @@ public final class Readiness: Sendable {
     private let postgres: PostgresClient
     private let producer: KafkaProducer
 
-    public init(postgres: PostgresClient, producer: KafkaProducer) {
+    /// What `/health` checks: every consumer of the service moving on.
+    public let liveness: Liveness
+
+    public init(postgres: PostgresClient, producer: KafkaProducer, liveness: Liveness) {
         self.postgres = postgres
         self.producer = producer
+        self.liveness = liveness
     }
 
     private let conditions = NIOLockedValueBox<[String: Bool]>([:])
@@ -55,7 +60,7 @@ public final class Readiness: Sendable {
     }
 }
 
-public struct TimeoutError: Error, CustomStringConvertible {
+public struct TimeoutError: TransientFault, CustomStringConvertible {
     public var description: String { "timed out" }
 }
 
@@ -74,11 +79,14 @@ public func withTimeout<T: Sendable>(_ duration: Duration, _ body: @escaping @Se
 }
 
 public enum OperationalRoutes {
-    /// `GET /health` (the process answers), `GET /ready` (start-up done, PostgreSQL and Kafka
-    /// reachable) and `GET /metrics` (Prometheus text), on every service.
+    /// `GET /health` (the process answers and no consumer is stuck: see `Liveness`), `GET /ready`
+    /// (start-up done, PostgreSQL and Kafka reachable) and `GET /metrics` (Prometheus text), on
+    /// every service.
     public static func add<Context: RequestContext>(to router: Router<Context>, readiness: Readiness) {
         router.get("/health") { _, _ in
-            jsonResponse(.ok, ["status": .string("ok")])
+            let problems = readiness.liveness.problems()
+            if problems.isEmpty { return jsonResponse(.ok, ["status": .string("ok")]) }
+            return jsonResponse(.serviceUnavailable, ["status": .string("stalled"), "problems": .object(problems.mapValues(JSONValue.string))])
         }
         router.get("/ready") { _, _ in
             let problems = await readiness.check()

@@ -49,7 +49,7 @@ public struct ServiceInfrastructure: Sendable {
             configuration: KafkaProducerConfiguration(kafka: configuration.kafka),
             logger: logger
         )
-        readiness = Readiness(postgres: postgres, producer: producer)
+        readiness = Readiness(postgres: postgres, producer: producer, liveness: try Liveness(environment: configuration.environment, logger: logger))
     }
 
     /// Start-up work that must finish before consumers and the relay begin: schema migrations
@@ -89,6 +89,7 @@ public struct ServiceInfrastructure: Sendable {
             waitUntil: { [readiness] in try await readiness.waitUntilStarted() },
             concurrentKeys: concurrentKeys,
             onAssigned: onAssigned,
+            liveness: readiness.liveness,
             handler: handler
         )
     }

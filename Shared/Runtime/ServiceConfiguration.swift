@@ -26,6 +26,7 @@ public struct ServiceConfiguration: Sendable {
     public static let environmentKeys: [String] = [
         "HTTP_HOST", "HTTP_PORT", "DATABASE_URL", "DATABASE_MAX_CONNECTIONS", "KAFKA_BROKERS",
         "KAFKA_TOPIC_PARTITIONS", "KAFKA_MESSAGE_MAX_BYTES", "LOG_LEVEL", "PAYWIRE_ENCRYPTION_KEY",
+        Liveness.stallKey,
     ] + TopicNames.environmentKeys + KafkaSecurity.environmentKeys + MessagingRetention.environmentKeys
 
     public static let defaultDatabaseURL = "postgres://paywire:paywire@127.0.0.1:5432/paywire"

@@ -90,3 +90,52 @@ struct EventFanOutTests {
         }
     }
 }
+
+extension EventFanOutTests {
+    /// One merchant's configuration copy held back (its event made under a version the copy does
+    /// not have): another merchant's events are fanned out meanwhile, not after its wait.
+    @Test func aMerchantWhoseConfigurationLagsWaitsAlone() async throws {
+        try await withDispatcherDatabase { postgres in
+            let secrets = try SecretBox(base64Key: SecretBox.generateKey())
+            let copy = ConfigurationCopy(schema: WebhooksSchema.name, postgres: postgres, logger: logger)
+            func snapshot(_ merchantId: String, version: Int64) -> MerchantConfigurationSnapshot {
+                var snapshot = MerchantConfigurationSnapshot(merchantId: merchantId, version: version, defaultProfileId: "pro_\(merchantId)")
+                snapshot.profiles = [.init(profileId: "pro_\(merchantId)", webhookURL: "https://example.com/\(merchantId)", disabledEventTypes: [], sealedHashKey: nil, sealedCustomHeaders: nil, revenueRecoveryRetryAlgorithmType: nil)]
+                return snapshot
+            }
+            #expect(try await copy.store(snapshot("lag_m", version: 1)))
+            #expect(try await copy.store(snapshot("on_m", version: 1)))
+            let fanOut = EventFanOut(postgres: postgres, configuration: ConfigurationRepository(copy: copy, secrets: secrets, logger: logger), logger: logger)
+            func event(_ merchantId: String, objectId: String, version: Int64) throws -> KafkaConsumerMessage {
+                var envelope = EventEnvelope(type: "payment_succeeded", merchantId: merchantId, payload: .object(["payment_id": .string(objectId), "status": .string("succeeded")]))
+                envelope.configurationVersion = version
+                return KafkaConsumerMessage(topic: "paywire.payment.events", partition: 0, offset: 0, key: Array(objectId.utf8), value: try envelope.encoded(), headers: [])
+            }
+            func rows(_ objectId: String) async throws -> Int {
+                try await postgres.query("SELECT count(*)::int FROM webhooks.events WHERE object_id = \(objectId)").collect().first!.decode(Int.self)
+            }
+            // lag_m's event waits for version 2, which the copy does not have yet (as the consumer
+            // would, it is tried again while the version is not there).
+            let lagging = Collector<Bool>()
+            let gaveUp = Collector<Bool>()
+            let waiting = Task {
+                while true {
+                    do { try await fanOut.handle(try event("lag_m", objectId: "pay_lag", version: 2)); break } catch is ConfigurationCopy.NotYet { gaveUp.append(true) }
+                }
+                lagging.append(true)
+            }
+            // Meanwhile other merchants' events are written, one after another, while lag_m still waits.
+            for index in 0..<5 { try await fanOut.handle(try event("on_m", objectId: "pay_on_\(index)", version: 1)) }
+            for index in 0..<5 { #expect(try await rows("pay_on_\(index)") == 1) }
+            #expect(lagging.count == 0, "the lagging merchant's event finished before the others were written")
+            // Counted, not timed: behind lag_m's wait, each of on_m's events would have waited out
+            // the copy's whole timeout, and lag_m's handling would have given up at least once.
+            #expect(gaveUp.count == 0, "on_m's events waited behind lag_m's (\(gaveUp.count) timed-out waits)")
+            #expect(try await rows("pay_lag") == 0)
+            // Its version arrives: its event is fanned out then.
+            #expect(try await copy.store(snapshot("lag_m", version: 2)))
+            try await waiting.value
+            #expect(try await rows("pay_lag") == 1)
+        }
+    }
+}

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import PaywireModels
 import PaywireRuntime
+import PaywireStore
 
 /// Takes a card from the gateway's in-memory vault for one confirm. The card is in this
 /// process's memory only from here to the connector call. Only vault hosts on the allow-list
@@ -51,7 +52,7 @@ public struct CardVaultClient: Sendable {
         }
     }
 
-    struct VaultUnavailable: Error, CustomStringConvertible {
+    struct VaultUnavailable: TransientFault, CustomStringConvertible {
         var status: Int
         var description: String { "card vault answered \(status)" }
     }

@@ -135,6 +135,13 @@ public final class ConfigurationRepository: Sendable {
 
     /// Confirms the cached configurations of these merchants in one query: a current one is
     /// marked checked now, a stale one is dropped (the next lookup loads it).
+    /// Waits until the copy holds `version` of the merchant's configuration; at once, with no
+    /// query, when the cached configuration (read from the copy) already has it.
+    func waitFor(merchantId: String, version: Int64) async throws {
+        if let cached = cache.withLockedValue({ $0[merchantId]?.version }), cached >= version { return }
+        try await copy.waitFor(merchantId: merchantId, version: version)
+    }
+
     public func revalidate(_ merchantIds: Set<String>) async throws {
         guard !merchantIds.isEmpty else { return }
         let ids = Array(merchantIds)

@@ -20,6 +20,10 @@ public struct DeliverySettings: Sendable {
     /// Requests one endpoint has in flight from one replica at most
     /// (`PAYWIRE_WEBHOOK_ENDPOINT_CONCURRENCY`): a slow endpoint can hold this many slots, never all.
     public var perEndpoint = 10
+    /// Requests one receiving host (name and port) has in flight from one replica at most,
+    /// whatever endpoints it serves (`PAYWIRE_WEBHOOK_HOST_CONCURRENCY`): shared fairly, each of
+    /// the host's busy endpoints gets an equal share (and never more than `perEndpoint`).
+    public var perHost = 200
     /// A claimed delivery is this replica's for the request timeout plus this margin; a replica
     /// that dies leaves leases that expire, and another resumes the work.
     public var leaseMargin: Duration = .seconds(30)
@@ -32,7 +36,7 @@ public struct DeliverySettings: Sendable {
 
     public static let environmentKeys = [
         "WEBHOOK_REQUEST_TIMEOUT_SECONDS", "PAYWIRE_WEBHOOK_CONCURRENCY", "PAYWIRE_WEBHOOK_ENDPOINT_CONCURRENCY",
-        "PAYWIRE_WEBHOOK_LEASE_MARGIN_SECONDS", RetrySchedule.environmentKey, NetworkAddressPolicy.allowPrivateKey,
+        "PAYWIRE_WEBHOOK_HOST_CONCURRENCY", "PAYWIRE_WEBHOOK_LEASE_MARGIN_SECONDS", RetrySchedule.environmentKey, NetworkAddressPolicy.allowPrivateKey,
         "PAYWIRE_WEBHOOK_DISABLE_AFTER_HOURS",
     ]
 
@@ -42,6 +46,7 @@ public struct DeliverySettings: Sendable {
         requestTimeout = .seconds(try ServiceConfiguration.integer(environment, "WEBHOOK_REQUEST_TIMEOUT_SECONDS", default: 30, range: 1...300))
         concurrency = try ServiceConfiguration.integer(environment, "PAYWIRE_WEBHOOK_CONCURRENCY", default: 64, range: 1...4096)
         perEndpoint = try ServiceConfiguration.integer(environment, "PAYWIRE_WEBHOOK_ENDPOINT_CONCURRENCY", default: 10, range: 1...1000)
+        perHost = try ServiceConfiguration.integer(environment, "PAYWIRE_WEBHOOK_HOST_CONCURRENCY", default: 200, range: 1...10000)
         leaseMargin = .seconds(try ServiceConfiguration.integer(environment, "PAYWIRE_WEBHOOK_LEASE_MARGIN_SECONDS", default: 30, range: 1...3600))
         if let text = environment[RetrySchedule.environmentKey], !text.isEmpty { schedule = try RetrySchedule.parse(text) }
         allowPrivateNetworks = NetworkAddressPolicy.allowsPrivateNetworks(environment)
@@ -62,7 +67,7 @@ public final class DeliveryWorker: Service, Sendable {
     let settings: DeliverySettings
     /// This replica's name on the leases it takes.
     let owner = "dispatcher-" + UUID().uuidString.lowercased().prefix(12)
-    private let inFlight = NIOLockedValueBox<[String: Int]>([:])
+    private let inFlight = NIOLockedValueBox(DeliveryInFlight())
     /// Deliveries this replica has claimed and not yet recorded: their leases are renewed while
     /// they last, so a live replica never loses work to another however slow the request or the
     /// machine; only a dead replica's leases expire.
@@ -79,7 +84,8 @@ public final class DeliveryWorker: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.settings = settings
-        clients = WebhookHTTPClients(guardPrivateNetworks: !settings.allowPrivateNetworks, requestTimeout: settings.requestTimeout, logger: logger)
+        clients = WebhookHTTPClients(guardPrivateNetworks: !settings.allowPrivateNetworks, requestTimeout: settings.requestTimeout,
+                                     connectionsPerEndpoint: settings.perEndpoint, logger: logger)
         health = EndpointHealth(postgres: postgres, logger: logger, disableAfter: settings.disableAfter)
         limiter = EndpointRateLimiter()
     }
@@ -110,17 +116,18 @@ public final class DeliveryWorker: Service, Sendable {
             await withTaskGroup(of: Void.self) { outer in
                 outer.addTask { await recorder.run() }
                 outer.addTask { await self.renewLeases(until: { recorder.isFinished }) }
+                outer.addTask { await self.closeIdleClients(until: { recorder.isFinished }) }
                 await withDiscardingTaskGroup { sends in
                     while !stopping.withLockedValue({ $0 }) && !Task.isCancelled {
                         let busy = inFlight.withLockedValue { $0 }
-                        let free = settings.concurrency - busy.values.reduce(0, +)
+                        let free = settings.concurrency - busy.total
                         guard free > 0 else {
                             try? await Task.sleep(for: .milliseconds(5))
                             continue
                         }
                         let claimed: [Due]
                         do {
-                            claimed = try await claim(limit: min(free, 100), busy: busy)
+                            claimed = try await claim(limit: min(free, 100), allowance: busy.allowance(perEndpoint: settings.perEndpoint, perHost: settings.perHost))
                         } catch {
                             logger.error("claiming deliveries failed; retrying", metadata: ["error": .string(MessageFailure.loggable(error))])
                             try? await Task.sleep(for: .milliseconds(500))
@@ -135,14 +142,12 @@ public final class DeliveryWorker: Service, Sendable {
                         // than one per delivery; a failure only means each send asks for itself.
                         try? await configuration.revalidate(Set(claimed.map(\.merchantId)))
                         for item in claimed {
-                            inFlight.withLockedValue { $0[item.endpointKey, default: 0] += 1 }
+                            let host = DeliveryInFlight.hostKey(item.storedURL)
+                            inFlight.withLockedValue { $0.started(endpoint: item.endpointKey, host: host) }
                             sends.addTask {
                                 let outcome = await self.deliver(item)
                                 recorder.add(outcome)
-                                self.inFlight.withLockedValue { counts in
-                                    counts[item.endpointKey, default: 1] -= 1
-                                    if counts[item.endpointKey] == 0 { counts[item.endpointKey] = nil }
-                                }
+                                self.inFlight.withLockedValue { $0.finished(endpoint: item.endpointKey, host: host) }
                             }
                         }
                     }
@@ -184,12 +189,24 @@ public final class DeliveryWorker: Service, Sendable {
         }
     }
 
-    /// Takes up to `limit` due deliveries, at most `perEndpoint` in flight per endpoint counting
-    /// `busy` (this replica's requests running now), and leases them to this replica.
-    func claim(limit: Int, busy: [String: Int]) async throws -> [Due] {
-        let saturated = busy.filter { $0.value >= settings.perEndpoint }.map(\.key)
-        let keys = Array(busy.keys)
-        let counts = keys.map { busy[$0]! }
+    /// Closes endpoint clients nobody used for a while, once a minute.
+    func closeIdleClients(until done: @Sendable () -> Bool) async {
+        var next = ContinuousClock.now + .seconds(60)
+        while !done() {
+            try? await Task.sleep(for: .milliseconds(200))
+            guard ContinuousClock.now >= next else { continue }
+            next = ContinuousClock.now + .seconds(60)
+            await clients.closeIdle(inUse: Set(inFlight.withLockedValue { $0.perEndpoint.keys }))
+        }
+    }
+
+    /// Takes up to `limit` due deliveries and leases them to this replica: for an endpoint with
+    /// requests running now, at most its `allowance` more (its share of its endpoint and host
+    /// limits); for any other, at most `perEndpoint`.
+    func claim(limit: Int, allowance: [String: Int]) async throws -> [Due] {
+        let saturated = allowance.filter { $0.value <= 0 }.map(\.key)
+        let keys = Array(allowance.keys)
+        let counts = keys.map { settings.perEndpoint - allowance[$0]! }
         // Rows of saturated endpoints are not even looked at, so a large backlog at one slow
         // endpoint cannot fill the scan and starve the others.
         let rows = try await postgres.query("""
@@ -317,7 +334,7 @@ public final class DeliveryWorker: Service, Sendable {
         let started = ContinuousClock.now
         var answer = DeliveryOutcome.Answer()
         do {
-            let client = try await clients.client(for: url)
+            let client = try await clients.client(for: url, endpointKey: item.endpointKey)
             let response = try await client.execute(request, timeout: .seconds(Int64(settings.requestTimeout.components.seconds)))
             // Whatever the endpoint answers is kept as text PostgreSQL can hold: capped, NUL and
             // invalid UTF-8 replaced, so one endpoint's odd answer can never fail the record.
@@ -333,7 +350,7 @@ public final class DeliveryWorker: Service, Sendable {
         } catch let blocked as WebhookHTTPClients.Blocked {
             answer.error = "refused by the private-network guard: \(blocked.description)"
         } catch {
-            answer.error = String(describing: error).storable
+            answer.error = OutgoingWebhook.describe(error).storable
         }
         let elapsed = ContinuousClock.now - started
         answer.latencyMilliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)

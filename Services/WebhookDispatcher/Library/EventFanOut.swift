@@ -41,7 +41,12 @@ public struct EventFanOut: Sendable {
         // A recovery job's retries are payments of their own; the merchant hears only the job's
         // one final event (on the recovery events topic), not one per retry.
         if RecoveryIdentifiers.isRecoveryAttempt(objectId) { return }
-        try await batcher.submit(Incoming(envelope: envelope, objectId: objectId)) { batch in try await write(batch) }
+        // An event made under a configuration version is fanned out only once this service's
+        // copy has that version: an endpoint created before the payment receives its events.
+        // Waited for here, per key and concurrently, so a merchant whose copy lags waits alone
+        // and every other merchant's events are written meanwhile.
+        try await configuration.waitFor(merchantId: envelope.merchantId, version: envelope.configurationVersion ?? 0)
+        try await batcher.write(Incoming(envelope: envelope, objectId: objectId)) { batch in try await write(batch) }
     }
 
     /// One delivery row, as bound arrays take it.
@@ -51,15 +56,11 @@ public struct EventFanOut: Sendable {
         var messageId: String
     }
 
-    /// Writes a batch: the merchants' configurations confirmed in one query, then one transaction
-    /// that records the message ids and inserts the deliveries of those not seen before.
+    /// Writes a batch of events whose merchants' copies are current: the configurations confirmed
+    /// in one query, then one transaction that records the message ids and inserts the deliveries
+    /// of those not seen before.
     func write(_ batch: [Incoming]) async throws {
-        // An event made under a configuration version is fanned out only once this service's
-        // copy has that version: an endpoint created before the payment receives its events.
-        var needed: [String: Int64] = [:]
-        for item in batch { needed[item.envelope.merchantId] = max(needed[item.envelope.merchantId] ?? 0, item.envelope.configurationVersion ?? 0) }
-        for (merchantId, version) in needed { try await configuration.copy.waitFor(merchantId: merchantId, version: version) }
-        try await configuration.revalidate(Set(needed.keys))
+        try await configuration.revalidate(Set(batch.map(\.envelope.merchantId)))
         var rows: [Row] = []
         for item in batch {
             let envelope = item.envelope

@@ -104,17 +104,23 @@ struct EventLog: Sendable {
             let columns = row.makeRandomAccess()
             let body = try columns[12].decode(String.self)
             let headers = try columns[13].decode(String.self)
-            let request: [String: JSONValue] = ["body": .string(body), "headers": Self.headerPairs(headers)]
+            let request: [String: JSONValue] = ["body": .string(body), "headers": Self.headerPairs(headers, maskingMerchantValues: true)]
             delivery["request"] = .object(request)
             return .object(delivery)
         }
         throw APIError.notFound("Event")
     }
 
-    /// Headers as `[[name, value], …]`, sorted by name, as Hyperswitch shows them.
-    static func headerPairs(_ json: String?) -> JSONValue {
+    /// Headers as `[[name, value], …]`, sorted by name, as Hyperswitch shows them. In what Paywire
+    /// sent, every header but its own carries the merchant's `outgoing_webhook_custom_http_headers`
+    /// value (often a bearer token or a cookie): the receiver gets it, the log shows `***`, as the
+    /// profile's answers do.
+    static func headerPairs(_ json: String?, maskingMerchantValues: Bool = false) -> JSONValue {
         guard let json, let map = try? PaywireJSON.decoder.decode([String: String].self, from: Data(json.utf8)) else { return .array([]) }
-        return .array(map.sorted { $0.key.lowercased() < $1.key.lowercased() }.map { .array([.string($0.key), .string($0.value)]) })
+        return .array(map.sorted { $0.key.lowercased() < $1.key.lowercased() }.map { name, value in
+            let shown = maskingMerchantValues && !OutgoingWebhook.ownHeaders.contains(name.lowercased()) ? "***" : value
+            return .array([.string(name), .string(shown)])
+        })
     }
 
     static let attemptColumns = """
@@ -142,12 +148,13 @@ struct EventLog: Sendable {
             "is_delivery_successful": .bool(try columns[7].decode(Bool.self)),
             "initial_attempt_id": .string(try columns[8].decode(String.self)),
             "created": .string(PaywireJSON.format(try columns[9].decode(Date.self))),
-            "request": .object(["body": .string(try columns[10].decode(String.self)), "headers": headerPairs(try text(11))]),
+            "request": .object(["body": .string(try columns[10].decode(String.self)), "headers": headerPairs(try text(11), maskingMerchantValues: true)]),
             "response": .object([
                 "body": try text(12).map(JSONValue.string) ?? .null,
                 "headers": headerPairs(try text(13)),
                 "status_code": status.map { .number(Double($0)) } ?? .null,
-                "error_message": try text(15).map(JSONValue.string) ?? .null,
+                // Attempts recorded before errors were cleaned of build paths are cleaned here.
+                "error_message": try text(15).map { .string(OutgoingWebhook.describe(text: $0)) } ?? .null,
                 "latency_ms": latency.map { .number(Double($0)) } ?? .null,
             ]),
             "delivery_attempt": .string(try columns[16].decode(String.self)),

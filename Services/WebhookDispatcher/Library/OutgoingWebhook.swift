@@ -7,6 +7,8 @@ import PaywireModels
 public enum OutgoingWebhook {
     public static let userAgent = "Paywire-Webhooks/1"
     public static let signatureHeader = "X-Webhook-Signature-512"
+    /// The headers Paywire sets on every delivery (lowercased); any other came from the merchant.
+    static let ownHeaders: Set<String> = ["content-type", "user-agent", signatureHeader.lowercased(), "webhook-id", "webhook-timestamp", "webhook-signature"]
 
     /// A header name fit for a log line (control characters escaped).
     static func printable(_ text: String) -> String {
@@ -66,5 +68,21 @@ public enum OutgoingWebhook {
         let milliseconds = UInt64(now.timeIntervalSince1970 * 1000)
         let random = Hex.encode(Identifier.randomBytes(10))
         return "evt_" + Hex.encode(milliseconds, digits: 12) + random
+    }
+
+    /// A failed request as the merchant sees it in the attempts log: the error's own words, less
+    /// anything about how Paywire was built (TLS errors name the source file of the library that
+    /// raised them, `… at /…/.build/checkouts/swift-nio-ssl/…/tls_record.cc:127`).
+    public static func describe(_ error: any Error) -> String {
+        describe(text: String(describing: error))
+    }
+
+    static func describe(text: String) -> String {
+        var text = text
+        // " at <path>:<line>" as BoringSSL's errors end, then any other absolute source path.
+        for pattern in [#"\s+at\s+/[^\s\]\)]*:\d+"#, #"/[^\s\]\)]*\.(?:cc|c|h|cpp|swift)(?::\d+)*"#] {
+            text = text.replacingOccurrences(of: pattern, with: "", options: .regularExpression)
+        }
+        return text
     }
 }

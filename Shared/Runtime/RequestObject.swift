@@ -21,6 +21,9 @@ public struct RequestObject: Sendable {
             throw APIError.invalid("body", "is not valid JSON")
         }
         guard case .object(let fields) = value else { throw APIError.invalid("body", "must be a JSON object") }
+        if let repeated = DuplicateJSONKeys.firstRepeated(in: bytes) {
+            throw APIError.invalid(repeated, "appears more than once in its object; send each field once")
+        }
         try InputText.check(value, path: "")
         return RequestObject(fields)
     }

@@ -265,3 +265,49 @@ struct PerObjectOrderingTests {
         }
     }
 }
+
+extension EventsLogTests {
+    /// An endpoint made inactive by a 410, reactivated, and recovered at once (no wait between the
+    /// two calls): the recover acts on the configuration the reactivation made, so every recovered
+    /// delivery is sent — 20 times in a row. Both routes read the endpoint's status alike.
+    @Test func reactivateThenRecoverAtOnceDeliversEveryRecoveredDelivery() async throws {
+        let receiver = WebhookReceiver()
+        let receiverURL = try await receiver.start()
+        defer { receiver.stop() }
+        try await PaywireStack.with { stack in
+            let apiKey = try await stack.createMerchant("revive_m", webhookURL: nil)
+            try await stack.createSandboxAccount(merchantId: "revive_m", apiKey: apiKey)
+            let profile = try await defaultProfile(stack, "revive_m")
+            let endpoints = "/account/revive_m/business_profile/\(profile)/webhooks"
+            let endpoint = try await createEndpoint(stack, merchantId: "revive_m", profile: profile, apiKey: apiKey, url: receiverURL + "/r", events: ["payment_succeeded"])
+            let since = PaywireJSON.format(Date().addingTimeInterval(-60))
+            for round in 0..<20 {
+                // The endpoint answers 410: its delivery ends and the dispatcher makes it inactive.
+                receiver.respond(with: .gone)
+                let paymentId = try await payment(stack, apiKey: apiKey)
+                #expect(await eventually {
+                    (try? await events(stack, "revive_m", "object_id=\(paymentId)").events.first?["status_reason"] as? String) == "endpoint_gone"
+                }, "round \(round)")
+                #expect(await eventually {
+                    (try? await stack.request(.GET, "\(endpoints)/\(endpoint)", apiKey: apiKey).json?["status"] as? String) == "inactive"
+                }, "round \(round)")
+                // Fixed, reactivated and recovered in one breath.
+                receiver.respond(with: .ok)
+                #expect(try await stack.request(.POST, "\(endpoints)/\(endpoint)", apiKey: apiKey, body: #"{"status": "active"}"#).status == 200)
+                let recovered = try await stack.request(.POST, "/events/revive_m/recover", apiKey: apiKey, body: #"{"since": "\#(since)", "webhook_endpoint_id": "\#(endpoint)"}"#)
+                #expect(recovered.status == 200 && recovered.json?["scheduled"] as? Int == 1, "round \(round): \(recovered.body)")
+                // Both routes say active at once.
+                let single = try await stack.request(.GET, "\(endpoints)/\(endpoint)", apiKey: apiKey).json
+                let listBody = try await stack.request(.GET, endpoints, apiKey: apiKey).body
+                let listed = (try? JSONSerialization.jsonObject(with: Data(listBody.utf8)) as? [[String: Any]])?.first { $0["webhook_endpoint_id"] as? String == endpoint }
+                #expect(single?["status"] as? String == "active" && listed?["status"] as? String == "active", "round \(round)")
+                #expect(await eventually(timeout: .seconds(60)) {
+                    (try? await events(stack, "revive_m", "object_id=\(paymentId)").events.first?["delivery_status"] as? String) == "delivered"
+                }, "round \(round): the recovered delivery was not sent")
+                if webhookEvents(receiver, for: paymentId).filter({ $0 == "payment_succeeded" }).count < 2 {
+                    Issue.record("round \(round): the receiver did not get the recovered delivery")
+                }
+            }
+        }
+    }
+}

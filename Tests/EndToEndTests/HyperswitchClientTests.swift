@@ -77,6 +77,11 @@ struct HyperswitchClientTests {
             // Confirm from the browser: the merchant's decisions are not the browser's to make.
             let routed = try await stack.request(.POST, "/payments/\(paymentId)/confirm", apiKey: shop.publishableKey, body: #"{"client_secret": "\#(secret)", "routing": {"type": "single", "data": "sandbox"}, \#(Self.browserConfirm)}"#)
             #expect(routed.status == 400 && error(routed).field == "routing", "\(routed.body)")
+            // Nor may it charge a stored credential: the merchant's saved processor token is the
+            // server's to use (a browser brings the card).
+            let saved = try await stack.request(.POST, "/payments/\(paymentId)/confirm", apiKey: shop.publishableKey,
+                                                body: #"{"client_secret": "\#(secret)", "recurring_details": {"type": "processor_payment_token", "data": {"processor_payment_token": "tok_sandbox_4242"}}}"#)
+            #expect(saved.status == 400 && error(saved).field == "recurring_details", "\(saved.body)")
             let bad = try await stack.request(.POST, "/payments/\(paymentId)/confirm", apiKey: shop.publishableKey, body: #"{"client_secret": "\#(secondSecret)", \#(Self.browserConfirm)}"#)
             #expect(bad.status == 400 && error(bad).code == "IR_09")
             let confirmed = try await stack.request(.POST, "/payments/\(paymentId)/confirm", apiKey: shop.publishableKey, body: #"{"client_secret": "\#(secret)", \#(Self.browserConfirm)}"#)

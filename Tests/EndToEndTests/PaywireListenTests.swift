@@ -54,6 +54,20 @@ struct PaywireListenTests {
             let profile = try #require(try await stack.request(.GET, "/accounts/listen_m").json?["default_profile"] as? String)
             let endpoint = try await stack.request(.GET, "/account/listen_m/business_profile/\(profile)/webhooks/\(endpointId)", apiKey: apiKey)
             #expect(endpoint.json?["status"] as? String == "deprecated", "\(endpoint.body)")
+
+            // The deprecated endpoint does not use up one of the profile's 20: all 20 can still be
+            // registered, a 21st cannot, and deprecating one frees its place.
+            let endpoints = "/account/listen_m/business_profile/\(profile)/webhooks"
+            var created: [String] = []
+            for index in 0..<20 {
+                let made = try await stack.request(.POST, endpoints, apiKey: apiKey, body: #"{"webhook_url": "https://example.com/hook\#(index)", "events": ["payment_succeeded"]}"#)
+                #expect(made.status == 200, "endpoint \(index): \(made.body)")
+                if let id = made.json?["webhook_endpoint_id"] as? String { created.append(id) }
+            }
+            let oneTooMany = try await stack.request(.POST, endpoints, apiKey: apiKey, body: #"{"webhook_url": "https://example.com/hook20", "events": ["payment_succeeded"]}"#)
+            #expect(oneTooMany.status == 409, "\(oneTooMany.body)")
+            #expect(try await stack.request(.DELETE, endpoints + "/\(try #require(created.first))", apiKey: apiKey).status == 200)
+            #expect(try await stack.request(.POST, endpoints, apiKey: apiKey, body: #"{"webhook_url": "https://example.com/hook21", "events": ["payment_succeeded"]}"#).status == 200)
         }
     }
 }

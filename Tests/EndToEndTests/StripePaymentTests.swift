@@ -71,7 +71,7 @@ struct StripePaymentTests {
                 #expect(declined["decline_code"] as? String == code && declined["unified_code"] as? String == unified)
                 #expect(declined["unified_message"] as? String != nil)
                 if stripeCode == "card_declined" {
-                    #expect((declined["error_message"] as? String)?.contains("decline_code: \(code)") == true, "\(declined["error_message"] ?? "")")
+                    #expect((declined["error_message"] as? String)?.hasSuffix(", decline_code - \(code)") == true && (declined["error_message"] as? String)?.hasPrefix("message - ") == true, "\(declined["error_message"] ?? "")")
                     #expect(declined["network_decline_code"] as? String == network)
                 }
             }

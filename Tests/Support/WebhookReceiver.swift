@@ -22,9 +22,17 @@ public final class WebhookReceiver: Sendable {
     private let delay = NIOLockedValueBox<Duration>(.zero)
     private let failing = NIOLockedValueBox<(needle: String, remaining: Int)?>(nil)
     private let concurrency = NIOLockedValueBox<(now: Int, most: Int)>((0, 0))
+    private let pathDelays = NIOLockedValueBox<[String: Duration]>([:])
+    private let pathConcurrency = NIOLockedValueBox<[String: (now: Int, most: Int)]>([:])
 
     /// The most requests this receiver was handling at one moment.
     public var mostAtOnce: Int { concurrency.withLockedValue { $0.most } }
+    /// The most requests to `path` this receiver was handling at one moment.
+    public func mostAtOnce(path: String) -> Int { pathConcurrency.withLockedValue { $0[path]?.most ?? 0 } }
+    /// Requests to `path` being handled now.
+    public func openNow(path: String) -> Int { pathConcurrency.withLockedValue { $0[path]?.now ?? 0 } }
+    /// Answers to `path` wait this long first (one slow merchant on a host shared with others).
+    public func respond(after wait: Duration, onPath path: String) { pathDelays.withLockedValue { $0[path] = wait } }
     private let port = NIOLockedValueBox<Int?>(nil)
     private let task = NIOLockedValueBox<Task<Void, any Error>?>(nil)
 
@@ -46,14 +54,24 @@ public final class WebhookReceiver: Sendable {
     /// Starts listening on an ephemeral loopback port and returns the base URL.
     public func start() async throws -> String {
         let router = Router()
-        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { [received, status, answer, script, answerHeaders, delay, concurrency, failing] request, _ in
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { [received, status, answer, script, answerHeaders, delay, concurrency, failing, pathDelays, pathConcurrency] request, _ in
+            let path = request.uri.path
             concurrency.withLockedValue { $0.now += 1; $0.most = max($0.most, $0.now) }
-            defer { concurrency.withLockedValue { $0.now -= 1 } }
+            pathConcurrency.withLockedValue { all in
+                var entry = all[path] ?? (0, 0)
+                entry.now += 1
+                entry.most = max(entry.most, entry.now)
+                all[path] = entry
+            }
+            defer {
+                concurrency.withLockedValue { $0.now -= 1 }
+                pathConcurrency.withLockedValue { $0[path]?.now -= 1 }
+            }
             let body = try await request.body.collect(upTo: 1 << 20)
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName.lowercased()] = field.value }
             received.withLockedValue { $0.append(Received(path: request.uri.path, headers: headers, body: String(buffer: body))) }
-            let wait = delay.withLockedValue { $0 }
+            let wait = pathDelays.withLockedValue { $0[path] } ?? delay.withLockedValue { $0 }
             if wait > .zero { try await Task.sleep(for: wait) }
             let bytes = answer.withLockedValue { $0 }
             let text = String(buffer: body)

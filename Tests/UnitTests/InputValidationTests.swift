@@ -136,4 +136,15 @@ import PaymentCore
         let result = ConnectorResult(status: .pending, connectorTransactionId: "pi_\u{0}")
         #expect(result.connectorTransactionId == "pi_\u{FFFD}")
     }
+
+    @Test func aKeyRepeatedInAnObjectIsNamedWherePathItStands() {
+        func repeated(_ text: String) -> String? { DuplicateJSONKeys.firstRepeated(in: Data(text.utf8)) }
+        #expect(repeated(#"{"amount": 1000, "amount": 5}"#) == "amount")
+        #expect(repeated(#"{"amount": 1000, "\u0061mount": 5}"#) == "amount", "escapes resolved before comparing")
+        #expect(repeated(#"{"billing": {"address": {"city": "A", "city": "B"}}}"#) == "billing.address.city")
+        #expect(repeated(#"{"items": [{"name": "a"}, {"name": "b", "name": "c"}]}"#) == "items[1].name")
+        // The same key in sibling objects, in strings, or as a value is not a repeat.
+        #expect(repeated(#"{"a": {"x": 1}, "b": {"x": 2}, "c": ["x", "x"], "d": "{\"x\": 1, \"x\": 2}", "e": "e"}"#) == nil)
+        #expect(repeated(#"[{"x": 1}, {"x": 1}]"#) == nil)
+    }
 }

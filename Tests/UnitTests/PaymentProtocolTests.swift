@@ -78,12 +78,12 @@ import Testing
         // Stripe's own code and message (naming the decline code) for the payment's error_code /
         // error_message; the decline code as Paywire's neutral reason.
         #expect(declined == .failed(ConnectorDecline(code: "insufficient_funds", message: "The card was declined", rawCode: "insufficient_funds",
-                                                     processorCode: "card_declined", processorMessage: "The card was declined (decline_code: insufficient_funds)")))
+                                                     processorCode: "card_declined", processorMessage: "message - The card was declined, decline_code - insufficient_funds")))
         let advised = connector.handleResponse(.answered(status: 402, body: .object(["error": .object([
             "code": .string("card_declined"), "decline_code": .string("do_not_honor"), "network_decline_code": .string("05"), "network_advice_code": .string("21"),
         ])])), to: call)
         #expect(advised == .failed(ConnectorDecline(code: "do_not_honor", message: "The card was declined", rawCode: "05", adviceCode: "21",
-                                                    processorCode: "card_declined", processorMessage: "The card was declined (decline_code: do_not_honor)")))
+                                                    processorCode: "card_declined", processorMessage: "message - The card was declined, decline_code - do_not_honor")))
     }
 }
 

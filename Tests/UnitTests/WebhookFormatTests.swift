@@ -67,4 +67,45 @@ import Testing
         #expect(RetrySchedule.retryAfter("soon", now: now) == nil)
         #expect(RetrySchedule.retryAfter(nil) == nil)
     }
+
+    @Test func errorsShownToMerchantsCarryNoBuildPaths() {
+        struct TLSFailure: Error, CustomStringConvertible {
+            var description: String {
+                "handshakeFailed(sslError([Error: 268435581 error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED at /work/main/.build/checkouts/swift-nio-ssl/Sources/CNIOBoringSSL/ssl/tls_record.cc:127]))"
+            }
+        }
+        let shown = OutgoingWebhook.describe(TLSFailure())
+        #expect(shown.contains("CERTIFICATE_VERIFY_FAILED"))
+        #expect(!shown.contains("/") && !shown.contains(".build") && !shown.contains(".cc"), "\(shown)")
+        #expect(OutgoingWebhook.describe(text: "see /usr/src/x.swift:12 now") == "see  now")
+    }
+
+    @Test func attemptsLogShowsPaywiresHeadersAndMasksTheMerchantsOwn() throws {
+        let stored = #"{"Authorization": "Bearer sk_live_secret", "Cookie": "session=abc", "Content-Type": "application/json", "webhook-id": "evt_1", "User-Agent": "Paywire-Webhooks/1"}"#
+        guard case .array(let pairs) = EventLog.headerPairs(stored, maskingMerchantValues: true) else { Issue.record("not an array"); return }
+        let shown = Dictionary(uniqueKeysWithValues: pairs.compactMap { pair -> (String, String)? in
+            guard case .array(let items) = pair, let name = items.first?.stringValue, let value = items.last?.stringValue else { return nil }
+            return (name, value)
+        })
+        #expect(shown["Authorization"] == "***" && shown["Cookie"] == "***")
+        #expect(shown["Content-Type"] == "application/json" && shown["webhook-id"] == "evt_1" && shown["User-Agent"] == "Paywire-Webhooks/1")
+    }
+
+    @Test func endpointsOnOneHostShareItsCeilingFairlyAndEachKeepsItsOwnLimit() {
+        var running = DeliveryInFlight()
+        #expect(DeliveryInFlight.hostKey("https://Hooks.Example.com/a") == DeliveryInFlight.hostKey("https://hooks.example.com:443/b"))
+        #expect(DeliveryInFlight.hostKey("http://h:8080/a") != DeliveryInFlight.hostKey("http://h:8081/a"))
+        let host = DeliveryInFlight.hostKey("http://relay.example/x")
+        for _ in 0..<10 { running.started(endpoint: "slow", host: host) }
+        // Alone on its host: its own limit (10) is what holds it.
+        #expect(running.allowance(perEndpoint: 10, perHost: 12)["slow"] == 0)
+        // A second endpoint arrives: the host's 12 are split 6 and 6, so the slow one may start no
+        // more until it is under its share, and the newcomer may grow to 6.
+        running.started(endpoint: "fast", host: host)
+        let shares = running.allowance(perEndpoint: 10, perHost: 12)
+        #expect(shares["slow"] == -4 && shares["fast"] == 5)
+        for _ in 0..<10 { running.finished(endpoint: "slow", host: host) }
+        running.finished(endpoint: "fast", host: host)
+        #expect(running.total == 0 && running.perHost.isEmpty && running.perEndpoint.isEmpty)
+    }
 }

@@ -47,6 +47,8 @@ enum ClientSecretAccess {
         return .object(fields)
     }
 
-    /// What a browser may not decide when it confirms: how and where the merchant is paid.
-    static let merchantOnlyConfirmFields = ["routing", "capture_method"]
+    /// What a browser may not decide when it confirms: how and where the merchant is paid, and
+    /// any stored credential (charging a saved token or mandate is the merchant's server's call;
+    /// a browser holding only the publishable key must bring the card itself).
+    static let merchantOnlyConfirmFields = ["routing", "capture_method", "recurring_details", "mandate_id", "payment_token", "off_session"]
 }

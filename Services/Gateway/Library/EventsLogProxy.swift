@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import PaywireModels
 import PaywireRuntime
+import PostgresNIO
 
 /// The events log (`/events/{merchant_id}…`) on the public host. The dispatcher owns deliveries
 /// and attempts and answers these from its own schema; the gateway admits the caller (the admin
@@ -14,7 +15,12 @@ struct EventsLogProxy: Sendable {
     static let environmentKeys = ["PAYWIRE_WEBHOOK_DISPATCHER_URL"]
 
     let dispatcher: InternalAPIClient
+    /// The gateway's own database, for the merchant's configuration version.
+    let postgres: PostgresClient
     let logger: Logger
+
+    /// The query parameter that carries the merchant's configuration version to the dispatcher.
+    static let configurationVersionParameter = "configuration_version"
 
     func addRoutes(to router: some RouterMethods<PaywireRequestContext>) {
         router.get("/events/:merchant_id") { request, context in
@@ -40,8 +46,17 @@ struct EventsLogProxy: Sendable {
         var path = "/internal/events/" + Self.escape(merchantId) + suffix
         // The query is passed on re-encoded strictly (unreserved characters only), so the bytes
         // signed here are the bytes the dispatcher receives, whatever encoding the client used.
-        let query = request.uri.queryParameters.map { Self.escape(String($0.key)) + "=" + Self.escape(String($0.value)) }.joined(separator: "&")
-        if !query.isEmpty { path += "?" + query }
+        var query = request.uri.queryParameters
+            .filter { String($0.key) != Self.configurationVersionParameter }
+            .map { Self.escape(String($0.key)) + "=" + Self.escape(String($0.value)) }
+        // A manual retry or recover acts on the endpoint as the merchant configured it last (an
+        // endpoint reactivated a moment ago included): the dispatcher waits until its copy of the
+        // configuration has this version, as it does for payment events.
+        if request.method == .post {
+            let version = try await ConfigurationPublisher.currentVersion(merchantId, postgres: postgres, logger: logger)
+            query.append(Self.configurationVersionParameter + "=" + String(version))
+        }
+        if !query.isEmpty { path += "?" + query.joined(separator: "&") }
         let body = request.method == .post ? try await RequestObject.body(of: request, context: context) : ByteBuffer()
         return try await send(method: request.method == .post ? .POST : .GET, path: path, body: body)
     }

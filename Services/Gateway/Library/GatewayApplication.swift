@@ -56,6 +56,7 @@ public enum GatewayService {
         let internalSigner = try InternalAPISigner(encryptionKey: encryptionKey)
         let events = EventsLogProxy(
             dispatcher: InternalAPIClient(baseURL: dispatcherURL, signer: internalSigner, http: .shared),
+            postgres: infrastructure.postgres,
             logger: logger
         )
         let schedulerURL = configuration.environment["PAYWIRE_RECOVERY_SCHEDULER_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8082"
@@ -228,7 +229,21 @@ struct GatewayAPI: Sendable {
             router.get(RouterPath(endpoints)) { _, context in
                 let (merchantId, profileId) = try scope(context)
                 try await endpointStore.requireProfile(merchantId: merchantId, profileId: profileId)
-                return JSONResponse(.array(try await endpointStore.endpointResponses(profileId: profileId)))
+                // Each endpoint's status as the dispatcher last judged it, as the single view shows it.
+                let listed = try await endpointStore.endpointResponses(profileId: profileId)
+                let judged = await withTaskGroup(of: (Int, JSONValue).self) { group in
+                    for (index, item) in listed.enumerated() {
+                        group.addTask {
+                            guard case .object(let endpoint) = item, endpoint["status"] == .string("active"), let id = endpoint["webhook_endpoint_id"]?.stringValue else { return (index, item) }
+                            let modifiedAt = try? await endpointStore.modifiedAt(endpointId: id)
+                            return (index, .object(EndpointStatus.judged(endpoint, health: await events.endpointHealth(merchantId: merchantId, endpointId: id), modifiedAt: modifiedAt, withHealth: false)))
+                        }
+                    }
+                    var all = listed
+                    for await (index, value) in group { all[index] = value }
+                    return all
+                }
+                return JSONResponse(.array(judged))
             }
             router.get(RouterPath(endpoints + "/:webhook_endpoint_id")) { _, context in
                 let (merchantId, profileId) = try scope(context)
@@ -240,8 +255,7 @@ struct GatewayAPI: Sendable {
                 // The dispatcher's view: how the endpoint has been answering, and whether it has made
                 // the endpoint inactive (410, or failing too long) until the merchant changes it.
                 let health = await events.endpointHealth(merchantId: merchantId, endpointId: endpointId)
-                endpoint["health"] = health ?? .null
-                if endpoint["status"] == .string("active"), health?["state"] == .string("inactive") { endpoint["status"] = .string("inactive") }
+                endpoint = EndpointStatus.judged(endpoint, health: health, modifiedAt: try await endpointStore.modifiedAt(endpointId: endpointId), withHealth: true)
                 return JSONResponse(.object(endpoint))
             }
             router.post(RouterPath(endpoints + "/:webhook_endpoint_id")) { request, context in

@@ -23,11 +23,14 @@ struct EventsAPI: Sendable {
         group.get("/events/:merchant_id/:event_id/attempts") { _, context in
             JSONResponse(try await log.attempts(merchantId: try context.pathParameter("merchant_id"), id: try context.pathParameter("event_id")))
         }
-        group.post("/events/:merchant_id/:event_id/retry") { _, context in
-            JSONResponse(try await log.retry(merchantId: try context.pathParameter("merchant_id"), id: try context.pathParameter("event_id")))
+        group.post("/events/:merchant_id/:event_id/retry") { request, context in
+            let merchantId = try context.pathParameter("merchant_id")
+            try await caughtUp(merchantId: merchantId, request)
+            return JSONResponse(try await log.retry(merchantId: merchantId, id: try context.pathParameter("event_id")))
         }
         group.post("/events/:merchant_id/recover") { request, context in
             let merchantId = try context.pathParameter("merchant_id")
+            try await caughtUp(merchantId: merchantId, request)
             let body = try await RequestObject.read(from: request, context: context)
             let (since, until) = try Self.recoverWindow(body)
             let endpointId = try body.string("webhook_endpoint_id", maxLength: 64)
@@ -45,6 +48,20 @@ struct EventsAPI: Sendable {
         group.get("/endpoints/:merchant_id/:webhook_endpoint_id/health") { _, context in
             JSONResponse(try await health.view(merchantId: try context.pathParameter("merchant_id"), endpointId: try context.pathParameter("webhook_endpoint_id")))
         }
+    }
+
+    /// Waits until this service's configuration copy has the version the gateway was at when it
+    /// passed the command on (`configuration_version`), and drops what the cache held before, so
+    /// the retry or recover acts on the endpoint as the merchant left it.
+    func caughtUp(merchantId: String, _ request: Request) async throws {
+        guard let text = request.uri.queryParameters["configuration_version"] else { return }
+        guard let version = Int64(String(text)), version >= 0 else { throw APIError.invalid("configuration_version", "must be a whole number") }
+        do {
+            try await log.worker.configuration.waitFor(merchantId: merchantId, version: version)
+        } catch is ConfigurationCopy.NotYet {
+            throw APIError.unavailable("The webhook dispatcher has not received the merchant's latest configuration yet; retry shortly")
+        }
+        try await log.worker.configuration.revalidate([merchantId])
     }
 
     static func recoverWindow(_ body: RequestObject, now: Date = Date()) throws -> (Date, Date?) {

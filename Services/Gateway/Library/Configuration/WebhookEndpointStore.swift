@@ -76,11 +76,13 @@ struct WebhookEndpointStore: Sendable {
         guard let events = input.events else { throw APIError.invalid("\(field).events", "is required", code: "IR_05") }
         try checkTarget(url, field: field.isEmpty ? "webhook_url" : "\(field).webhook_url")
         // Callers hold the profile's endpoints locked (FOR UPDATE), so the count cannot race.
-        let countRows = try await connection.query("SELECT count(*) FROM gateway.webhook_endpoints WHERE profile_id = \(profileId)", logger: logger)
+        // Deprecated endpoints stay listed for the events log's sake but receive nothing, so they
+        // do not count: a profile that `paywire listen` used a hundred times can still register.
+        let countRows = try await connection.query("SELECT count(*) FROM gateway.webhook_endpoints WHERE profile_id = \(profileId) AND status <> 'deprecated'", logger: logger)
         var count = 0
         for try await value in countRows.decode(Int.self) { count = value }
         guard count < InputLimits.endpointsPerProfile else {
-            throw APIError(status: .conflict, type: "invalid_request", code: "IR_39", message: "The profile already has \(InputLimits.endpointsPerProfile) webhook endpoints, the most it may have (deprecated ones included); remove one first", field: field.isEmpty ? "webhook_url" : "\(field).webhook_url")
+            throw APIError(status: .conflict, type: "invalid_request", code: "IR_39", message: "The profile already has \(InputLimits.endpointsPerProfile) webhook endpoints that are not deprecated, the most it may have; remove one first", field: field.isEmpty ? "webhook_url" : "\(field).webhook_url")
         }
         let id = Identifier.make("whe")
         let secret = GatewayIdentifiers.webhookSecret()
@@ -106,6 +108,14 @@ struct WebhookEndpointStore: Sendable {
                 ordering = COALESCE(\(input.ordering), ordering), modified_at = now()
             WHERE webhook_endpoint_id = \(id)
             """, logger: logger)
+    }
+
+    /// When the merchant last changed the endpoint (nil: no such endpoint).
+    func modifiedAt(endpointId: String) async throws -> Date? {
+        for try await value in try await postgres.query("SELECT modified_at FROM gateway.webhook_endpoints WHERE webhook_endpoint_id = \(endpointId)", logger: logger).decode(Date.self) {
+            return value
+        }
+        return nil
     }
 
     func endpointResponses(profileId: String, onlyId: String? = nil, newSecrets: [String: String] = [:]) async throws -> [JSONValue] {

@@ -323,7 +323,7 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
             rawCode: error["network_decline_code"]?.stringValue ?? declineCode ?? code,
             adviceCode: error["network_advice_code"]?.stringValue,
             processorCode: code ?? paywireCode,
-            processorMessage: declineCode.map { "\(message) (decline_code: \($0))" } ?? message
+            processorMessage: declineCode.map { "message - \(message), decline_code - \($0)" } ?? message
         )
     }
 }

@@ -124,11 +124,11 @@ struct ConsumerWatch: Sendable {
                     "waiting_on": .string(liveness.lastRetry(group: group) ?? "a message still being handled"),
                 ])
             }
-            let now_stalled = Set(stalled.map(\.partition))
-            for partition in reported.subtracting(now_stalled) {
+            let stalledNow = Set(stalled.map(\.partition))
+            for partition in reported.subtracting(stalledNow) {
                 liveness.logger.notice("consumer moving again", metadata: ["kafka.group": .string(group), "kafka.partition": .string(partition.description)])
             }
-            reported = now_stalled
+            reported = stalledNow
         }
     }
 }

@@ -69,6 +69,7 @@ struct KafkaConsumerServiceTests {
             let producer = try KafkaProducer(configuration: .init(kafka: .init(bootstrapServers: cluster.bootstrapServers)), logger: logger)
             let total = 3000, limit = 200
             _ = try await producer.sendBatch((0..<total).map { KafkaProducerMessage(topic: topic, key: "held", value: Array("\($0)".utf8)) })
+            let (releases, release) = AsyncStream<Void>.makeStream()
             let released = Collector<Bool>(), handled = Collector<Int>(), waitingSeen = Collector<Int>(), lagSeen = Collector<Int64>()
             let liveness = Liveness(stallLimit: .seconds(2), interval: .milliseconds(500), logger: logger)
             let group = TestEnvironment.uniqueName("group")
@@ -76,8 +77,9 @@ struct KafkaConsumerServiceTests {
                 configuration: configuration(cluster, group: group, topic: topic), producer: producer, deadLetterTopic: "unused",
                 logger: logger, concurrentKeys: true, liveness: liveness, maxInFlight: limit
             ) { message in
-                // The first message waits (a merchant's configuration that has not arrived) until released.
-                while released.count == 0 { try await Task.sleep(for: .milliseconds(20)) }
+                // The first message waits (a merchant's configuration that has not arrived) until
+                // released; the key's later messages run after it, one at a time, so one waiter.
+                if released.count == 0 { for await _ in releases { break } }
                 handled.append(Int(String(decoding: message.value, as: UTF8.self))!)
             }
             try await run(service) {
@@ -90,6 +92,7 @@ struct KafkaConsumerServiceTests {
                     if !problems.isEmpty, lag >= Int64(limit) {
                         lagSeen.append(lag)
                         released.append(true)
+                        release.finish()
                     }
                     return false
                 }

@@ -231,12 +231,12 @@ struct GatewayAPI: Sendable {
                 try await endpointStore.requireProfile(merchantId: merchantId, profileId: profileId)
                 // Each endpoint's status as the dispatcher last judged it, as the single view shows it.
                 let listed = try await endpointStore.endpointResponses(profileId: profileId)
+                let modified = try await endpointStore.modifiedTimes(profileId: profileId)
                 let judged = await withTaskGroup(of: (Int, JSONValue).self) { group in
                     for (index, item) in listed.enumerated() {
                         group.addTask {
                             guard case .object(let endpoint) = item, endpoint["status"] == .string("active"), let id = endpoint["webhook_endpoint_id"]?.stringValue else { return (index, item) }
-                            let modifiedAt = try? await endpointStore.modifiedAt(endpointId: id)
-                            return (index, .object(EndpointStatus.judged(endpoint, health: await events.endpointHealth(merchantId: merchantId, endpointId: id), modifiedAt: modifiedAt, withHealth: false)))
+                            return (index, .object(EndpointStatus.judged(endpoint, health: await events.endpointHealth(merchantId: merchantId, endpointId: id), modifiedAt: modified[id], withHealth: false)))
                         }
                     }
                     var all = listed

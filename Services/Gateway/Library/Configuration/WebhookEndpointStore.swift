@@ -118,6 +118,15 @@ struct WebhookEndpointStore: Sendable {
         return nil
     }
 
+    /// When the merchant last changed each of the profile's endpoints, in one query.
+    func modifiedTimes(profileId: String) async throws -> [String: Date] {
+        var times: [String: Date] = [:]
+        for try await (id, value) in try await postgres.query("SELECT webhook_endpoint_id, modified_at FROM gateway.webhook_endpoints WHERE profile_id = \(profileId)", logger: logger).decode((String, Date).self) {
+            times[id] = value
+        }
+        return times
+    }
+
     func endpointResponses(profileId: String, onlyId: String? = nil, newSecrets: [String: String] = [:]) async throws -> [JSONValue] {
         let rows = try await postgres.query("""
             SELECT webhook_endpoint_id, webhook_url, events, status, rate_limit, ordering FROM gateway.webhook_endpoints

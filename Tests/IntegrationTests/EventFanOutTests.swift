@@ -105,7 +105,10 @@ extension EventFanOutTests {
             }
             #expect(try await copy.store(snapshot("lag_m", version: 1)))
             #expect(try await copy.store(snapshot("on_m", version: 1)))
-            let fanOut = EventFanOut(postgres: postgres, configuration: ConfigurationRepository(copy: copy, secrets: secrets, logger: logger), logger: logger)
+            // The wait outlasts any slow machine and the suite's time limit: were on_m's events held
+            // behind lag_m's wait, this test would run into that limit and fail.
+            let fanOut = EventFanOut(postgres: postgres, configuration: ConfigurationRepository(copy: copy, secrets: secrets, logger: logger), logger: logger,
+                                     configurationWait: .seconds(600))
             func event(_ merchantId: String, objectId: String, version: Int64) throws -> KafkaConsumerMessage {
                 var envelope = EventEnvelope(type: "payment_succeeded", merchantId: merchantId, payload: .object(["payment_id": .string(objectId), "status": .string("succeeded")]))
                 envelope.configurationVersion = version

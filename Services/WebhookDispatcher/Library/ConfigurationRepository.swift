@@ -137,9 +137,9 @@ public final class ConfigurationRepository: Sendable {
     /// marked checked now, a stale one is dropped (the next lookup loads it).
     /// Waits until the copy holds `version` of the merchant's configuration; at once, with no
     /// query, when the cached configuration (read from the copy) already has it.
-    func waitFor(merchantId: String, version: Int64) async throws {
+    func waitFor(merchantId: String, version: Int64, timeout: Duration = .seconds(10)) async throws {
         if let cached = cache.withLockedValue({ $0[merchantId]?.version }), cached >= version { return }
-        try await copy.waitFor(merchantId: merchantId, version: version)
+        try await copy.waitFor(merchantId: merchantId, version: version, timeout: timeout)
     }
 
     public func revalidate(_ merchantIds: Set<String>) async throws {

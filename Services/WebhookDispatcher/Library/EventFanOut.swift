@@ -16,9 +16,13 @@ public struct EventFanOut: Sendable {
     let logger: Logger
     let processed = ProcessedMessages(schema: WebhooksSchema.name, consumer: "payment-events")
     let batcher: FanOutBatcher
+    /// How long one event waits for its merchant's configuration version before the message is
+    /// tried again (a transient fault).
+    let configurationWait: Duration
 
-    public init(postgres: PostgresClient, configuration: ConfigurationRepository, logger: Logger) {
+    public init(postgres: PostgresClient, configuration: ConfigurationRepository, logger: Logger, configurationWait: Duration = .seconds(10)) {
         self.postgres = postgres
+        self.configurationWait = configurationWait
         self.logger = logger
         self.configuration = configuration
         batcher = FanOutBatcher()
@@ -45,7 +49,7 @@ public struct EventFanOut: Sendable {
         // copy has that version: an endpoint created before the payment receives its events.
         // Waited for here, per key and concurrently, so a merchant whose copy lags waits alone
         // and every other merchant's events are written meanwhile.
-        try await configuration.waitFor(merchantId: envelope.merchantId, version: envelope.configurationVersion ?? 0)
+        try await configuration.waitFor(merchantId: envelope.merchantId, version: envelope.configurationVersion ?? 0, timeout: configurationWait)
         try await batcher.write(Incoming(envelope: envelope, objectId: objectId)) { batch in try await write(batch) }
     }
 

@@ -51,7 +51,10 @@ public final class KafkaConsumer: Sendable {
 
     /// Up to `maxMessages`, waiting at most `timeout` for the first. Polling happens on the
     /// consumer's own thread; rebalance callbacks run there too.
-    public func poll(maxMessages: Int = 500, timeout: Duration = .milliseconds(100)) async throws -> [KafkaConsumerMessage] {
+    /// The wait costs no latency (it ends at the first message), only how soon a loop between
+    /// polls notices it should stop or pause: half a second keeps an idle consumer at two wake-ups
+    /// a second.
+    public func poll(maxMessages: Int = 500, timeout: Duration = .milliseconds(500)) async throws -> [KafkaConsumerMessage] {
         guard !isClosed else { throw KafkaError.shutdown }
         let client = client
         let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)

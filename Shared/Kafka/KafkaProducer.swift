@@ -32,11 +32,13 @@ public final class KafkaProducer: Service, Sendable {
     }
 
     /// Delivery reports are served by librdkafka's poll, which blocks; it gets a thread of its own.
+    /// The poll returns as soon as a report arrives, so its wait only sets how often an idle
+    /// producer wakes; shutdown ends it at once (`wakeEventServer`).
     private func startPollThread() {
         let client = client
         let thread = Thread { [self] in
             while !self.stopPolling.withLockedValue({ $0 }) {
-                client.serveEvents(timeoutMilliseconds: 50)
+                client.serveEvents(timeoutMilliseconds: 1000)
             }
             self.pollDone.signal()
         }
@@ -118,6 +120,7 @@ public final class KafkaProducer: Service, Sendable {
         // Purged messages report through the poll thread, which is still running.
         await executor.run { client.purgeAndFlush() }
         stopPolling.withLockedValue { $0 = true }
+        client.wakeEventServer()
         await executor.run { self.pollDone.wait() }
         await executor.run { client.destroy() }
         for batch in state.withLockedValue({ $0.close() }) { batch.failOutstanding(with: .shutdown) }

@@ -105,6 +105,11 @@ extension RDKafkaClient {
         rd_kafka_poll(handle, timeoutMilliseconds)
     }
 
+    /// Ends a `serveEvents` wait under way at once.
+    func wakeEventServer() {
+        rd_kafka_yield(handle)
+    }
+
     /// Waits until every queued message is acknowledged or failed, up to the timeout.
     func flush(timeoutMilliseconds: Int32) {
         rd_kafka_flush(handle, timeoutMilliseconds)

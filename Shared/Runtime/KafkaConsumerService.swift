@@ -89,6 +89,7 @@ public final class KafkaConsumerService: Service, Sendable {
                         try await self.handle(message, stopping: stopping)
                     }
                     stopping.set()
+                    group.cancelAll()
                     try await group.waitForAll()
                 }
             } catch is CancellationError, is StopFlag.Stopped {

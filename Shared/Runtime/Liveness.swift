@@ -98,12 +98,9 @@ struct ConsumerWatch: Sendable {
         var lagGauges: [KafkaTopicPartition: Gauge] = [:]
         let stuckGauge = Gauge(label: "paywire_consumer_stuck_seconds", dimensions: [("group", group)])
         let waitingGauge = Gauge(label: "paywire_consumer_waiting_messages", dimensions: [("group", group)])
-        var next = ContinuousClock.now
         while !stopped() && !Task.isCancelled {
-            // Short naps, so a stopping service is not held up by this watch.
-            try? await Task.sleep(for: .milliseconds(250))
-            guard ContinuousClock.now >= next else { continue }
-            next = ContinuousClock.now + liveness.interval
+            // A stopping consumer cancels this watch, which ends the sleep at once.
+            do { try await Task.sleep(for: liveness.interval) } catch { return }
             let now = ContinuousClock.now
             let progress = consumer.progress.snapshot
             for (partition, lag) in await Self.lag(of: consumer) {

@@ -81,7 +81,9 @@ public struct ServiceInfrastructure: Sendable {
         KafkaConsumerService(
             configuration: KafkaConsumerConfiguration(
                 kafka: configuration.kafka, groupID: groupID, topics: topics, autoOffsetReset: autoOffsetReset,
-                fetchWaitMaxMilliseconds: lowLatency ? 5 : 100
+                // Consumers off the request path never wait less than 100 ms (the mock broker answers
+                // an empty fetch only after the wait, and they need no lower latency).
+                fetchWaitMaxMilliseconds: lowLatency ? configuration.kafkaFetchWaitMilliseconds : max(100, configuration.kafkaFetchWaitMilliseconds)
             ),
             producer: producer,
             deadLetterTopic: configuration.topics.deadLetter,

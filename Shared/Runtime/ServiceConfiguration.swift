@@ -18,6 +18,14 @@ public struct ServiceConfiguration: Sendable {
     /// at least this) and checked at start-up against the largest message a service can produce.
     public var kafkaMessageMaxBytes: Int
     public var kafkaSecurity: KafkaSecurity
+    /// How long a fetch waits at the broker when there is nothing to read
+    /// (`KAFKA_FETCH_WAIT_MAX_MS`, default 500 as Kafka's own). Kafka answers as soon as data
+    /// arrives, so this costs no latency there, and an idle consumer asks twice a second. The dev
+    /// broker (librdkafka's mock cluster) always waits the whole time, so the dev stack and the
+    /// tests set it low.
+    public var kafkaFetchWaitMilliseconds: Int
+    /// How often an idle loop that is woken by notifications also looks by itself.
+    public var idleCheck: Duration
     public var logLevel: Logger.Level
     /// The whole environment, for service-specific settings.
     public var environment: [String: String]
@@ -26,7 +34,7 @@ public struct ServiceConfiguration: Sendable {
     public static let environmentKeys: [String] = [
         "HTTP_HOST", "HTTP_PORT", "DATABASE_URL", "DATABASE_MAX_CONNECTIONS", "KAFKA_BROKERS",
         "KAFKA_TOPIC_PARTITIONS", "KAFKA_MESSAGE_MAX_BYTES", "LOG_LEVEL", "PAYWIRE_ENCRYPTION_KEY",
-        Liveness.stallKey,
+        Liveness.stallKey, "KAFKA_FETCH_WAIT_MAX_MS", idleCheckKey,
     ] + TopicNames.environmentKeys + KafkaSecurity.environmentKeys + MessagingRetention.environmentKeys
 
     public static let defaultDatabaseURL = "postgres://paywire:paywire@127.0.0.1:5432/paywire"
@@ -47,6 +55,8 @@ public struct ServiceConfiguration: Sendable {
             throw ConfigurationError(key: "KAFKA_MESSAGE_MAX_BYTES", reason: "at least \(InputLimits.largestDeadLetterBytes): the largest message a service produces (a dead letter of the largest event) must fit")
         }
         kafkaSecurity = try KafkaSecurity(environment: environment)
+        kafkaFetchWaitMilliseconds = try Self.integer(environment, "KAFKA_FETCH_WAIT_MAX_MS", default: 500, range: 1...10_000)
+        idleCheck = try Self.idleCheck(environment)
         let levelText = environment["LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: levelText) else {
             throw ConfigurationError(key: "LOG_LEVEL", reason: "one of trace, debug, info, notice, warning, error, critical")
@@ -70,6 +80,15 @@ public struct ServiceConfiguration: Sendable {
             throw ConfigurationError(key: key, reason: "an integer in \(range.lowerBound)...\(range.upperBound)")
         }
         return number
+    }
+
+    public static let idleCheckKey = "PAYWIRE_IDLE_CHECK_SECONDS"
+
+    /// `PAYWIRE_IDLE_CHECK_SECONDS` (default 2): loops woken by database notifications (outbox
+    /// relays, the delivery worker) also look for work this often, which bounds the delay after a
+    /// notification missed while the listening connection was replaced.
+    public static func idleCheck(_ environment: [String: String]) throws -> Duration {
+        .seconds(try integer(environment, idleCheckKey, default: 2, range: 1...3600))
     }
 
     /// The AES-256 key that seals secrets at rest (base64 of 32 bytes). Services that read or

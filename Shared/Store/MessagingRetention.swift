@@ -49,21 +49,15 @@ public struct MessagingRetention: Service {
     }
 
     public func run() async throws {
-        do { try await cancelWhenGracefulShutdown { try await waitUntil() } } catch { return }
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                let removed = try await sweep()
-                if removed.outbox + removed.processed > 0 {
-                    logger.info("messaging retention", metadata: [
-                        "schema": .string(schema), "outbox_rows": .stringConvertible(removed.outbox), "processed_ids": .stringConvertible(removed.processed),
-                    ])
-                }
-            } catch {
-                if Task.isCancelled || Task.isShuttingDownGracefully { break }
-                logger.warning("messaging retention failed; will retry", metadata: ["schema": .string(schema), "error": .string(MessageFailure.loggable(error))])
+        try await PeriodicWork(name: "messaging retention (\(schema))", interval: interval, logger: logger, startAfter: waitUntil) {
+            let removed = try await sweep()
+            if removed.outbox + removed.processed > 0 {
+                logger.info("messaging retention", metadata: [
+                    "schema": .string(schema), "outbox_rows": .stringConvertible(removed.outbox), "processed_ids": .stringConvertible(removed.processed),
+                ])
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-        }
+            return .idle
+        }.run()
     }
 
     /// Deletes everything past retention, a batch at a time. Returns how many rows went.

@@ -19,7 +19,10 @@ public final class OutboxRelay: Service, Sendable {
     private let producer: KafkaProducer
     private let logger: Logger
     private let batchSize: Int
+    /// With a `wake` (the schema's outbox notifications), an idle relay sleeps until a row is
+    /// written, and looks by itself only this often; without one, it polls this often.
     private let idleInterval: Duration
+    private let wake: WakeSignal?
     private let leaseSeconds: Double
     private let published: Counter
     private let setAsideCounter: Counter
@@ -36,10 +39,12 @@ public final class OutboxRelay: Service, Sendable {
         logger: Logger,
         batchSize: Int = 500,
         idleInterval: Duration = .milliseconds(20),
+        wake: WakeSignal? = nil,
         lease: Duration = .seconds(30),
         afterProduce: (@Sendable () async throws -> Void)? = nil
     ) {
         self.afterProduce = afterProduce
+        self.wake = wake
         self.schema = schema
         self.client = client
         self.producer = producer
@@ -52,17 +57,9 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    let count = try await self.publishPending()
-                    if count == 0 { try? await Task.sleep(for: self.idleInterval) }
-                } catch {
-                    self.logger.error("outbox relay failed; retrying", metadata: ["schema": .string(self.schema), "error": .string(MessageFailure.loggable(error))])
-                    try? await Task.sleep(for: .milliseconds(500))
-                }
-            }
-        }
+        try await PeriodicWork(name: "outbox relay (\(schema))", interval: idleInterval, wake: wake, logger: logger, errorPause: .milliseconds(500)) {
+            try await self.publishPending() > 0 ? .now : .idle
+        }.run()
         // One last pass so what was committed before shutdown leaves now rather than at restart,
         // then the lease goes, so another replica takes over at once.
         _ = try? await publishPending()

@@ -58,4 +58,27 @@ public enum MessagingTables {
             CREATE INDEX IF NOT EXISTS processed_messages_by_age ON \(schema).processed_messages (processed_at);
             """)
     }
+
+    /// A trigger that tells the schema's listeners (`DatabaseNotifications`) when `table` gets
+    /// rows (matching `when`, a condition on `NEW`, checked row by row; without one, once per
+    /// statement), with `payload` naming the loop to wake. One notification per transaction and
+    /// payload reaches the listener (PostgreSQL folds the rest).
+    public static func notifyMigration(schema: String, version: Int, table: String, payload: String, events: String = "INSERT", when: String? = nil) -> SchemaMigration {
+        let function = "\(schema).notify_\(payload)"
+        let each = when.map { "FOR EACH ROW WHEN (\($0))" } ?? "FOR EACH STATEMENT"
+        return SchemaMigration(version: version, name: "notify \(payload)", sql: """
+            CREATE FUNCTION \(function)() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM pg_notify('\(DatabaseNotifications.channel(schema))', '\(payload)');
+                RETURN NULL;
+            END $$;
+            CREATE TRIGGER notify_\(payload) AFTER \(events) ON \(schema).\(table)
+                \(each) EXECUTE FUNCTION \(function)();
+            """)
+    }
+
+    /// The outbox relay is woken by every row written to the outbox.
+    public static func outboxNotifyMigration(schema: String, version: Int) -> SchemaMigration {
+        notifyMigration(schema: schema, version: version, table: "outbox", payload: "outbox")
+    }
 }

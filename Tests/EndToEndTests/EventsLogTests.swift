@@ -51,7 +51,10 @@ struct EventsLogTests {
         let firstURL = try await first.start(), secondURL = try await second.start(), flakyURL = try await flaky.start()
         defer { [first, second, flaky].forEach { $0.stop() } }
         flaky.respond(inOrder: [.internalServerError, .internalServerError, .internalServerError])
-        try await PaywireStack.with(extraEnvironment: ["PAYWIRE_WEBHOOK_RETRY_SCHEDULE": "1s,1s,1s,1s"]) { stack in
+        // Loops that find work by being woken (outbox relays, the delivery worker) look by
+        // themselves only once an hour here: every delivery, retry and recovery below arrives
+        // because a notification or a next-due time woke them.
+        try await PaywireStack.with(extraEnvironment: ["PAYWIRE_WEBHOOK_RETRY_SCHEDULE": "1s,1s,1s,1s", "PAYWIRE_IDLE_CHECK_SECONDS": "3600"]) { stack in
             let apiKey = try await stack.createMerchant("seed_m", webhookURL: nil)
             let otherKey = try await stack.createMerchant("seed_other", webhookURL: nil)
             try await stack.createSandboxAccount(merchantId: "seed_m", apiKey: apiKey)

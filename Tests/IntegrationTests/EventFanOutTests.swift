@@ -15,18 +15,6 @@ import Testing
 struct EventFanOutTests {
     let logger = TestEnvironment.logger("fan-out", level: .error)
 
-    func withDispatcherDatabase(_ body: @Sendable (PostgresClient) async throws -> Void) async throws {
-        let testURL = try #require(TestEnvironment.databaseURL, "PAYWIRE_TEST_DATABASE_URL is not set: run ./scripts/test")
-        let database = TestEnvironment.uniqueName("fanout")
-        try await withTestPostgres { try await $0.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)")) }
-        var components = URLComponents(string: testURL)!
-        components.path = "/\(database)"
-        try await withStackDatabase(components.string!) { postgres in
-            try await WebhooksSchema.migrator.migrate(client: postgres, logger: logger)
-            try await body(postgres)
-        }
-    }
-
     func event(_ type: String, objectId: String, version: Int64) throws -> KafkaConsumerMessage {
         var envelope = EventEnvelope(type: type, merchantId: "fan_m", payload: .object(["payment_id": .string(objectId), "refund_id": .string(objectId), "status": .string("x")]))
         envelope.configurationVersion = version
@@ -34,7 +22,7 @@ struct EventFanOutTests {
     }
 
     @Test func oneRowPerSubscribedActiveEndpointAndNeverTwice() async throws {
-        try await withDispatcherDatabase { postgres in
+        try await withDispatcherDatabase("fanout", logger: logger) { postgres in
             let secrets = try SecretBox(base64Key: SecretBox.generateKey())
             let copy = ConfigurationCopy(schema: WebhooksSchema.name, postgres: postgres, logger: logger)
             func endpoint(_ id: String, events: [String], status: String = "active", ordering: String = "none") throws -> MerchantConfigurationSnapshot.Endpoint {
@@ -95,7 +83,7 @@ extension EventFanOutTests {
     /// One merchant's configuration copy held back (its event made under a version the copy does
     /// not have): another merchant's events are fanned out meanwhile, not after its wait.
     @Test func aMerchantWhoseConfigurationLagsWaitsAlone() async throws {
-        try await withDispatcherDatabase { postgres in
+        try await withDispatcherDatabase("fanout", logger: logger) { postgres in
             let secrets = try SecretBox(base64Key: SecretBox.generateKey())
             let copy = ConfigurationCopy(schema: WebhooksSchema.name, postgres: postgres, logger: logger)
             func snapshot(_ merchantId: String, version: Int64) -> MerchantConfigurationSnapshot {

@@ -19,6 +19,9 @@ public final class ServiceProcess: @unchecked Sendable {
         process.arguments = arguments
         var full = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PAYWIRE_TEST") }
         full.merge(environment) { _, new in new }
+        // Tests run against the dev broker (librdkafka's mock cluster), which answers an empty
+        // fetch only after the whole wait: a short one keeps request round trips fast.
+        if full["KAFKA_FETCH_WAIT_MAX_MS"] == nil { full["KAFKA_FETCH_WAIT_MAX_MS"] = "5" }
         full["PAYWIRE_EXIT_WITH_PARENT"] = "1"
         process.environment = full
         try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)

@@ -94,11 +94,13 @@ public enum GatewayService {
         let listener = try internalListener(configuration)
         let readiness = infrastructure.readiness
         readiness.require("replies")
+        let notifications = DatabaseNotifications(schema: GatewaySchema.name, client: infrastructure.postgres, logger: logger)
         return PaywireApplication(
             services: [
                 infrastructure.postgres,
                 infrastructure.producer,
                 StartUpService(logger: logger) { try await infrastructure.startUp(migrator: GatewaySchema.migrator) },
+                notifications,
                 try infrastructure.messagingRetention(schema: GatewaySchema.name),
                 infrastructure.consumer(
                     groupID: replies.instanceId,
@@ -113,7 +115,8 @@ public enum GatewayService {
                 // Configuration changes (and anything else the gateway enqueues) leave through its outbox.
                 DeferredService(
                     waitUntil: readiness.waitUntilStarted,
-                    service: OutboxRelay(schema: GatewaySchema.name, client: infrastructure.postgres, producer: infrastructure.producer, logger: logger)
+                    service: OutboxRelay(schema: GatewaySchema.name, client: infrastructure.postgres, producer: infrastructure.producer, logger: logger,
+                                         idleInterval: configuration.idleCheck, wake: notifications.signal("outbox"))
                 ),
                 ServiceInfrastructure.application(router: internalRouter, host: listener.host, port: listener.port, serverName: "paywire-gateway-internal", logger: logger),
                 infrastructure.httpServer(router: router),

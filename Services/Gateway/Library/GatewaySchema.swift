@@ -124,5 +124,6 @@ public enum GatewaySchema {
                 ADD COLUMN current_of TEXT CHECK (current_of IN ('payment', 'refund'));
             """),
         MessagingTables.relayLeaseMigration(schema: name, version: 9),
+        MessagingTables.outboxNotifyMigration(schema: name, version: 10),
     ])
 }

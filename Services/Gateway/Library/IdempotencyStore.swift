@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PaywireModels
 import PaywireRuntime
+import PaywireStore
 import PostgresNIO
 import ServiceLifecycle
 
@@ -114,17 +115,10 @@ struct IdempotencyKeyExpiry: Service {
     var interval: Duration = .seconds(600)
 
     func run() async throws {
-        do { try await cancelWhenGracefulShutdown { try await waitUntil() } } catch { return }
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                let seconds = Double(retention.components.seconds)
-                try await postgres.query("DELETE FROM gateway.idempotency_keys WHERE created_at < now() - make_interval(secs => \(seconds))", logger: logger)
-            } catch {
-                if Task.isCancelled || Task.isShuttingDownGracefully { break }
-                logger.warning("idempotency key expiry failed; will retry", metadata: ["error": .string(String(describing: error))])
-            }
-            // Graceful shutdown ends the wait at once instead of after the interval.
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-        }
+        let seconds = Double(retention.components.seconds)
+        try await PeriodicWork(name: "idempotency key expiry", interval: interval, logger: logger, startAfter: waitUntil) {
+            try await postgres.query("DELETE FROM gateway.idempotency_keys WHERE created_at < now() - make_interval(secs => \(seconds))", logger: logger)
+            return .idle
+        }.run()
     }
 }

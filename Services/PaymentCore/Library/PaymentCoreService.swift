@@ -30,7 +30,9 @@ public enum PaymentCoreService {
             operations: operations, producer: infrastructure.producer, topics: configuration.topics,
             signer: try CommandSigner(environment: configuration.environment), configuration: copy, logger: logger
         )
-        let relay = OutboxRelay(schema: PaymentsSchema.name, client: infrastructure.postgres, producer: infrastructure.producer, logger: logger)
+        let notifications = DatabaseNotifications(schema: PaymentsSchema.name, client: infrastructure.postgres, logger: logger)
+        let relay = OutboxRelay(schema: PaymentsSchema.name, client: infrastructure.postgres, producer: infrastructure.producer, logger: logger,
+                                idleInterval: configuration.idleCheck, wake: notifications.signal("outbox"))
         let router = Router(context: PaywireRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
         IncomingWebhookRoutes(operations: operations, logger: logger).add(to: router)
@@ -40,6 +42,7 @@ public enum PaymentCoreService {
                 infrastructure.postgres,
                 infrastructure.producer,
                 StartUpService(logger: logger) { try await infrastructure.startUp(migrator: PaymentsSchema.migrator) },
+                notifications,
                 StartUpService(logger: logger) { [gateway = try ConfigurationCopy.gatewayAPI(configuration.environment)] in
                     try await infrastructure.readiness.waitUntilStarted()
                     try await copy.rebuild(from: gateway)

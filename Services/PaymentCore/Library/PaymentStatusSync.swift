@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import PaywireModels
+import PaywireStore
 import PostgresNIO
 import PaywireRuntime
 import ServiceLifecycle
@@ -22,19 +23,9 @@ public struct PaymentStatusSync: Service {
     var logger: Logger { operations.logger }
 
     public func run() async throws {
-        do { try await cancelWhenGracefulShutdown { try await waitUntil() } } catch { return }
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                let worked = try await syncDueAttempts() + syncDueRefunds()
-                if worked > 0 { continue }
-            } catch {
-                if Task.isCancelled || Task.isShuttingDownGracefully { break }
-                logger.error("status sync failed; will retry", metadata: ["error": .string(String(describing: error))])
-            }
-            // Graceful shutdown ends the wait at once instead of after the interval.
-            let interval = operations.settings.syncInterval
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-        }
+        try await PeriodicWork(name: "status sync", interval: operations.settings.syncInterval, logger: logger, startAfter: waitUntil) {
+            try await syncDueAttempts() + syncDueRefunds() > 0 ? .now : .idle
+        }.run()
     }
 
     struct DueAttempt {

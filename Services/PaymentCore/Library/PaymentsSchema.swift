@@ -108,5 +108,6 @@ public enum PaymentsSchema {
             ALTER TABLE payments.payment_attempts ADD COLUMN decline_code TEXT, ADD COLUMN network_advice_code TEXT;
             UPDATE payments.payment_attempts SET decline_code = error_code WHERE error_code IS NOT NULL;
             """),
+        MessagingTables.outboxNotifyMigration(schema: name, version: 8),
     ])
 }

@@ -25,12 +25,14 @@ public enum RecoverySchedulerService {
             postgres: postgres, secrets: try SecretBox(base64Key: encryptionKey), copy: copy, policy: try RecoveryRetryPolicy(environment: environment),
             clock: RecoveryClock(), topics: configuration.topics, logger: logger
         )
-        let runner = RecoveryTaskRunner(
+        let notifications = DatabaseNotifications(schema: RecoverySchema.name, client: postgres, logger: logger)
+        var runner = RecoveryTaskRunner(
             jobs: jobs, producer: infrastructure.producer, signer: signer,
             interval: .milliseconds(try ServiceConfiguration.integer(environment, "PAYWIRE_RECOVERY_INTERVAL_MS", default: 1000, range: 10...60_000)),
             batchSize: try ServiceConfiguration.integer(environment, "PAYWIRE_RECOVERY_BATCH", default: 100, range: 1...10_000),
             outcomeTimeout: Double(try ServiceConfiguration.integer(environment, "PAYWIRE_RECOVERY_OUTCOME_TIMEOUT_MS", default: 300_000, range: 1000...86_400_000)) / 1000
         )
+        runner.wake = notifications.signal("tasks")
         let topics = configuration.topics
         // Reports from the billing platform (signed by the gateway: checked before anything in
         // them is believed) and the outcomes of this service's own retries.
@@ -59,6 +61,7 @@ public enum RecoverySchedulerService {
                 infrastructure.postgres,
                 infrastructure.producer,
                 StartUpService(logger: logger) { try await infrastructure.startUp(migrator: RecoverySchema.migrator) },
+                notifications,
                 try infrastructure.messagingRetention(schema: RecoverySchema.name),
                 StartUpService(logger: logger) { [gateway = try ConfigurationCopy.gatewayAPI(environment)] in
                     try await infrastructure.readiness.waitUntilStarted()
@@ -67,7 +70,8 @@ public enum RecoverySchedulerService {
                 // The final events leave through the outbox.
                 DeferredService(
                     waitUntil: infrastructure.readiness.waitUntilStarted,
-                    service: OutboxRelay(schema: RecoverySchema.name, client: postgres, producer: infrastructure.producer, logger: logger)
+                    service: OutboxRelay(schema: RecoverySchema.name, client: postgres, producer: infrastructure.producer, logger: logger,
+                                         idleInterval: configuration.idleCheck, wake: notifications.signal("outbox"))
                 ),
                 DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: runner),
                 infrastructure.consumer(groupID: "recovery-scheduler-configuration", topics: [topics.configuration], concurrentKeys: true, handler: copy.handle),

@@ -54,5 +54,9 @@ public enum RecoverySchema {
             );
             CREATE INDEX attempts_by_card ON recovery.attempts (merchant_id, card_key, attempted_at);
             """),
+        MessagingTables.outboxNotifyMigration(schema: name, version: 6),
+        // New and rescheduled tasks wake the task runner.
+        MessagingTables.notifyMigration(schema: name, version: 7, table: "process_tracker", payload: "tasks",
+                                        events: "INSERT OR UPDATE OF schedule_time, status", when: "NEW.status IN ('pending', 'waiting')"),
     ])
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import PaywireKafka
 import PaywireModels
 import PaywireRuntime
@@ -21,6 +22,8 @@ struct RecoveryTaskRunner: Service {
     let interval: Duration
     let batchSize: Int
     let outcomeTimeout: Double
+    /// Set when a task is written due (the schema's `tasks` notifications).
+    var wake: WakeSignal? = nil
     let owner = "recovery-" + Identifier.random(12)
 
     var postgres: PostgresClient { jobs.postgres }
@@ -29,24 +32,19 @@ struct RecoveryTaskRunner: Service {
     static let environmentKeys = ["PAYWIRE_RECOVERY_INTERVAL_MS", "PAYWIRE_RECOVERY_BATCH", "PAYWIRE_RECOVERY_OUTCOME_TIMEOUT_MS"]
 
     func run() async throws {
-        var gaugesRecorded = ContinuousClock.now - .seconds(60)
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                // A full batch means more may be due: go on at once.
-                if try await runDue() >= batchSize { continue }
-                // The gauges count the whole tracker: every few seconds, not after every pass
-                // (replicas sharing a backlog often claim less than a batch).
-                if ContinuousClock.now - gaugesRecorded >= .seconds(5) {
-                    try await recordGauges()
-                    gaugesRecorded = ContinuousClock.now
-                }
-            } catch {
-                if Task.isCancelled || Task.isShuttingDownGracefully { break }
-                logger.warning("recovery pass failed", metadata: ["error": .string(MessageFailure.loggable(error))])
+        let gaugesRecorded = NIOLockedValueBox(ContinuousClock.now - .seconds(60))
+        try await PeriodicWork(name: "recovery task runner", interval: interval, wake: wake, logger: logger) {
+            // A full batch means more may be due: go on at once.
+            if try await runDue() >= batchSize { return .now }
+            // The gauges count the whole tracker: every few seconds, not after every pass
+            // (replicas sharing a backlog often claim less than a batch).
+            let now = ContinuousClock.now
+            if gaugesRecorded.withLockedValue({ now - $0 >= .seconds(5) }) {
+                try await recordGauges()
+                gaugesRecorded.withLockedValue { $0 = now }
             }
-            // Stops at once on SIGTERM: the sleep is cancelled, a pass under way finishes.
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-        }
+            return .idle
+        }.run()
     }
 
     /// Claims and runs what is due now; returns how many tasks it claimed.

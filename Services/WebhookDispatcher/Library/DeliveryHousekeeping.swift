@@ -1,7 +1,9 @@
 import Foundation
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import PaywireRuntime
+import PaywireStore
 import PostgresNIO
 import ServiceLifecycle
 
@@ -29,21 +31,16 @@ public struct DeliveryHousekeeping: Service {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            var lastRetention = ContinuousClock.now - .seconds(3600)
-            while !Task.isCancelled {
-                do {
-                    try await measure()
-                    if ContinuousClock.now - lastRetention >= .seconds(600) {
-                        lastRetention = ContinuousClock.now
-                        try await applyRetention()
-                    }
-                } catch {
-                    logger.warning("webhook housekeeping failed; trying again later", metadata: ["error": .string(String(describing: error))])
-                }
-                try? await Task.sleep(for: interval)
+        let lastRetention = NIOLockedValueBox(ContinuousClock.now - .seconds(3600))
+        try await PeriodicWork(name: "webhook housekeeping", interval: interval, logger: logger) {
+            try await measure()
+            let now = ContinuousClock.now
+            if lastRetention.withLockedValue({ now - $0 >= .seconds(600) }) {
+                lastRetention.withLockedValue { $0 = now }
+                try await applyRetention()
             }
-        }
+            return .idle
+        }.run()
     }
 
     func measure() async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import PaywireModels
 import PaywireStore
@@ -56,26 +57,45 @@ final class DeliveryOutcomeRecorder: Sendable {
     let logger: Logger
     let health: EndpointHealth
     private let pending = NIOLockedValueBox<[DeliveryOutcome]>([])
+    /// Set by `add` and `finish`: the recorder sleeps until there is something to write.
+    private let arrived = WakeSignal()
+    /// Outcomes waiting past this many make the worker stop claiming (`isFull`) until the
+    /// recorder catches up, so a database that cannot keep up never grows the queue without end.
+    let capacity: Int
     private let finished = NIOLockedValueBox(false)
     private let stopped = NIOLockedValueBox(false)
     /// Told which deliveries are recorded (their leases need no more renewing).
     let onRecorded: @Sendable (Set<String>) -> Void
 
-    init(postgres: PostgresClient, owner: String, logger: Logger, health: EndpointHealth, onRecorded: @escaping @Sendable (Set<String>) -> Void = { _ in }) {
+    init(postgres: PostgresClient, owner: String, logger: Logger, health: EndpointHealth, capacity: Int = 5000,
+         onRecorded: @escaping @Sendable (Set<String>) -> Void = { _ in }) {
         self.postgres = postgres
+        self.capacity = capacity
         self.owner = owner
         self.logger = logger
         self.health = health
         self.onRecorded = onRecorded
     }
 
-    func add(_ outcome: DeliveryOutcome) { pending.withLockedValue { $0.append(outcome) } }
-    func finish() { finished.withLockedValue { $0 = true } }
+    func add(_ outcome: DeliveryOutcome) {
+        pending.withLockedValue { $0.append(outcome) }
+        arrived.signal()
+    }
+
+    func finish() {
+        finished.withLockedValue { $0 = true }
+        arrived.signal()
+    }
+
+    /// True while the queue is at capacity: the worker claims nothing more until it is not.
+    var isFull: Bool { pending.withLockedValue { $0.count } >= capacity }
     /// True once everything added before `finish()` is written.
     var isFinished: Bool { stopped.withLockedValue { $0 } }
 
-    /// Flushes every few milliseconds until `finish()` and nothing is left. A failed write is
-    /// retried with backoff (the outcomes stay queued; their leases keep the rows from others).
+    /// Writes what arrives until `finish()` and nothing is left (what arrives during a write is
+    /// the next batch). A write that fails for the moment is retried with backoff (the outcomes
+    /// stay queued; their leases keep the rows from others); one PostgreSQL refuses for its data
+    /// is split until the refused outcome is found, which is recorded as unrecordable instead.
     func run() async {
         var delay = Duration.milliseconds(100)
         while true {
@@ -88,11 +108,11 @@ final class DeliveryOutcomeRecorder: Sendable {
                     stopped.withLockedValue { $0 = true }
                     return
                 }
-                try? await Task.sleep(for: .milliseconds(10))
+                await arrived.wait(upTo: .seconds(60))
                 continue
             }
             do {
-                try await write(batch)
+                try await record(batch)
                 onRecorded(Set(batch.map(\.eventId)))
                 delay = .milliseconds(100)
             } catch {
@@ -104,6 +124,32 @@ final class DeliveryOutcomeRecorder: Sendable {
         }
     }
 
+    /// Writes a batch; throws only errors of the moment. A batch refused for anything else is
+    /// halved and each half written, down to the one outcome refused: that delivery ends
+    /// `cancelled` (`outcome_unrecordable`, logged with the error) rather than block every
+    /// outcome queued behind it for good.
+    func record(_ batch: [DeliveryOutcome]) async throws {
+        do {
+            try await write(batch)
+        } catch {
+            guard MessageFailure.classify(error) != .transient else { throw error }
+            guard batch.count > 1 else {
+                let eventId = batch[0].eventId
+                logger.error("a delivery outcome could not be recorded; the delivery ends cancelled", metadata: [
+                    "event_id": .string(eventId), "error": .string(MessageFailure.loggable(error)),
+                ])
+                Counter(label: "paywire_webhook_outcomes_unrecordable_total").increment()
+                try await write([.cancelled(eventId: eventId, reason: Self.unrecordable)])
+                return
+            }
+            let middle = batch.count / 2
+            try await record(Array(batch[..<middle]))
+            try await record(Array(batch[middle...]))
+        }
+    }
+
+    static let unrecordable = "outcome_unrecordable"
+
     func write(_ batch: [DeliveryOutcome]) async throws {
         // Columns as arrays; '' and -1 stand for NULL (array binds carry no optionals).
         var eventIds: [String] = [], attemptIds: [String] = [], kinds: [String] = [], statuses: [Int] = []
@@ -111,7 +157,9 @@ final class DeliveryOutcomeRecorder: Sendable {
         var endpointIds: [String] = []
         var observations: [EndpointHealth.Observation] = []
         var latencies: [Int] = [], nextStatuses: [String] = [], delays: [Double] = [], reasons: [String] = [], requestHeaders: [String] = []
-        func json(_ map: [String: String]) -> String { (try? PaywireJSON.text(map)) ?? "{}" }
+        // PostgreSQL text holds no NUL character; a receiver's answer may.
+        func text(_ value: String) -> String { value.contains("\u{0}") ? value.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : value }
+        func json(_ map: [String: String]) -> String { text((try? PaywireJSON.text(map)) ?? "{}") }
         for outcome in batch {
             switch outcome {
             case .attempted(let attempt, let answer, let next):
@@ -120,8 +168,8 @@ final class DeliveryOutcomeRecorder: Sendable {
                 kinds.append(attempt.kind)
                 statuses.append(answer.status ?? -1)
                 responseHeaders.append(json(answer.headers))
-                responseBodies.append(answer.body ?? "")
-                errors.append(answer.error ?? "")
+                responseBodies.append(text(answer.body ?? ""))
+                errors.append(text(answer.error ?? ""))
                 latencies.append(answer.latencyMilliseconds)
                 requestHeaders.append(json(attempt.requestHeaders))
                 endpointIds.append(attempt.endpointId ?? "")

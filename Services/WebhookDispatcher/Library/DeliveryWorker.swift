@@ -33,11 +33,15 @@ public struct DeliverySettings: Sendable {
     /// An endpoint failing with no success for this long is made inactive
     /// (`PAYWIRE_WEBHOOK_DISABLE_AFTER_HOURS`, default 120 = 5 days, as Svix).
     public var disableAfter: Duration = .seconds(5 * 24 * 3600)
+    /// How often an idle worker looks for due deliveries by itself (`PAYWIRE_IDLE_CHECK_SECONDS`,
+    /// default 2): it is woken when a delivery is written due, and sleeps until the next retry is
+    /// due, so this only bounds the delay after a missed notification or an expired lease.
+    public var idleCheck: Duration = .seconds(2)
 
     public static let environmentKeys = [
         "WEBHOOK_REQUEST_TIMEOUT_SECONDS", "PAYWIRE_WEBHOOK_CONCURRENCY", "PAYWIRE_WEBHOOK_ENDPOINT_CONCURRENCY",
         "PAYWIRE_WEBHOOK_HOST_CONCURRENCY", "PAYWIRE_WEBHOOK_LEASE_MARGIN_SECONDS", RetrySchedule.environmentKey, NetworkAddressPolicy.allowPrivateKey,
-        "PAYWIRE_WEBHOOK_DISABLE_AFTER_HOURS",
+        "PAYWIRE_WEBHOOK_DISABLE_AFTER_HOURS", ServiceConfiguration.idleCheckKey,
     ]
 
     public init() {}
@@ -51,6 +55,7 @@ public struct DeliverySettings: Sendable {
         if let text = environment[RetrySchedule.environmentKey], !text.isEmpty { schedule = try RetrySchedule.parse(text) }
         allowPrivateNetworks = NetworkAddressPolicy.allowsPrivateNetworks(environment)
         disableAfter = .seconds(3600 * (try ServiceConfiguration.integer(environment, "PAYWIRE_WEBHOOK_DISABLE_AFTER_HOURS", default: 120, range: 1...8760)))
+        idleCheck = try ServiceConfiguration.idleCheck(environment)
     }
 
     var leaseSeconds: Double { Double((requestTimeout + leaseMargin).components.seconds) }
@@ -78,9 +83,14 @@ public final class DeliveryWorker: Service, Sendable {
     let clients: WebhookHTTPClients
     let health: EndpointHealth
     let limiter: EndpointRateLimiter
+    /// Ends the worker's wait: a delivery written due (the schema's `deliveries` notifications),
+    /// a request finished (a slot is free), an outcome recorded (an ordered object's next event
+    /// may go).
+    let wake: WakeSignal
 
-    public init(postgres: PostgresClient, configuration: ConfigurationRepository, logger: Logger, settings: DeliverySettings = DeliverySettings()) {
+    public init(postgres: PostgresClient, configuration: ConfigurationRepository, logger: Logger, settings: DeliverySettings = DeliverySettings(), wake: WakeSignal = WakeSignal()) {
         self.postgres = postgres
+        self.wake = wake
         self.configuration = configuration
         self.logger = logger
         self.settings = settings
@@ -107,22 +117,34 @@ public final class DeliveryWorker: Service, Sendable {
     }
 
     public func run() async throws {
-        let held = held
+        let held = held, wake = wake
         let recorder = DeliveryOutcomeRecorder(postgres: postgres, owner: owner, logger: logger, health: health) { recorded in
             held.withLockedValue { $0.subtract(recorded) }
+            wake.signal()
         }
         let stopping = NIOLockedValueBox(false)
+        // Each upkeep loop sleeps on its own signal, which the recorder's end sets, so the worker
+        // stops as soon as its last outcome is recorded (a 20 s sleep once held a SIGTERM past
+        // the grace period) without waking every few hundred milliseconds to check.
+        let renewalStop = WakeSignal(), cleanupStop = WakeSignal()
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { outer in
-                outer.addTask { await recorder.run() }
-                outer.addTask { await self.renewLeases(until: { recorder.isFinished }) }
-                outer.addTask { await self.closeIdleClients(until: { recorder.isFinished }) }
+                outer.addTask {
+                    await recorder.run()
+                    renewalStop.signal()
+                    cleanupStop.signal()
+                }
+                outer.addTask { await self.renewLeases(until: { recorder.isFinished }, stop: renewalStop) }
+                outer.addTask { await self.closeIdleClients(until: { recorder.isFinished }, stop: cleanupStop) }
                 await withDiscardingTaskGroup { sends in
                     while !stopping.withLockedValue({ $0 }) && !Task.isCancelled {
                         let busy = inFlight.withLockedValue { $0 }
                         let free = settings.concurrency - busy.total
-                        guard free > 0 else {
-                            try? await Task.sleep(for: .milliseconds(5))
+                        // Nothing more is claimed while outcomes wait to be written: recording
+                        // them wakes the worker.
+                        guard free > 0 && !recorder.isFull else {
+                            // A finished request or a recorded batch wakes it.
+                            await wake.wait(upTo: settings.idleCheck)
                             continue
                         }
                         let claimed: [Due]
@@ -134,7 +156,9 @@ public final class DeliveryWorker: Service, Sendable {
                             continue
                         }
                         if claimed.isEmpty {
-                            try? await Task.sleep(for: .milliseconds(20))
+                            // Nothing due: sleep until the next retry is due, or until woken.
+                            let next = (try? await nextDue()) ?? nil
+                            await wake.wait(upTo: min(next ?? settings.idleCheck, settings.idleCheck))
                             continue
                         }
                         held.withLockedValue { $0.formUnion(claimed.map(\.eventId)) }
@@ -148,6 +172,7 @@ public final class DeliveryWorker: Service, Sendable {
                                 let outcome = await self.deliver(item)
                                 recorder.add(outcome)
                                 self.inFlight.withLockedValue { $0.finished(endpoint: item.endpointKey, host: host) }
+                                wake.signal()
                             }
                         }
                     }
@@ -163,13 +188,10 @@ public final class DeliveryWorker: Service, Sendable {
     }
 
     /// Extends the leases of everything this replica holds, a third of a lease apart.
-    func renewLeases(until done: @Sendable () -> Bool) async {
+    func renewLeases(until done: @Sendable () -> Bool, stop: WakeSignal) async {
         let every = Duration.seconds(max(1, settings.leaseSeconds / 3))
         while !done() {
-            // Short naps, so the worker stops as soon as its last outcome is recorded (a 20 s
-            // sleep here once held a SIGTERM past the grace period).
-            let wake = ContinuousClock.now + every
-            while !done() && ContinuousClock.now < wake { try? await Task.sleep(for: .milliseconds(200)) }
+            await stop.wait(upTo: every)
             if done() { return }
             let ids = Array(held.withLockedValue { $0 })
             guard !ids.isEmpty else { continue }
@@ -190,14 +212,27 @@ public final class DeliveryWorker: Service, Sendable {
     }
 
     /// Closes endpoint clients nobody used for a while, once a minute.
-    func closeIdleClients(until done: @Sendable () -> Bool) async {
-        var next = ContinuousClock.now + .seconds(60)
+    func closeIdleClients(until done: @Sendable () -> Bool, stop: WakeSignal) async {
         while !done() {
-            try? await Task.sleep(for: .milliseconds(200))
-            guard ContinuousClock.now >= next else { continue }
-            next = ContinuousClock.now + .seconds(60)
+            await stop.wait(upTo: .seconds(60))
+            if done() { return }
             await clients.closeIdle(inUse: Set(inFlight.withLockedValue { $0.perEndpoint.keys }))
         }
+    }
+
+    /// How long until the earliest pending delivery that is not due yet becomes due (nil: none).
+    /// Rows due now that a claim did not take (an endpoint at its limit, an ordered object's
+    /// later event) are left out: a finished request or a recorded outcome wakes the worker for
+    /// them, so it never spins on them.
+    func nextDue() async throws -> Duration? {
+        let rows = try await postgres.query("""
+            SELECT EXTRACT(EPOCH FROM min(next_attempt_at) - now())::float8 FROM webhooks.events
+            WHERE delivery_status = 'pending' AND next_attempt_at > now()
+            """, logger: logger)
+        for try await seconds in rows.decode(Double?.self) {
+            return seconds.map { Duration.milliseconds(Int64(($0 * 1000).rounded(.up))) }
+        }
+        return nil
     }
 
     /// Takes up to `limit` due deliveries and leases them to this replica: for an endpoint with

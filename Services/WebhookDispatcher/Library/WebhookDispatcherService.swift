@@ -15,7 +15,9 @@ public enum WebhookDispatcherService {
         let copy = ConfigurationCopy(schema: WebhooksSchema.name, postgres: infrastructure.postgres, logger: logger)
         let repository = ConfigurationRepository(copy: copy, secrets: secrets, logger: logger)
         let fanOut = EventFanOut(postgres: infrastructure.postgres, configuration: repository, logger: logger)
-        let worker = DeliveryWorker(postgres: infrastructure.postgres, configuration: repository, logger: logger, settings: try DeliverySettings(environment: configuration.environment))
+        let notifications = DatabaseNotifications(schema: WebhooksSchema.name, client: infrastructure.postgres, logger: logger)
+        let worker = DeliveryWorker(postgres: infrastructure.postgres, configuration: repository, logger: logger, settings: try DeliverySettings(environment: configuration.environment),
+                                    wake: notifications.signal("deliveries"))
         let router = Router(context: PaywireRequestContext.self)
         EventsAPI(log: EventLog(postgres: infrastructure.postgres, worker: worker, logger: logger), health: worker.health)
             .addRoutes(to: router, signer: try InternalAPISigner(encryptionKey: try ServiceConfiguration.encryptionKey(configuration.environment)))
@@ -24,6 +26,7 @@ public enum WebhookDispatcherService {
                 infrastructure.postgres,
                 infrastructure.producer,
                 StartUpService(logger: logger) { try await infrastructure.startUp(migrator: WebhooksSchema.migrator) },
+                notifications,
                 StartUpService(logger: logger) { [gateway = try ConfigurationCopy.gatewayAPI(configuration.environment)] in
                     try await infrastructure.readiness.waitUntilStarted()
                     try await copy.rebuild(from: gateway)

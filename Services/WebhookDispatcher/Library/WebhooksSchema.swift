@@ -79,5 +79,10 @@ public enum WebhooksSchema {
         MessagingTables.relayLeaseMigration(schema: name, version: 6),
         // The dispatcher's own copy of the merchants' configurations (profiles, endpoints).
         ConfigurationCopy.migration(schema: name, version: 7),
+        // A delivery due now (new, retried by hand, recovered) wakes the delivery worker; one
+        // due later is found by the worker's next-due look-up.
+        MessagingTables.notifyMigration(schema: name, version: 8, table: "events", payload: "deliveries",
+                                        events: "INSERT OR UPDATE OF next_attempt_at, delivery_status",
+                                        when: "NEW.delivery_status = 'pending' AND NEW.next_attempt_at <= now()"),
     ])
 }

@@ -7,6 +7,7 @@ import NIOCore
 import PaywireKafka
 import PaywireModels
 import PaywireRuntime
+import PaywireStore
 import PostgresNIO
 
 /// The recovery scheduler draining a backlog of due jobs, with one replica and then with two
@@ -103,6 +104,7 @@ struct RecoveryThroughput: AsyncParsableCommand {
 
     func round(merchant: Merchant, count: Int, tag: String, replicas: [ServiceProcess], producer: KafkaProducer, signer: CommandSigner,
                clockSigner: InternalAPISigner, postgres: PostgresClient, logger: Logger) async throws -> Round {
+        let secrets = try SecretBox(base64Key: encryptionKey)
         // Every replica on one clock first, so the whole backlog is taken in an hour out (a replica
         // ahead of the others would find the others' jobs due at once).
         var before: [Date] = []
@@ -121,6 +123,8 @@ struct RecoveryThroughput: AsyncParsableCommand {
             command.amount = 2250
             command.currency = "USD"
             command.processorToken = "tok_sandbox_decline0x_4242_\(tag)\(index)"
+            // Sealed for Kafka, as the gateway sends it.
+            try command.sealProcessorToken(with: secrets)
             command.connectorCustomerId = "cus_bench"
             command.billingConnectorId = merchant.billingAccount
             command.paymentConnectorId = merchant.paymentAccount

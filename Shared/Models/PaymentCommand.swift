@@ -33,8 +33,11 @@ public struct PaymentCommand: Codable, Sendable, Equatable {
     public var connectorName: String?
     public var card: CardSummary?
     public var cardVault: CardVaultReference?
-    /// A processor token for a recurring charge (`recurring_details`).
-    public var processorPaymentToken: String?
+    /// A processor token for a recurring charge (`recurring_details`). In memory only: on Kafka
+    /// it travels sealed (`sealedProcessorPaymentToken`, see `PaymentCommand.sealProcessorToken`),
+    /// so it is never in a topic or a dead letter in clear.
+    public var processorPaymentToken: String? = nil
+    public var sealedProcessorPaymentToken: String?
     /// Charged with nobody present (the recovery scheduler's retries of a saved payment method).
     public var offSession: Bool?
     /// The request's other fields (customer, billing, metadata, ...), returned in the object.
@@ -66,7 +69,7 @@ public struct PaymentCommand: Codable, Sendable, Equatable {
         case merchantConnectorId = "merchant_connector_id"
         case connectorName = "connector_name"
         case cardVault = "card_vault"
-        case processorPaymentToken = "processor_payment_token"
+        case sealedProcessorPaymentToken = "sealed_processor_payment_token"
         case offSession = "off_session"
         case amountToCapture = "amount_to_capture"
         case cancellationReason = "cancellation_reason"

@@ -26,7 +26,10 @@ public struct RecoveryCommand: Codable, Sendable, Equatable {
     public var amount: Int?
     public var currency: String?
     /// The processor's token for the customer's saved payment method, and the customer.
-    public var processorToken: String?
+    /// The saved payment method's processor token. In memory only: on Kafka it travels sealed
+    /// (`sealedProcessorToken`, see `RecoveryCommand.sealProcessorToken`).
+    public var processorToken: String? = nil
+    public var sealedProcessorToken: String?
     public var connectorCustomerId: String?
     public var billingConnectorId: String?
     public var paymentConnectorId: String?
@@ -55,7 +58,7 @@ public struct RecoveryCommand: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case action, amount, currency
         case jobId = "job_id", merchantId = "merchant_id", profileId = "profile_id", merchantReferenceId = "merchant_reference_id"
-        case processorToken = "processor_token", connectorCustomerId = "connector_customer_id"
+        case sealedProcessorToken = "sealed_processor_token", connectorCustomerId = "connector_customer_id"
         case billingConnectorId = "billing_connector_id", paymentConnectorId = "payment_connector_id", paymentConnectorName = "payment_connector_name"
         case maxRetryCount = "max_retry_count", billingRetryThreshold = "billing_retry_threshold"
         case errorCode = "error_code", errorMessage = "error_message", networkDeclineCode = "network_decline_code", networkAdviceCode = "network_advice_code"

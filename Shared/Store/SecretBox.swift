@@ -21,6 +21,10 @@ public struct SealedField: Sendable, Equatable {
     public static let connectorAccountDetails = SealedField(table: "gateway.connector_accounts", column: "account_details")
     public static let connectorWebhookSecret = SealedField(table: "gateway.connector_accounts", column: "webhook_secret")
     public static let processorToken = SealedField(table: "payments.payment_intents", column: "processor_token")
+    /// Processor tokens on Kafka, bound to their payment (payment commands) or job (recovery
+    /// commands): a token lifted from one message opens in no other.
+    public static let commandProcessorToken = SealedField(table: "kafka.payment_commands", column: "processor_payment_token")
+    public static let recoveryCommandProcessorToken = SealedField(table: "kafka.recovery_commands", column: "processor_token")
 
     func associatedData(row: String) -> Data { Data("paywire sealed v2\n\(table)\n\(column)\n\(row)".utf8) }
 }

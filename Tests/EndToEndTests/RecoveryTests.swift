@@ -178,6 +178,16 @@ struct RecoveryTests {
             let otherKey = try await stack.createMerchant("recovery_other", webhookURL: nil)
             #expect(try await stack.request(.GET, "/v2/payments/\(seedJob)/recovery", apiKey: otherKey, headers: [("x-merchant-id", "recovery_other")]).status == 404)
             #expect(try await stack.request(.POST, "/v2/payments/\(seedJob)/recovery/cancel", apiKey: otherKey, headers: [("x-merchant-id", "recovery_other")]).status == 404)
+
+            // The saved payment methods' tokens crossed Kafka in commands (reports and retries)
+            // sealed only. (The job's final event is the object the merchant's webhook gets,
+            // which names its token as Hyperswitch's does.)
+            let topics = TopicNames()
+            let messages = try await TopicReader.read(brokers: stack.kafkaBrokers, topics: [topics.recoveryCommands, topics.paymentCommands, topics.deadLetter])
+            #expect(messages.contains { $0.topic == topics.recoveryCommands } && messages.contains { $0.topic == topics.paymentCommands })
+            let onTopics = messages.map { String(decoding: $0.value, as: UTF8.self) }.joined(separator: "\n")
+            #expect(!onTopics.contains("tok_sandbox"), "a processor token on a topic in clear")
+            #expect(onTopics.contains("sealed_processor_token") && onTopics.contains("sealed_processor_payment_token"))
         }
     }
 

@@ -49,7 +49,8 @@ public enum GatewayService {
             idempotency: IdempotencyStore(postgres: infrastructure.postgres, signer: signer, logger: logger, lease: replyTimeout + .seconds(5)),
             replyTimeout: replyTimeout,
             commandSigner: try CommandSigner(environment: configuration.environment),
-            paymentCore: PaymentCoreClient(api: InternalAPIClient(baseURL: paymentCoreURL, signer: try InternalAPISigner(encryptionKey: encryptionKey), http: .shared), logger: logger)
+            paymentCore: PaymentCoreClient(api: InternalAPIClient(baseURL: paymentCoreURL, signer: try InternalAPISigner(encryptionKey: encryptionKey), http: .shared), logger: logger),
+            secrets: secrets
         )
         let webhooks = IncomingWebhookProxy(paymentCoreURL: paymentCoreURL.hasSuffix("/") ? String(paymentCoreURL.dropLast()) : paymentCoreURL, http: .shared, logger: logger)
         let dispatcherURL = configuration.environment["PAYWIRE_WEBHOOK_DISPATCHER_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8083"
@@ -153,7 +154,7 @@ struct GatewayAPI: Sendable {
         merchants = MerchantAccountStore(writer: writer, secrets: secrets, profiles: BusinessProfileStore(writer: writer, secrets: secrets, endpoints: endpoints))
         apiKeys = APIKeyStore(writer: writer)
         connectors = ConnectorAccountStore(writer: writer, secrets: secrets)
-        recovery = RecoveryAPI(infrastructure: infrastructure, connectors: connectors, scheduler: scheduler, commandSigner: commandSigner)
+        recovery = RecoveryAPI(infrastructure: infrastructure, connectors: connectors, scheduler: scheduler, commandSigner: commandSigner, secrets: secrets)
     }
 
     var profiles: BusinessProfileStore { merchants.profiles }

@@ -20,6 +20,8 @@ struct GatewayPaymentAPI: Sendable {
     let replyTimeout: Duration
     let commandSigner: CommandSigner
     let paymentCore: PaymentCoreClient
+    /// Seals a command's processor token for its trip over Kafka.
+    let secrets: SecretBox
 
     static let environmentKeys = ["PAYWIRE_REPLY_TIMEOUT_MS", "PAYWIRE_GATEWAY_INTERNAL_URL", "PAYWIRE_GATEWAY_INTERNAL_HOST", "PAYWIRE_GATEWAY_INTERNAL_PORT"]
 
@@ -196,6 +198,7 @@ struct GatewayPaymentAPI: Sendable {
     func execute(_ command: PaymentCommand, card: CardDetails?, fallback: Resource) async throws -> Answer {
         var command = command
         command.replyTo = replies.instanceId
+        try command.sealProcessorToken(with: secrets)
         if let card { command.cardVault = vault.put(card) }
         // The merchant's configuration version now: payment-core acts only once its copy has it,
         // so an account or endpoint changed before this call applies to it.

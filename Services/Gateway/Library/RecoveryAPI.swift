@@ -6,6 +6,7 @@ import NIOCore
 import PaywireKafka
 import PaywireModels
 import PaywireRuntime
+import PaywireStore
 import PostgresNIO
 
 /// Revenue recovery on the public host (Hyperswitch's v2 routes): a billing platform reports a
@@ -23,6 +24,8 @@ struct RecoveryAPI: Sendable {
     let connectors: ConnectorAccountStore
     let scheduler: InternalAPIClient
     let commandSigner: CommandSigner
+    /// Seals a report's processor token for its trip over Kafka.
+    let secrets: SecretBox
 
     static let environmentKeys = ["PAYWIRE_RECOVERY_SCHEDULER_URL"]
 
@@ -173,6 +176,8 @@ struct RecoveryAPI: Sendable {
     /// Sent signed, under the merchant's configuration version now (the scheduler acts once its
     /// copy has it: a profile's algorithm changed before the report applies to it).
     func send(_ command: RecoveryCommand) async throws {
+        var command = command
+        try command.sealProcessorToken(with: secrets)
         let version = try await ConfigurationPublisher.currentVersion(command.merchantId, postgres: postgres, logger: logger)
         let envelope = EventEnvelope(type: RecoveryIdentifiers.commandType, merchantId: command.merchantId, profileId: command.profileId,
                                      configurationVersion: version, payload: try JSONValue(encoding: command))

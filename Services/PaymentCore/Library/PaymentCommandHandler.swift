@@ -43,7 +43,12 @@ public struct PaymentCommandHandler: Sendable {
         guard envelope.type == MessageType.paymentCommand else {
             throw PermanentMessageError("unknown payment command type \(envelope.type)", category: "unknown_type")
         }
-        let command = envelope.payload
+        var command = envelope.payload
+        do {
+            try command.openProcessorToken(with: operations.secrets)
+        } catch {
+            throw PermanentMessageError("payment command whose processor token does not open", category: "unopenable")
+        }
         // A connector account changed before this command was sent applies to it: wait for this
         // service's copy of the configuration to reach the version the gateway saw.
         try await configuration.waitFor(merchantId: command.merchantId, version: envelope.configurationVersion ?? 0)

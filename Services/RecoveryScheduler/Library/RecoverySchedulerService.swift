@@ -48,7 +48,13 @@ public enum RecoverySchedulerService {
                 guard envelope.type == RecoveryIdentifiers.commandType else {
                     throw PermanentMessageError("unknown recovery command type \(envelope.type)", category: "unknown_type")
                 }
-                try await jobs.apply(envelope.payload, envelopeId: envelope.id, configurationVersion: envelope.configurationVersion)
+                var command = envelope.payload
+                do {
+                    try command.openProcessorToken(with: jobs.secrets)
+                } catch {
+                    throw PermanentMessageError("recovery command whose processor token does not open", category: "unopenable")
+                }
+                try await jobs.apply(command, envelopeId: envelope.id, configurationVersion: envelope.configurationVersion)
             } else {
                 try await jobs.applyOutcome(try EventEnvelope.decode(message.value))
             }

@@ -125,7 +125,8 @@ struct RecoveryTaskRunner: Service {
                 """, logger: logger)
             return try paymentCommand(job, paymentId: attempt!)
         }
-        guard let command else { return }
+        guard var command else { return }
+        try command.sealProcessorToken(with: jobs.secrets)
         let version = try await jobs.copy.versions([command.merchantId])[command.merchantId]
         let envelope = EventEnvelope(type: MessageType.paymentCommand, merchantId: command.merchantId, profileId: command.profileId,
                                      configurationVersion: version, payload: try JSONValue(encoding: command))

@@ -123,19 +123,19 @@ public final class DeliveryWorker: Service, Sendable {
             wake.signal()
         }
         let stopping = NIOLockedValueBox(false)
-        // Each upkeep loop sleeps on its own signal, which the recorder's end sets, so the worker
-        // stops as soon as its last outcome is recorded (a 20 s sleep once held a SIGTERM past
-        // the grace period) without waking every few hundred milliseconds to check.
-        let renewalStop = WakeSignal(), cleanupStop = WakeSignal()
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { outer in
+                // The upkeep loops run until the recorder has written the last outcome, then are
+                // cancelled, which ends their sleep at once (a 20 s sleep once held a SIGTERM
+                // past the grace period).
                 outer.addTask {
-                    await recorder.run()
-                    renewalStop.signal()
-                    cleanupStop.signal()
+                    await withTaskGroup(of: Void.self) { upkeep in
+                        upkeep.addTask { await self.renewLeases() }
+                        upkeep.addTask { await self.closeIdleClients() }
+                        await recorder.run()
+                        upkeep.cancelAll()
+                    }
                 }
-                outer.addTask { await self.renewLeases(until: { recorder.isFinished }, stop: renewalStop) }
-                outer.addTask { await self.closeIdleClients(until: { recorder.isFinished }, stop: cleanupStop) }
                 await withDiscardingTaskGroup { sends in
                     while !stopping.withLockedValue({ $0 }) && !Task.isCancelled {
                         let busy = inFlight.withLockedValue { $0 }
@@ -188,11 +188,10 @@ public final class DeliveryWorker: Service, Sendable {
     }
 
     /// Extends the leases of everything this replica holds, a third of a lease apart.
-    func renewLeases(until done: @Sendable () -> Bool, stop: WakeSignal) async {
+    func renewLeases() async {
         let every = Duration.seconds(max(1, settings.leaseSeconds / 3))
-        while !done() {
-            await stop.wait(upTo: every)
-            if done() { return }
+        while true {
+            do { try await Task.sleep(for: every) } catch { return }
             let ids = Array(held.withLockedValue { $0 })
             guard !ids.isEmpty else { continue }
             do {
@@ -206,16 +205,16 @@ public final class DeliveryWorker: Service, Sendable {
                     FROM locked WHERE e.event_id = locked.event_id
                     """, logger: logger)
             } catch {
+                if Task.isCancelled { return }
                 logger.warning("renewing delivery leases failed; retrying", metadata: ["error": .string(MessageFailure.loggable(error))])
             }
         }
     }
 
     /// Closes endpoint clients nobody used for a while, once a minute.
-    func closeIdleClients(until done: @Sendable () -> Bool, stop: WakeSignal) async {
-        while !done() {
-            await stop.wait(upTo: .seconds(60))
-            if done() { return }
+    func closeIdleClients() async {
+        while true {
+            do { try await Task.sleep(for: .seconds(60)) } catch { return }
             await clients.closeIdle(inUse: Set(inFlight.withLockedValue { $0.perEndpoint.keys }))
         }
     }

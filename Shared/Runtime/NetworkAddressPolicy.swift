@@ -21,11 +21,30 @@ public enum NetworkAddressPolicy {
 
     /// Why this literal address may not be a webhook target, or nil when it may (or when `host`
     /// is a name, not an address).
+    /// Every IPv4 spelling `inet_aton` (and so `getaddrinfo`) accepts counts as an address here.
     public static func refusal(forLiteral host: String) -> String? {
+        switch literal(host) {
+        case .ipv4(let address)?: refusal(ipv4: address)
+        case .ipv6(let address)?: refusal(ipv6: address)
+        case .name?, nil: nil
+        }
+    }
+
+    /// The address `host` spells (bracketed or bare IPv6, IPv4 in any `inet_aton` spelling), or
+    /// nil for a name.
+    public static func literal(_ host: String) -> HTTPTargetURL.Host? {
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        if let v4 = ipv4(bare) { return refusal(ipv4: v4) }
-        if let v6 = ipv6(bare) { return refusal(ipv6: v6) }
+        if let v6 = ipv6(bare) { return .ipv6(v6) }
+        if let v4 = IPv4Spelling.parse(bare.hasSuffix(".") ? String(bare.dropLast()) : bare) { return .ipv4(v4) }
         return nil
+    }
+
+    public static func ipv6Text(_ address: [UInt8]) -> String {
+        var value = in6_addr()
+        withUnsafeMutableBytes(of: &value) { $0.copyBytes(from: address.prefix(16)) }
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        guard inet_ntop(AF_INET6, &value, &buffer, socklen_t(buffer.count)) != nil else { return "" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     public static func refusal(ipv4 address: [UInt8]) -> String? {

@@ -70,6 +70,25 @@ struct WebhookDeliveryTests {
         } }
     }
 
+    /// A receiver reached over IPv6 (bracketed in the URL) gets its webhooks, signed and on the
+    /// first attempt; the stack here allows loopback, as a development stack does.
+    @Test func anIPv6ReceiverGetsItsWebhooks() async throws {
+        let receiver = WebhookReceiver()
+        let url = try await receiver.start(host: "::1")
+        defer { receiver.stop() }
+        #expect(url.hasPrefix("http://[::1]:"))
+        try await PaywireStack.with { stack in
+            let apiKey = try await stack.createMerchant("v6_m", webhookURL: nil)
+            try await stack.createSandboxAccount(merchantId: "v6_m", apiKey: apiKey)
+            let endpoint = try await createEndpoint(stack, merchantId: "v6_m", apiKey: apiKey, url: url + "/v6")
+            let listed = try await stack.request(.GET, "/account/v6_m/business_profile/\(try await defaultProfile(stack, "v6_m"))/webhooks/\(endpoint.id)", apiKey: apiKey)
+            #expect(listed.json?["webhook_url"] as? String == url + "/v6", "\(listed.body)")
+            let payment = try await paymentId(stack, apiKey: apiKey)
+            #expect(await eventually(timeout: .seconds(60)) { webhookEvents(receiver, for: payment) == ["payment_succeeded"] })
+            #expect(try await eventually(timeout: .seconds(30)) { try await deliveries(stack, objectId: payment).map { "\($0.1)/\($0.3)" } == ["delivered/1"] })
+        }
+    }
+
     @Test func retriesFollowTheLadderEachAnswerMeansWhatItShouldAndEndpointChangesApplyAtOnce() async throws {
         let flaky = WebhookReceiver(), broken = WebhookReceiver(), gone = WebhookReceiver(), busy = WebhookReceiver()
         let flakyURL = try await flaky.start(), brokenURL = try await broken.start(), goneURL = try await gone.start(), busyURL = try await busy.start()
@@ -163,6 +182,25 @@ struct WebhookDeliveryTests {
                 let result = try await stack.request(.POST, "/account/ssrf_m/business_profile/\(profile)/webhooks", apiKey: apiKey, body: #"{"webhook_url": "http://\#(target):\#(port)/x", "events": ["payment_succeeded"]}"#)
                 #expect(result.status == 400 && (result.json?["error"] as? [String: Any])?["field"] as? String == "webhook_url", "\(target): \(result.body)")
             }
+            // Every spelling getaddrinfo reads as an address is one here (inet_aton's octal, hex,
+            // single-number and short forms) and IPv6 private and local ranges are refused too.
+            let spellings = ["0177.0.0.1", "2130706433", "0x7f.0.0.1", "127.1", "0x7f000001", "[::1]", "[fd00::1]", "[fe80::1]", "[::ffff:127.0.0.1]", "[::ffff:a9fe:a9fe]", "[::]"]
+            for target in spellings {
+                let result = try await stack.request(.POST, "/account/ssrf_m/business_profile/\(profile)/webhooks", apiKey: apiKey, body: #"{"webhook_url": "http://\#(target):\#(port)/x", "events": ["payment_succeeded"]}"#)
+                let error = result.json?["error"] as? [String: Any]
+                #expect(result.status == 400 && error?["field"] as? String == "webhook_url", "\(target): \(result.body)")
+            }
+            // URLs no resolver should be asked about are refused as malformed.
+            let malformed = ["http://127.0.0.1:0/x", "http://h:0", "http://h:070/", "http://./", "http://a..b/", "http://.a/", "http://256.0.0.1/",
+                             "http://\(String(repeating: "a", count: 300)).com/", "http://-a.com/", "http://[zz::1]/", "http://[::1/", "http://1.2.3.08/"]
+            for target in malformed {
+                let result = try await stack.request(.POST, "/account/ssrf_m/business_profile/\(profile)/webhooks", apiKey: apiKey, body: #"{"webhook_url": "\#(target)", "events": ["payment_succeeded"]}"#)
+                let error = result.json?["error"] as? [String: Any]
+                #expect(result.status == 400 && error?["field"] as? String == "webhook_url", "\(target): \(result.body)")
+            }
+            // A public IPv6 receiver may be registered.
+            let publicIPv6 = try await stack.request(.POST, "/account/ssrf_m/business_profile/\(profile)/webhooks", apiKey: apiKey, body: #"{"webhook_url": "https://[2001:4860:4860::8888]:8443/hooks", "events": ["refund_failed"]}"#)
+            #expect(publicIPv6.json?["webhook_endpoint_id"] is String, "\(publicIPv6.body)")
             let legacy = try await stack.request(.POST, "/account/ssrf_m/business_profile/\(profile)", apiKey: apiKey, body: #"{"webhook_details": {"webhook_url": "http://169.254.169.254/latest"}}"#)
             #expect(legacy.status == 400 && (legacy.json?["error"] as? [String: Any])?["field"] as? String == "webhook_details.webhook_url", "\(legacy.body)")
 

@@ -51,8 +51,9 @@ public final class WebhookReceiver: Sendable {
     public func respond(after wait: Duration) { delay.withLockedValue { $0 = wait } }
 
     /// Header names are lowercased.
-    /// Starts listening on an ephemeral loopback port and returns the base URL.
-    public func start() async throws -> String {
+    /// Starts listening on an ephemeral loopback port and returns the base URL. `host` is
+    /// 127.0.0.1 or ::1 (an IPv6 receiver).
+    public func start(host: String = "127.0.0.1") async throws -> String {
         let router = Router()
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { [received, status, answer, script, answerHeaders, delay, concurrency, failing, pathDelays, pathConcurrency] request, _ in
             let path = request.uri.path
@@ -91,13 +92,13 @@ public final class WebhookReceiver: Sendable {
         let port = self.port
         let app = Application(
             router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            configuration: .init(address: .hostname(host, port: 0)),
             onServerRunning: { channel in port.withLockedValue { $0 = channel.localAddress?.port } },
             logger: TestEnvironment.logger("receiver", level: .critical)
         )
         task.withLockedValue { $0 = Task { try await app.runService(gracefulShutdownSignals: []) } }
         for _ in 0..<200 {
-            if let value = port.withLockedValue({ $0 }) { return "http://127.0.0.1:\(value)" }
+            if let value = port.withLockedValue({ $0 }) { return host.contains(":") ? "http://[\(host)]:\(value)" : "http://\(host):\(value)" }
             try await Task.sleep(for: .milliseconds(10))
         }
         throw MissingTestService(description: "webhook receiver did not start")

@@ -72,13 +72,35 @@ import PaymentCore
         #expect(CustomWebhookHeaders.problem(name: "X-Ok", value: String(repeating: "v", count: 1025)) != nil)
     }
 
-    @Test func webhookURLsAreAbsoluteHTTPWithoutCredentials() {
-        for url in ["https://example.com/hooks", "http://127.0.0.1:9/", "HTTPS://a.b:8443/x?y=1#z", "http://h", "http://127.0.0.1:40123/odd", "http://h:65535"] {
+    @Test func webhookURLsAreAbsoluteHTTPWithoutCredentials() throws {
+        let label63 = String(repeating: "a", count: 63)
+        let accepted = ["https://example.com/hooks", "http://127.0.0.1:9/", "HTTPS://a.b:8443/x?y=1#z", "http://h", "http://127.0.0.1:40123/odd", "http://h:65535",
+                        "http://h:1", "http://example.com./x", "http://\(label63).example/", "http://xn--bcher-kva.example/", "http://a-b.c0/",
+                        "http://[2001:4860:4860::8888]/hook", "https://[::1]:8443", "http://[::ffff:192.0.2.1]/", "http://1.2.3.example/"]
+        let pattern = try Regex(Validation.urlPattern)
+        for url in accepted {
             #expect(refusal { try Validation.webhookURL(url, field: "webhook_url") } == nil, "\(url)")
+            // The OpenAPI document's pattern allows all the server allows.
+            #expect((try? pattern.wholeMatch(in: url)) != nil, "\(url)")
         }
-        for url in ["ftp://example.com", "https://user:pass@example.com/", "http://", "example.com", "https://exa mple.com", "https://a.b/\u{0}", "https://a.b:123456/", "https://a.b:65536/"] {
+        let refused = ["ftp://example.com", "https://user:pass@example.com/", "http://", "example.com", "https://exa mple.com", "https://a.b/\u{0}", "https://a.b:123456/", "https://a.b:65536/",
+                       "http://127.0.0.1:0", "http://h:0/", "http://h:080", "http://h:", "http://.", "http://a..b", "http://.a", "http://..", "http://a.b..",
+                       "http://\(label63)a.example/", "http://\(Array(repeating: label63, count: 4).joined(separator: "."))/", "http://-a.com", "http://a-.com", "http://a_b.com",
+                       "http://256.0.0.1", "http://1.2.3.4.5", "http://1.2.3.08", "http://0x100.0.0.1", "http://4294967296", "http://1.2.3.256",
+                       "http://[::1", "http://[zz::1]/", "http://[fe80::1%25eth0]/", "http://[::1]x/", "http://[::1]:0/", "http://::1/", "http://[1.2.3.4]/"]
+        for url in refused {
             #expect(refusal { try Validation.webhookURL(url, field: "webhook_url") }?.field == "webhook_url", "\(url)")
         }
+        // Every spelling inet_aton reads as an address is one, refused with the address it spells.
+        for (url, address) in [("http://0177.0.0.1/", "127.0.0.1"), ("http://2130706433", "127.0.0.1"), ("http://0x7f.0.0.1", "127.0.0.1"), ("http://127.1", "127.0.0.1"),
+                               ("http://0x7F000001:80/", "127.0.0.1"), ("http://10.1.0x10/", "10.1.0.16"), ("http://8.8.8.8./", "8.8.8.8"), ("http://010.0.0.1", "8.0.0.1")] {
+            let error = refusal { try Validation.webhookURL(url, field: "webhook_url") }
+            #expect(error?.field == "webhook_url" && error?.message.hasSuffix(" is \(address)") == true, "\(url): \(String(describing: error?.message))")
+        }
+        #expect(try HTTPTargetURL.parse("http://8.8.8.8:8080/x").host == .ipv4([8, 8, 8, 8]))
+        #expect(try HTTPTargetURL.parse("http://[2001:db8::1]/").hostText == "2001:db8::1")
+        #expect(NetworkAddressPolicy.refusal(forLiteral: "0x7f.0.0.1") != nil && NetworkAddressPolicy.refusal(forLiteral: "2130706433") != nil)
+        #expect(NetworkAddressPolicy.refusal(forLiteral: "[fd12::1]") != nil && NetworkAddressPolicy.refusal(forLiteral: "2001:4860:4860::8888") == nil)
     }
 
     @Test func rfc3339DateTimesAsJSONSchemaMeansThem() {

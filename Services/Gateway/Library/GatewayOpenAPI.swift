@@ -166,7 +166,7 @@ enum GatewayOpenAPI {
     static let count = integer(0...Int(Int32.max))
 
     /// A webhook or return URL: absolute http(s), a host, no credentials.
-    static let url = string("An absolute http or https URL", format: "uri", maxLength: 2048, pattern: Validation.urlPattern)
+    static let url = string("An absolute http or https URL. The host is a DNS name (labels of 1–63 characters, 253 in all), an IPv4 address as four decimal numbers (0177.0.0.1, 2130706433, 0x7f.0.0.1 and 127.1 are refused, naming the address they spell) or a bracketed IPv6 address; the port is 1–65535. A webhook target must not be a loopback, private, link-local or otherwise non-public address", format: "uri", maxLength: 2048, pattern: Validation.urlPattern)
 
     /// The same schema, or null (JSON Schema 2020-12 style, as OpenAPI 3.1 takes it).
     static func nullable(_ schema: JSONValue) -> JSONValue {

@@ -95,7 +95,7 @@ final class WebhookHTTPClients: Sendable {
         guard guardPrivateNetworks else { return nil }
         guard let host = URLComponents(string: url)?.host, !host.isEmpty else { throw Blocked(description: "the URL has no host") }
         if let problem = NetworkAddressPolicy.refusal(forLiteral: host) { throw Blocked(description: "\(host) is \(problem)") }
-        if NetworkAddressPolicy.ipv4(host) != nil || NetworkAddressPolicy.ipv6(host) != nil { return nil }
+        if NetworkAddressPolicy.literal(host) != nil { return nil }
         let now = ContinuousClock.now
         if let known = resolutions.withLockedValue({ $0[host] }), now - known.at < resolutionLifetime { return known.address }
         let addresses = try await NetworkAddressPolicy.resolve(host)

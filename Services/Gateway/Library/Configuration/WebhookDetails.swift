@@ -97,14 +97,17 @@ enum Validation {
         }
     }
 
-    /// Webhook targets and return URLs: absolute http(s), a host name or address, an optional
-    /// port, then path, query and fragment in plain URL characters (no credentials: `@` cannot
-    /// come before the path). The OpenAPI document states the same pattern.
-    static let urlPattern = "^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?([/?#][A-Za-z0-9._~!$&'()*+,;=:@/?#-]*)?$"
-    static func webhookURL(_ value: String, field: String) throws {
-        // Compiled per call: a Regex is not Sendable, and configuration writes are rare.
-        guard value.utf8.count <= 2048, let regex = try? Regex(urlPattern), (try? regex.wholeMatch(in: value)) != nil else {
-            throw APIError.invalid(field, "must be an absolute http or https URL (host, optional port, then path and query in plain URL characters)")
+    /// Webhook targets and return URLs: absolute http(s), a host (DNS name, IPv4 as four decimal
+    /// numbers, or bracketed IPv6), an optional port 1–65535, then path, query and fragment in
+    /// plain URL characters (no credentials). `HTTPTargetURL` holds the rules; the OpenAPI
+    /// document states the same as a pattern (the label, address and length limits in words).
+    static let urlPattern = #"^[Hh][Tt][Tt][Pp][Ss]?://(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?)(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?([/?#][A-Za-z0-9._~!$&'()*+,;=:@/?#-]*)?$"#
+    @discardableResult
+    static func webhookURL(_ value: String, field: String) throws -> HTTPTargetURL {
+        do {
+            return try HTTPTargetURL.parse(value)
+        } catch {
+            throw APIError.invalid(field, error.description)
         }
     }
 }

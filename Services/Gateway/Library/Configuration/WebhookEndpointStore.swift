@@ -20,10 +20,15 @@ struct WebhookEndpointStore: Sendable {
     /// A webhook target that names a private address literally is refused here; a name that
     /// resolves to one is refused by the dispatcher when it sends.
     func checkTarget(_ url: String?, field: String) throws {
-        guard !allowPrivateNetworks, let url, let host = URLComponents(string: url)?.host else { return }
-        if let problem = NetworkAddressPolicy.refusal(forLiteral: host) {
-            throw APIError.invalid(field, "must not point at \(problem)")
+        guard let url else { return }
+        let target = try Validation.webhookURL(url, field: field)
+        guard !allowPrivateNetworks else { return }
+        let problem: String? = switch target.host {
+        case .ipv4(let address): NetworkAddressPolicy.refusal(ipv4: address)
+        case .ipv6(let address): NetworkAddressPolicy.refusal(ipv6: address)
+        case .name: nil
         }
+        if let problem { throw APIError.invalid(field, "must not point at \(problem)") }
     }
 
     /// `webhook_details` given with a merchant or profile change, applied in its transaction (to

@@ -102,7 +102,8 @@ public struct ServiceInfrastructure: Sendable {
     }
 
     /// The HTTP server every service runs: 405 for known paths asked with another method, and
-    /// idle connections closed after a minute so slow or stuck clients cannot hold sockets.
+    /// idle connections closed after a minute so slow or stuck clients cannot hold sockets, and
+    /// each request's HTTP version honoured for the connection (`HTTP1ServerChannel`).
     public static func application(router: Router<PaywireRequestContext>, configuration: ServiceConfiguration, logger: Logger) -> some Service {
         application(router: router, host: configuration.httpHost, port: configuration.httpPort, serverName: "paywire-\(configuration.serviceName)", logger: logger)
     }
@@ -112,7 +113,7 @@ public struct ServiceInfrastructure: Sendable {
         let routes = RouteTable(router.routes.map { (path: $0.path.description, method: $0.method.rawValue) })
         return Application(
             responder: MethodCheckingResponder(inner: router.buildResponder(), routes: routes),
-            server: .http1(configuration: .init(idleTimeout: .seconds(60))),
+            server: .paywireHTTP1(idleTimeout: .seconds(60)),
             configuration: .init(address: .hostname(host, port: port), serverName: serverName),
             logger: logger
         )

@@ -29,14 +29,27 @@ struct Listen: AsyncParsableCommand {
     @Option(help: "Port to listen on (0: any free one).") var port = 0
     @Option(name: .customLong("public-url"), help: "The URL the dispatcher should call, when it cannot reach this machine's address directly (a tunnel).") var publicURL: String?
 
+    /// Arguments are checked before anything is registered, each refusal one line naming its option.
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw CommandLineError("--port must be 0 (any free port) to 65535, not \(port)") }
+        for (option, value) in [("--url", url as String?), ("--forward-to", forwardTo), ("--public-url", publicURL)] {
+            guard let value else { continue }
+            do {
+                _ = try HTTPTargetURL.parse(value)
+            } catch {
+                throw CommandLineError("\(option) \(error.description): \(value)")
+            }
+        }
+    }
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         ParentWatchdog.startIfRequested(environment: environment)
-        guard let apiKey = apiKey ?? environment["PAYWIRE_API_KEY"], !apiKey.isEmpty else { throw ValidationError("--api-key (or PAYWIRE_API_KEY) is required") }
-        guard let merchant = merchant ?? environment["PAYWIRE_MERCHANT_ID"], !merchant.isEmpty else { throw ValidationError("--merchant (or PAYWIRE_MERCHANT_ID) is required") }
+        guard let apiKey = apiKey ?? environment["PAYWIRE_API_KEY"], !apiKey.isEmpty else { throw CommandLineError("--api-key (or PAYWIRE_API_KEY) is required") }
+        guard let merchant = merchant ?? environment["PAYWIRE_MERCHANT_ID"], !merchant.isEmpty else { throw CommandLineError("--merchant (or PAYWIRE_MERCHANT_ID) is required") }
         let eventTypes = events.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard !eventTypes.isEmpty else { throw ValidationError("--events names at least one event type") }
-        for type in eventTypes where !WebhookEventType.known.contains(type) { throw ValidationError("unknown event type \(type)") }
+        guard !eventTypes.isEmpty else { throw CommandLineError("--events names at least one event type") }
+        for type in eventTypes where !WebhookEventType.known.contains(type) { throw CommandLineError("unknown event type \(type)") }
 
         var logger = Logger(label: "paywire.listen")
         logger.logLevel = .error
@@ -44,7 +57,7 @@ struct Listen: AsyncParsableCommand {
         let profileId: String
         if let profile { profileId = profile } else {
             guard let id = try await gateway.json(.GET, "/accounts/\(merchant)")["default_profile"]?.stringValue else {
-                throw ValidationError("merchant \(merchant) has no default profile; pass --profile")
+                throw CommandLineError("merchant \(merchant) has no default profile; pass --profile")
             }
             profileId = id
         }
@@ -83,12 +96,13 @@ struct Listen: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             let listeningPort = try await bound.wait()
-            let target = publicURL ?? "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(listeningPort)/"
+            let reachable = host == "0.0.0.0" ? "127.0.0.1" : host == "::" ? "::1" : host
+            let target = publicURL ?? "http://\(reachable.contains(":") ? "[\(reachable)]" : reachable):\(listeningPort)/"
             let created = try await gateway.json(.POST, "/account/\(merchant)/business_profile/\(profileId)/webhooks",
                                                  body: .object(["webhook_url": .string(target), "events": .array(eventTypes.map(JSONValue.string))]))
             guard let endpointId = created["webhook_endpoint_id"]?.stringValue, let secret = created["signing_secret"]?.stringValue else {
                 await group.triggerGracefulShutdown()
-                throw ValidationError("the gateway did not create the endpoint")
+                throw CommandLineError("the gateway did not create the endpoint")
             }
             state.set(DeliveryVerifier(secret: secret, hashKey: hashKey))
             say("listening on \(target) as endpoint \(endpointId) for \(eventTypes.joined(separator: ", ")) (Ctrl-C to stop)")
@@ -117,7 +131,7 @@ struct GatewayClient: Sendable {
         let bytes = try await response.body.collect(upTo: 4 << 20)
         let value = (try? PaywireJSON.decoder.decode(JSONValue.self, from: Data(buffer: bytes))) ?? .null
         guard (200..<300).contains(response.status.code) else {
-            throw ValidationError("\(method.rawValue) \(path): \(response.status.code) \(value["error"]?["message"]?.stringValue ?? String(buffer: bytes))")
+            throw CommandLineError("\(method.rawValue) \(path): \(response.status.code) \(value["error"]?["message"]?.stringValue ?? String(buffer: bytes))")
         }
         return value
     }
@@ -180,7 +194,7 @@ final class BoundPort: Sendable {
             if let value = port.withLockedValue({ $0 }) { return value }
             try await Task.sleep(for: .milliseconds(10))
         }
-        throw ValidationError("could not listen on the given address")
+        throw CommandLineError("could not listen on the given address")
     }
 }
 

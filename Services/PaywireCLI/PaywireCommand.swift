@@ -21,8 +21,14 @@ struct KafkaOptions: ParsableArguments {
     var brokers: String?
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }
+    /// The services' own Kafka settings: brokers, and security (`KAFKA_SECURITY_PROTOCOL`,
+    /// `KAFKA_SASL_*`, `KAFKA_SSL_CA_LOCATION`) read and checked as they read them, so the command
+    /// reaches a cluster that only takes authenticated clients (the compose stack's).
     var kafka: KafkaConfiguration {
-        KafkaConfiguration(bootstrapServers: brokers ?? environment["KAFKA_BROKERS"] ?? ServiceConfiguration.defaultKafkaBrokers, clientID: "paywire-cli")
+        get throws {
+            let security = try KafkaSecurity(environment: environment)
+            return KafkaConfiguration(bootstrapServers: brokers ?? environment["KAFKA_BROKERS"] ?? ServiceConfiguration.defaultKafkaBrokers, clientID: "paywire-cli", properties: security.properties)
+        }
     }
     var topics: TopicNames { TopicNames(environment: environment) }
     var logger: Logger {
@@ -47,7 +53,7 @@ struct DeadLetters: AsyncParsableCommand {
         @Flag(help: "One JSON object per line instead of a table.") var json = false
 
         func run() async throws {
-            let records = try await DeadLetterArchive.read(kafka: kafka.kafka, topic: kafka.topics.deadLetter, logger: kafka.logger)
+            let records = try await DeadLetterArchive.read(kafka: try kafka.kafka, topic: kafka.topics.deadLetter, logger: kafka.logger)
             if records.isEmpty && !json { print("no dead letters on \(kafka.topics.deadLetter)") }
             for record in records {
                 let letter = record.letter
@@ -74,11 +80,11 @@ struct DeadLetters: AsyncParsableCommand {
         @Argument(help: "The dead letter's id as `list` prints it (partition:offset on the dead-letter topic).") var id: String
 
         func run() async throws {
-            let records = try await DeadLetterArchive.read(kafka: kafka.kafka, topic: kafka.topics.deadLetter, logger: kafka.logger)
+            let records = try await DeadLetterArchive.read(kafka: try kafka.kafka, topic: kafka.topics.deadLetter, logger: kafka.logger)
             guard let record = records.first(where: { $0.id == id }) else {
-                throw ValidationError("no dead letter \(id) on \(kafka.topics.deadLetter); `paywire deadletters list` shows the ids")
+                throw CommandLineError("no dead letter \(id) on \(kafka.topics.deadLetter); `paywire deadletters list` shows the ids")
             }
-            let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: kafka.kafka), logger: kafka.logger)
+            let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: try kafka.kafka), logger: kafka.logger)
             do {
                 try await DeadLetterArchive.replay(record, producer: producer)
             } catch {

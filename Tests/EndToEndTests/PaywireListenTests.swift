@@ -8,6 +8,31 @@ import Testing
 /// both signatures, prints a line per event, forwards to the local app, and is deprecated on exit.
 @Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: TestEnvironment.hasDatabase))
 struct PaywireListenTests {
+    /// Bad arguments and settings stop the command at once with one line naming what is wrong:
+    /// no port wrapped into range, no scheme taken on trust, no Kafka security setting ignored.
+    @Test func theCommandChecksItsArgumentsAndKafkaSettingsWithOneLineErrors() throws {
+        let executable = URL(fileURLWithPath: try #require(TestEnvironment.binPath)).appendingPathComponent("paywire").path
+        let base = ["listen", "--url", "http://127.0.0.1:9", "--api-key", "k", "--merchant", "m", "--events", "payment_succeeded"]
+        let cases: [(arguments: [String], environment: [String: String], names: String)] = [
+            (base + ["--port", "70000"], [:], "--port"),
+            (base + ["--port=-1"], [:], "--port"),
+            (base + ["--forward-to", "ftp://127.0.0.1/app"], [:], "--forward-to"),
+            (base + ["--forward-to", "127.0.0.1:3000"], [:], "--forward-to"),
+            (base + ["--public-url", "http://a..b/"], [:], "--public-url"),
+            (["listen", "--url", "gopher://x", "--api-key", "k", "--merchant", "m", "--events", "payment_succeeded"], [:], "--url"),
+            // The services' Kafka security settings, read and checked as the services do.
+            (["deadletters", "list", "--brokers", "127.0.0.1:9"], ["KAFKA_SECURITY_PROTOCOL": "TLS"], "KAFKA_SECURITY_PROTOCOL"),
+            (["deadletters", "list", "--brokers", "127.0.0.1:9"], ["KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_USERNAME": "ops"], "KAFKA_SASL_PASSWORD"),
+            (["deadletters", "replay", "0:1", "--brokers", "127.0.0.1:9"], ["KAFKA_SASL_USERNAME": "ops", "KAFKA_SASL_PASSWORD": "pw"], "KAFKA_SECURITY_PROTOCOL"),
+        ]
+        for (arguments, environment, names) in cases {
+            let (status, output) = try runProgram(executable, arguments, environment: environment.merging(["PATH": "/usr/bin:/bin"]) { given, _ in given })
+            let lines = output.split(separator: "\n", omittingEmptySubsequences: true)
+            #expect(status != 0, "\(arguments) \(environment): \(output)")
+            #expect(lines.count == 1 && lines.first?.contains(names) == true, "\(arguments) \(environment): \(output)")
+        }
+    }
+
     @Test func listenVerifiesPrintsForwardsAndRemovesItsEndpointOnExit() async throws {
         let app = WebhookReceiver()
         let appURL = try await app.start()

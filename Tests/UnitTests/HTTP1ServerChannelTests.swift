@@ -19,7 +19,7 @@ struct HTTP1ServerChannelTests {
         let port = NIOLockedValueBox<Int?>(nil)
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: .seconds(60))),
+            server: .paywireHTTP1(idleTimeout: .seconds(60)),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in port.withLockedValue { $0 = channel.localAddress?.port } },
             logger: Logger(label: "http1-test", factory: { _ in SwiftLogNoOpLogHandler() })

@@ -74,9 +74,9 @@ enum GatewayOpenAPI {
         .init(method: "get", path: "/metrics", summary: "Prometheus metrics (text)", tag: "Operations", auth: .none, response: "Text"),
         .init(method: "get", path: "/openapi.json", summary: "This document", tag: "Operations", auth: .none, response: "Document"),
 
-        .init(method: "post", path: "/accounts", summary: "Create a merchant account and its default business profile. A merchant_id in use, or once used by a deleted account, answers 409", tag: "Merchant accounts", auth: .admin, request: "MerchantAccountCreate", response: "MerchantAccount"),
-        .init(method: "get", path: "/accounts/{merchant_id}", summary: "Retrieve a merchant account", tag: "Merchant accounts", auth: .merchant, response: "MerchantAccount"),
-        .init(method: "post", path: "/accounts/{merchant_id}", summary: "Update a merchant account", tag: "Merchant accounts", auth: .merchant, request: "MerchantAccountUpdate", response: "MerchantAccount"),
+        .init(method: "post", path: "/accounts", summary: "Create a merchant account and its default business profile. A merchant_id in use, or once used by a deleted account, answers 409", tag: "Merchant accounts", auth: .admin, request: "MerchantCreate", response: "Merchant"),
+        .init(method: "get", path: "/accounts/{merchant_id}", summary: "Retrieve a merchant account", tag: "Merchant accounts", auth: .merchant, response: "Merchant"),
+        .init(method: "post", path: "/accounts/{merchant_id}", summary: "Update a merchant account", tag: "Merchant accounts", auth: .merchant, request: "MerchantUpdate", response: "Merchant"),
         .init(method: "delete", path: "/accounts/{merchant_id}", summary: "Delete a merchant account and everything under it; its id stays reserved", tag: "Merchant accounts", auth: .admin, response: "MerchantDeleted"),
 
         .init(method: "post", path: "/api_keys/{merchant_id}", summary: "Create an API key; the key is in this answer only", tag: "API keys", auth: .merchant, request: "APIKeyCreate", response: "APIKeyCreated"),
@@ -85,11 +85,11 @@ enum GatewayOpenAPI {
         .init(method: "post", path: "/api_keys/{merchant_id}/{key_id}", summary: "Update an API key's name, description or expiration (the key itself never changes)", tag: "API keys", auth: .merchant, request: "APIKeyUpdate", response: "APIKey"),
         .init(method: "delete", path: "/api_keys/{merchant_id}/{key_id}", summary: "Revoke an API key", tag: "API keys", auth: .merchant, response: "Revoked"),
 
-        .init(method: "post", path: "/account/{merchant_id}/business_profile", summary: "Create a business profile (a name in use answers 409)", tag: "Business profiles", auth: .merchant, request: "BusinessProfileUpdate", response: "BusinessProfile"),
-        .init(method: "get", path: "/account/{merchant_id}/business_profile", summary: "List business profiles", tag: "Business profiles", auth: .merchant, response: "BusinessProfileList"),
-        .init(method: "get", path: "/account/{merchant_id}/business_profile/{profile_id}", summary: "Retrieve a business profile", tag: "Business profiles", auth: .merchant, response: "BusinessProfile"),
-        .init(method: "post", path: "/account/{merchant_id}/business_profile/{profile_id}", summary: "Update a business profile", tag: "Business profiles", auth: .merchant, request: "BusinessProfileUpdate", response: "BusinessProfile"),
-        .init(method: "put", path: "/v2/profiles/{profile_id}", summary: "Update a business profile (v2)", tag: "Business profiles", auth: .merchant, request: "BusinessProfileUpdate", response: "BusinessProfile", headers: [xMerchantId]),
+        .init(method: "post", path: "/account/{merchant_id}/business_profile", summary: "Create a business profile (a name in use answers 409)", tag: "Business profiles", auth: .merchant, request: "ProfileUpdate", response: "Profile"),
+        .init(method: "get", path: "/account/{merchant_id}/business_profile", summary: "List business profiles", tag: "Business profiles", auth: .merchant, response: "ProfileList"),
+        .init(method: "get", path: "/account/{merchant_id}/business_profile/{profile_id}", summary: "Retrieve a business profile", tag: "Business profiles", auth: .merchant, response: "Profile"),
+        .init(method: "post", path: "/account/{merchant_id}/business_profile/{profile_id}", summary: "Update a business profile", tag: "Business profiles", auth: .merchant, request: "ProfileUpdate", response: "Profile"),
+        .init(method: "put", path: "/v2/profiles/{profile_id}", summary: "Update a business profile (v2)", tag: "Business profiles", auth: .merchant, request: "ProfileUpdate", response: "Profile", headers: [xMerchantId]),
 
         .init(method: "post", path: "/account/{merchant_id}/business_profile/{profile_id}/webhooks", summary: "Add a webhook endpoint (at most 20 a profile); its signing secret is in this answer only", tag: "Webhook endpoints", auth: .merchant, request: "WebhookEndpointCreate", response: "WebhookEndpoint"),
         .init(method: "get", path: "/account/{merchant_id}/business_profile/{profile_id}/webhooks", summary: "List webhook endpoints", tag: "Webhook endpoints", auth: .merchant, response: "WebhookEndpointList"),
@@ -129,6 +129,134 @@ enum GatewayOpenAPI {
         .init(method: "post", path: "/events/{merchant_id}/recover", summary: "Schedule one more attempt for every failed delivery of an endpoint or a profile created since a time at most 14 days ago", tag: "Events", auth: .merchant, request: "EventRecover", response: "EventRecovered"),
         .init(method: "post", path: "/webhooks/{merchant_id}/{connector}", summary: "Incoming connector webhook (e.g. Stripe-Signature), passed unchanged to payment-core, which verifies and applies it; 401 alike for a bad signature, an unknown merchant or account, and a connector that sends no webhooks", tag: "Incoming webhooks", auth: .none, request: "Document", response: "IncomingWebhookResult", headers: [stripeSignature]),
     ]
+
+    // MARK: Links
+
+    /// Where an answer's ids lead: OpenAPI links from an operation's success to the operations that
+    /// take those ids, so a client (and schemathesis' stateful phase) can follow a created payment
+    /// to its retrieve, update, confirm, capture, cancel and refund, a merchant to everything under
+    /// it, and so on, instead of guessing ids.
+    struct Link {
+        var name: String
+        var method: String
+        var path: String
+        /// Target parameter (`path.x`, `header.x`, or a bare name) → runtime expression.
+        var parameters: [String: String]
+        var requestBody: JSONValue? = nil
+    }
+
+    static func operationId(method: String, path: String) -> String {
+        method + path.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "").replacingOccurrences(of: "-", with: "_").replacingOccurrences(of: ".", with: "_")
+    }
+
+    static let links: [String: [Link]] = {
+        let created = "$response.body#/"
+        let merchantFromBody = ["merchant_id": created + "merchant_id"]
+        let merchantFromPath = ["merchant_id": "$request.path.merchant_id"]
+        let profileFromPath = ["merchant_id": "$request.path.merchant_id", "profile_id": "$request.path.profile_id"]
+        let payment = ["payment_id": created + "payment_id"]
+        let paymentLinks = [
+            Link(name: "RetrievePayment", method: "get", path: "/payments/{payment_id}", parameters: payment),
+            Link(name: "UpdatePayment", method: "post", path: "/payments/{payment_id}", parameters: payment),
+            Link(name: "ConfirmPayment", method: "post", path: "/payments/{payment_id}/confirm", parameters: payment),
+            Link(name: "CapturePayment", method: "post", path: "/payments/{payment_id}/capture", parameters: payment),
+            Link(name: "CancelPayment", method: "post", path: "/payments/{payment_id}/cancel", parameters: payment),
+            Link(name: "RefundPayment", method: "post", path: "/refunds", parameters: [:], requestBody: .object(["payment_id": .string(created + "payment_id")])),
+        ]
+        let refund = ["refund_id": created + "refund_id"]
+        let refundLinks = [
+            Link(name: "RetrieveRefund", method: "get", path: "/refunds/{refund_id}", parameters: refund),
+            Link(name: "UpdateRefund", method: "post", path: "/refunds/{refund_id}", parameters: refund),
+        ]
+        let key = merchantFromPath.merging(["key_id": created + "key_id"]) { $1 }
+        let profile = merchantFromPath.merging(["profile_id": created + "profile_id"]) { $1 }
+        let endpoint = profileFromPath.merging(["webhook_endpoint_id": created + "webhook_endpoint_id"]) { $1 }
+        let endpointPath = "/account/{merchant_id}/business_profile/{profile_id}/webhooks/{webhook_endpoint_id}"
+        let connector = merchantFromPath.merging(["merchant_connector_id": created + "merchant_connector_id"]) { $1 }
+        let connectorPath = "/account/{merchant_id}/connectors/{merchant_connector_id}"
+        let v2Connector = ["merchant_connector_id": created + "merchant_connector_id", "header.x-merchant-id": "$request.header.x-merchant-id"]
+        let job = ["payment_id": created + "id", "header.x-merchant-id": "$request.header.x-merchant-id"]
+        let defaultProfile = merchantFromBody.merging(["profile_id": created + "default_profile"]) { $1 }
+        return [
+            "post /accounts": [
+                Link(name: "RetrieveMerchant", method: "get", path: "/accounts/{merchant_id}", parameters: merchantFromBody),
+                Link(name: "UpdateMerchant", method: "post", path: "/accounts/{merchant_id}", parameters: merchantFromBody),
+                Link(name: "CreateAPIKey", method: "post", path: "/api_keys/{merchant_id}", parameters: merchantFromBody),
+                Link(name: "ListAPIKeys", method: "get", path: "/api_keys/{merchant_id}/list", parameters: merchantFromBody),
+                Link(name: "CreateProfile", method: "post", path: "/account/{merchant_id}/business_profile", parameters: merchantFromBody),
+                Link(name: "ListProfiles", method: "get", path: "/account/{merchant_id}/business_profile", parameters: merchantFromBody),
+                Link(name: "RetrieveDefaultProfile", method: "get", path: "/account/{merchant_id}/business_profile/{profile_id}", parameters: defaultProfile),
+                Link(name: "CreateEndpoint", method: "post", path: "/account/{merchant_id}/business_profile/{profile_id}/webhooks", parameters: defaultProfile),
+                Link(name: "ListEndpoints", method: "get", path: "/account/{merchant_id}/business_profile/{profile_id}/webhooks", parameters: defaultProfile),
+                Link(name: "CreateConnectorAccount", method: "post", path: "/account/{merchant_id}/connectors", parameters: merchantFromBody),
+                Link(name: "ListConnectorAccounts", method: "get", path: "/account/{merchant_id}/connectors", parameters: merchantFromBody),
+                Link(name: "ListEvents", method: "get", path: "/events/{merchant_id}", parameters: merchantFromBody),
+                Link(name: "RecoverEvents", method: "post", path: "/events/{merchant_id}/recover", parameters: merchantFromBody),
+            ],
+            "post /api_keys/{merchant_id}": [
+                Link(name: "RetrieveAPIKey", method: "get", path: "/api_keys/{merchant_id}/{key_id}", parameters: key),
+                Link(name: "UpdateAPIKey", method: "post", path: "/api_keys/{merchant_id}/{key_id}", parameters: key),
+                Link(name: "RevokeAPIKey", method: "delete", path: "/api_keys/{merchant_id}/{key_id}", parameters: key),
+            ],
+            "post /account/{merchant_id}/business_profile": [
+                Link(name: "RetrieveProfile", method: "get", path: "/account/{merchant_id}/business_profile/{profile_id}", parameters: profile),
+                Link(name: "UpdateProfile", method: "post", path: "/account/{merchant_id}/business_profile/{profile_id}", parameters: profile),
+                Link(name: "CreateEndpoint", method: "post", path: "/account/{merchant_id}/business_profile/{profile_id}/webhooks", parameters: profile),
+                Link(name: "ListEndpoints", method: "get", path: "/account/{merchant_id}/business_profile/{profile_id}/webhooks", parameters: profile),
+            ],
+            "post /account/{merchant_id}/business_profile/{profile_id}/webhooks": [
+                Link(name: "RetrieveEndpoint", method: "get", path: endpointPath, parameters: endpoint),
+                Link(name: "UpdateEndpoint", method: "post", path: endpointPath, parameters: endpoint),
+                Link(name: "DeprecateEndpoint", method: "delete", path: endpointPath, parameters: endpoint),
+                Link(name: "RotateEndpointSecret", method: "post", path: endpointPath + "/rotate_secret", parameters: endpoint),
+                Link(name: "RecoverEndpointEvents", method: "post", path: "/events/{merchant_id}/recover", parameters: merchantFromPath,
+                     requestBody: .object(["webhook_endpoint_id": .string(created + "webhook_endpoint_id")])),
+            ],
+            "post /account/{merchant_id}/connectors": [
+                Link(name: "RetrieveConnectorAccount", method: "get", path: connectorPath, parameters: connector),
+                Link(name: "UpdateConnectorAccount", method: "post", path: connectorPath, parameters: connector),
+                Link(name: "DeleteConnectorAccount", method: "delete", path: connectorPath, parameters: connector),
+                // A payment on the account's profile, routed through it: what makes a payment id
+                // for the payment links below.
+                Link(name: "CreatePayment", method: "post", path: "/payments", parameters: [:],
+                     requestBody: .object([
+                        "merchant_id": .string(created + "merchant_id"), "profile_id": .string(created + "profile_id"),
+                        "routing": .object(["type": .string("single"), "data": .object(["merchant_connector_id": .string(created + "merchant_connector_id")])]),
+                     ])),
+            ],
+            "post /v2/connector-accounts": [
+                Link(name: "RetrieveConnectorAccount", method: "get", path: "/v2/connector-accounts/{merchant_connector_id}", parameters: v2Connector),
+            ],
+            "post /payments": paymentLinks,
+            "post /payments/{payment_id}": paymentLinks,
+            "post /payments/{payment_id}/confirm": paymentLinks,
+            "post /refunds": refundLinks,
+            "post /v2/payments/recovery": [
+                Link(name: "RetrieveRecoveryJob", method: "get", path: "/v2/payments/{payment_id}/recovery", parameters: job),
+                Link(name: "CancelRecoveryJob", method: "post", path: "/v2/payments/{payment_id}/recovery/cancel", parameters: job),
+            ],
+            "get /events/{merchant_id}": [
+                Link(name: "RetrieveEvent", method: "get", path: "/events/{merchant_id}/{event_id}", parameters: merchantFromPath.merging(["event_id": created + "events/0/event_id"]) { $1 }),
+                Link(name: "ListEventAttempts", method: "get", path: "/events/{merchant_id}/{event_id}/attempts", parameters: merchantFromPath.merging(["event_id": created + "events/0/event_id"]) { $1 }),
+                Link(name: "RetryEvent", method: "post", path: "/events/{merchant_id}/{event_id}/retry", parameters: merchantFromPath.merging(["event_id": created + "events/0/event_id"]) { $1 }),
+            ],
+        ]
+    }()
+
+    /// An operation's links as OpenAPI writes them (under its success response).
+    static func linkObjects(for operation: Operation) -> JSONValue? {
+        guard let links = links["\(operation.method) \(operation.path)"], !links.isEmpty else { return nil }
+        var objects: [String: JSONValue] = [:]
+        for link in links {
+            var object: [String: JSONValue] = [
+                "operationId": .string(operationId(method: link.method, path: link.path)),
+                "parameters": .object(link.parameters.mapValues(JSONValue.string)),
+            ]
+            if let body = link.requestBody { object["requestBody"] = body }
+            objects[link.name] = .object(object)
+        }
+        return .object(objects)
+    }
 
     // MARK: Schema building blocks
 
@@ -514,22 +642,22 @@ enum GatewayOpenAPI {
             ])]),
             "WebhookEndpointCreate": request(endpointFields, required: ["webhook_url", "events"]),
             "WebhookEndpointUpdate": request(endpointFields),
-            "MerchantAccountCreate": request(merchantCreate, required: ["merchant_id"], extra: ["description": .string(freeFormNote)]),
-            "MerchantAccountUpdate": request(merchantFields, extra: ["description": .string(freeFormNote)]),
-            "MerchantAccount": response([
+            "MerchantCreate": request(merchantCreate, required: ["merchant_id"], extra: ["description": .string(freeFormNote)]),
+            "MerchantUpdate": request(merchantFields, extra: ["description": .string(freeFormNote)]),
+            "Merchant": response([
                 "merchant_id": string(), "merchant_name": string(), "enable_payment_response_hash": boolean,
                 "payment_response_hash_key": string(), "webhook_details": webhookDetails, "publishable_key": string(),
                 "default_profile": string(), "organization_id": string(), "metadata": free, "merchant_details": free,
                 "return_url": string(),
             ], nullable: ["merchant_name", "payment_response_hash_key", "webhook_details", "publishable_key", "default_profile", "organization_id", "metadata", "merchant_details", "return_url"]),
-            "BusinessProfileUpdate": profileInput,
-            "BusinessProfile": response([
+            "ProfileUpdate": profileInput,
+            "Profile": response([
                 "merchant_id": string(), "profile_id": string(), "profile_name": string(),
                 "payment_response_hash_key": string(), "enable_payment_response_hash": boolean, "webhook_details": webhookDetails,
                 "outgoing_webhook_custom_http_headers": object([:]), "return_url": string(), "metadata": free,
                 "revenue_recovery_retry_algorithm_type": string(enum: ["monitoring", "cascading", "smart"]),
             ], nullable: ["payment_response_hash_key", "outgoing_webhook_custom_http_headers", "return_url", "metadata", "revenue_recovery_retry_algorithm_type"]),
-            "BusinessProfileList": array(ref("BusinessProfile")),
+            "ProfileList": array(ref("Profile")),
             "APIKeyCreate": request([
                 "name": string(maxLength: 64), "description": string(maxLength: 256),
                 "expiration": .object(["description": .string("never, or an RFC 3339 date-time in the future (a past one: 400)"), "anyOf": .array([
@@ -608,17 +736,22 @@ enum GatewayOpenAPI {
                 let type = schema == "Text" ? "text/plain" : "application/json"
                 return .object([type: .object(["schema": ref(schema)])])
             }
+            var success: [String: JSONValue] = ["description": .string("Success"), "content": content(operation.response)]
+            let links = linkObjects(for: operation)
+            if let links { success["links"] = links }
             var responses: [String: JSONValue] = [
-                operation.status: .object(["description": .string("Success"), "content": content(operation.response)]),
+                operation.status: .object(success),
                 "default": .object(["description": .string("Refused or failed: the body names the field at fault (400 invalid, 401 no or bad key, 403 admin only, 404 unknown or another merchant's, 405 method, 408 body too slow, 409 conflict or key in use, 413 body over 1 MiB, 503 unavailable)"), "content": .object(["application/json": .object(["schema": error])])]),
             ]
             for (status, schema) in operation.also {
-                responses[status] = .object(["description": .string(status == "202" ? "Still running: the stored state; poll GET" : "Not ready"), "content": content(schema)])
+                var answer: [String: JSONValue] = ["description": .string(status == "202" ? "Still running: the stored state; poll GET" : "Not ready"), "content": content(schema)]
+                if status == "202", let links { answer["links"] = links }
+                responses[status] = .object(answer)
             }
             var entry: [String: JSONValue] = [
                 "summary": .string(operation.summary),
                 "tags": .array([.string(operation.tag)]),
-                "operationId": .string(operation.method + operation.path.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "").replacingOccurrences(of: "-", with: "_").replacingOccurrences(of: ".", with: "_")),
+                "operationId": .string(operationId(method: operation.method, path: operation.path)),
                 "responses": .object(responses),
             ]
             if !parameters.isEmpty { entry["parameters"] = .array(parameters) }

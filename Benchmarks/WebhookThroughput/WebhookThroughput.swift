@@ -14,7 +14,9 @@ import PostgresNIO
 /// The webhook dispatcher measured on its own (scripts/bench-webhooks starts PostgreSQL, the dev
 /// broker and a gateway for configuration; this program runs the dispatcher as a child process so
 /// it can kill it and read its memory). Every figure is printed beside a ceiling measured in the
-/// same run: a bare AsyncHTTPClient loop POSTing the same bodies to the same receivers.
+/// same run: a bare AsyncHTTPClient loop POSTing the same bodies to the same receivers; the
+/// shared-host rounds against the same ten merchants' endpoints all healthy; due retries against
+/// the time they were due.
 @main
 struct WebhookThroughput: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "webhook-throughput")
@@ -53,6 +55,18 @@ struct WebhookThroughput: AsyncParsableCommand {
         }
         let killMerchant = "\(run)_kill"
         try await setUp(merchant: killMerchant, urls: (1...3).map { urls[$0] + "/kill" })
+        // Ten more merchants whose endpoints share one host and port (receiver 0), another path
+        // each: as merchants whose receiver is a shared service (an automation platform, a relay).
+        var hostMerchants: [String] = []
+        for index in 0..<10 {
+            let merchant = "\(run)_h\(index)"
+            try await setUp(merchant: merchant, urls: [urls[0] + "/h\(index)"])
+            hostMerchants.append(merchant)
+        }
+        let sharedHost = Array(repeating: receivers[0], count: 10)
+        // One merchant whose endpoint fails each delivery's first request with Retry-After.
+        let retryMerchant = "\(run)_retry"
+        try await setUp(merchant: retryMerchant, urls: [urls[4] + "/retry"])
 
         let dispatcher = ServiceProcess(path: dispatcherPath, port: dispatcherPort, environment: [
             "DATABASE_URL": databaseURL, "KAFKA_BROKERS": kafkaBrokers, "PAYWIRE_ENCRYPTION_KEY": encryptionKey,
@@ -78,16 +92,38 @@ struct WebhookThroughput: AsyncParsableCommand {
         print(String(format: "   PostgreSQL commits per delivery: %.2f (%d commits; target ≤ 1)", Double(healthy.commits) / Double(events * 10), healthy.commits))
 
         // 2. One of ten answers after 5 s: the nine keep their throughput.
-        receivers[0].delay.withLockedValue { $0 = .seconds(5) }
+        receivers[0].slowDown(path: nil, by: .seconds(5))
         let slow = try await round(producer: producer, postgres: postgres, receivers: receivers, merchants: merchants, count: events, tag: "s", waitFor: Array(1..<10))
-        receivers[0].delay.withLockedValue { $0 = .zero }
+        receivers[0].slowDown(path: nil, by: .zero)
         print("")
         print("2. the same with endpoint 1 of 10 answering after 5 s:")
         print(String(format: "   nine healthy endpoints %.0f deliveries/s (%.0f/s when all were healthy), ratio %.2f (target ≥ 0.9); p99 %.1f ms",
                      slow.healthyPerSecond, healthy.healthyPerSecond, slow.healthyPerSecond / healthy.healthyPerSecond, slow.p99 * 1000))
-        print("   slow endpoint: at most \(receivers[0].mostAtOnce.withLockedValue { $0 }) requests in flight at once")
+        let slowMost = receivers[0].mostAtOnce.withLockedValue { $0 }
+        print("   slow endpoint: at most \(slowMost) requests in flight at once (its limit: 10)")
         // Let the slow endpoint's backlog drain (it answers at once again).
         try await Bench.waitUntil(timeout: .seconds(300)) { receivers[0].distinct(prefix: "pay_s_") >= events }
+
+        // 2b. The same ten merchants' endpoints on one host and port: all healthy, then one slow.
+        let hostHealthy = try await round(producer: producer, postgres: postgres, receivers: sharedHost, merchants: hostMerchants, count: events, tag: "h")
+        receivers[0].slowDown(path: "/h0", by: .seconds(5))
+        let hostSlow = try await round(producer: producer, postgres: postgres, receivers: sharedHost, merchants: hostMerchants, count: events, tag: "hs", waitFor: Array(1..<10))
+        receivers[0].slowDown(path: nil, by: .zero)
+        let hostSlowMost = receivers[0].mostAtOnce.withLockedValue { $0 }
+        print("")
+        print("2b. ten endpoints of ten merchants on one host and port (paths /h0 … /h9):")
+        print(String(format: "   all healthy %.0f deliveries/s, p99 %.1f ms", hostHealthy.perSecond, hostHealthy.p99 * 1000))
+        print(String(format: "   /h0 answering after 5 s: nine healthy endpoints %.0f deliveries/s (%.0f/s when all were healthy), ratio %.2f (target ≥ 0.9); p99 %.1f ms",
+                     hostSlow.healthyPerSecond, hostHealthy.healthyPerSecond, hostSlow.healthyPerSecond / hostHealthy.healthyPerSecond, hostSlow.p99 * 1000))
+        print("   slow endpoint: at most \(hostSlowMost) requests in flight at once (its limit: 10)")
+        try await Bench.waitUntil(timeout: .seconds(300)) { receivers[0].distinct(prefix: "pay_hs_\(hostMerchants[0])_") >= events }
+
+        // 2c. Retries leave when they are due: each delivery's first request is answered 503 with
+        // Retry-After: 3, events a little apart so each retry has a due time of its own.
+        let retry = try await dueRound(producer: producer, postgres: postgres, receiver: receivers[4], merchant: retryMerchant)
+        print("")
+        print("2c. \(retry.count) retries (first answer 503, Retry-After: 3), due time → request received:")
+        print(String(format: "   p50 %.1f ms, p99 %.1f ms, max %.1f ms (target: p99 ≤ 100 ms)", retry.p50 * 1000, retry.p99 * 1000, retry.max * 1000))
 
         // 3. kill -9 mid-burst.
         let kill = try await killRound(producer: producer, postgres: postgres, receivers: Array(receivers[1...3]), merchant: killMerchant, dispatcher: dispatcher)
@@ -125,6 +161,7 @@ struct WebhookThroughput: AsyncParsableCommand {
         await producer.shutdown()
         for receiver in receivers { receiver.stop() }
         let ok = healthy.perSecond / ceiling.perSecond >= 0.5 && slow.healthyPerSecond / healthy.healthyPerSecond >= 0.9
+            && slowMost == 10 && hostSlowMost == 10 && hostSlow.healthyPerSecond / hostHealthy.healthyPerSecond >= 0.9 && retry.p99 <= 0.1
             && Double(healthy.commits) / Double(events * 10) <= 1 && kill.delivered == killEvents * 3 && kill.rows == kill.distinctRows
             && kill.duplicates <= concurrency && growth <= 1.10
         print("")
@@ -141,8 +178,9 @@ struct WebhookThroughput: AsyncParsableCommand {
         var bodies: [String]
     }
 
-    /// Publishes `count` events per merchant and waits until the receivers in `waitFor` have
-    /// every one of theirs.
+    /// Publishes `count` events per merchant and waits until the merchants in `waitFor` have every
+    /// one of theirs at their receiver (`receivers[i]` is merchant i's; merchant 0 is the one made
+    /// slow in the slow rounds).
     func round(producer: KafkaProducer, postgres: PostgresClient, receivers: [BenchReceiver], merchants: [String], count: Int, tag: String, waitFor: [Int] = Array(0..<10)) async throws -> Round {
         let before = try await Self.commits(postgres)
         let start = Date()
@@ -166,13 +204,13 @@ struct WebhookThroughput: AsyncParsableCommand {
             }
         }
         if !messages.isEmpty { for result in try await producer.sendBatch(messages) { if case .failure(let error) = result { throw error } } }
-        try await Bench.waitUntil(timeout: .seconds(600)) { waitFor.allSatisfy { receivers[$0].distinct(prefix: "pay_\(tag)_") >= count } }
+        try await Bench.waitUntil(timeout: .seconds(600)) { waitFor.allSatisfy { receivers[$0].distinct(prefix: "pay_\(tag)_\(merchants[$0])_") >= count } }
         let commits = try await Self.commits(postgres) - before
         var latencies: [Double] = []
         var last = start
         var lastHealthy = start
         for index in waitFor {
-            let (values, at) = receivers[index].latencies(prefix: "pay_\(tag)_")
+            let (values, at) = receivers[index].latencies(prefix: "pay_\(tag)_\(merchants[index])_")
             latencies += values
             last = max(last, at)
             if index != 0 { lastHealthy = max(lastHealthy, at) }
@@ -223,6 +261,37 @@ struct WebhookThroughput: AsyncParsableCommand {
         }
         let delivered = receivers.map { $0.distinct(prefix: "pay_k_") }.reduce(0, +)
         return (before, delivered, rows, idempotent.count, duplicates)
+    }
+
+    /// Publishes 100 events 50 ms apart to a merchant whose endpoint answers each delivery's first
+    /// request 503 with `Retry-After: 3`, and returns how long after its due time each retry was
+    /// received (the due time is the row's `next_attempt_at`, which a delivered row keeps).
+    func dueRound(producer: KafkaProducer, postgres: PostgresClient, receiver: BenchReceiver, merchant: String) async throws -> (count: Int, p50: Double, p99: Double, max: Double) {
+        let count = 100
+        let prefix = "pay_r_\(merchant)_"
+        for index in 0..<count {
+            let paymentId = prefix + String(index)
+            let envelope = EventEnvelope(type: "payment_succeeded", merchantId: merchant, profileId: nil,
+                                         payload: .object(["payment_id": .string(paymentId), "status": .string("succeeded"), "bench_sent_at": .number(Date().timeIntervalSince1970)]))
+            for result in try await producer.sendBatch([KafkaProducerMessage(topic: TopicNames().paymentEvents, key: paymentId, value: try envelope.encoded())]) {
+                if case .failure(let error) = result { throw error }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Bench.waitUntil(timeout: .seconds(300)) { receiver.retried(prefix: prefix).count >= count }
+        let pattern = prefix + "%"
+        var due: [String: Double] = [:]
+        try await Bench.waitUntil(timeout: .seconds(120)) {
+            due = [:]
+            let rows = try await postgres.query("""
+                SELECT event_id, EXTRACT(EPOCH FROM next_attempt_at)::float8 FROM webhooks.events
+                WHERE object_id LIKE \(pattern) AND delivery_status = 'delivered'
+                """, logger: Logger(label: "bench"))
+            for try await (id, at) in rows.decode((String, Double).self) { due[id] = at }
+            return due.count >= count
+        }
+        let lateness = receiver.retried(prefix: prefix).compactMap { id, at in due[id].map { at - $0 } }.sorted()
+        return (lateness.count, lateness[lateness.count / 2], lateness[min(lateness.count - 1, lateness.count * 99 / 100)], lateness.last!)
     }
 
     func setUp(merchant: String, urls: [String]) async throws {
@@ -294,8 +363,13 @@ final class BenchReceiver: Sendable {
         var at = Date.distantPast
     }
 
-    let delay = NIOLockedValueBox<Duration>(.zero)
+    /// How long requests wait before their answer, and to which path (nil: every path).
+    private let delay = NIOLockedValueBox<(wait: Duration, path: String?)>((.zero, nil))
+    /// The most delayed requests open at once since the last `slowDown`.
     let mostAtOnce = NIOLockedValueBox(0)
+    /// Webhook id → when its second request (the retry) arrived, for paths ending in `/retry`,
+    /// whose first request is answered 503 with `Retry-After: 3`.
+    private let retries = NIOLockedValueBox<[String: (object: String, at: Double)]>([:])
     private let inFlight = NIOLockedValueBox(0)
     /// object id → delivery id → what was seen.
     private let seen = NIOLockedValueBox<[String: Seen]>([:])
@@ -305,14 +379,17 @@ final class BenchReceiver: Sendable {
 
     func start(logger: Logger) async throws -> String {
         let router = Router()
-        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { [seen, counts, delay, inFlight, mostAtOnce] request, _ in
-            let now = inFlight.withLockedValue { $0 += 1; return $0 }
-            mostAtOnce.withLockedValue { $0 = max($0, now) }
-            defer { inFlight.withLockedValue { $0 -= 1 } }
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { [seen, counts, delay, inFlight, mostAtOnce, retries] request, _ in
             let body = try await request.body.collect(upTo: 1 << 20)
-            let wait = delay.withLockedValue { $0 }
-            if wait > .zero { try await Task.sleep(for: wait) }
+            let (wait, slowPath) = delay.withLockedValue { $0 }
+            if wait > .zero && (slowPath == nil || request.uri.path == slowPath) {
+                let now = inFlight.withLockedValue { $0 += 1; return $0 }
+                mostAtOnce.withLockedValue { $0 = max($0, now) }
+                defer { inFlight.withLockedValue { $0 -= 1 } }
+                try await Task.sleep(for: wait)
+            }
             let received = Date()
+            var first = true
             if let id = request.headers[.init("webhook-id")!], !id.hasPrefix("ceiling_"),
                let object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
                let payload = (object["content"] as? [String: Any])?["object"] as? [String: Any],
@@ -320,14 +397,20 @@ final class BenchReceiver: Sendable {
                 let sentAt = payload["bench_sent_at"] as? Double ?? received.timeIntervalSince1970
                 seen.withLockedValue { seen in
                     var entry = seen[paymentId + "|" + id] ?? Seen()
-                    if entry.requests == 0 {
+                    first = entry.requests == 0
+                    if first {
                         entry.latency = received.timeIntervalSince1970 - sentAt
                         entry.at = received
-                        let round = paymentId.split(separator: "_").prefix(2).joined(separator: "_") + "_"
-                        counts.withLockedValue { $0[round, default: 0] += 1 }
+                        // Counted by the id up to its last "_": the round and the merchant.
+                        let key = String(paymentId[...paymentId.lastIndex(of: "_")!])
+                        counts.withLockedValue { $0[key, default: 0] += 1 }
                     }
                     entry.requests += 1
                     seen[paymentId + "|" + id] = entry
+                }
+                if request.uri.path.hasSuffix("/retry") {
+                    if first { return Response(status: .serviceUnavailable, headers: [.retryAfter: "3"]) }
+                    retries.withLockedValue { if $0[id] == nil { $0[id] = (paymentId, received.timeIntervalSince1970) } }
                 }
             }
             return Response(status: .ok)
@@ -346,8 +429,22 @@ final class BenchReceiver: Sendable {
 
     func stop() { task.withLockedValue { $0?.cancel() } }
 
+    /// Makes requests to `path` (every path if nil) wait `wait` before their answer; slowing
+    /// down starts a new count of `mostAtOnce`.
+    func slowDown(path: String?, by wait: Duration) {
+        delay.withLockedValue { $0 = (wait, path) }
+        if wait > .zero { mostAtOnce.withLockedValue { $0 = 0 } }
+    }
+
     /// Distinct (object, delivery) pairs received whose object id starts with `prefix`.
-    func distinct(prefix: String) -> Int { counts.withLockedValue { $0[prefix] ?? 0 } }
+    func distinct(prefix: String) -> Int {
+        counts.withLockedValue { counts in counts.reduce(0) { $0 + ($1.key.hasPrefix(prefix) ? $1.value : 0) } }
+    }
+
+    /// Webhook id → when its retry arrived, for objects whose id starts with `prefix`.
+    func retried(prefix: String) -> [String: Double] {
+        retries.withLockedValue { $0.filter { $0.value.object.hasPrefix(prefix) }.mapValues(\.at) }
+    }
 
     func latencies(prefix: String) -> ([Double], Date) {
         seen.withLockedValue { seen in

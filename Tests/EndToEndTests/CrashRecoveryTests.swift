@@ -114,6 +114,10 @@ struct CrashRecoveryTests {
         defer { receiver.stop() }
         try await PaywireStack.with { stack in
             _ = try await createMerchant(stack, "merchant_dupe", hookURL: url)
+            // The events below carry no configuration version (a service's would), so nothing
+            // makes the fan-out wait for the endpoint just created: wait until the dispatcher's
+            // copy has read it (every group at the end of its topics).
+            try await stack.waitUntilQuiet()
             // Two distinct messages (different envelope ids) announcing the same change, as a
             // producer retrying after a crash or two racing replicas could publish.
             let producer = try KafkaProducer(

@@ -177,6 +177,7 @@ enum GatewayOpenAPI {
         let v2Connector = ["merchant_connector_id": created + "merchant_connector_id", "header.x-merchant-id": "$request.header.x-merchant-id"]
         let job = ["payment_id": created + "id", "header.x-merchant-id": "$request.header.x-merchant-id"]
         let defaultProfile = merchantFromBody.merging(["profile_id": created + "default_profile"]) { $1 }
+        let firstEvent = merchantFromPath.merging(["event_id": created + "events/0/event_id"]) { $1 }
         return [
             "post /accounts": [
                 Link(name: "RetrieveMerchant", method: "get", path: "/accounts/{merchant_id}", parameters: merchantFromBody),
@@ -236,9 +237,9 @@ enum GatewayOpenAPI {
                 Link(name: "CancelRecoveryJob", method: "post", path: "/v2/payments/{payment_id}/recovery/cancel", parameters: job),
             ],
             "get /events/{merchant_id}": [
-                Link(name: "RetrieveEvent", method: "get", path: "/events/{merchant_id}/{event_id}", parameters: merchantFromPath.merging(["event_id": created + "events/0/event_id"]) { $1 }),
-                Link(name: "ListEventAttempts", method: "get", path: "/events/{merchant_id}/{event_id}/attempts", parameters: merchantFromPath.merging(["event_id": created + "events/0/event_id"]) { $1 }),
-                Link(name: "RetryEvent", method: "post", path: "/events/{merchant_id}/{event_id}/retry", parameters: merchantFromPath.merging(["event_id": created + "events/0/event_id"]) { $1 }),
+                Link(name: "RetrieveEvent", method: "get", path: "/events/{merchant_id}/{event_id}", parameters: firstEvent),
+                Link(name: "ListEventAttempts", method: "get", path: "/events/{merchant_id}/{event_id}/attempts", parameters: firstEvent),
+                Link(name: "RetryEvent", method: "post", path: "/events/{merchant_id}/{event_id}/retry", parameters: firstEvent),
             ],
         ]
     }()

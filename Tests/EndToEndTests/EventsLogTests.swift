@@ -122,6 +122,22 @@ struct EventsLogTests {
             #expect((answer["response"] as? [String: Any])?["status_code"] as? Int == 200)
             #expect(first.requests.filter { $0.headers["webhook-id"] == firstEvent }.count == 2)
 
+            // A manual retry to an endpoint slower than the answer time (5 s) is answered 202 then
+            // (not after the endpoint), goes on, and ends recorded; meanwhile it holds the
+            // delivery (409), and afterwards the delivery can be retried again.
+            first.respond(after: .seconds(15), onPath: "/a")
+            let slowRetry = try await stack.request(.POST, "/events/seed_m/\(firstEvent)/retry", apiKey: apiKey)
+            #expect(slowRetry.status == 202, "\(slowRetry.body)")
+            #expect(slowRetry.json?["event_id"] as? String == firstEvent && slowRetry.json?["status"] as? String == "sending", "\(slowRetry.body)")
+            expectError(try await stack.request(.POST, "/events/seed_m/\(firstEvent)/retry", apiKey: apiKey), status: 409, field: "event_id")
+            #expect(await eventually(timeout: .seconds(60)) {
+                guard let attempts = try? await stack.request(.GET, "/events/seed_m/\(firstEvent)/attempts") else { return false }
+                return list(attempts).filter { $0["delivery_attempt"] as? String == "manual_retry" && $0["is_delivery_successful"] as? Bool == true }.count == 2
+            })
+            first.respond(after: .zero, onPath: "/a")
+            #expect(try await stack.request(.POST, "/events/seed_m/\(firstEvent)/retry", apiKey: apiKey).status == 200)
+            #expect(first.requests.filter { $0.headers["webhook-id"] == firstEvent }.count == 4)
+
             // Recover: a delivery that ran out of retries gets one more attempt once asked.
             second.respond(with: .internalServerError)
             let secondPayment = try await payment(stack, apiKey: apiKey)

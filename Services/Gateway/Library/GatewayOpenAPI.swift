@@ -125,7 +125,7 @@ enum GatewayOpenAPI {
         .init(method: "get", path: "/events/{merchant_id}", summary: "The events log: one entry per (event, endpoint) delivery, newest first, with filters; served by the webhook dispatcher", tag: "Events", auth: .merchant, response: "EventList", query: eventListQuery),
         .init(method: "get", path: "/events/{merchant_id}/{event_id}", summary: "One delivery (by its id or any of its attempts' ids), with the request it sends", tag: "Events", auth: .merchant, response: "Event"),
         .init(method: "get", path: "/events/{merchant_id}/{event_id}/attempts", summary: "Every attempt of a delivery, newest first: request and response (status, headers, body up to 4 KiB, latency)", tag: "Events", auth: .merchant, response: "EventAttemptList"),
-        .init(method: "post", path: "/events/{merchant_id}/{event_id}/retry", summary: "Send a delivery again now, whatever its state, and answer with the new attempt (409 while another attempt of it is in flight, or when its endpoint takes no deliveries)", tag: "Events", auth: .merchant, response: "EventAttempt"),
+        .init(method: "post", path: "/events/{merchant_id}/{event_id}/retry", summary: "Send a delivery again now, whatever its state, and answer with the new attempt (409 while another attempt of it is in flight, or when its endpoint takes no deliveries). An endpoint that has not answered within PAYWIRE_WEBHOOK_RETRY_ANSWER_MS (default 5 s): 202, the attempt goes on and appears in GET …/attempts", tag: "Events", auth: .merchant, response: "EventAttempt", also: ["202": "EventRetryAccepted"]),
         .init(method: "post", path: "/events/{merchant_id}/recover", summary: "Schedule one more attempt for every failed delivery of an endpoint or a profile created since a time at most 14 days ago", tag: "Events", auth: .merchant, request: "EventRecover", response: "EventRecovered"),
         .init(method: "post", path: "/webhooks/{merchant_id}/{connector}", summary: "Incoming connector webhook (e.g. Stripe-Signature), passed unchanged to payment-core, which verifies and applies it; 401 alike for a bad signature, an unknown merchant or account, and a connector that sends no webhooks", tag: "Incoming webhooks", auth: .none, request: "Document", response: "IncomingWebhookResult", headers: [stripeSignature]),
     ]
@@ -239,8 +239,7 @@ enum GatewayOpenAPI {
             "get /events/{merchant_id}": [
                 Link(name: "RetrieveEvent", method: "get", path: "/events/{merchant_id}/{event_id}", parameters: firstEvent),
                 Link(name: "ListEventAttempts", method: "get", path: "/events/{merchant_id}/{event_id}/attempts", parameters: firstEvent),
-                // No link to a manual retry: it waits out its attempt, so one to schemathesis'
-                // discard URL outlasted its 10 s response check (open finding, issue 19).
+                Link(name: "RetryEvent", method: "post", path: "/events/{merchant_id}/{event_id}/retry", parameters: firstEvent),
             ],
         ]
     }()
@@ -708,6 +707,7 @@ enum GatewayOpenAPI {
             // A 202 carries the payment as stored, or what the command said while payment-core has
             // written nothing yet.
             "PaymentAccepted": object(["payment_id": string(), "status": string(enum: PaymentStatusNames.all)], required: ["payment_id", "status"]),
+            "EventRetryAccepted": object(["event_id": string(), "status": string(enum: ["sending"]), "message": string()], required: ["event_id", "status"]),
             "RefundAccepted": object(["refund_id": string(), "payment_id": string(), "status": string(enum: ["pending", "succeeded", "failed", "manual_review"])], required: ["refund_id", "payment_id", "status"]),
         ]
     }
@@ -746,7 +746,7 @@ enum GatewayOpenAPI {
                 "default": .object(["description": .string("Refused or failed: the body names the field at fault (400 invalid, 401 no or bad key, 403 admin only, 404 unknown or another merchant's, 405 method, 408 body too slow, 409 conflict or key in use, 413 body over 1 MiB, 503 unavailable)"), "content": .object(["application/json": .object(["schema": error])])]),
             ]
             for (status, schema) in operation.also {
-                var answer: [String: JSONValue] = ["description": .string(status == "202" ? "Still running: the stored state; poll GET" : "Not ready"), "content": content(schema)]
+                var answer: [String: JSONValue] = ["description": .string(status != "202" ? "Not ready" : schema == "EventRetryAccepted" ? "Still sending: the attempt goes on; see GET …/attempts" : "Still running: the stored state; poll GET"), "content": content(schema)]
                 if status == "202", let links { answer["links"] = links }
                 responses[status] = .object(answer)
             }

@@ -37,11 +37,15 @@ public struct DeliverySettings: Sendable {
     /// default 2): it is woken when a delivery is written due, and sleeps until the next retry is
     /// due, so this only bounds the delay after a missed notification or an expired lease.
     public var idleCheck: Duration = .seconds(2)
+    /// How long a manual retry's caller waits for the attempt before being answered 202 while it
+    /// goes on (`PAYWIRE_WEBHOOK_RETRY_ANSWER_MS`, default 5000): below the time clients and
+    /// proxies give a request, whatever the endpoint's request timeout.
+    public var manualRetryAnswerWithin: Duration = .seconds(5)
 
     public static let environmentKeys = [
         "WEBHOOK_REQUEST_TIMEOUT_SECONDS", "PAYWIRE_WEBHOOK_CONCURRENCY", "PAYWIRE_WEBHOOK_ENDPOINT_CONCURRENCY",
         "PAYWIRE_WEBHOOK_HOST_CONCURRENCY", "PAYWIRE_WEBHOOK_LEASE_MARGIN_SECONDS", RetrySchedule.environmentKey, NetworkAddressPolicy.allowPrivateKey,
-        "PAYWIRE_WEBHOOK_DISABLE_AFTER_HOURS", ServiceConfiguration.idleCheckKey,
+        "PAYWIRE_WEBHOOK_DISABLE_AFTER_HOURS", ServiceConfiguration.idleCheckKey, "PAYWIRE_WEBHOOK_RETRY_ANSWER_MS",
     ]
 
     public init() {}
@@ -56,6 +60,7 @@ public struct DeliverySettings: Sendable {
         allowPrivateNetworks = NetworkAddressPolicy.allowsPrivateNetworks(environment)
         disableAfter = .seconds(3600 * (try ServiceConfiguration.integer(environment, "PAYWIRE_WEBHOOK_DISABLE_AFTER_HOURS", default: 120, range: 1...8760)))
         idleCheck = try ServiceConfiguration.idleCheck(environment)
+        manualRetryAnswerWithin = .milliseconds(try ServiceConfiguration.integer(environment, "PAYWIRE_WEBHOOK_RETRY_ANSWER_MS", default: 5000, range: 0...300_000))
     }
 
     var leaseSeconds: Double { Double((requestTimeout + leaseMargin).components.seconds) }

@@ -173,11 +173,21 @@ struct EventLog: Sendable {
         return .array(attempts)
     }
 
-    /// Sends a delivery again now, whatever its state, and answers with the new attempt. The
-    /// delivery is leased for the request like any claim (so no automatic attempt runs beside it),
-    /// no transaction is open while it is sent, and the outcome is recorded after: a success marks
-    /// the delivery delivered; a failure leaves its state and schedule as they were.
-    func retry(merchantId: String, id: String) async throws -> JSONValue {
+    /// What a manual retry answers: the new attempt (200) when it ended within the answer time,
+    /// otherwise 202 with the delivery's id while the attempt goes on.
+    struct RetryAnswer: Sendable {
+        var finished: Bool
+        var body: JSONValue
+    }
+
+    /// Sends a delivery again now, whatever its state. The delivery is leased for the request
+    /// like any claim (so no automatic attempt runs beside it), no transaction is open while it is
+    /// sent, and the outcome is recorded after: a success marks the delivery delivered; a failure
+    /// leaves its state and schedule as they were. The caller waits at most `answerWithin` (a
+    /// slow endpoint must not hold the merchant's request, nor a proxy's, for the whole request
+    /// timeout): then it is told the attempt is under way, and the attempt still ends and is
+    /// recorded, seen with `GET …/attempts`.
+    func retry(merchantId: String, id: String, answerWithin: Duration) async throws -> RetryAnswer {
         let eventId = try await resolve(merchantId: merchantId, id: id)
         let owner = "manual-" + UUID().uuidString.lowercased().prefix(12)
         let rows = try await postgres.query("""
@@ -189,6 +199,33 @@ struct EventLog: Sendable {
         guard let item = try await DeliveryWorker.decodeDue(rows).first else {
             throw APIError(status: .conflict, type: "invalid_request", code: "WE_04", message: "An attempt of this event is being sent right now; try again in a few seconds", field: "event_id")
         }
+        // The attempt runs in a task of its own: it is not cut short when the caller goes away
+        // or stops waiting, so its lease is always given back and its outcome always recorded.
+        let (outcomes, sink) = AsyncStream.makeStream(of: Result<JSONValue, any Error>.self, bufferingPolicy: .bufferingNewest(1))
+        Task {
+            do {
+                sink.yield(.success(try await sendClaimed(item, eventId: eventId, owner: owner, merchantId: merchantId)))
+            } catch {
+                sink.yield(.failure(error))
+            }
+            sink.finish()
+        }
+        let outcome = try? await withTimeout(answerWithin) { () async throws -> Result<JSONValue, any Error> in
+            var waiting = outcomes.makeAsyncIterator()
+            guard let outcome = await waiting.next() else { throw CancellationError() }
+            return outcome
+        }
+        guard let outcome else {
+            return RetryAnswer(finished: false, body: .object([
+                "event_id": .string(eventId), "status": .string("sending"),
+                "message": .string("The endpoint has not answered yet; the attempt goes on and is recorded in the delivery's attempts"),
+            ]))
+        }
+        return RetryAnswer(finished: true, body: try outcome.get())
+    }
+
+    /// The manual attempt of a delivery leased to `owner`: sent, recorded, the lease given back.
+    private func sendClaimed(_ item: DeliveryWorker.Due, eventId: String, owner: String, merchantId: String) async throws -> JSONValue {
         let sent = await worker.send(item, kind: "manual_retry")
         guard case .sent(let attempt, let answer) = sent else {
             try await postgres.query("UPDATE webhooks.events SET lease_owner = NULL, lease_until = NULL WHERE event_id = \(eventId) AND lease_owner = \(owner)", logger: logger)

@@ -26,7 +26,8 @@ struct EventsAPI: Sendable {
         group.post("/events/:merchant_id/:event_id/retry") { request, context in
             let merchantId = try context.pathParameter("merchant_id")
             try await caughtUp(merchantId: merchantId, request)
-            return JSONResponse(try await log.retry(merchantId: merchantId, id: try context.pathParameter("event_id")))
+            let answer = try await log.retry(merchantId: merchantId, id: try context.pathParameter("event_id"), answerWithin: log.worker.settings.manualRetryAnswerWithin)
+            return JSONResponse(answer.body, status: answer.finished ? .ok : .accepted)
         }
         group.post("/events/:merchant_id/recover") { request, context in
             let merchantId = try context.pathParameter("merchant_id")

@@ -105,14 +105,15 @@ stop_postgres() {
   else "$bin/pg_ctl" -D "$dir" -m fast stop >/dev/null || true; fi
 }
 
-# The librdkafka mock cluster; prints its bootstrap servers. Extra arguments go to the broker
+# The librdkafka mock cluster (KAFKA_DEV_BROKERS brokers, default 3); prints its bootstrap
+# servers. Extra arguments go to the broker
 # (default: Paywire's topics with KAFKA_TOPIC_PARTITIONS partitions each).
 start_broker() {
   local binary="$1" file="$2" logfile="$3"; shift 3
   local args=("$@")
   ((${#args[@]})) || args=(--partitions "${KAFKA_TOPIC_PARTITIONS:-6}")
   rm -f "$file"
-  nohup "$binary" --brokers 3 "${args[@]}" --bootstrap-file "$file" >"$logfile" 2>&1 &
+  nohup "$binary" --brokers "${KAFKA_DEV_BROKERS:-3}" "${args[@]}" --bootstrap-file "$file" >"$logfile" 2>&1 &
   echo $! >"$file.pid"
   for _ in $(seq 1 100); do [ -s "$file" ] && { cat "$file"; return 0; }; sleep 0.1; done
   log "dev broker did not start; see $logfile"; return 1

@@ -79,12 +79,18 @@ public struct KafkaConsumerConfiguration: Sendable {
             "group.id": groupID,
             // librdkafka commits in the background, but only offsets we stored, and we store an
             // offset only after the handler's effects are committed.
+            // The consume loops ask for a commit as soon as they fall idle after storing, so the
+            // background timer is only the floor: Kafka's default 5 s. Every librdkafka 2.0.2
+            // timer costs up to a millisecond of spinning on its main thread (the wait is
+            // rounded down to whole milliseconds; confluentinc/librdkafka#4671 fixed it in 2.4),
+            // so an idle consumer's timers are kept few.
             "enable.auto.commit": "true",
             "enable.auto.offset.store": "false",
-            "auto.commit.interval.ms": "500",
+            "auto.commit.interval.ms": "5000",
             "auto.offset.reset": autoOffsetReset,
             "session.timeout.ms": String(sessionTimeoutMilliseconds),
-            "heartbeat.interval.ms": String(max(100, sessionTimeoutMilliseconds / 5)),
+            // A third of the session, as Kafka's own defaults (3 s of 10 s... 45 s) have it.
+            "heartbeat.interval.ms": String(max(100, sessionTimeoutMilliseconds / 3)),
             "max.poll.interval.ms": "300000",
             "partition.assignment.strategy": "range,roundrobin",
             "enable.partition.eof": "false",

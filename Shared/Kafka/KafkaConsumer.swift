@@ -116,13 +116,14 @@ public final class KafkaConsumer: Sendable {
     }
 
     /// Stops fetching for every assigned partition (`true`) or starts again, while polling goes on
-    /// (so the member stays in its group and rebalances are served). Returns the partitions.
+    /// (so the member stays in its group and rebalances are served), leaving the partitions of
+    /// `exceptTopics` alone. Returns the partitions.
     @discardableResult
-    public func setPaused(_ paused: Bool) async throws -> [KafkaTopicPartition] {
+    public func setPaused(_ paused: Bool, exceptTopics: Set<String> = []) async throws -> [KafkaTopicPartition] {
         let client = client
         return try await executor.run { [closed] in
             guard !closed.withLockedValue({ $0 }) else { throw KafkaError.shutdown }
-            return try client.setPaused(paused)
+            return try client.setPaused(paused, exceptTopics: exceptTopics)
         }
     }
 
@@ -147,15 +148,17 @@ public final class KafkaConsumer: Sendable {
     /// offset.
     ///
     /// With `concurrentKeys`, see `KeyedPipeline`: messages of different keys run concurrently,
-    /// each key in order, so a slow message (a connector call) holds up only its own key.
+    /// each key in order, so a slow message (a connector call) holds up only its own key; the
+    /// partitions of `neverPausedTopics` keep flowing when the rest is paused.
     public func run(
         shouldStop: @escaping @Sendable () -> Bool = { false },
         concurrentKeys: Bool = false,
         maxInFlight: Int = 2000,
+        neverPausedTopics: Set<String> = [],
         handler: @escaping @Sendable (KafkaConsumerMessage) async throws -> Void
     ) async throws {
         if concurrentKeys {
-            try await KeyedPipeline(consumer: self, handler: handler, maxInFlight: maxInFlight).run(shouldStop: shouldStop)
+            try await KeyedPipeline(consumer: self, handler: handler, maxInFlight: maxInFlight, neverPausedTopics: neverPausedTopics).run(shouldStop: shouldStop)
             return
         }
         var storedSinceCommit = false

@@ -15,6 +15,16 @@ struct KeyedPipeline: Sendable {
     /// key that waits (a merchant's configuration not there yet) therefore holds memory bounded
     /// by this, however much arrives behind it.
     var maxInFlight = 2000
+    /// Topics whose partitions are never paused: messages others wait for (a merchant's
+    /// configuration, which commands of the same consumer wait on) must arrive however many wait.
+    var neverPausedTopics: Set<String> = []
+
+    /// Messages of one key run in order. The key is taken per topic: ordering holds only within a
+    /// partition anyway, and a message must never queue behind another topic's message that waits
+    /// for it (a command waiting for its merchant's configuration, say).
+    static func queueKey(_ message: KafkaConsumerMessage) -> [UInt8] {
+        Array(message.topic.utf8) + [0] + (message.key ?? [])
+    }
 
     struct State {
         /// Waiting messages per key; a key is present while a worker runs for it.
@@ -38,7 +48,7 @@ struct KeyedPipeline: Sendable {
             inFlight += 1
             pending[message.topicPartition, default: CircularBuffer()].append(message.offset)
             polledUpTo[message.topicPartition] = max(polledUpTo[message.topicPartition] ?? -1, message.offset)
-            let key = message.key ?? []
+            let key = KeyedPipeline.queueKey(message)
             if queues[key] != nil {
                 queues[key]!.append(message)
                 return false
@@ -105,7 +115,7 @@ struct KeyedPipeline: Sendable {
 
     /// Runs one key's messages in order until its queue is empty.
     func work(_ first: KafkaConsumerMessage, shared: Shared) async {
-        let key = first.key ?? []
+        let key = Self.queueKey(first)
         // The first message was dequeued by whoever started this worker.
         var message: KafkaConsumerMessage? = first
         while let current = message {
@@ -152,14 +162,14 @@ struct KeyedPipeline: Sendable {
                 // Paused again after a rebalance too: new assignments start unpaused.
                 let rebalanced = shared.assignmentChanged.withLock { changed in defer { changed = false }; return changed }
                 if inFlight >= maxInFlight && (!paused || rebalanced) {
-                    if let partitions = try? await consumer.setPaused(true) {
+                    if let partitions = try? await consumer.setPaused(true, exceptTopics: neverPausedTopics) {
                         paused = true
                         consumer.logger.notice("consumer paused: too many messages waiting", metadata: [
                             "waiting": .stringConvertible(inFlight), "partitions": .stringConvertible(partitions.count),
                         ])
                     }
                 } else if paused && inFlight < maxInFlight / 2 {
-                    if (try? await consumer.setPaused(false)) != nil {
+                    if (try? await consumer.setPaused(false, exceptTopics: neverPausedTopics)) != nil {
                         paused = false
                         consumer.logger.notice("consumer resumed", metadata: ["waiting": .stringConvertible(inFlight)])
                     }
@@ -198,7 +208,7 @@ struct KeyedPipeline: Sendable {
                         consumer.progress.update(message.topicPartition, waiting: state.waiting(in: message.topicPartition), advanced: false)
                         guard starts else { return false }
                         // The new worker is handed this message directly.
-                        _ = state.next(for: message.key ?? [])
+                        _ = state.next(for: Self.queueKey(message))
                         return true
                     }
                     if starts { group.addTask { await self.work(message, shared: shared) } }

@@ -156,15 +156,21 @@ extension RDKafkaClient {
 
     /// Stops (or restarts) fetching for the partitions currently assigned. The consumer keeps
     /// polling meanwhile, so it stays in its group; on resume, fetching starts after the last
-    /// message handed to the application (nothing is skipped, nothing read twice).
-    func setPaused(_ paused: Bool) throws -> [KafkaTopicPartition] {
-        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
-        let err = rd_kafka_assignment(handle, &list)
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { throw KafkaError(kind: .consume, rdError: err, context: "assignment") }
+    /// message handed to the application (nothing is skipped, nothing read twice). Partitions of
+    /// `exceptTopics` are left as they are: a topic other messages wait on must keep flowing.
+    func setPaused(_ paused: Bool, exceptTopics: Set<String> = []) throws -> [KafkaTopicPartition] {
+        var assigned: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+        let err = rd_kafka_assignment(handle, &assigned)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let assigned else { throw KafkaError(kind: .consume, rdError: err, context: "assignment") }
+        defer { rd_kafka_topic_partition_list_destroy(assigned) }
+        let partitions = Self.partitionList(assigned).filter { !exceptTopics.contains($0.topic) }
+        guard !partitions.isEmpty else { return [] }
+        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))
         defer { rd_kafka_topic_partition_list_destroy(list) }
+        for partition in partitions { rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition) }
         let changed = paused ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
         guard changed == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(kind: .consume, rdError: changed, context: paused ? "pause" : "resume") }
-        return Self.partitionList(list)
+        return partitions
     }
 
     /// Per assigned partition, how many messages lie beyond the consumer's position (the next it

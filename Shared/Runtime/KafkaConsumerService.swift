@@ -44,6 +44,8 @@ public final class KafkaConsumerService: Service, Sendable {
     private let liveness: Liveness?
     /// With `concurrentKeys`: messages in hand at most before the partitions are paused.
     let maxInFlight: Int
+    /// With `concurrentKeys`: topics whose partitions are never paused (others wait on them).
+    let neverPausedTopics: Set<String>
 
     public init(
         configuration: KafkaConsumerConfiguration,
@@ -55,10 +57,12 @@ public final class KafkaConsumerService: Service, Sendable {
         onAssigned: (@Sendable ([KafkaTopicPartition]) -> Void)? = nil,
         liveness: Liveness? = nil,
         maxInFlight: Int = 2000,
+        neverPausedTopics: Set<String> = [],
         handler: @escaping Handler
     ) {
         self.liveness = liveness
         self.maxInFlight = maxInFlight
+        self.neverPausedTopics = neverPausedTopics
         self.concurrentKeys = concurrentKeys
         self.onAssigned = onAssigned
         self.configuration = configuration
@@ -85,7 +89,7 @@ public final class KafkaConsumerService: Service, Sendable {
             do {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     if let watch { group.addTask { await watch.run(until: { stopping.isSet }) } }
-                    try await consumer.run(shouldStop: { stopping.isSet }, concurrentKeys: concurrentKeys, maxInFlight: maxInFlight) { message in
+                    try await consumer.run(shouldStop: { stopping.isSet }, concurrentKeys: concurrentKeys, maxInFlight: maxInFlight, neverPausedTopics: neverPausedTopics) { message in
                         try await self.handle(message, stopping: stopping)
                     }
                     stopping.set()

@@ -69,18 +69,33 @@ public struct ServiceInfrastructure: Sendable {
         )
     }
 
+    /// The service's consumer-group member. With `configurationCopy`, the same member also keeps
+    /// the service's copy of merchants' configurations from `paywire.configuration`: one Kafka
+    /// client per service instead of two (each librdkafka client costs wake-ups even when idle),
+    /// and the configuration's partitions are never paused, since commands and events of this
+    /// very consumer may wait for the version they were made under.
     public func consumer(
         groupID: String,
         topics: [String],
+        configurationCopy: ConfigurationCopy? = nil,
         autoOffsetReset: String = "earliest",
         concurrentKeys: Bool = false,
         lowLatency: Bool = false,
         onAssigned: (@Sendable ([KafkaTopicPartition]) -> Void)? = nil,
         handler: @escaping KafkaConsumerService.Handler
     ) -> KafkaConsumerService {
-        KafkaConsumerService(
+        let configurationTopic = configuration.topics.configuration
+        var allTopics = topics
+        var routed = handler
+        if let copy = configurationCopy {
+            allTopics.append(configurationTopic)
+            routed = { message in
+                if message.topic == configurationTopic { try await copy.handle(message) } else { try await handler(message) }
+            }
+        }
+        return KafkaConsumerService(
             configuration: KafkaConsumerConfiguration(
-                kafka: configuration.kafka, groupID: groupID, topics: topics, autoOffsetReset: autoOffsetReset,
+                kafka: configuration.kafka, groupID: groupID, topics: allTopics, autoOffsetReset: autoOffsetReset,
                 // Consumers off the request path never wait less than 100 ms (the mock broker answers
                 // an empty fetch only after the wait, and they need no lower latency).
                 fetchWaitMaxMilliseconds: lowLatency ? configuration.kafkaFetchWaitMilliseconds : max(100, configuration.kafkaFetchWaitMilliseconds)
@@ -92,7 +107,8 @@ public struct ServiceInfrastructure: Sendable {
             concurrentKeys: concurrentKeys,
             onAssigned: onAssigned,
             liveness: readiness.liveness,
-            handler: handler
+            neverPausedTopics: configurationCopy == nil ? [] : [configurationTopic],
+            handler: routed
         )
     }
 

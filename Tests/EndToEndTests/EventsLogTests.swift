@@ -266,6 +266,10 @@ struct PerObjectOrderingTests {
                 }
                 for result in try await producer.sendBatch(messages) { if case .failure(let error) = result { throw error } }
             }
+            // The events below carry no configuration version (a service's would), so nothing
+            // makes the fan-out wait for the endpoints just created: wait until the dispatcher's
+            // copy has read them (its group at the end of the configuration topic).
+            try await stack.waitUntilQuiet()
             try await publish("pay_first", types)
             try await publish("pay_second", ["payment_processing"])
             #expect(await eventually(timeout: .seconds(30)) { Set(webhookEvents(ordered, for: "pay_first")) == Set(types) && webhookEvents(ordered, for: "pay_second").count == 1 })

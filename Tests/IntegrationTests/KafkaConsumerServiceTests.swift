@@ -109,4 +109,44 @@ struct KafkaConsumerServiceTests {
             await producer.shutdown()
         }
     }
+
+    /// One member reads the messages and what they wait for (a service's commands and its copy of
+    /// merchants' configurations): when the waiting messages pause the consumer, the topic they
+    /// wait on keeps flowing, and a key of one topic never queues behind the same key of another.
+    @Test func aTopicOthersWaitOnIsNeverPausedAndKeysAreTakenPerTopic() async throws {
+        let work = TestEnvironment.uniqueName("work"), configuration = TestEnvironment.uniqueName("configuration")
+        try await withMockCluster(topics: [KafkaTopicSpec(name: work, partitions: 1), KafkaTopicSpec(name: configuration, partitions: 1)]) { cluster in
+            let producer = try KafkaProducer(configuration: .init(kafka: .init(bootstrapServers: cluster.bootstrapServers)), logger: logger)
+            let total = 1000, limit = 100
+            // Every message has the merchant's key, as commands and that merchant's configuration do.
+            _ = try await producer.sendBatch((0..<total).map { KafkaProducerMessage(topic: work, key: "merchant_1", value: Array("\($0)".utf8)) })
+            let arrived = Collector<Bool>(), handled = Collector<Int>(), sent = Collector<Bool>()
+            let liveness = Liveness(stallLimit: .seconds(600), interval: .milliseconds(200), logger: logger)
+            let group = TestEnvironment.uniqueName("group")
+            let service = KafkaConsumerService(
+                configuration: KafkaConsumerConfiguration(kafka: KafkaConfiguration(bootstrapServers: cluster.bootstrapServers), groupID: group,
+                                                          topics: [work, configuration], sessionTimeoutMilliseconds: 6000),
+                producer: producer, deadLetterTopic: "unused", logger: logger, concurrentKeys: true, liveness: liveness, maxInFlight: limit,
+                neverPausedTopics: [configuration]
+            ) { message in
+                if message.topic == configuration { arrived.append(true); return }
+                // Each command waits until its merchant's configuration has arrived.
+                while arrived.count == 0 { try await Task.sleep(for: .milliseconds(10)) }
+                handled.append(Int(String(decoding: message.value, as: UTF8.self))!)
+            }
+            try await run(service) {
+                // The configuration is sent only once the waiting commands have filled the
+                // consumer past its limit (so it pauses): it must still be read.
+                if sent.count == 0 {
+                    guard liveness.waiting(group: group) >= limit else { return false }
+                    _ = try? await producer.send(KafkaProducerMessage(topic: configuration, key: "merchant_1", value: Array("v2".utf8)))
+                    sent.append(true)
+                }
+                return handled.count >= total
+            }
+            #expect(arrived.count == 1)
+            #expect(handled.all == Array(0..<total), "handled in order, each once")
+            await producer.shutdown()
+        }
+    }
 }

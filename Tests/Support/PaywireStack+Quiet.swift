@@ -9,9 +9,9 @@ extension PaywireStack {
     static let consumerGroups: [(service: String, group: String, topics: [String])] = {
         let topics = TopicNames()
         return [
-            ("payment-core", "payment-core", [topics.paymentCommands]),
-            ("webhook-dispatcher", "webhook-dispatcher", [topics.paymentEvents, topics.recoveryEvents]),
-            ("recovery-scheduler", "recovery-scheduler", [topics.recoveryCommands, topics.paymentEvents]),
+            ("payment-core", "payment-core", [topics.paymentCommands, topics.configuration]),
+            ("webhook-dispatcher", "webhook-dispatcher", [topics.paymentEvents, topics.recoveryEvents, topics.configuration]),
+            ("recovery-scheduler", "recovery-scheduler", [topics.recoveryCommands, topics.paymentEvents, topics.configuration]),
         ]
     }()
 

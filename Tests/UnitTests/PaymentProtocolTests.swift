@@ -202,15 +202,16 @@ import Testing
 
     @Test func aKeyHasOneWorkerUntilItsQueueIsDrained() {
         var state = KeyedPipeline.State()
+        let a = KeyedPipeline.queueKey(message("a", 0))
         #expect(state.enqueue(message("a", 0)) == true, "first message of a key starts a worker")
-        #expect(state.next(for: Array("a".utf8))?.offset == 0)
+        #expect(state.next(for: a)?.offset == 0)
         // While that worker handles its last queued message, a new one must join its queue,
         // not start a second worker (that would break the key's order).
         #expect(state.enqueue(message("a", 1)) == false)
-        #expect(state.next(for: Array("a".utf8))?.offset == 1)
+        #expect(state.next(for: a)?.offset == 1)
         #expect(state.enqueue(message("a", 2)) == false)
-        #expect(state.next(for: Array("a".utf8))?.offset == 2)
-        #expect(state.next(for: Array("a".utf8)) == nil, "drained: the worker ends")
+        #expect(state.next(for: a)?.offset == 2)
+        #expect(state.next(for: a) == nil, "drained: the worker ends")
         #expect(state.enqueue(message("a", 3)) == true, "and the next message starts a new one")
     }
 

@@ -4,7 +4,7 @@
 #   gateway            writes payment and recovery commands and configuration; reads gateway replies (groups gateway-*)
 #   payment-core       reads payment commands (group payment-core); writes payment events, replies
 #   webhook-dispatcher reads payment and recovery events (group webhook-dispatcher)
-#   every other service reads configuration (group <service>-configuration)
+#   every other service reads configuration in its own group (above)
 #   recovery-scheduler reads payment events and recovery commands (group recovery-scheduler);
 #                      writes payment commands and recovery events
 #   everyone           writes the dead-letter topic
@@ -53,7 +53,6 @@ produce recovery-scheduler paywire.recovery.events
 
 for service in payment-core webhook-dispatcher recovery-scheduler; do
   consume "$service" paywire.configuration
-  group "$service" "$service-configuration"
 done
 
 for service in gateway payment-core webhook-dispatcher recovery-scheduler; do

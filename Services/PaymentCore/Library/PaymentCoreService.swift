@@ -50,9 +50,9 @@ public enum PaymentCoreService {
                 try infrastructure.messagingRetention(schema: PaymentsSchema.name),
                 DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: relay),
                 PaymentStatusSync(operations: operations, waitUntil: infrastructure.readiness.waitUntilStarted),
-                // The configuration copy is kept up before any command that may need it.
-                infrastructure.consumer(groupID: "payment-core-configuration", topics: [configuration.topics.configuration], concurrentKeys: true, handler: copy.handle),
-                infrastructure.consumer(groupID: "payment-core", topics: [configuration.topics.paymentCommands], concurrentKeys: true, lowLatency: true, handler: handler.handle),
+                // The same member keeps the configuration copy that commands wait for.
+                infrastructure.consumer(groupID: "payment-core", topics: [configuration.topics.paymentCommands], configurationCopy: copy,
+                                        concurrentKeys: true, lowLatency: true, handler: handler.handle),
                 infrastructure.httpServer(router: router),
             ],
             logger: logger

@@ -80,8 +80,8 @@ public enum RecoverySchedulerService {
                                          idleInterval: configuration.idleCheck, wake: notifications.signal("outbox"))
                 ),
                 DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: runner),
-                infrastructure.consumer(groupID: "recovery-scheduler-configuration", topics: [topics.configuration], concurrentKeys: true, handler: copy.handle),
-                infrastructure.consumer(groupID: "recovery-scheduler", topics: [topics.recoveryCommands, topics.paymentEvents], concurrentKeys: true, handler: handler),
+                infrastructure.consumer(groupID: "recovery-scheduler", topics: [topics.recoveryCommands, topics.paymentEvents], configurationCopy: copy,
+                                        concurrentKeys: true, handler: handler),
                 infrastructure.httpServer(router: router),
             ],
             logger: logger

@@ -34,9 +34,10 @@ public enum WebhookDispatcherService {
                 try infrastructure.messagingRetention(schema: WebhooksSchema.name),
                 DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: worker),
                 DeferredService(waitUntil: infrastructure.readiness.waitUntilStarted, service: try DeliveryHousekeeping(postgres: infrastructure.postgres, logger: logger, environment: configuration.environment)),
-                infrastructure.consumer(groupID: "webhook-dispatcher-configuration", topics: [configuration.topics.configuration], concurrentKeys: true, handler: copy.handle),
                 // Keys (objects) concurrently, each in order: the fan-out batches what arrives together.
-                infrastructure.consumer(groupID: "webhook-dispatcher", topics: [configuration.topics.paymentEvents, configuration.topics.recoveryEvents], concurrentKeys: true, handler: fanOut.handle),
+                // The same member keeps the configuration copy that events wait for.
+                infrastructure.consumer(groupID: "webhook-dispatcher", topics: [configuration.topics.paymentEvents, configuration.topics.recoveryEvents],
+                                        configurationCopy: copy, concurrentKeys: true, handler: fanOut.handle),
                 infrastructure.httpServer(router: router),
             ],
             logger: logger

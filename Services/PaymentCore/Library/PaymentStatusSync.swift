@@ -22,10 +22,35 @@ public struct PaymentStatusSync: Service {
 
     var logger: Logger { operations.logger }
 
+    /// The loop sleeps until the earliest row is due, but never longer than this: every row any
+    /// other path writes is due `firstSyncAfter` after it is written at the earliest, so a loop
+    /// that looks again within that time never finds one late — and needs no wake-up for it.
+    static func sleepCap(_ settings: PaymentSettings) -> Duration {
+        min(settings.syncInterval, settings.connectorTimeout + settings.syncDelay)
+    }
+
     public func run() async throws {
-        try await PeriodicWork(name: "status sync", interval: operations.settings.syncInterval, logger: logger, startAfter: waitUntil) {
-            try await syncDueAttempts() + syncDueRefunds() > 0 ? .now : .idle
+        try await PeriodicWork(name: "status sync", interval: Self.sleepCap(operations.settings), logger: logger, startAfter: waitUntil) {
+            if try await syncDueAttempts() + syncDueRefunds() > 0 { return .now }
+            // A row due now that no claim took is being claimed by another replica: look again
+            // shortly, not in a tight loop.
+            return .after(max(try await nextDue() ?? Self.sleepCap(operations.settings), .milliseconds(100)))
         }.run()
+    }
+
+    /// How long until the earliest attempt or refund to sync is due (nil: none waits); both
+    /// answered by the partial indexes on `next_sync_at`.
+    func nextDue() async throws -> Duration? {
+        let rows = try await operations.postgres.query("""
+            SELECT EXTRACT(EPOCH FROM LEAST(
+                (SELECT min(next_sync_at) FROM payments.payment_attempts WHERE status = 'pending'),
+                (SELECT min(next_sync_at) FROM payments.refunds WHERE status = 'pending')) - now())::float8
+            """, logger: logger)
+        for try await seconds in rows.decode(Double?.self) {
+            guard let seconds else { return nil }
+            return .milliseconds(Int64(max(0, seconds) * 1000) + 1)
+        }
+        return nil
     }
 
     struct DueAttempt {

@@ -225,7 +225,10 @@ public struct CardNetworkLimits: Sendable, Equatable {
         for _ in 0..<200 {
             var moved = false
             for window in windows {
-                let inWindow = sorted.filter { $0 > candidate.addingTimeInterval(-window.seconds) && $0 <= candidate }
+                // Every try since the window's start counts, including one recorded a hair after
+                // the candidate: a try made in this same pass comes back from PostgreSQL rounded
+                // to the microsecond (possibly up), and another replica's clock may run ahead.
+                let inWindow = sorted.filter { $0 > candidate.addingTimeInterval(-window.seconds) }
                 if inWindow.count >= window.most {
                     // Wait until enough of them have left the window.
                     let leaving = inWindow[inWindow.count - window.most]

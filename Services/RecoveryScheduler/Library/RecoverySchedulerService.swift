@@ -21,14 +21,14 @@ public enum RecoverySchedulerService {
         let copy = ConfigurationCopy(schema: RecoverySchema.name, postgres: postgres, logger: logger)
         let signer = try CommandSigner(environment: environment)
         let clockControl = environment["PAYWIRE_RECOVERY_CLOCK_CONTROL"] == "true"
+        let notifications = DatabaseNotifications(schema: RecoverySchema.name, client: postgres, logger: logger)
         let jobs = RecoveryJobs(
             postgres: postgres, secrets: try SecretBox(base64Key: encryptionKey), copy: copy, policy: try RecoveryRetryPolicy(environment: environment),
-            clock: RecoveryClock(), topics: configuration.topics, logger: logger
+            clock: RecoveryClock(moved: notifications.signal("tasks")), topics: configuration.topics, logger: logger
         )
-        let notifications = DatabaseNotifications(schema: RecoverySchema.name, client: postgres, logger: logger)
         var runner = RecoveryTaskRunner(
             jobs: jobs, producer: infrastructure.producer, signer: signer,
-            interval: .milliseconds(try ServiceConfiguration.integer(environment, "PAYWIRE_RECOVERY_INTERVAL_MS", default: 1000, range: 10...60_000)),
+            interval: .milliseconds(try ServiceConfiguration.integer(environment, "PAYWIRE_RECOVERY_INTERVAL_MS", default: 30_000, range: 10...600_000)),
             batchSize: try ServiceConfiguration.integer(environment, "PAYWIRE_RECOVERY_BATCH", default: 100, range: 1...10_000),
             outcomeTimeout: Double(try ServiceConfiguration.integer(environment, "PAYWIRE_RECOVERY_OUTCOME_TIMEOUT_MS", default: 300_000, range: 1000...86_400_000)) / 1000
         )

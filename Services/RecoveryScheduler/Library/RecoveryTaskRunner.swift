@@ -43,8 +43,28 @@ struct RecoveryTaskRunner: Service {
                 try await recordGauges()
                 gaugesRecorded.withLockedValue { $0 = now }
             }
-            return .idle
+            // Asleep until the next task is due or a lease runs out; a task written or moved
+            // due sooner wakes the runner (its notification, or the clock moving), and the
+            // interval bounds the wait after one that was missed. Something due now that no claim
+            // took is being claimed elsewhere: look again shortly, not in a tight loop.
+            guard let due = try await nextDue() else { return .idle }
+            return .after(max(due, .milliseconds(50)))
         }.run()
+    }
+
+    /// How long until the earliest waiting task is due (by the scheduler's clock) or the
+    /// earliest lease runs out (by the database's); nil when nothing waits.
+    func nextDue() async throws -> Duration? {
+        let now = jobs.clock.now()
+        let rows = try await postgres.query("""
+            SELECT EXTRACT(EPOCH FROM (SELECT min(schedule_time) FROM recovery.process_tracker WHERE status IN ('pending', 'waiting')) - \(now)::timestamptz)::float8,
+                   EXTRACT(EPOCH FROM (SELECT min(lease_until) FROM recovery.process_tracker WHERE status = 'running') - now())::float8
+            """, logger: logger)
+        for try await (scheduled, leased) in rows.decode((Double?, Double?).self) {
+            guard let seconds = [scheduled, leased].compactMap({ $0 }).min() else { return nil }
+            return .milliseconds(Int64(max(0, seconds) * 1000) + 1)
+        }
+        return nil
     }
 
     /// Claims and runs what is due now; returns how many tasks it claimed.

@@ -13,7 +13,8 @@ public struct PaymentSettings: Sendable {
     /// How long after an unknown outcome the first status sync runs (the incoming webhook may
     /// resolve it first).
     public var syncDelay: Duration
-    /// How often the status-sync loop looks for due work.
+    /// The longest the status-sync loop sleeps (`PAYWIRE_PSYNC_INTERVAL_MS`, default 30 s): it
+    /// sleeps until the next row is due, and never longer than connector timeout + sync delay.
     public var syncInterval: Duration
     /// Syncs per attempt before it is left for an operator (logged, stays `processing`).
     public var maxSyncs: Int
@@ -23,7 +24,7 @@ public struct PaymentSettings: Sendable {
     public init(environment: [String: String]) throws {
         connectorTimeout = .milliseconds(try ServiceConfiguration.integer(environment, "PAYWIRE_CONNECTOR_TIMEOUT_MS", default: 30_000, range: 100...300_000))
         syncDelay = .milliseconds(try ServiceConfiguration.integer(environment, "PAYWIRE_PSYNC_DELAY_MS", default: 15_000, range: 0...86_400_000))
-        syncInterval = .milliseconds(try ServiceConfiguration.integer(environment, "PAYWIRE_PSYNC_INTERVAL_MS", default: 1_000, range: 50...3_600_000))
+        syncInterval = .milliseconds(try ServiceConfiguration.integer(environment, "PAYWIRE_PSYNC_INTERVAL_MS", default: 30_000, range: 50...3_600_000))
         maxSyncs = try ServiceConfiguration.integer(environment, "PAYWIRE_PSYNC_MAX_TRIES", default: 30, range: 1...10_000)
     }
 

@@ -44,17 +44,27 @@ public final class KafkaConsumer: Sendable {
 
     var isClosed: Bool { closed.withLockedValue { $0 } }
 
+    /// Ends a poll's wait at once (it returns what it has, perhaps nothing), so the loop around it
+    /// looks at its state now: stopping, or resuming paused partitions. Any thread.
+    public func interruptPoll() {
+        // Under the lock that `close` takes first: the queue cannot be destroyed meanwhile.
+        closed.withLockedValue { closed in
+            if !closed { client.interruptConsume() }
+        }
+    }
+
     /// Called from librdkafka's rebalance callback, on the polling thread.
     public func onRebalance(_ observer: @escaping @Sendable (KafkaRebalanceEvent) -> Void) {
         rebalances.withLockedValue { $0.append(observer) }
     }
 
+    /// How long an idle poll waits. It costs no latency (the wait ends at the first message, a
+    /// rebalance, or `interruptPoll`), only wake-ups of an idle consumer: one every two seconds.
+    public static let idlePollTimeout = Duration.seconds(2)
+
     /// Up to `maxMessages`, waiting at most `timeout` for the first. Polling happens on the
     /// consumer's own thread; rebalance callbacks run there too.
-    /// The wait costs no latency (it ends at the first message), only how soon a loop between
-    /// polls notices it should stop or pause: half a second keeps an idle consumer at two wake-ups
-    /// a second.
-    public func poll(maxMessages: Int = 500, timeout: Duration = .milliseconds(500)) async throws -> [KafkaConsumerMessage] {
+    public func poll(maxMessages: Int = 500, timeout: Duration = KafkaConsumer.idlePollTimeout) async throws -> [KafkaConsumerMessage] {
         guard !isClosed else { throw KafkaError.shutdown }
         let client = client
         let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)

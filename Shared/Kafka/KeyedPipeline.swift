@@ -111,6 +111,9 @@ struct KeyedPipeline: Sendable {
         let reassigned = Mutex<[KafkaTopicPartition]>([])
         /// A rebalance assigned partitions since the loop last looked (they start unpaused).
         let assignmentChanged = Mutex(false)
+        /// The partitions are paused: a worker that brings the count below the resume mark
+        /// interrupts the poll, so resuming does not wait for the poll's timeout.
+        let paused = Atomic<Bool>(false)
     }
 
     /// Runs one key's messages in order until its queue is empty.
@@ -132,13 +135,15 @@ struct KeyedPipeline: Sendable {
             // Stored under the lock: two keys of one partition finishing together must not store
             // out of order (an older offset stored last would leave the group short of the end).
             // `storeOffsets` only records the offset in librdkafka's memory; nothing remote.
-            shared.state.withLock { state in
+            let resumable = shared.state.withLock { state -> Bool in
                 let reached = state.finish(current)
                 if let offset = reached, consumer.storeOffsets([current.topicPartition: offset]) {
                     state.stored(offset, for: current.topicPartition)
                 }
                 consumer.progress.update(current.topicPartition, waiting: state.waiting(in: current.topicPartition), advanced: reached != nil)
+                return state.inFlight == maxInFlight / 2 - 1
             }
+            if resumable && shared.paused.load(ordering: .acquiring) { consumer.interruptPoll() }
             message = shared.state.withLock { $0.next(for: key) }
         }
     }
@@ -154,7 +159,9 @@ struct KeyedPipeline: Sendable {
                 shared.assignmentChanged.withLock { $0 = true }
             }
         }
-        var paused = false
+        var paused = false {
+            didSet { shared.paused.store(paused, ordering: .releasing) }
+        }
         try await withThrowingDiscardingTaskGroup { group in
             while !shouldStop() && !Task.isCancelled && !consumer.isClosed {
                 if let failure = shared.state.withLock({ $0.failure }) { throw failure }

@@ -18,6 +18,12 @@ extension RDKafkaClient {
     /// first. librdkafka's batch call waits for a full batch or the whole timeout, which would add
     /// the timeout to every message under light load (a request waiting for its reply), so: take
     /// what is there; if nothing, wait for one message; then take what followed.
+    /// Makes a `consume` blocked in its wait return now (empty). Any thread; the caller keeps
+    /// the client from being destroyed meanwhile.
+    func interruptConsume() {
+        if let consumerQueue { rd_kafka_queue_yield(consumerQueue) }
+    }
+
     func consume(maxMessages: Int, timeoutMilliseconds: Int32) throws -> [KafkaConsumerMessage] {
         guard let queue = consumerQueue else { return [] }
         var raw = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: maxMessages)

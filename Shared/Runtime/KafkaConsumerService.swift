@@ -101,6 +101,7 @@ public final class KafkaConsumerService: Service, Sendable {
             }
         } onGracefulShutdown: {
             stopping.set()
+            consumer.interruptPoll()
         }
         liveness?.unwatch(group: configuration.groupID)
         await consumer.close()

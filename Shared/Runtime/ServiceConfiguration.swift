@@ -88,7 +88,7 @@ public struct ServiceConfiguration: Sendable {
     /// relays, the delivery worker) also look for work this often, which bounds the delay after a
     /// notification missed while the listening connection was replaced.
     public static func idleCheck(_ environment: [String: String]) throws -> Duration {
-        .seconds(try integer(environment, idleCheckKey, default: 2, range: 1...3600))
+        .seconds(try integer(environment, idleCheckKey, default: 10, range: 1...3600))
     }
 
     /// The AES-256 key that seals secrets at rest (base64 of 32 bytes). Services that read or

@@ -54,9 +54,11 @@ public final class WakeSignal: Sendable {
             return pending
         }
 
+        /// A signal that came after the wait looked for one (`takePending`) and before this
+        /// registration is this waiter's: it is released at once, not left to its timeout.
         mutating func register() -> UInt64 {
             nextId += 1
-            waiters[nextId] = .registered
+            waiters[nextId] = takePending() ? .released : .registered
             return nextId
         }
 

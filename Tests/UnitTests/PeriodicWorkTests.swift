@@ -1,4 +1,4 @@
-import PaywireStore
+@testable import PaywireStore
 import PaywireTestSupport
 import Testing
 
@@ -23,6 +23,24 @@ struct PeriodicWorkTests {
         let start = ContinuousClock.now
         await signal.wait(upTo: .milliseconds(50))
         #expect(ContinuousClock.now - start >= .milliseconds(50), "a folded signal woke a second wait")
+    }
+
+    /// The window a lost wake-up once hid in: a signal after the wait found none pending and
+    /// before it registered (the delivery recorder then slept its whole minute with an outcome
+    /// in hand, and the stack could not come to rest).
+    @Test func aSignalBetweenTheCheckAndTheRegistrationIsNotLost() async {
+        var state = WakeSignal.State()
+        #expect(state.takePending() == false, "nothing pending: the wait goes on to register")
+        #expect(state.signal().isEmpty, "nobody registered yet: the signal is remembered")
+        let id = state.register()
+        var resumedAtOnce = false
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            resumedAtOnce = state.park(id, continuation)
+            // Released at once, the waiter resumes itself (as `WakeSignal` does); parked, it is
+            // taken back here so the test ends either way.
+            if resumedAtOnce { continuation.resume() } else { state.cancel(id)?.resume() }
+        }
+        #expect(resumedAtOnce, "the remembered signal released the waiter")
     }
 
     @Test func cancellingAWaiterEndsItsWait() async throws {

@@ -34,9 +34,9 @@ public struct DeliverySettings: Sendable {
     /// (`PAYWIRE_WEBHOOK_DISABLE_AFTER_HOURS`, default 120 = 5 days, as Svix).
     public var disableAfter: Duration = .seconds(5 * 24 * 3600)
     /// How often an idle worker looks for due deliveries by itself (`PAYWIRE_IDLE_CHECK_SECONDS`,
-    /// default 2): it is woken when a delivery is written due, and sleeps until the next retry is
+    /// default 10): it is woken when a delivery is written due, and sleeps until the next retry is
     /// due, so this only bounds the delay after a missed notification or an expired lease.
-    public var idleCheck: Duration = .seconds(2)
+    public var idleCheck: Duration = .seconds(10)
     /// How long a manual retry's caller waits for the attempt before being answered 202 while it
     /// goes on (`PAYWIRE_WEBHOOK_RETRY_ANSWER_MS`, default 5000): below the time clients and
     /// proxies give a request, whatever the endpoint's request timeout.
@@ -188,6 +188,8 @@ public final class DeliveryWorker: Service, Sendable {
             }
         } onGracefulShutdown: {
             stopping.withLockedValue { $0 = true }
+            // An idle worker waits up to the idle check: it must see the stop now.
+            wake.signal()
         }
         await clients.shutdown()
     }

@@ -165,14 +165,27 @@ public struct StartUpService: Service {
 }
 
 /// What an executable's `main` calls: configure logging, build the service, run it until SIGTERM.
+/// A setting missing or malformed stops it with one line naming the setting and exit status 78
+/// (`EX_CONFIG`); any other failure to start or to run, with one line and status 1 — never a
+/// crash report.
 public enum ServiceMain {
+    /// `sysexits.h`: a configuration error.
+    public static let configurationExitStatus: Int32 = 78
+
     public static func run(
         serviceName: String,
         defaultPort: Int,
         build: (ServiceConfiguration, Logger) async throws -> PaywireApplication
-    ) async throws {
+    ) async {
         let environment = ProcessInfo.processInfo.environment
-        let configuration = try ServiceConfiguration(serviceName: serviceName, defaultPort: defaultPort, environment: environment)
+        let configuration: ServiceConfiguration
+        do {
+            configuration = try ServiceConfiguration(serviceName: serviceName, defaultPort: defaultPort, environment: environment)
+            // Every service seals or opens secrets with it: missing, it is the only line printed.
+            _ = try ServiceConfiguration.encryptionKey(environment)
+        } catch {
+            stop(serviceName, error)
+        }
         LoggingSystem.bootstrap { label in
             var handler = JSONLogHandler(label: label, service: serviceName)
             handler.logLevel = configuration.logLevel
@@ -182,13 +195,34 @@ public enum ServiceMain {
         ParentWatchdog.startIfRequested(environment: environment)
         let logger = Logger(label: "paywire.\(serviceName)")
         logger.info("starting", metadata: ["http": .string("\(configuration.httpHost):\(configuration.httpPort)"), "kafka": .string(configuration.kafkaBrokers)])
-        let application = try await build(configuration, logger)
-        try await application.run()
+        do {
+            let application = try await build(configuration, logger)
+            try await application.run()
+        } catch {
+            logger.critical("stopped by an error", metadata: ["error": .string(MessageFailure.loggable(error))])
+            stop(serviceName, error)
+        }
         logger.info("stopped")
         // Everything has stopped and every log line is written: leave without running the
         // libraries' exit handlers. Under load, one run of the suite saw a service log "stopped"
         // and then not exit for 15 s (an exit handler racing a library thread still winding down).
         fflush(nil)
         _exit(0)
+    }
+
+    /// One line on standard error and the exit status for what stopped the service.
+    static func stop(_ serviceName: String, _ error: any Error) -> Never {
+        let line: String
+        let status: Int32
+        if let problem = error as? ServiceConfiguration.ConfigurationError {
+            line = "\(serviceName): setting \(problem.key) is missing or invalid: expected \(problem.reason)"
+            status = configurationExitStatus
+        } else {
+            line = "\(serviceName): cannot run: \(MessageFailure.loggable(error))"
+            status = 1
+        }
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+        fflush(nil)
+        _exit(status)
     }
 }

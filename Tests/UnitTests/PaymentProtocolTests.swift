@@ -117,6 +117,32 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(2))
         #expect(await replies.wait("never-registered", timeout: .seconds(5)) == nil)
     }
+
+    /// A request that goes away (the client hung up) stops waiting at once, whatever the reply
+    /// timeout, and leaves nothing behind; a reply ends the wait's deadline with it.
+    @Test(.timeLimit(.minutes(1))) func aCancelledWaitEndsAtOnceAndNothingOutlivesAWait() async throws {
+        let replies = GatewayReplies(instanceId: "gw", logger: Logger(label: "test"))
+        replies.register("gone")
+        let request = Task { await replies.wait("gone", timeout: .seconds(3600)) }
+        while replies.waiting == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        request.cancel()
+        #expect(await request.value == nil)
+        #expect(replies.waiting == 0)
+        // Cancelled before the wait even began: it returns at once too.
+        replies.register("early-cancel")
+        let cancelled = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return await replies.wait("early-cancel", timeout: .seconds(3600))
+        }
+        #expect(await cancelled.value == nil)
+        #expect(replies.waiting == 0)
+        // Answered: the wait returns with the reply, its hour-long deadline gone with it (the
+        // test's time limit would catch a group waiting on it).
+        replies.register("answered")
+        async let answered = replies.wait("answered", timeout: .seconds(3600))
+        try await replies.handle(reply("answered"))
+        #expect(await answered?.correlationId == "answered")
+    }
 }
 
 @Suite struct CardVaultTests {

@@ -3,7 +3,7 @@ import PaywireRuntime
 
 @main
 struct GatewayMain {
-    static func main() async throws {
-        try await ServiceMain.run(serviceName: GatewayService.name, defaultPort: GatewayService.defaultPort, build: GatewayService.buildApplication)
+    static func main() async {
+        await ServiceMain.run(serviceName: GatewayService.name, defaultPort: GatewayService.defaultPort, build: GatewayService.buildApplication)
     }
 }

@@ -7,12 +7,16 @@ import Synchronization
 /// Matches payment-core's replies to the requests this gateway replica is waiting on. Each
 /// replica reads every reply (a consumer group of its own, starting at the end) and keeps those
 /// addressed to it. A waiter is registered before its command is sent, so a fast reply cannot
-/// arrive unseen, and each waiter is resumed exactly once: by its reply or by its deadline.
+/// arrive unseen, and each waiter is resumed exactly once: by its reply, by its deadline, or by
+/// the request's cancellation. Nothing outlives the wait: its deadline is a task of the wait's own
+/// group, cancelled when the reply comes.
 final class GatewayReplies: Sendable {
     enum Slot {
         case registered
         case arrived(GatewayReply)
         case waiting(CheckedContinuation<GatewayReply?, Never>)
+        /// The wait ended (deadline, cancellation) before it parked: it ends at once when it does.
+        case abandoned
     }
 
     let instanceId: String
@@ -33,36 +37,63 @@ final class GatewayReplies: Sendable {
         if case .waiting(let continuation)? = slot { continuation.resume(returning: nil) }
     }
 
-    /// The reply, or nil when `timeout` runs out first.
+    /// Requests waiting for a reply now (for tests and metrics).
+    var waiting: Int { slots.withLock { $0.count } }
+
+    /// The reply, or nil when `timeout` runs out first or the calling task is cancelled.
     func wait(_ correlationId: String, timeout: Duration) async -> GatewayReply? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<GatewayReply?, Never>) in
-            let arrived: GatewayReply?? = slots.withLock { slots in
-                switch slots[correlationId] {
-                case .arrived(let reply)?:
-                    slots.removeValue(forKey: correlationId)
-                    return .some(reply)
-                case .registered?:
-                    slots[correlationId] = .waiting(continuation)
-                    return .none
-                default:
-                    return .some(nil)
-                }
-            }
-            if let arrived {
-                continuation.resume(returning: arrived)
-                return
-            }
-            Task { [weak self] in
+        let reply = await withTaskGroup(of: GatewayReply?.self) { group in
+            group.addTask { await self.reply(to: correlationId) }
+            group.addTask {
                 try? await Task.sleep(for: timeout)
-                self?.expire(correlationId)
+                return nil
             }
+            // The first to end ends the other; a reply that came meanwhile still counts.
+            var reply: GatewayReply?
+            for await result in group {
+                group.cancelAll()
+                if reply == nil { reply = result }
+            }
+            return reply
+        }
+        slots.withLock { _ = $0.removeValue(forKey: correlationId) }
+        return reply
+    }
+
+    private func reply(to correlationId: String) async -> GatewayReply? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<GatewayReply?, Never>) in
+                let ready: GatewayReply?? = slots.withLock { slots in
+                    switch slots[correlationId] {
+                    case .arrived(let reply)?:
+                        slots.removeValue(forKey: correlationId)
+                        return .some(reply)
+                    case .registered?:
+                        slots[correlationId] = .waiting(continuation)
+                        return .none
+                    default:
+                        slots.removeValue(forKey: correlationId)
+                        return .some(nil)
+                    }
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
+        } onCancel: {
+            abandon(correlationId)
         }
     }
 
-    private func expire(_ correlationId: String) {
+    private func abandon(_ correlationId: String) {
         let slot: Slot? = slots.withLock { slots in
-            guard case .waiting? = slots[correlationId] else { return nil }
-            return slots.removeValue(forKey: correlationId)
+            switch slots[correlationId] {
+            case .waiting?:
+                return slots.removeValue(forKey: correlationId)
+            case .registered?:
+                slots[correlationId] = .abandoned
+                return nil
+            default:
+                return nil
+            }
         }
         if case .waiting(let continuation)? = slot { continuation.resume(returning: nil) }
     }

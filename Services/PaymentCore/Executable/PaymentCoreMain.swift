@@ -3,7 +3,7 @@ import PaywireRuntime
 
 @main
 struct PaymentCoreMain {
-    static func main() async throws {
-        try await ServiceMain.run(serviceName: PaymentCoreService.name, defaultPort: PaymentCoreService.defaultPort, build: PaymentCoreService.buildApplication)
+    static func main() async {
+        await ServiceMain.run(serviceName: PaymentCoreService.name, defaultPort: PaymentCoreService.defaultPort, build: PaymentCoreService.buildApplication)
     }
 }

@@ -3,7 +3,7 @@ import RecoveryScheduler
 
 @main
 struct RecoverySchedulerMain {
-    static func main() async throws {
-        try await ServiceMain.run(serviceName: RecoverySchedulerService.name, defaultPort: RecoverySchedulerService.defaultPort, build: RecoverySchedulerService.buildApplication)
+    static func main() async {
+        await ServiceMain.run(serviceName: RecoverySchedulerService.name, defaultPort: RecoverySchedulerService.defaultPort, build: RecoverySchedulerService.buildApplication)
     }
 }

@@ -3,7 +3,7 @@ import WebhookDispatcher
 
 @main
 struct WebhookDispatcherMain {
-    static func main() async throws {
-        try await ServiceMain.run(serviceName: WebhookDispatcherService.name, defaultPort: WebhookDispatcherService.defaultPort, build: WebhookDispatcherService.buildApplication)
+    static func main() async {
+        await ServiceMain.run(serviceName: WebhookDispatcherService.name, defaultPort: WebhookDispatcherService.defaultPort, build: WebhookDispatcherService.buildApplication)
     }
 }

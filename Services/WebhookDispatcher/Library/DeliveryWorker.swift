@@ -153,6 +153,7 @@ public final class DeliveryWorker: Service, Sendable {
                             continue
                         }
                         let claimed: [Due]
+                        let lookedAt = Date()
                         do {
                             claimed = try await claim(limit: min(free, 100), allowance: busy.allowance(perEndpoint: settings.perEndpoint, perHost: settings.perHost))
                         } catch {
@@ -162,7 +163,7 @@ public final class DeliveryWorker: Service, Sendable {
                         }
                         if claimed.isEmpty {
                             // Nothing due: sleep until the next retry is due, or until woken.
-                            let next = (try? await nextDue()) ?? nil
+                            let next = (try? await nextDue(after: lookedAt)) ?? nil
                             await wake.wait(upTo: min(next ?? settings.idleCheck, settings.idleCheck))
                             continue
                         }
@@ -226,14 +227,16 @@ public final class DeliveryWorker: Service, Sendable {
         }
     }
 
-    /// How long until the earliest pending delivery that is not due yet becomes due (nil: none).
-    /// Rows due now that a claim did not take (an endpoint at its limit, an ordered object's
-    /// later event) are left out: a finished request or a recorded outcome wakes the worker for
-    /// them, so it never spins on them.
-    func nextDue() async throws -> Duration? {
+    /// How long until the earliest pending delivery due after `lookedAt` (when the claim that
+    /// found nothing began) is due; nil: none. Rows already due then that the claim did not take
+    /// (an endpoint at its limit, an ordered object's later event) are left out: a finished
+    /// request or a recorded outcome wakes the worker for them, so it never spins on them. A row
+    /// that fell due between that claim and now counts as due at once: left to the idle check, it
+    /// would wait up to 10 s.
+    func nextDue(after lookedAt: Date) async throws -> Duration? {
         let rows = try await postgres.query("""
-            SELECT EXTRACT(EPOCH FROM min(next_attempt_at) - now())::float8 FROM webhooks.events
-            WHERE delivery_status = 'pending' AND next_attempt_at > now()
+            SELECT GREATEST(EXTRACT(EPOCH FROM min(next_attempt_at) - now()), 0)::float8 FROM webhooks.events
+            WHERE delivery_status = 'pending' AND next_attempt_at > \(lookedAt)
             """, logger: logger)
         for try await seconds in rows.decode(Double?.self) {
             return seconds.map { Duration.milliseconds(Int64(($0 * 1000).rounded(.up))) }

@@ -58,8 +58,17 @@ public final class KafkaProducer: Service, Sendable {
         let batch = KafkaDeliveryBatch(count: messages.count)
         if case .reject(let error) = state.withLockedValue({ $0.start(batch) }) { throw error }
         defer { state.withLockedValue { $0.finish(batch) } }
+        // No produce call may run once shutdown destroys the handle, whatever order services
+        // stop in: the destruction waits for the senders inside this loop (not for their
+        // acknowledgements, which come after) and lets no new one in.
+        guard state.withLockedValue({ $0.enterProduce() }) else { throw KafkaError.shutdown }
         var cachedTopic: (name: String, handle: RDKafkaClient.TopicHandle)?
+        var shutDown = false
         for (index, message) in messages.enumerated() {
+            if shutDown {
+                batch.record(index, .failure(.shutdown))
+                continue
+            }
             // Batches are usually for one topic: look its handle up once.
             if cachedTopic?.name != message.topic, let handle = client.topicHandle(message.topic) {
                 cachedTopic = (message.topic, handle)
@@ -69,7 +78,13 @@ public final class KafkaProducer: Service, Sendable {
                 case .queued:
                     break produce
                 case .queueFull:
-                    // The local queue drains as the poll thread serves delivery reports.
+                    // The local queue drains as the poll thread serves delivery reports, unless
+                    // the producer is being destroyed (its poll thread has stopped).
+                    if state.withLockedValue({ $0.isDestroyRequested }) {
+                        batch.record(index, .failure(.shutdown))
+                        shutDown = true
+                        break produce
+                    }
                     try? await Task.sleep(for: .milliseconds(1))
                 case .failed(let error):
                     batch.record(index, .failure(error))
@@ -77,6 +92,7 @@ public final class KafkaProducer: Service, Sendable {
                 }
             }
         }
+        state.withLockedValue { $0.leaveProduce() }?.resume()
         return await batch.wait()
     }
 
@@ -122,6 +138,9 @@ public final class KafkaProducer: Service, Sendable {
         stopPolling.withLockedValue { $0 = true }
         client.wakeEventServer()
         await executor.run { self.pollDone.wait() }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            if state.withLockedValue({ $0.requestDestroy(continuation) }) == .destroyNow { continuation.resume() }
+        }
         await executor.run { client.destroy() }
         for batch in state.withLockedValue({ $0.close() }) { batch.failOutstanding(with: .shutdown) }
         logger.debug("Kafka producer closed")

@@ -51,4 +51,37 @@ import Testing
         #expect(machine.close().count == 1)
         if case .start = machine.start(KafkaDeliveryBatch(count: 1)) { Issue.record("closed producer accepted a batch") }
     }
+
+    /// The handle is destroyed only once no sender is inside a produce call, and none enters
+    /// after that is asked, whatever order the services stop in.
+    @Test(.timeLimit(.minutes(1))) func theHandleIsDestroyedOnlyOnceNoSenderIsInside() async {
+        var machine = KafkaProducerStateMachine()
+        let first = machine.enterProduce(), second = machine.enterProduce()
+        #expect(first && second)
+        var action: KafkaProducerStateMachine.DestroyAction?
+        var resumedBy = ""
+        await withCheckedContinuation { (destroyer: CheckedContinuation<Void, Never>) in
+            action = machine.requestDestroy(destroyer)
+            let late = machine.enterProduce()
+            #expect(!late, "no sender enters once destruction is asked")
+            #expect(machine.isDestroyRequested)
+            let stillInside = machine.leaveProduce()
+            #expect(stillInside == nil, "one sender is still inside")
+            if let last = machine.leaveProduce() {
+                resumedBy = "the last sender"
+                last.resume()
+            } else if action == .destroyNow {
+                destroyer.resume()
+            }
+        }
+        #expect(action == .waitForSenders)
+        #expect(resumedBy == "the last sender")
+        // With nobody inside, destruction goes ahead at once.
+        var idle = KafkaProducerStateMachine()
+        await withCheckedContinuation { (destroyer: CheckedContinuation<Void, Never>) in
+            let now = idle.requestDestroy(destroyer)
+            #expect(now == .destroyNow)
+            destroyer.resume()
+        }
+    }
 }

@@ -76,7 +76,14 @@ public final class KafkaConsumerService: Service, Sendable {
     }
 
     public func run() async throws {
-        try await waitUntil()
+        // A start-up that never finishes (a database away) must not keep SIGTERM waiting.
+        do {
+            try await cancelWhenGracefulShutdown { try await self.waitUntil() }
+        } catch {
+            if Task.isShuttingDownGracefully || Task.isCancelled { return }
+            throw error
+        }
+        if Task.isShuttingDownGracefully { return }
         let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
         if let onAssigned {
             consumer.onRebalance { event in

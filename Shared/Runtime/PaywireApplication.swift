@@ -151,12 +151,14 @@ public struct StartUpService: Service {
         var delay = Duration.milliseconds(200)
         while true {
             do {
-                try await startUp()
+                // SIGTERM ends a start-up that cannot finish (a database or broker away) at once.
+                try await cancelWhenGracefulShutdown { try await startUp() }
                 break
             } catch {
                 if Task.isCancelled || Task.isShuttingDownGracefully { return }
                 logger.error("start-up failed; retrying", metadata: ["error": .string(String(describing: error))])
-                try? await Task.sleep(for: delay)
+                let pause = delay
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
                 delay = min(delay * 2, .seconds(5))
             }
         }
@@ -198,6 +200,8 @@ public enum ServiceMain {
         do {
             let application = try await build(configuration, logger)
             try await application.run()
+        } catch is CancellationError {
+            // A part cut short by the shutdown itself (SIGTERM during start-up): a normal stop.
         } catch {
             logger.critical("stopped by an error", metadata: ["error": .string(MessageFailure.loggable(error))])
             stop(serviceName, error)

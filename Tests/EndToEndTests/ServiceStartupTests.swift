@@ -50,4 +50,32 @@ struct ServiceStartupTests {
         #expect(ownLines.last?.hasPrefix("\(service): setting \(own) ") == true, "\(ownLines)")
         #expect(!ownLines.joined().contains("Fatal error"))
     }
+
+    /// SIGTERM while start-up cannot finish (PostgreSQL unreachable): every service stops within
+    /// the bound an orchestrator gives (10 s here), with status 0.
+    @Test(arguments: services)
+    func sigtermWithTheDatabaseUnreachableStopsTheServiceWithinTheBound(service: String) async throws {
+        let executable = URL(fileURLWithPath: try #require(TestEnvironment.binPath)).appendingPathComponent(service).path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.environment = [
+            "PATH": "/usr/bin:/bin", "HTTP_PORT": "0", "LOG_LEVEL": "info", "KAFKA_BROKERS": "127.0.0.1:1",
+            "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none", "PAYWIRE_ENCRYPTION_KEY": Data(repeating: 7, count: 32).base64EncodedString(),
+        ]
+        let errors = Pipe(), printed = Collector<String>()
+        errors.fileHandleForReading.readabilityHandler = { handle in printed.append(String(decoding: handle.availableData, as: UTF8.self)) }
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        // Running (its HTTP server is up, so its services and signal handling are) and stuck in
+        // start-up, waiting for a database that never answers.
+        #expect(await eventually(timeout: .seconds(60)) { printed.all.joined().contains("Server started and listening") }, "\(printed.all.joined())")
+        let signalled = ContinuousClock.now
+        kill(process.processIdentifier, SIGTERM)
+        let stopped = await eventually(timeout: .seconds(10), interval: .milliseconds(50)) { !process.isRunning }
+        #expect(stopped, "\(service) still running \(ContinuousClock.now - signalled) after SIGTERM")
+        if stopped { #expect(process.terminationStatus == 0, "\(service) exited \(process.terminationStatus)") }
+        errors.fileHandleForReading.readabilityHandler = nil
+    }
 }

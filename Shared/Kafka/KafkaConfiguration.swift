@@ -57,6 +57,12 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// How long a fetch may wait at the broker for data. Kafka answers as soon as data arrives,
     /// but librdkafka's mock cluster waits the whole time, so request/reply paths set it low.
     public var fetchWaitMaxMilliseconds: Int
+    /// No consumer group: every partition of `topics` is assigned, from where the partition ends
+    /// when the consumer starts; no offset is stored or committed. For a reader that wants only
+    /// what is produced while it runs (the gateway's replies): it leaves nothing behind on the
+    /// broker when it goes, and has none of a group member's timers (heartbeat, poll interval,
+    /// commits) while idle.
+    public var assignsFromEnd = false
 
     public init(
         kafka: KafkaConfiguration,
@@ -75,6 +81,19 @@ public struct KafkaConsumerConfiguration: Sendable {
     }
 
     var rdProperties: [String: String] {
+        if assignsFromEnd {
+            var all: [String: String] = [
+                // librdkafka hands out its consumer queue only with a group id; with `assign` and
+                // nothing committed, the group is never joined and the broker keeps no state of it.
+                "group.id": groupID,
+                "enable.auto.commit": "false",
+                "enable.auto.offset.store": "false",
+                "enable.partition.eof": "false",
+                "fetch.wait.max.ms": String(fetchWaitMaxMilliseconds),
+            ]
+            all.merge(kafka.baseProperties) { _, explicit in explicit }
+            return all
+        }
         var all: [String: String] = [
             "group.id": groupID,
             // librdkafka commits in the background, but only offsets we stored, and we store an

@@ -13,6 +13,8 @@ public final class KafkaConsumer: Sendable {
     private let rebalances: NIOLockedValueBox<[@Sendable (KafkaRebalanceEvent) -> Void]>
     /// Per partition, what waits and since when nothing moved (liveness and metrics).
     public let progress = ConsumerProgress()
+    /// False for a consumer that assigns from the end: it has no group to store offsets for.
+    let storesOffsets: Bool
 
     public init(configuration: KafkaConsumerConfiguration, logger: Logger) throws {
         var logger = logger
@@ -32,8 +34,10 @@ public final class KafkaConsumer: Sendable {
         rebalances.withLockedValue { [progress] in
             $0.append { event in if case .revoked(let partitions) = event { progress.forget(partitions) } }
         }
+        storesOffsets = !configuration.assignsFromEnd
         // With no topics the consumer never joins its group: it only looks (`committedOffsets`).
-        guard !configuration.topics.isEmpty else { return }
+        // One that assigns from the end joins none (`assignFromEnd`).
+        guard !configuration.topics.isEmpty, !configuration.assignsFromEnd else { return }
         do {
             try client.subscribe(configuration.topics)
         } catch {
@@ -82,10 +86,22 @@ public final class KafkaConsumer: Sendable {
         storeOffsets([message.topicPartition: message.offset])
     }
 
+    /// Assigns every partition of `topics` from where it ends now (see
+    /// `KafkaConsumerConfiguration.assignsFromEnd`); returns the partitions.
+    @discardableResult
+    public func assignFromEnd(topics: [String], timeout: Duration = .seconds(10)) async throws -> [KafkaTopicPartition] {
+        let client = client
+        let milliseconds = Int32(timeout.components.seconds * 1000)
+        return try await executor.run { [closed] in
+            guard !closed.withLockedValue({ $0 }) else { throw KafkaError.shutdown }
+            return try client.assignFromHighWatermarks(topics: topics, timeoutMilliseconds: milliseconds)
+        }
+    }
+
     /// Stores, per partition, the offset after the given last-handled offset, in one call.
     @discardableResult
     public func storeOffsets(_ lastHandled: [KafkaTopicPartition: Int64]) -> Bool {
-        guard !lastHandled.isEmpty else { return true }
+        guard !lastHandled.isEmpty, storesOffsets else { return true }
         return client.storeOffsets(lastHandled)
     }
 
@@ -93,6 +109,7 @@ public final class KafkaConsumer: Sendable {
     /// (unlike `commitStoredOffsets`), so a polling loop may call it. Runs on the consumer's
     /// executor, where a close cannot overtake it.
     public func requestCommitOfStoredOffsets() async {
+        guard storesOffsets else { return }
         let client = client
         await executor.run { [closed] in
             guard !closed.withLockedValue({ $0 }) else { return }
@@ -211,7 +228,7 @@ public final class KafkaConsumer: Sendable {
     public func close() async {
         guard closed.withLockedValue({ wasClosed in defer { wasClosed = true }; return !wasClosed }) else { return }
         let client = client
-        await executor.run { client.closeConsumer() }
+        await executor.run { [storesOffsets] in client.closeConsumer(inGroup: storesOffsets) }
         logger.debug("Kafka consumer closed")
     }
 

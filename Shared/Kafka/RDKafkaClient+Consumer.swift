@@ -136,6 +136,25 @@ extension RDKafkaClient {
         return result
     }
 
+    /// Assigns every partition of `topics` from its high watermark as the broker has it now: what
+    /// is produced from here on is read, nothing before. No group is joined.
+    func assignFromHighWatermarks(topics: [String], timeoutMilliseconds: Int32) throws -> [KafkaTopicPartition] {
+        var start: [(KafkaTopicPartition, Int64)] = []
+        for topic in topics {
+            for (partition, marks) in try watermarks(topic: topic, timeoutMilliseconds: timeoutMilliseconds) {
+                start.append((KafkaTopicPartition(topic: topic, partition: partition), marks.high))
+            }
+        }
+        let list = rd_kafka_topic_partition_list_new(Int32(start.count))
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for (partition, offset) in start {
+            rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)?.pointee.offset = offset
+        }
+        let err = rd_kafka_assign(handle, list)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(kind: .consume, rdError: err, context: "assign") }
+        return start.map(\.0)
+    }
+
     /// The group's committed offset for each partition of `topic` (nil where none).
     func committedOffsets(topic: String, timeoutMilliseconds: Int32) throws -> [Int32: Int64?] {
         guard let partitions = try topicPartitionCounts(timeoutMilliseconds: timeoutMilliseconds)[topic] else { throw KafkaError.unknownTopic(topic) }
@@ -207,8 +226,11 @@ extension RDKafkaClient {
     /// revoke callback runs inside `rd_kafka_consumer_close` during a rebalance (seen under load).
     /// Messages polled meanwhile are dropped unhandled; their offsets were never stored, so the
     /// next owner gets them.
-    func closeConsumer() {
-        if let queue = consumerQueue, rd_kafka_unsubscribe(handle) == RD_KAFKA_RESP_ERR_NO_ERROR {
+    /// A consumer that assigned its partitions itself (`inGroup` false) just drops them.
+    func closeConsumer(inGroup: Bool = true) {
+        if !inGroup {
+            _ = rd_kafka_assign(handle, nil)
+        } else if let queue = consumerQueue, rd_kafka_unsubscribe(handle) == RD_KAFKA_RESP_ERR_NO_ERROR {
             var raw = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: 100)
             for _ in 0..<50 {
                 var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?

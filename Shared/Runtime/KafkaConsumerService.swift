@@ -85,7 +85,28 @@ public final class KafkaConsumerService: Service, Sendable {
         }
         if Task.isShuttingDownGracefully { return }
         let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
-        if let onAssigned {
+        if configuration.assignsFromEnd {
+            // No group: the partitions are taken here, from where they end now (retried while
+            // the broker is away; SIGTERM ends the attempts).
+            var delay = Duration.milliseconds(200)
+            while true {
+                do {
+                    let partitions = try await consumer.assignFromEnd(topics: configuration.topics)
+                    logger.info("partitions assigned from their end", metadata: ["kafka.partitions": .stringConvertible(partitions.count)])
+                    onAssigned?(partitions)
+                    break
+                } catch {
+                    if Task.isShuttingDownGracefully || Task.isCancelled {
+                        await consumer.close()
+                        return
+                    }
+                    logger.warning("assigning the partitions failed; retrying", metadata: ["error": .string(MessageFailure.loggable(error))])
+                    let pause = delay
+                    try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
+                    delay = min(delay * 2, .seconds(5))
+                }
+            }
+        } else if let onAssigned {
             consumer.onRebalance { event in
                 if case .assigned(let partitions) = event { onAssigned(partitions) }
             }

@@ -79,6 +79,7 @@ public struct ServiceInfrastructure: Sendable {
         topics: [String],
         configurationCopy: ConfigurationCopy? = nil,
         autoOffsetReset: String = "earliest",
+        assignsFromEnd: Bool = false,
         concurrentKeys: Bool = false,
         lowLatency: Bool = false,
         onAssigned: (@Sendable ([KafkaTopicPartition]) -> Void)? = nil,
@@ -93,13 +94,15 @@ public struct ServiceInfrastructure: Sendable {
                 if message.topic == configurationTopic { try await copy.handle(message) } else { try await handler(message) }
             }
         }
+        var consumerConfiguration = KafkaConsumerConfiguration(
+            kafka: configuration.kafka, groupID: groupID, topics: allTopics, autoOffsetReset: autoOffsetReset,
+            // Consumers off the request path never wait less than 100 ms (the mock broker answers
+            // an empty fetch only after the wait, and they need no lower latency).
+            fetchWaitMaxMilliseconds: lowLatency ? configuration.kafkaFetchWaitMilliseconds : max(100, configuration.kafkaFetchWaitMilliseconds)
+        )
+        consumerConfiguration.assignsFromEnd = assignsFromEnd
         return KafkaConsumerService(
-            configuration: KafkaConsumerConfiguration(
-                kafka: configuration.kafka, groupID: groupID, topics: allTopics, autoOffsetReset: autoOffsetReset,
-                // Consumers off the request path never wait less than 100 ms (the mock broker answers
-                // an empty fetch only after the wait, and they need no lower latency).
-                fetchWaitMaxMilliseconds: lowLatency ? configuration.kafkaFetchWaitMilliseconds : max(100, configuration.kafkaFetchWaitMilliseconds)
-            ),
+            configuration: consumerConfiguration,
             producer: producer,
             deadLetterTopic: configuration.topics.deadLetter,
             logger: logger,

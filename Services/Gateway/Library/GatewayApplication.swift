@@ -103,10 +103,13 @@ public enum GatewayService {
                 StartUpService(logger: logger) { try await infrastructure.startUp(migrator: GatewaySchema.migrator) },
                 notifications,
                 try infrastructure.messagingRetention(schema: GatewaySchema.name),
+                // Replies are read from where the topic ends at start, in no consumer group: a
+                // restarted replica leaves nothing behind on the broker.
                 infrastructure.consumer(
                     groupID: replies.instanceId,
                     topics: [configuration.topics.gatewayReplies],
                     autoOffsetReset: "latest",
+                    assignsFromEnd: true,
                     concurrentKeys: false,
                     lowLatency: true,
                     onAssigned: { _ in readiness.satisfy("replies") },

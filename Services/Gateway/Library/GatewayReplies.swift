@@ -5,8 +5,8 @@ import PaywireModels
 import Synchronization
 
 /// Matches payment-core's replies to the requests this gateway replica is waiting on. Each
-/// replica reads every reply (a consumer group of its own, starting at the end) and keeps those
-/// addressed to it. A waiter is registered before its command is sent, so a fast reply cannot
+/// replica reads every reply (every partition assigned from its end at start, in no consumer
+/// group) and keeps those addressed to it. A waiter is registered before its command is sent, so a fast reply cannot
 /// arrive unseen, and each waiter is resumed exactly once: by its reply, by its deadline, or by
 /// the request's cancellation. Nothing outlives the wait: its deadline is a task of the wait's own
 /// group, cancelled when the reply comes.

@@ -81,40 +81,33 @@ public struct KafkaConsumerConfiguration: Sendable {
     }
 
     var rdProperties: [String: String] {
-        if assignsFromEnd {
-            var all: [String: String] = [
-                // librdkafka hands out its consumer queue only with a group id; with `assign` and
-                // nothing committed, the group is never joined and the broker keeps no state of it.
-                "group.id": groupID,
-                "enable.auto.commit": "false",
-                "enable.auto.offset.store": "false",
-                "enable.partition.eof": "false",
-                "fetch.wait.max.ms": String(fetchWaitMaxMilliseconds),
-            ]
-            all.merge(kafka.baseProperties) { _, explicit in explicit }
-            return all
-        }
         var all: [String: String] = [
+            // With `assignsFromEnd` the group is never joined and nothing is committed, so the
+            // broker keeps no state of it; librdkafka hands out its consumer queue only with one.
             "group.id": groupID,
-            // librdkafka commits in the background, but only offsets we stored, and we store an
-            // offset only after the handler's effects are committed.
-            // The consume loops ask for a commit as soon as they fall idle after storing, so the
-            // background timer is only the floor: Kafka's default 5 s. Every librdkafka 2.0.2
-            // timer costs up to a millisecond of spinning on its main thread (the wait is
-            // rounded down to whole milliseconds; confluentinc/librdkafka#4671 fixed it in 2.4),
-            // so an idle consumer's timers are kept few.
-            "enable.auto.commit": "true",
+            // Offsets are stored only after the handler's effects are committed.
             "enable.auto.offset.store": "false",
-            "auto.commit.interval.ms": "5000",
-            "auto.offset.reset": autoOffsetReset,
-            "session.timeout.ms": String(sessionTimeoutMilliseconds),
-            // A third of the session, as Kafka's own defaults (3 s of 10 s... 45 s) have it.
-            "heartbeat.interval.ms": String(max(100, sessionTimeoutMilliseconds / 3)),
-            "max.poll.interval.ms": "300000",
-            "partition.assignment.strategy": "range,roundrobin",
             "enable.partition.eof": "false",
             "fetch.wait.max.ms": String(fetchWaitMaxMilliseconds),
+            "enable.auto.commit": assignsFromEnd ? "false" : "true",
         ]
+        if !assignsFromEnd {
+            all.merge([
+                // librdkafka commits the stored offsets in the background. The consume loops ask
+                // for a commit as soon as they fall idle after storing, so the background timer is
+                // only the floor: Kafka's default 5 s. Every librdkafka 2.0.2 timer costs up to a
+                // millisecond of spinning on its main thread (the wait is rounded down to whole
+                // milliseconds; confluentinc/librdkafka#4671 fixed it in 2.4), so an idle
+                // consumer's timers are kept few.
+                "auto.commit.interval.ms": "5000",
+                "auto.offset.reset": autoOffsetReset,
+                "session.timeout.ms": String(sessionTimeoutMilliseconds),
+                // A third of the session, as Kafka's own defaults (3 s of 10 s... 45 s) have it.
+                "heartbeat.interval.ms": String(max(100, sessionTimeoutMilliseconds / 3)),
+                "max.poll.interval.ms": "300000",
+                "partition.assignment.strategy": "range,roundrobin",
+            ]) { _, new in new }
+        }
         all.merge(kafka.baseProperties) { _, explicit in explicit }
         return all
     }

@@ -93,8 +93,11 @@ public final class PaywireStack: @unchecked Sendable {
             environment: [:],
             logDirectory: logDirectory
         )
+        // Waited for as long as it is running (a loaded machine only makes this slower), up to
+        // two minutes; a broker that exited is reported at once.
         var brokers: String?
-        for _ in 0..<200 {
+        let brokerDeadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < brokerDeadline && broker.isRunning {
             if let text = try? String(contentsOf: bootstrapFile, encoding: .utf8), !text.isEmpty { brokers = text; break }
             try await Task.sleep(for: .milliseconds(25))
         }
@@ -119,7 +122,8 @@ public final class PaywireStack: @unchecked Sendable {
             fakeStripeURL = "http://127.0.0.1:\(port)"
             environment["PAYWIRE_STRIPE_BASE_URL"] = fakeStripeURL
             var up = false
-            for _ in 0..<200 {
+            let stripeDeadline = ContinuousClock.now + .seconds(120)
+            while ContinuousClock.now < stripeDeadline && fakeStripeProcess!.isRunning {
                 if let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: fakeStripeURL! + "/_fake/stats"), timeout: .seconds(1)), response.status == .ok { up = true; break }
                 try await Task.sleep(for: .milliseconds(50))
             }

@@ -97,7 +97,9 @@ public final class WebhookReceiver: Sendable {
             logger: TestEnvironment.logger("receiver", level: .critical)
         )
         task.withLockedValue { $0 = Task { try await app.runService(gracefulShutdownSignals: []) } }
-        for _ in 0..<200 {
+        // Bound by a deadline, not a count of tries: a loaded machine only makes it slower.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
             if let value = port.withLockedValue({ $0 }) { return host.contains(":") ? "http://[\(host)]:\(value)" : "http://\(host):\(value)" }
             try await Task.sleep(for: .milliseconds(10))
         }

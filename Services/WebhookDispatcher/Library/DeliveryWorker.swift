@@ -235,11 +235,13 @@ public final class DeliveryWorker: Service, Sendable {
     /// would wait up to 10 s.
     func nextDue(after lookedAt: Date) async throws -> Duration? {
         let rows = try await postgres.query("""
-            SELECT GREATEST(EXTRACT(EPOCH FROM min(next_attempt_at) - now()), 0)::float8 FROM webhooks.events
+            SELECT EXTRACT(EPOCH FROM min(next_attempt_at) - now())::float8 FROM webhooks.events
             WHERE delivery_status = 'pending' AND next_attempt_at > \(lookedAt)
             """, logger: logger)
+        // NULL (nothing waits) stays nil: GREATEST(NULL, 0) would be 0 in PostgreSQL, and an idle
+        // worker would claim in a tight loop.
         for try await seconds in rows.decode(Double?.self) {
-            return seconds.map { Duration.milliseconds(Int64(($0 * 1000).rounded(.up))) }
+            return seconds.map { Duration.milliseconds(Int64((max(0, $0) * 1000).rounded(.up))) }
         }
         return nil
     }

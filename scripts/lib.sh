@@ -10,7 +10,7 @@ log() { printf '[paywire] %s\n' "$*" >&2; }
 
 # Installs the system packages the build and the stack need, only if something is missing.
 ensure_packages() {
-  local missing=()
+  local missing=("$@")
   pkg-config --exists rdkafka 2>/dev/null || missing+=(librdkafka-dev)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   command -v kcat >/dev/null || missing+=(kcat)

@@ -86,16 +86,29 @@ public final class KafkaConsumer: Sendable {
         storeOffsets([message.topicPartition: message.offset])
     }
 
-    /// Assigns every partition of `topics` from where it ends now (see
-    /// `KafkaConsumerConfiguration.assignsFromEnd`); returns the partitions.
+    /// Assigns partitions of `topics` from where they end now (see
+    /// `KafkaConsumerConfiguration.assignsFromEnd`): every one, or those `choose` picks from the
+    /// list of all. The ends are read before `choose` runs, so a message produced meanwhile is
+    /// read, not skipped. Returns the partitions assigned.
     @discardableResult
-    public func assignFromEnd(topics: [String], timeout: Duration = .seconds(10)) async throws -> [KafkaTopicPartition] {
+    public func assignFromEnd(
+        topics: [String], timeout: Duration = .seconds(10),
+        choose: (@Sendable ([KafkaTopicPartition]) async throws -> [KafkaTopicPartition])? = nil
+    ) async throws -> [KafkaTopicPartition] {
         let client = client
         let milliseconds = Int32(timeout.components.seconds * 1000)
-        return try await executor.run { [closed] in
+        let ends = try await executor.run { [closed] in
             guard !closed.withLockedValue({ $0 }) else { throw KafkaError.shutdown }
-            return try client.assignFromHighWatermarks(topics: topics, timeoutMilliseconds: milliseconds)
+            return try client.highWatermarks(topics: topics, timeoutMilliseconds: milliseconds)
         }
+        let all = ends.keys.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+        let chosen = try await choose?(all) ?? all
+        let offsets = ends.filter { chosen.contains($0.key) }
+        try await executor.run { [closed] in
+            guard !closed.withLockedValue({ $0 }) else { throw KafkaError.shutdown }
+            try client.assign(offsets)
+        }
+        return chosen.filter { ends[$0] != nil }
     }
 
     /// Stores, per partition, the offset after the given last-handled offset, in one call.

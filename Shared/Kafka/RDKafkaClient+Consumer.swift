@@ -138,21 +138,26 @@ extension RDKafkaClient {
 
     /// Assigns every partition of `topics` from its high watermark as the broker has it now: what
     /// is produced from here on is read, nothing before. No group is joined.
-    func assignFromHighWatermarks(topics: [String], timeoutMilliseconds: Int32) throws -> [KafkaTopicPartition] {
-        var start: [(KafkaTopicPartition, Int64)] = []
+    /// Every partition of `topics` with the offset it ends at now (its high watermark).
+    func highWatermarks(topics: [String], timeoutMilliseconds: Int32) throws -> [KafkaTopicPartition: Int64] {
+        var ends: [KafkaTopicPartition: Int64] = [:]
         for topic in topics {
             for (partition, marks) in try watermarks(topic: topic, timeoutMilliseconds: timeoutMilliseconds) {
-                start.append((KafkaTopicPartition(topic: topic, partition: partition), marks.high))
+                ends[KafkaTopicPartition(topic: topic, partition: partition)] = marks.high
             }
         }
-        let list = rd_kafka_topic_partition_list_new(Int32(start.count))
+        return ends
+    }
+
+    /// Assigns exactly these partitions, each read from its offset (replacing any assignment).
+    func assign(_ offsets: [KafkaTopicPartition: Int64]) throws {
+        let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        for (partition, offset) in start {
+        for (partition, offset) in offsets {
             rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)?.pointee.offset = offset
         }
         let err = rd_kafka_assign(handle, list)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(kind: .consume, rdError: err, context: "assign") }
-        return start.map(\.0)
     }
 
     /// The group's committed offset for each partition of `topic` (nil where none).

@@ -35,7 +35,7 @@ extension RDKafkaClient {
             Self.withKey(message.key) { keyPointer, keyCount in
                 Self.withHeaderValues(message.headers) { headerValues in
                     // Built on the stack: one produce is one call, no allocation for the arguments.
-                    withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 5 + message.headers.count) { values in
+                    withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 6 + message.headers.count) { values in
                         var count = 0
                         func append(_ configure: (inout rd_kafka_vu_t) -> Void) {
                             var entry = rd_kafka_vu_t()
@@ -55,6 +55,9 @@ extension RDKafkaClient {
                                 $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyPointer)
                                 $0.u.mem.size = keyCount
                             }
+                        }
+                        if let partition = message.partition {
+                            append { $0.vtype = RD_KAFKA_VTYPE_PARTITION; $0.u.i32 = partition }
                         }
                         append { $0.vtype = RD_KAFKA_VTYPE_MSGFLAGS; $0.u.i = RD_KAFKA_MSG_F_COPY }
                         append { $0.vtype = RD_KAFKA_VTYPE_OPAQUE; $0.u.ptr = opaque }

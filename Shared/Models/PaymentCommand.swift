@@ -23,6 +23,8 @@ public struct PaymentCommand: Codable, Sendable, Equatable {
     public var profileId: String?
     /// The gateway replica waiting for the answer, or nil when nobody waits.
     public var replyTo: String?
+    /// The partition of the reply topic that replica reads (nil: the reply goes by key).
+    public var replyPartition: Int32?
 
     // create / confirm
     public var amount: Int?
@@ -65,6 +67,7 @@ public struct PaymentCommand: Codable, Sendable, Equatable {
         case merchantId = "merchant_id"
         case profileId = "profile_id"
         case replyTo = "reply_to"
+        case replyPartition = "reply_partition"
         case captureMethod = "capture_method"
         case merchantConnectorId = "merchant_connector_id"
         case connectorName = "connector_name"

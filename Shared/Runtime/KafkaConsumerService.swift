@@ -39,6 +39,9 @@ public final class KafkaConsumerService: Service, Sendable {
     private let waitUntil: @Sendable () async throws -> Void
     private let concurrentKeys: Bool
     private let onAssigned: (@Sendable ([KafkaTopicPartition]) -> Void)?
+    /// With `assignsFromEnd`: which of the topics' partitions to read (default: all).
+    public typealias PartitionChoice = @Sendable ([KafkaTopicPartition]) async throws -> [KafkaTopicPartition]
+    private let choosePartitions: PartitionChoice?
     private let handled: Counter
     private let deadLettered: Counter
     private let liveness: Liveness?
@@ -55,6 +58,7 @@ public final class KafkaConsumerService: Service, Sendable {
         waitUntil: @escaping @Sendable () async throws -> Void = {},
         concurrentKeys: Bool = false,
         onAssigned: (@Sendable ([KafkaTopicPartition]) -> Void)? = nil,
+        choosePartitions: PartitionChoice? = nil,
         liveness: Liveness? = nil,
         maxInFlight: Int = 2000,
         neverPausedTopics: Set<String> = [],
@@ -65,6 +69,7 @@ public final class KafkaConsumerService: Service, Sendable {
         self.neverPausedTopics = neverPausedTopics
         self.concurrentKeys = concurrentKeys
         self.onAssigned = onAssigned
+        self.choosePartitions = choosePartitions
         self.configuration = configuration
         self.producer = producer
         self.deadLetterTopic = deadLetterTopic
@@ -91,7 +96,7 @@ public final class KafkaConsumerService: Service, Sendable {
             var delay = Duration.milliseconds(200)
             while true {
                 do {
-                    let partitions = try await consumer.assignFromEnd(topics: configuration.topics)
+                    let partitions = try await consumer.assignFromEnd(topics: configuration.topics, choose: choosePartitions)
                     logger.info("partitions assigned from their end", metadata: ["kafka.partitions": .stringConvertible(partitions.count)])
                     onAssigned?(partitions)
                     break

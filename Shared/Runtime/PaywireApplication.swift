@@ -83,6 +83,7 @@ public struct ServiceInfrastructure: Sendable {
         concurrentKeys: Bool = false,
         lowLatency: Bool = false,
         onAssigned: (@Sendable ([KafkaTopicPartition]) -> Void)? = nil,
+        choosePartitions: KafkaConsumerService.PartitionChoice? = nil,
         handler: @escaping KafkaConsumerService.Handler
     ) -> KafkaConsumerService {
         let configurationTopic = configuration.topics.configuration
@@ -109,6 +110,7 @@ public struct ServiceInfrastructure: Sendable {
             waitUntil: { [readiness] in try await readiness.waitUntilStarted() },
             concurrentKeys: concurrentKeys,
             onAssigned: onAssigned,
+            choosePartitions: choosePartitions,
             liveness: readiness.liveness,
             neverPausedTopics: configurationCopy == nil ? [] : [configurationTopic],
             handler: routed

@@ -1,6 +1,7 @@
 import Foundation
 import PaywireKafka
 import PaywireTestSupport
+import Synchronization
 import Testing
 
 /// A consumer in no group (the gateway's replies): it takes every partition from where it ends.
@@ -44,6 +45,42 @@ struct KafkaAssignFromEndTests {
             }
             #expect(try await committed(member).values.contains { $0 != nil }, "the member committed where it was")
             #expect(try await committed(reader).values.allSatisfy { $0 == nil }, "the reader left nothing")
+            await producer.shutdown()
+        }
+    }
+
+    /// A reader given one partition reads only what is sent to that partition, whatever the key
+    /// (a reply addressed to its replica's partition); messages sent before it looked are not read.
+    @Test func aReaderOfOneChosenPartitionReadsOnlyWhatIsSentToIt() async throws {
+        let topic = TestEnvironment.uniqueName("replies")
+        try await withMockCluster(topics: [KafkaTopicSpec(name: topic, partitions: 4)]) { cluster in
+            let producer = try KafkaProducer(configuration: .init(kafka: .init(bootstrapServers: cluster.bootstrapServers)), logger: logger)
+            var configuration = KafkaConsumerConfiguration(kafka: .init(bootstrapServers: cluster.bootstrapServers), groupID: TestEnvironment.uniqueName("reader"), topics: [topic])
+            configuration.assignsFromEnd = true
+            let reader = try KafkaConsumer(configuration: configuration, logger: logger)
+            let before = try await producer.send(KafkaProducerMessage(topic: topic, key: "before", value: Array("before".utf8), partition: 2))
+            #expect(before.partition == 2)
+            let offered = Mutex<[KafkaTopicPartition]>([])
+            let assigned = try await reader.assignFromEnd(topics: [topic]) { all in
+                offered.withLock { $0 = all }
+                return all.filter { $0.partition == 2 }
+            }
+            #expect(offered.withLock { $0.map(\.partition) } == [0, 1, 2, 3])
+            #expect(assigned == [KafkaTopicPartition(topic: topic, partition: 2)])
+            // Many keys, each sent both to partition 2 and to partition 1.
+            for index in 0..<20 {
+                for partition: Int32 in [1, 2] {
+                    let report = try await producer.send(KafkaProducerMessage(topic: topic, key: "key-\(index)", value: Array("\(partition)-\(index)".utf8), partition: partition))
+                    #expect(report.partition == partition)
+                }
+            }
+            var read: [String] = []
+            #expect(await eventually(timeout: .seconds(60)) {
+                read += ((try? await reader.poll(timeout: .milliseconds(200))) ?? []).map { String(decoding: $0.value, as: UTF8.self) }
+                return read.count >= 20
+            })
+            #expect(read == (0..<20).map { "2-\($0)" })
+            await reader.close()
             await producer.shutdown()
         }
     }

@@ -58,7 +58,8 @@ public final class PaywireStack: @unchecked Sendable {
     /// Signs commands as the gateway does (tests that play the gateway on Kafka).
     public var commandSigner: CommandSigner { try! CommandSigner(environment: baseEnvironment) }
 
-    public static func start(services: [String] = services, extraEnvironment: [String: String] = [:], fakeStripe: Bool = false) async throws -> PaywireStack {
+    /// With `gatewayReplicas` > 1 the extra gateways run as `gateway-2`, `gateway-3`, …
+    public static func start(services: [String] = services, extraEnvironment: [String: String] = [:], fakeStripe: Bool = false, gatewayReplicas: Int = 1) async throws -> PaywireStack {
         guard let testURL = TestEnvironment.databaseURL else {
             throw MissingTestService(description: "PAYWIRE_TEST_DATABASE_URL is not set: run ./scripts/test")
         }
@@ -141,8 +142,15 @@ public final class PaywireStack: @unchecked Sendable {
             // Ports first, so each service can be told where the others listen.
             for service in Self.services where services.contains(service) { stack.ports[service] = try FreePort.next() }
             stack.internalPorts["gateway"] = try FreePort.next()
+            let extraGateways = services.contains("gateway") ? (1..<max(1, gatewayReplicas)).map { "gateway-\($0 + 1)" } : []
+            for name in extraGateways {
+                stack.ports[name] = try FreePort.next()
+                stack.internalPorts[name] = try FreePort.next()
+            }
             for service in Self.services where services.contains(service) { try await stack.startService(service) }
+            for name in extraGateways { try await stack.startService(name, executable: "gateway") }
             for service in Self.services where services.contains(service) { try await stack.waitUntilReady(service) }
+            for name in extraGateways { try await stack.waitUntilReady(name) }
         } catch {
             await stack.stop()
             throw error
@@ -151,8 +159,9 @@ public final class PaywireStack: @unchecked Sendable {
     }
 
     /// Runs `body` on a fresh stack and stops the stack afterwards, whatever `body` did.
-    public static func with<T>(services: [String] = services, extraEnvironment: [String: String] = [:], fakeStripe: Bool = false, _ body: (PaywireStack) async throws -> T) async throws -> T {
-        let stack = try await start(services: services, extraEnvironment: extraEnvironment, fakeStripe: fakeStripe)
+    public static func with<T>(services: [String] = services, extraEnvironment: [String: String] = [:], fakeStripe: Bool = false, gatewayReplicas: Int = 1,
+                               _ body: (PaywireStack) async throws -> T) async throws -> T {
+        let stack = try await start(services: services, extraEnvironment: extraEnvironment, fakeStripe: fakeStripe, gatewayReplicas: gatewayReplicas)
         do {
             let result = try await body(stack)
             await stack.stop()

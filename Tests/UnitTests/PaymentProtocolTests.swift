@@ -188,7 +188,27 @@ import Testing
                     "http://127.0.0.1:1/other/cvt_1", "http://127.0.0.1:1/internal/card-vault/cvt_2/take", "file:///etc/passwd"] {
             await #expect(throws: CardVaultClient.NotAllowed.self) { try await client.take(CardVaultReference(url: url, token: "cvt_1")) }
         }
-        #expect(CardVaultClient.allowedHosts(["PAYWIRE_CARD_VAULT_HOSTS": " GW:8090, gw2:8090 ,"]) == ["gw:8090", "gw2:8090"])
+        #expect(try CardVaultClient.allowedHosts(["PAYWIRE_CARD_VAULT_HOSTS": " GW:8090, gw2:8090 ,"]) == ["gw:8090", "gw2:8090"])
+    }
+
+    /// Replicas with addresses known only by network (pods, scaled containers) are allowed by
+    /// `network/prefix:port`: any IPv4 address inside, on that port only, and no name.
+    @Test func vaultHostsMayBeAllowedByNetwork() throws {
+        let client = CardVaultClient(http: .shared, signer: try CardVaultSigner(encryptionKey: Data(repeating: 7, count: 32).base64EncodedString()),
+                                     allowedHosts: try CardVaultClient.allowedHosts(["PAYWIRE_CARD_VAULT_HOSTS": "10.213.0.0/24:8090,gw:8090"]))
+        for allowed in ["10.213.0.7:8090", "10.213.0.255:8090", "gw:8090"] { #expect(client.allows(allowed), "\(allowed)") }
+        for refused in ["10.213.1.7:8090", "10.213.0.7:8091", "10.213.0.7", "gw.10.213.0.7:8090", "10.213.0.7.evil:8090", "010.213.0.7x:8090", "[::1]:8090", "gw:8091"] {
+            #expect(!client.allows(refused), "\(refused)")
+        }
+        #expect(CardVaultClient.network("0.0.0.0/0:1") != nil)
+        // A gateway on all interfaces names its own address (the container's or pod's), an
+        // IPv4 literal such an entry can match; on one interface, that one.
+        #expect(GatewayService.advertisedHost(listeningOn: "10.1.2.3") == "10.1.2.3")
+        let own = GatewayService.advertisedHost(listeningOn: "0.0.0.0")
+        #expect(CardVaultClient.ipv4(Substring(own)) != nil, "\(own)")
+        for malformed in ["10.213.0.0/33:8090", "10.213.0/24:8090", "10.213.0.0/24", "10.213.0.0/24:0", "gw/24:8090"] {
+            #expect(throws: ServiceConfiguration.ConfigurationError.self, "\(malformed)") { try CardVaultClient.allowedHosts(["PAYWIRE_CARD_VAULT_HOSTS": malformed]) }
+        }
     }
 
     @Test func paymentRequestsKeepOnlyTheCardSummary() throws {

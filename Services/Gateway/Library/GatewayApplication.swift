@@ -36,10 +36,10 @@ public enum GatewayService {
         let signer = try InternalRequestSigner(encryptionKey: encryptionKey)
         let replyTimeout = Duration.milliseconds(try ServiceConfiguration.integer(configuration.environment, "PAYWIRE_REPLY_TIMEOUT_MS", default: 25_000, range: 10...600_000))
         let listener = try internalListener(configuration)
-        let reachableHost = ["0.0.0.0", "::", ""].contains(listener.host) ? "127.0.0.1" : listener.host
-        let internalURL = configuration.environment["PAYWIRE_GATEWAY_INTERNAL_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://\(reachableHost):\(listener.port)"
-        // Each replica reads all replies in a group of its own, from the end: it only needs
-        // replies to requests it sends from now on.
+        let internalURL = configuration.environment["PAYWIRE_GATEWAY_INTERNAL_URL"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? "http://\(advertisedHost(listeningOn: listener.host)):\(listener.port)"
+        // Each replica reads its leased reply partition from the end: it only needs replies to
+        // requests it sends from now on.
         let replies = GatewayReplies(instanceId: "gateway-" + Identifier.random(12), logger: logger)
         let paymentCoreURL = configuration.environment["PAYWIRE_PAYMENT_CORE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8081"
         let payments = GatewayPaymentAPI(
@@ -64,6 +64,35 @@ public enum GatewayService {
         let scheduler = InternalAPIClient(baseURL: schedulerURL, signer: internalSigner, http: .shared)
         return (GatewayAPI(infrastructure: infrastructure, adminKey: adminKey, secrets: secrets, payments: payments, webhooks: webhooks, events: events,
                            scheduler: scheduler, commandSigner: try CommandSigner(environment: configuration.environment)), replies)
+    }
+
+    /// The address this replica's card vault is reached at, named in every command with a card:
+    /// it must be this replica's own, not a name shared by all replicas (a take sent to another
+    /// replica finds no card). On all interfaces that is the address the host name resolves to
+    /// (a container's or pod's own), else loopback.
+    static func advertisedHost(listeningOn host: String) -> String {
+        guard ["0.0.0.0", "::", ""].contains(host) else { return host }
+        var name = [CChar](repeating: 0, count: 256)
+        guard gethostname(&name, name.count) == 0 else { return "127.0.0.1" }
+        var hints = addrinfo()
+        hints.ai_family = AF_INET
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var found: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(name, nil, &hints, &found) == 0, let first = found else { return "127.0.0.1" }
+        defer { freeaddrinfo(found) }
+        var candidate = first as UnsafeMutablePointer<addrinfo>?
+        while let entry = candidate {
+            if let address = entry.pointee.ai_addr {
+                var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+                let ip = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { pointer -> String? in
+                    var addr = pointer.pointee.sin_addr
+                    return inet_ntop(AF_INET, &addr, &text, socklen_t(text.count)) != nil ? String(cString: text) : nil
+                }
+                if let ip, !ip.hasPrefix("127.") { return ip }
+            }
+            candidate = entry.pointee.ai_next
+        }
+        return "127.0.0.1"
     }
 
     /// Where the internal listener (the card vault, for payment-core) listens: loopback unless
@@ -96,6 +125,7 @@ public enum GatewayService {
         let readiness = infrastructure.readiness
         readiness.require("replies")
         let notifications = DatabaseNotifications(schema: GatewaySchema.name, client: infrastructure.postgres, logger: logger)
+        let replyLease = ReplyPartitionLease(holder: replies.instanceId, postgres: infrastructure.postgres, logger: logger, waitUntil: readiness.waitUntilStarted)
         return PaywireApplication(
             services: [
                 infrastructure.postgres,
@@ -103,8 +133,9 @@ public enum GatewayService {
                 StartUpService(logger: logger) { try await infrastructure.startUp(migrator: GatewaySchema.migrator) },
                 notifications,
                 try infrastructure.messagingRetention(schema: GatewaySchema.name),
-                // Replies are read from where the topic ends at start, in no consumer group: a
-                // restarted replica leaves nothing behind on the broker.
+                replyLease,
+                // Replies are read from where this replica's partition ends at start, in no
+                // consumer group: a restarted replica leaves nothing behind on the broker.
                 infrastructure.consumer(
                     groupID: replies.instanceId,
                     topics: [configuration.topics.gatewayReplies],
@@ -113,6 +144,11 @@ public enum GatewayService {
                     concurrentKeys: false,
                     lowLatency: true,
                     onAssigned: { _ in readiness.satisfy("replies") },
+                    choosePartitions: { partitions in
+                        let chosen = try await replyLease.choose(partitions)
+                        replies.replyPartition = chosen.first?.partition
+                        return chosen
+                    },
                     handler: replies.handle
                 ),
                 IdempotencyKeyExpiry(postgres: infrastructure.postgres, logger: logger, waitUntil: readiness.waitUntilStarted),

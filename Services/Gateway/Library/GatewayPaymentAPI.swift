@@ -198,6 +198,7 @@ struct GatewayPaymentAPI: Sendable {
     func execute(_ command: PaymentCommand, card: CardDetails?, fallback: Resource) async throws -> Answer {
         var command = command
         command.replyTo = replies.instanceId
+        command.replyPartition = replies.replyPartition
         try command.sealProcessorToken(with: secrets)
         if let card { command.cardVault = vault.put(card) }
         // The merchant's configuration version now: payment-core acts only once its copy has it,

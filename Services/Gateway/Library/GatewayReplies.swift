@@ -1,12 +1,15 @@
 import Foundation
 import Logging
+import Metrics
 import PaywireKafka
 import PaywireModels
 import Synchronization
 
 /// Matches payment-core's replies to the requests this gateway replica is waiting on. Each
-/// replica reads every reply (every partition assigned from its end at start, in no consumer
-/// group) and keeps those addressed to it. A waiter is registered before its command is sent, so a fast reply cannot
+/// replica reads one partition of the reply topic (leased, see `ReplyPartitionLease`; assigned
+/// from its end at start, in no consumer group), names it in every command's `reply_partition`,
+/// and keeps the replies addressed to it (a partition may be shared when replicas outnumber
+/// partitions). A waiter is registered before its command is sent, so a fast reply cannot
 /// arrive unseen, and each waiter is resumed exactly once: by its reply, by its deadline, or by
 /// the request's cancellation. Nothing outlives the wait: its deadline is a task of the wait's own
 /// group, cancelled when the reply comes.
@@ -21,12 +24,29 @@ final class GatewayReplies: Sendable {
 
     let instanceId: String
     private let slots = Mutex<[String: Slot]>([:])
+    private let partition = Mutex<Int32?>(nil)
     let logger: Logger
+    private let addressedHere: Counter
+    private let addressedElsewhere: Counter
+    /// Replies read that were addressed to this replica, and to another (a shared partition).
+    private let counts = Mutex<(here: Int, elsewhere: Int)>((0, 0))
 
     init(instanceId: String, logger: Logger) {
         self.instanceId = instanceId
         self.logger = logger
+        addressedHere = Counter(label: "paywire_gateway_replies_read_total", dimensions: [("addressed_to", "this_replica")])
+        addressedElsewhere = Counter(label: "paywire_gateway_replies_read_total", dimensions: [("addressed_to", "another_replica")])
     }
+
+    /// The reply partition this replica reads, which its commands name (nil until assigned:
+    /// payment-core then sends by key, and a reply that lands elsewhere is answered from the
+    /// database when the wait runs out).
+    var replyPartition: Int32? {
+        get { partition.withLock { $0 } }
+        set { partition.withLock { $0 = newValue } }
+    }
+
+    var readCounts: (here: Int, elsewhere: Int) { counts.withLock { $0 } }
 
     func register(_ correlationId: String) {
         slots.withLock { $0[correlationId] = .registered }
@@ -100,8 +120,14 @@ final class GatewayReplies: Sendable {
 
     /// The reply consumer's handler.
     func handle(_ message: KafkaConsumerMessage) async throws {
-        guard let envelope = try? TypedEnvelope<GatewayReply>.decode(message.value), envelope.type == MessageType.gatewayReply,
-              envelope.payload.replyTo == instanceId else { return }
+        guard let envelope = try? TypedEnvelope<GatewayReply>.decode(message.value), envelope.type == MessageType.gatewayReply else { return }
+        guard envelope.payload.replyTo == instanceId else {
+            addressedElsewhere.increment()
+            counts.withLock { $0.elsewhere += 1 }
+            return
+        }
+        addressedHere.increment()
+        counts.withLock { $0.here += 1 }
         let reply = envelope.payload
         let waiter: CheckedContinuation<GatewayReply?, Never>? = slots.withLock { slots in
             switch slots[reply.correlationId] {

@@ -125,5 +125,14 @@ public enum GatewaySchema {
             """),
         MessagingTables.relayLeaseMigration(schema: name, version: 9),
         MessagingTables.outboxNotifyMigration(schema: name, version: 10),
+        // Which partition of the reply topic each running gateway replica reads (`ReplyPartitionLease`).
+        SchemaMigration(version: 11, name: "reply partition leases", sql: """
+            CREATE TABLE gateway.reply_partition_leases (
+                holder     TEXT PRIMARY KEY,
+                topic      TEXT NOT NULL,
+                partition  INTEGER NOT NULL,
+                expires_at TIMESTAMPTZ NOT NULL
+            );
+            """),
     ])
 }

@@ -75,23 +75,24 @@ public struct PaymentCommandHandler: Sendable {
                     "payment_id": .string(command.paymentId), "operation": .string(command.operation.rawValue), "error": .string(detail),
                 ])
                 reply.error = GatewayReply.Failure(status: 400, code: "IR_06", message: "The request holds data that cannot be stored (\(detail))", field: "body")
-                await send(reply, envelope: envelope, merchantId: command.merchantId)
+                await send(reply, envelope: envelope, merchantId: command.merchantId, partition: command.replyPartition)
                 throw PermanentMessageError(detail, category: reason)
             } else {
                 throw error
             }
         }
-        await send(reply, envelope: envelope, merchantId: command.merchantId)
+        await send(reply, envelope: envelope, merchantId: command.merchantId, partition: command.replyPartition)
     }
 
     /// The reply is a courtesy to a waiting client, not state: if it is lost the gateway's wait
     /// runs out and it answers from the database. So it is sent directly, not through the
-    /// outbox, and a failure to send is logged, not retried.
-    private func send(_ reply: GatewayReply, envelope: TypedEnvelope<PaymentCommand>, merchantId: String) async {
+    /// outbox, and a failure to send is logged, not retried. It goes to the partition the waiting
+    /// replica reads (`reply_partition`), so no other replica reads it.
+    private func send(_ reply: GatewayReply, envelope: TypedEnvelope<PaymentCommand>, merchantId: String, partition: Int32?) async {
         guard !reply.replyTo.isEmpty else { return }
         do {
             let value = try EventEnvelope(type: MessageType.gatewayReply, merchantId: merchantId, correlationId: envelope.id, payload: reply.json).encoded()
-            _ = try await producer.send(KafkaProducerMessage(topic: topics.gatewayReplies, key: envelope.id, value: value))
+            _ = try await producer.send(KafkaProducerMessage(topic: topics.gatewayReplies, key: envelope.id, value: value, partition: partition))
         } catch {
             logger.warning("reply not sent", metadata: ["correlation_id": .string(envelope.id), "error": .string(String(describing: error))])
         }

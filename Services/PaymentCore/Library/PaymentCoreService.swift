@@ -20,7 +20,7 @@ public enum PaymentCoreService {
             postgres: infrastructure.postgres,
             connectors: ConnectorRegistry([SandboxConnector(), stripe]),
             accounts: ConnectorAccountRepository(copy: copy, secrets: try SecretBox(base64Key: encryptionKey)),
-            vault: CardVaultClient(http: HTTPClient.shared, signer: try CardVaultSigner(encryptionKey: encryptionKey), allowedHosts: CardVaultClient.allowedHosts(configuration.environment)),
+            vault: CardVaultClient(http: HTTPClient.shared, signer: try CardVaultSigner(encryptionKey: encryptionKey), allowedHosts: try CardVaultClient.allowedHosts(configuration.environment)),
             secrets: try SecretBox(base64Key: encryptionKey),
             topics: configuration.topics,
             settings: settings,

@@ -1,0 +1,85 @@
+import Foundation
+import PaywireKafka
+import PaywireModels
+import PaywireTestSupport
+import PostgresNIO
+import Testing
+
+/// Three gateway replicas on one stack: each leases a reply partition of its own and reads only
+/// the replies meant for it, payments through any of them are answered, and a replica that is
+/// restarted leaves nothing behind (no lease, no consumer group).
+@Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: TestEnvironment.hasDatabase))
+struct GatewayReplicasTests {
+    static let replicas = ["gateway", "gateway-2", "gateway-3"]
+    let logger = TestEnvironment.logger("gateway-replicas", level: .critical)
+
+    /// `paywire_gateway_replies_read_total` of one replica, by `addressed_to`.
+    func repliesRead(_ stack: PaywireStack, _ replica: String) async throws -> [String: Int] {
+        let metrics = try await stack.request(.GET, "/metrics", service: replica, apiKey: nil).body
+        var read: [String: Int] = [:]
+        for line in metrics.split(separator: "\n") where line.hasPrefix("paywire_gateway_replies_read_total{") {
+            guard let start = line.range(of: "addressed_to=\""), let end = line[start.upperBound...].firstIndex(of: "\""),
+                  let value = line.split(separator: " ").last.flatMap({ Double($0) }) else { continue }
+            read[String(line[start.upperBound..<end]), default: 0] += Int(value)
+        }
+        return read
+    }
+
+    func leases(_ stack: PaywireStack) async throws -> [String: Int] {
+        try await withStackDatabase(stack.databaseURL(owning: "gateway")) { client in
+            var leases: [String: Int] = [:]
+            let rows = try await client.query("SELECT holder, partition FROM gateway.reply_partition_leases WHERE expires_at > now()")
+            for try await (holder, partition) in rows.decode((String, Int).self) { leases[holder] = partition }
+            return leases
+        }
+    }
+
+    @Test func eachReplicaReadsOnlyItsOwnRepliesAndARestartLeavesNothingBehind() async throws {
+        try await PaywireStack.with(services: ["payment-core", "gateway"], gatewayReplicas: 3) { stack in
+            let apiKey = try await stack.createMerchant("merchant_replicas", webhookURL: nil)
+            _ = try await stack.createSandboxAccount(merchantId: "merchant_replicas", apiKey: apiKey)
+
+            // Three replicas, three partitions (the test broker has six).
+            let leased = try await leases(stack)
+            #expect(leased.count == 3 && Set(leased.values).count == 3, "\(leased)")
+
+            // Payments through every replica, interleaved: each is answered by the one asked.
+            let perReplica = 4
+            for round in 0..<perReplica {
+                for replica in Self.replicas {
+                    let payment = try await stack.request(
+                        .POST, "/payments", service: replica, apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 1000 + round)
+                    )
+                    #expect(payment.status == 200 && payment.json?["status"] as? String == "succeeded", "\(replica): \(payment.status) \(payment.body)")
+                }
+            }
+            for replica in Self.replicas {
+                let read = try await repliesRead(stack, replica)
+                // Each payment (create and confirm in one command) is one reply to the replica asked.
+                #expect(read["this_replica", default: 0] >= perReplica, "\(replica): \(read)")
+                #expect(read["another_replica", default: 0] == 0, "\(replica) read others' replies: \(read)")
+            }
+
+            // A replica stopped gives its lease back and leaves no consumer group (nothing committed
+            // under its id); started again it leases a partition and answers.
+            let before = try await leases(stack)
+            #expect(await stack.processes["gateway-2"]!.stop() == 0)
+            let after = try await leases(stack)
+            let gone = try #require(Set(before.keys).subtracting(after.keys).first, "the stopped replica's lease is given back: \(before) → \(after)")
+            #expect(after.count == 2)
+            let looker = try KafkaConsumer(configuration: KafkaConsumerConfiguration(kafka: .init(bootstrapServers: stack.kafkaBrokers), groupID: gone, topics: []), logger: logger)
+            let committed = try await looker.committedOffsets(topic: TopicNames().gatewayReplies)
+            await looker.close()
+            #expect(committed.values.allSatisfy { $0 == nil }, "the replica left committed offsets: \(committed)")
+
+            try await stack.startService("gateway-2", executable: "gateway")
+            try await stack.waitUntilReady("gateway-2")
+            let again = try await stack.request(.POST, "/payments", service: "gateway-2", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242"))
+            #expect(again.status == 200 && again.json?["status"] as? String == "succeeded", "\(again.body)")
+            let restarted = try await leases(stack)
+            #expect(restarted.count == 3 && Set(restarted.values).count == 3, "\(restarted)")
+            let read = try await repliesRead(stack, "gateway-2")
+            #expect(read["this_replica", default: 0] >= 1 && read["another_replica", default: 0] == 0, "\(read)")
+        }
+    }
+}

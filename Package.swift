@@ -179,7 +179,7 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            path: "Services/PaywireCLI",
+            path: "Tools/PaywireCLI",
             swiftSettings: swiftSettings
         ),
 
@@ -191,8 +191,9 @@ let package = Package(
                 "PaywireRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
-            path: "Services/DevBroker",
+            path: "Tools/DevBroker",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -204,7 +205,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Services/FakeStripe",
+            path: "Tools/FakeStripe",
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -64,6 +64,13 @@ struct RDKafkaMockCluster: @unchecked Sendable {
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(kind: .topicAdmin, rdError: err, context: name) }
     }
 
+    /// Down: the broker drops its connections and refuses new ones (its partitions keep it as
+    /// leader, so they are unavailable until it is up again). Ids are 1...brokers.
+    func setBroker(_ id: Int32, up: Bool) throws {
+        let err = up ? rd_kafka_mock_broker_set_up(pointer, id) : rd_kafka_mock_broker_set_down(pointer, id)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(kind: .topicAdmin, rdError: err, context: "broker \(id)") }
+    }
+
     func destroy() {
         rd_kafka_mock_cluster_destroy(pointer)
     }

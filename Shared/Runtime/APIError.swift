@@ -10,13 +10,16 @@ public struct APIError: HTTPResponseError, Sendable {
     public var code: String
     public var message: String
     public var field: String?
+    /// Seconds a client should wait before trying again (`Retry-After`), for faults of ours.
+    public var retryAfter: Int?
 
-    public init(status: HTTPResponse.Status, type: String, code: String, message: String, field: String? = nil) {
+    public init(status: HTTPResponse.Status, type: String, code: String, message: String, field: String? = nil, retryAfter: Int? = nil) {
         self.status = status
         self.type = type
         self.code = code
         self.message = message
         self.field = field
+        self.retryAfter = retryAfter
     }
 
     public static func invalid(_ field: String, _ message: String, code: String = "IR_06") -> APIError {
@@ -31,8 +34,10 @@ public struct APIError: HTTPResponseError, Sendable {
         APIError(status: .notFound, type: "invalid_request", code: "HE_02", message: "\(what) does not exist")
     }
 
-    public static func unavailable(_ message: String) -> APIError {
-        APIError(status: .serviceUnavailable, type: "server_not_available", code: "HE_00", message: message)
+    /// A fault of ours that passes (a database or broker away for a moment): 503 with
+    /// `Retry-After`, never a 4xx that blames the client or a bare 500.
+    public static func unavailable(_ message: String, retryAfter: Int = 1) -> APIError {
+        APIError(status: .serviceUnavailable, type: "server_not_available", code: "HE_00", message: message, retryAfter: retryAfter)
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
@@ -40,6 +45,8 @@ public struct APIError: HTTPResponseError, Sendable {
             "type": .string(type), "code": .string(code), "message": .string(message),
         ]
         error["field"] = field.map(JSONValue.string) ?? .null
-        return try JSONResponse(.object(["error": .object(error)]), status: status).response()
+        var response = try JSONResponse(.object(["error": .object(error)]), status: status).response()
+        if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        return response
     }
 }

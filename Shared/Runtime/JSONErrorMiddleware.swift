@@ -2,10 +2,13 @@ import Foundation
 import Hummingbird
 import NIOCore
 import PaywireModels
+import PaywireStore
 import PostgresNIO
 
-/// Turns anything that is not already an HTTP error into a JSON 500 (or the matching status for
-/// Hummingbird's own errors), so no client ever sees a bare error page.
+/// Turns anything that is not already an HTTP error into a JSON answer, so no client ever sees a
+/// bare error page: a fault of ours that passes (PostgreSQL or Kafka away, a dependency
+/// unavailable) is a 503 with `Retry-After`, what PostgreSQL refuses in the client's data a 4xx,
+/// Hummingbird's own errors their status, and anything else a 500.
 public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     public init() {}
 
@@ -25,6 +28,9 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             // What PostgreSQL refuses because of what the client sent (a duplicate, data it
             // cannot hold) is the client's 4xx, never a 500; handlers name the field where they can.
             throw Self.storeRefusal(error)!
+        } catch let error where MessageFailure.classify(error) == .transient {
+            context.logger.warning("request failed on a fault that passes; answered 503", metadata: ["error": .string(MessageFailure.loggable(error))])
+            throw APIError.unavailable("The service is briefly unavailable; retry (with the same Idempotency-Key for payments)")
         } catch {
             context.logger.error("unhandled error", metadata: ["error": .string(String(describing: type(of: error)))])
             throw APIError(status: .internalServerError, type: "api", code: "HE_00", message: "Something went wrong", field: nil)

@@ -86,9 +86,14 @@ struct CrashRecoveryTests {
         }
     }
 
-    @Test func aConfirmWhoseCardVaultIsGoneFailsCleanlyAndHoldsNothingUp() async throws {
+    /// A confirm whose card is gone (its gateway replica went away) cannot be made: the payment
+    /// fails with the reason and its event, nothing is charged, and the commands behind it run.
+    @Test func aConfirmWhoseCardVaultIsGoneFailsWithItsReasonAndHoldsNothingUp() async throws {
+        let receiver = WebhookReceiver()
+        let url = try await receiver.start()
+        defer { receiver.stop() }
         try await PaywireStack.with { stack in
-            let apiKey = try await createMerchant(stack, "merchant_vault", hookURL: "http://127.0.0.1:1/unused")
+            let apiKey = try await createMerchant(stack, "merchant_vault", hookURL: url + "/hooks")
             let pending = try await stack.request(.POST, "/payments", apiKey: apiKey, body: #"{"amount": 800, "currency": "USD"}"#)
             let paymentId = try #require(pending.json?["payment_id"] as? String)
             // A confirm whose card sits in a gateway replica that has gone away.
@@ -99,12 +104,46 @@ struct CrashRecoveryTests {
             let producer = try KafkaProducer(configuration: .init(kafka: .init(bootstrapServers: stack.kafkaBrokers)), logger: TestEnvironment.logger("vault"))
             _ = try await producer.send(stack.commandSigner.signed(KafkaProducerMessage(topic: "paywire.payment.commands", key: paymentId, value: try envelope.encoded())))
             await producer.shutdown()
-            // Payments behind it go through, and the orphaned one is untouched and can be confirmed.
+            // Payments behind it go through.
             let next = try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 900))
             #expect(next.status == 200 && next.json?["status"] as? String == "succeeded", "\(next.body)")
-            #expect(try await stack.request(.GET, "/payments/\(paymentId)", apiKey: apiKey).json?["status"] as? String == "requires_payment_method")
-            let confirmed = try await stack.request(.POST, "/payments/\(paymentId)/confirm", apiKey: apiKey, body: #"{"payment_method_data": {"card": {"card_number": "4242424242424242", "card_exp_month": "03", "card_exp_year": "2030", "card_cvc": "737"}}}"#)
-            #expect(confirmed.json?["status"] as? String == "succeeded", "\(confirmed.body)")
+            var failed: [String: Any]?
+            #expect(await eventually(timeout: .seconds(30)) {
+                failed = try? await stack.request(.GET, "/payments/\(paymentId)", apiKey: apiKey).json
+                return failed?["status"] as? String == "failed"
+            }, "\(failed ?? [:])")
+            #expect(failed?["error_code"] as? String == "card_data_unavailable" && failed?["unified_code"] as? String == "UE_3000", "\(failed ?? [:])")
+            #expect(failed?["amount_received"] as? Int == 0)
+            #expect(await eventually(timeout: .seconds(30)) { webhookEvents(receiver, for: paymentId) == ["payment_failed"] }, "\(webhookEvents(receiver, for: paymentId))")
+        }
+    }
+
+    /// payment-core away for longer than the gateway keeps cards: every payment asked to confirm
+    /// ends `failed` with its reason and its event, none waits unconfirmed with nobody told.
+    @Test func paymentsAskedToConfirmNeverEndSilentlyUnconfirmedHoweverLongPaymentCoreWasAway() async throws {
+        let receiver = WebhookReceiver()
+        let url = try await receiver.start()
+        defer { receiver.stop() }
+        try await PaywireStack.with(extraEnvironment: ["PAYWIRE_REPLY_TIMEOUT_MS": "300", "PAYWIRE_CARD_VAULT_LIFETIME_SECONDS": "1"]) { stack in
+            let apiKey = try await createMerchant(stack, "merchant_away", hookURL: url + "/hooks")
+            stack.processes["payment-core"]!.crash()
+            var payments: [String] = []
+            for _ in 0..<3 { payments.append(try await createPayment(stack, apiKey: apiKey, accepted: [202])) }
+            // The cards' lifetime (one second from their put, which came before each 202) runs out
+            // before payment-core is back: a wait on the clock, not on how fast anything runs.
+            try await Task.sleep(until: .now + .seconds(2), clock: .continuous)
+            try await stack.startService("payment-core")
+            try await stack.waitUntilReady("payment-core")
+            for paymentId in payments {
+                var payment: [String: Any]?
+                #expect(await eventually(timeout: .seconds(60)) {
+                    payment = try? await stack.request(.GET, "/payments/\(paymentId)", apiKey: apiKey).json
+                    return payment?["status"] as? String == "failed"
+                }, "\(payment ?? [:])")
+                #expect(payment?["error_code"] as? String == "card_data_unavailable", "\(payment ?? [:])")
+            }
+            #expect(await eventually(timeout: .seconds(30)) { payments.allSatisfy { webhookEvents(receiver, for: $0) == ["payment_failed"] } },
+                    "\(payments.map { webhookEvents(receiver, for: $0) })")
         }
     }
 

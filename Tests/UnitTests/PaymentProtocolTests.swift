@@ -191,6 +191,23 @@ import Testing
         #expect(try CardVaultClient.allowedHosts(["PAYWIRE_CARD_VAULT_HOSTS": " GW:8090, gw2:8090 ,"]) == ["gw:8090", "gw2:8090"])
     }
 
+    /// A card taken for a confirm interrupted by a fault of ours is there for its retry (the vault
+    /// hands each out once), only for an allowed vault, and not after the confirm released it.
+    @Test func aTakenCardIsHeldForTheRetryOfItsConfirmUntilReleased() async throws {
+        let client = CardVaultClient(http: .shared, signer: try CardVaultSigner(encryptionKey: Data(repeating: 7, count: 32).base64EncodedString()), allowedHosts: ["127.0.0.1:1"])
+        let card = CardDetails(number: "4242424242424242", expiryMonth: "03", expiryYear: "2030", cvc: "737", holderName: nil)
+        let reference = CardVaultReference(url: "http://127.0.0.1:1/internal/card-vault/cvt_held/take", token: "cvt_held")
+        client.held.hold(card, for: "cvt_held")
+        // Port 1 answers nothing: only the held card can come back.
+        #expect(try await client.take(reference)?.number == card.number)
+        await #expect(throws: CardVaultClient.NotAllowed.self) {
+            try await client.take(CardVaultReference(url: "http://evil.example/internal/card-vault/cvt_held/take", token: "cvt_held"))
+        }
+        client.release(reference)
+        #expect(client.held.count == 0)
+        await #expect(throws: (any Error).self) { try await client.take(reference) }
+    }
+
     /// Replicas with addresses known only by network (pods, scaled containers) are allowed by
     /// `network/prefix:port`: any IPv4 address inside, on that port only, and no name.
     @Test func vaultHostsMayBeAllowedByNetwork() throws {

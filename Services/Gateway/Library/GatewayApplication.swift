@@ -46,7 +46,10 @@ public enum GatewayService {
         let payments = GatewayPaymentAPI(
             infrastructure: infrastructure,
             replies: replies,
-            vault: try CardVault(internalURL: internalURL, signer: try CardVaultSigner(encryptionKey: encryptionKey)),
+            vault: try CardVault(
+                internalURL: internalURL, signer: try CardVaultSigner(encryptionKey: encryptionKey),
+                lifetime: .seconds(try ServiceConfiguration.integer(configuration.environment, "PAYWIRE_CARD_VAULT_LIFETIME_SECONDS", default: 900, range: 1...3600))
+            ),
             idempotency: IdempotencyStore(postgres: infrastructure.postgres, signer: signer, logger: logger, lease: replyTimeout + .seconds(5)),
             replyTimeout: replyTimeout,
             commandSigner: try CommandSigner(environment: configuration.environment),

@@ -743,7 +743,9 @@ enum GatewayOpenAPI {
             if let links { success["links"] = links }
             var responses: [String: JSONValue] = [
                 operation.status: .object(success),
-                "default": .object(["description": .string("Refused or failed: the body names the field at fault (400 invalid, 401 no or bad key, 403 admin only, 404 unknown or another merchant's, 405 method, 408 body too slow, 409 conflict or key in use, 413 body over 1 MiB, 503 unavailable)"), "content": .object(["application/json": .object(["schema": error])])]),
+                "default": .object(["description": .string("Refused or failed: the body names the field at fault (400 invalid, 401 no or bad key, 403 admin only, 404 unknown or another merchant's, 405 method, 408 body too slow, 409 conflict or key in use, 413 body over 1 MiB, 503 a fault of ours that passes: retry after Retry-After seconds, with the same Idempotency-Key)"),
+                                    "headers": .object(["Retry-After": .object(["description": .string("With 503: seconds to wait before retrying"), "schema": .object(["type": .string("integer")])])]),
+                                    "content": .object(["application/json": .object(["schema": error])])]),
             ]
             for (status, schema) in operation.also {
                 var answer: [String: JSONValue] = ["description": .string(status != "202" ? "Not ready" : schema == "EventRetryAccepted" ? "Still sending: the attempt goes on; see GET …/attempts" : "Still running: the stored state; poll GET"), "content": content(schema)]

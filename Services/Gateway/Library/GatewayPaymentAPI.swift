@@ -23,7 +23,7 @@ struct GatewayPaymentAPI: Sendable {
     /// Seals a command's processor token for its trip over Kafka.
     let secrets: SecretBox
 
-    static let environmentKeys = ["PAYWIRE_REPLY_TIMEOUT_MS", "PAYWIRE_GATEWAY_INTERNAL_URL", "PAYWIRE_GATEWAY_INTERNAL_HOST", "PAYWIRE_GATEWAY_INTERNAL_PORT", "PAYWIRE_GATEWAY_SNAPSHOT_PORT"]
+    static let environmentKeys = ["PAYWIRE_REPLY_TIMEOUT_MS", "PAYWIRE_GATEWAY_INTERNAL_URL", "PAYWIRE_GATEWAY_INTERNAL_HOST", "PAYWIRE_GATEWAY_INTERNAL_PORT", "PAYWIRE_GATEWAY_SNAPSHOT_PORT", "PAYWIRE_CARD_VAULT_LIFETIME_SECONDS"]
 
     var postgres: PostgresClient { infrastructure.postgres }
     var logger: Logger { infrastructure.logger }
@@ -285,14 +285,21 @@ struct GatewayPaymentAPI: Sendable {
                 try? await idempotency.release(merchantId: merchantId, key: key)
                 throw error
             }
-            if answer.definitive && !Self.isInterim(answer) {
-                let text = try PaywireJSON.text(answer.body)
-                try await idempotency.complete(merchantId: merchantId, key: key, status: Int(answer.status.code), body: text)
-            } else if answer.status.code < 300 {
-                let kind = if case .refund = resource(resourceId) { "refund" } else { "payment" }
-                try await idempotency.answerCurrentState(merchantId: merchantId, key: key, of: kind)
-            } else {
-                try await idempotency.release(merchantId: merchantId, key: key)
+            // The answer is true whether or not the key records it: a failure to record (the
+            // database away for a moment) is logged, and the key, still held, frees itself after
+            // its lease; a replay then runs on the same resource id and answers it as it is.
+            do {
+                if answer.definitive && !Self.isInterim(answer) {
+                    let text = try PaywireJSON.text(answer.body)
+                    try await idempotency.complete(merchantId: merchantId, key: key, status: Int(answer.status.code), body: text)
+                } else if answer.status.code < 300 {
+                    let kind = if case .refund = resource(resourceId) { "refund" } else { "payment" }
+                    try await idempotency.answerCurrentState(merchantId: merchantId, key: key, of: kind)
+                } else {
+                    try await idempotency.release(merchantId: merchantId, key: key)
+                }
+            } catch {
+                logger.warning("idempotency key answer not recorded; the key frees itself after its lease", metadata: ["error": .string(MessageFailure.loggable(error))])
             }
             return answer
         }

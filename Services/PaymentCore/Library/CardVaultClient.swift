@@ -18,6 +18,8 @@ public struct CardVaultClient: Sendable {
     let allowedHosts: Set<String>
     /// `network/prefix:port` entries: (network, mask, port).
     let allowedNetworks: [(network: UInt32, mask: UInt32, port: Int)]
+    /// Cards taken for confirms not yet written (see `take`).
+    let held = HeldCards()
 
     public static let environmentKey = "PAYWIRE_CARD_VAULT_HOSTS"
 
@@ -70,13 +72,17 @@ public struct CardVaultClient: Sendable {
     }
 
     /// The card, or nil when the vault no longer holds it (taken, expired, gateway restarted).
-    /// Throws `NotAllowed` for a vault reference that is not one of ours.
+    /// Throws `NotAllowed` for a vault reference that is not one of ours. The vault hands a card
+    /// out once, so a taken card is held here until `release` (its confirm is written) or for
+    /// `HeldCards.lifetime`: a confirm retried after a fault of ours (PostgreSQL restarting between
+    /// the take and the write) still has its card.
     func take(_ reference: CardVaultReference) async throws -> CardDetails? {
         guard let url = URL(string: reference.url), url.scheme == "http" || url.scheme == "https",
               let authority = CardVaultSigner.authority(of: url), allows(authority),
               url.path == "/internal/card-vault/\(reference.token)/take", url.query == nil else {
             throw NotAllowed()
         }
+        if let card = held.card(reference.token) { return card }
         var request = HTTPClientRequest(url: reference.url)
         request.method = .POST
         for (name, value) in signer.headers(method: "POST", host: authority, path: url.path, token: reference.token) {
@@ -85,10 +91,18 @@ public struct CardVaultClient: Sendable {
         let response = try await http.execute(request, timeout: .seconds(2))
         let body = try await response.body.collect(upTo: 64 * 1024)
         switch response.status.code {
-        case 200: return try PaywireJSON.decoder.decode(CardDetails.self, from: Data(buffer: body))
+        case 200:
+            let card = try PaywireJSON.decoder.decode(CardDetails.self, from: Data(buffer: body))
+            held.hold(card, for: reference.token)
+            return card
         case 404, 410: return nil
         default: throw VaultUnavailable(status: Int(response.status.code))
         }
+    }
+
+    /// The confirm that took this card is written (or refused for good): the card is not needed again.
+    func release(_ reference: CardVaultReference) {
+        held.release(reference.token)
     }
 
     struct VaultUnavailable: TransientFault, CustomStringConvertible {

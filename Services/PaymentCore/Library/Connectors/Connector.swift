@@ -247,6 +247,8 @@ public enum UnifiedDecline {
         "issuer_unavailable": ("UE_2001", "The card issuer could not be reached; try again"),
         "do_not_honor": ("UE_1006", "The card issuer declined the payment"),
         "fraudulent": ("UE_1007", "The payment was declined as fraudulent"),
+        // Paywire's own: the card left the gateway's memory before the payment could be processed.
+        "card_data_unavailable": ("UE_3000", "The card data was no longer available; nothing was charged. Ask for the card again"),
     ]
 
     public static func `for`(_ code: String) -> (code: String, message: String) {

@@ -63,11 +63,11 @@ extension PaymentOperations {
         if captureMethod == "manual" && !connector.capabilities.manualCapture {
             throw PaymentFailure.invalid("capture_method", "\(connector.name) does not support manual capture")
         }
-        let instrument: PaymentInstrument
+        let instrument: PaymentInstrument?
         if let vaultReference {
             // The card lives only in one gateway replica's memory. If that replica cannot be
-            // reached it is as gone as an expired card: the client confirms again. (Retrying
-            // the command instead would hold up every command behind it.)
+            // reached it is as gone as an expired card. (Retrying the command instead would hold
+            // up every command behind it.)
             let taken: CardDetails?
             do {
                 taken = try await vault.take(vaultReference)
@@ -78,50 +78,69 @@ extension PaymentOperations {
                 logger.warning("card vault unreachable", metadata: ["payment_id": .string(record.paymentId), "error": .string(String(describing: type(of: error)))])
                 taken = nil
             }
-            guard let card = taken else {
-                throw PaymentFailure.invalid("payment_method_data", "the card data is no longer available (Paywire holds it in memory only, once, for a few minutes); confirm again with payment_method_data", code: "IR_04")
-            }
-            instrument = .card(card)
+            instrument = taken.map(PaymentInstrument.card)
         } else {
             instrument = .token(token!)
         }
 
-        let attemptId: String = try await postgres.withTransaction(logger: logger) { connection in
-            guard var locked = try await PaymentRecord.load(command.paymentId, forUpdate: true, on: connection, logger: logger) else {
-                throw PaymentFailure.notFound("Payment")
+        let attemptId: String
+        do {
+            attemptId = try await postgres.withTransaction(logger: logger) { connection in
+                guard var locked = try await PaymentRecord.load(command.paymentId, forUpdate: true, on: connection, logger: logger) else {
+                    throw PaymentFailure.notFound("Payment")
+                }
+                // The lock makes this the one place a confirm can win: a concurrent or repeated
+                // confirm finds `processing` here and is refused, so the card is charged once.
+                guard case .moved(to: .processing)? = try? PaymentStateMachine.apply(.confirm, to: locked.status) else {
+                    throw PaymentFailure.invalidState("confirm", locked.status)
+                }
+                let attemptId = "\(locked.paymentId)_\(locked.attemptCount + 1)"
+                try await connection.query("""
+                    INSERT INTO payments.payment_attempts (attempt_id, payment_id, merchant_id, connector, merchant_connector_id, status, amount, next_sync_at)
+                    VALUES (\(attemptId), \(locked.paymentId), \(locked.merchantId), \(account.connectorName), \(account.merchantConnectorId), 'pending',
+                        \(locked.amount), now() + make_interval(secs => \(settings.firstSyncAfterSeconds)))
+                    """, logger: logger)
+                locked.status = .processing
+                locked.activeAttemptId = attemptId
+                locked.attemptCount += 1
+                locked.merchantConnectorId = account.merchantConnectorId
+                locked.connector = account.connectorName
+                locked.captureMethod = captureMethod
+                locked.card = command.card ?? locked.card
+                // What the confirm adds to the payment's details (payment_method_data.billing).
+                if case .object(let added)? = command.details {
+                    for (key, value) in added where key == PaymentCommand.paymentMethodBillingDetail { locked.details[key] = value }
+                }
+                locked.cardVault = nil
+                locked.sealedProcessorToken = try sealToken(command.processorPaymentToken, paymentId: locked.paymentId) ?? locked.sealedProcessorToken
+                locked.modifiedAt = Date()
+                locked.attempt = AttemptRecord(
+                    attemptId: attemptId, status: "pending", connectorTransactionId: nil, errorCode: nil, errorMessage: nil,
+                    unifiedCode: nil, unifiedMessage: nil, rawDeclineCode: nil, announcedProcessing: false,
+                    merchantConnectorId: account.merchantConnectorId, connector: account.connectorName
+                )
+                try await locked.write(on: connection, logger: logger)
+                return attemptId
             }
-            // The lock makes this the one place a confirm can win: a concurrent or repeated
-            // confirm finds `processing` here and is refused, so the card is charged once.
-            guard case .moved(to: .processing)? = try? PaymentStateMachine.apply(.confirm, to: locked.status) else {
-                throw PaymentFailure.invalidState("confirm", locked.status)
-            }
-            let attemptId = "\(locked.paymentId)_\(locked.attemptCount + 1)"
-            try await connection.query("""
-                INSERT INTO payments.payment_attempts (attempt_id, payment_id, merchant_id, connector, merchant_connector_id, status, amount, next_sync_at)
-                VALUES (\(attemptId), \(locked.paymentId), \(locked.merchantId), \(account.connectorName), \(account.merchantConnectorId), 'pending',
-                    \(locked.amount), now() + make_interval(secs => \(settings.firstSyncAfterSeconds)))
-                """, logger: logger)
-            locked.status = .processing
-            locked.activeAttemptId = attemptId
-            locked.attemptCount += 1
-            locked.merchantConnectorId = account.merchantConnectorId
-            locked.connector = account.connectorName
-            locked.captureMethod = captureMethod
-            locked.card = command.card ?? locked.card
-            // What the confirm adds to the payment's details (payment_method_data.billing).
-            if case .object(let added)? = command.details {
-                for (key, value) in added where key == PaymentCommand.paymentMethodBillingDetail { locked.details[key] = value }
-            }
-            locked.cardVault = nil
-            locked.sealedProcessorToken = try sealToken(command.processorPaymentToken, paymentId: locked.paymentId) ?? locked.sealedProcessorToken
-            locked.modifiedAt = Date()
-            locked.attempt = AttemptRecord(
-                attemptId: attemptId, status: "pending", connectorTransactionId: nil, errorCode: nil, errorMessage: nil,
-                unifiedCode: nil, unifiedMessage: nil, rawDeclineCode: nil, announcedProcessing: false,
-                merchantConnectorId: account.merchantConnectorId, connector: account.connectorName
+        } catch {
+            // A refusal is final: the card is not needed again. After a fault of ours the command
+            // is retried and finds its card held.
+            var refused = PaymentFailure.unwrap(error) != nil
+            if case .poison = MessageFailure.classify(error) { refused = true }
+            if let vaultReference, refused { vault.release(vaultReference) }
+            throw error
+        }
+        if let vaultReference { vault.release(vaultReference) }
+        guard let instrument else {
+            // The payment was asked to be confirmed and cannot be: it fails, with its reason and
+            // its event, rather than waiting unconfirmed with nobody told (its client may have
+            // had a 202, or be gone).
+            let unavailable = ConnectorDecline(
+                code: "card_data_unavailable",
+                message: "The card data was no longer available when the payment could be processed (Paywire holds it in memory only, once, for a few minutes); nothing was charged. Create a new payment with the card."
             )
-            try await locked.write(on: connection, logger: logger)
-            return attemptId
+            logger.warning("payment failed: its card data is no longer available", metadata: ["payment_id": .string(record.paymentId)])
+            return try await applyAttemptOutcome(attemptId: attemptId, result: ConnectorResult(status: .declined, connectorTransactionId: nil, error: unavailable), source: "card_vault") ?? .null
         }
 
         let (database, log) = (postgres, logger)

@@ -21,6 +21,8 @@ struct DevBroker: AsyncParsableCommand {
     var topics: [String] = []
     @Option(help: "Also write the bootstrap servers to this file (written atomically once ready).")
     var bootstrapFile: String?
+    @Option(help: "Serve POST /brokers/{id}/down and /brokers/{id}/up on 127.0.0.1 at this port (the fault drill's broker faults).")
+    var controlPort: Int?
 
     static let defaultTopics = [
         "paywire.payment.commands", "paywire.payment.events", "paywire.recovery.commands",
@@ -45,6 +47,12 @@ struct DevBroker: AsyncParsableCommand {
         }
         FileHandle.standardOutput.write(Data("bootstrap.servers=\(cluster.bootstrapServers)\n".utf8))
 
+        if let controlPort {
+            // Runs until SIGTERM or SIGINT (Hummingbird's own handling), then the cluster goes.
+            try await BrokerControl.application(cluster: cluster, port: controlPort, logger: logger).runService()
+            cluster.shutdown()
+            return
+        }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let signals = [SIGTERM, SIGINT].map { signalNumber -> any DispatchSourceSignal in
                 signal(signalNumber, SIG_IGN)

@@ -56,8 +56,14 @@ struct ComposeEnvironmentTests {
             let paymentCore = try #require(services["payment-core"]?["environment"] as? [String: Any])
             #expect(paymentCore["PAYWIRE_CARD_VAULT_HOSTS"] as? String == "10.213.0.0/24:8090")
         }
-        let check = try runProgram("/usr/bin/env", ["haproxy", "-c", "-f", Self.root.appendingPathComponent("docker/haproxy/haproxy.cfg").path])
+        // haproxy's own check, with the error pages where the container mounts them found in the repository.
+        let configuration = try String(contentsOf: Self.root.appendingPathComponent("docker/haproxy/haproxy.cfg"), encoding: .utf8)
+            .replacingOccurrences(of: "/usr/local/etc/haproxy/errors", with: Self.root.appendingPathComponent("docker/haproxy/errors").path)
+        let checked = directory.appendingPathComponent("haproxy.cfg")
+        try configuration.write(to: checked, atomically: true, encoding: .utf8)
+        let check = try runProgram("/usr/bin/env", ["haproxy", "-c", "-f", checked.path])
         #expect(check.status == 0, "\(check.output)")
+        #expect(configuration.contains("errorfile 503"), "the balancer's own 503 answers JSON")
     }
 
     @Test func theScriptWritesEveryCredentialOnceAndComposeAcceptsTheFile() throws {

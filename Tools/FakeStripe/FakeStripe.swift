@@ -147,6 +147,8 @@ struct Store {
     var sent: [SentEvent] = []
     var confirmCalls = 0
     var charges = 0
+    /// Charges by the caller's `metadata[payment_id]`: a payment charged twice shows here.
+    var chargesByPayment: [String: Int] = [:]
 }
 
 final class FakeStripeState: Sendable {
@@ -203,6 +205,9 @@ final class FakeStripeState: Sendable {
         router.get("/_fake/stats") { _, _ in
             let (confirms, charges, sent, refunds) = self.store.withLock { ($0.confirmCalls, $0.charges, $0.sent.count, $0.refunds.count) }
             return Self.json(200, ["confirm_calls": confirms, "charges": charges, "webhooks_sent": sent, "refunds": refunds])
+        }
+        router.get("/_fake/charges") { _, _ in
+            Self.json(200, ["charges_by_payment": self.store.withLock { $0.chargesByPayment }])
         }
         router.get("/_fake/events") { _, _ in
             let sent = self.store.withLock { $0.sent }
@@ -390,7 +395,10 @@ final class FakeStripeState: Sendable {
             let before = intent.status
             let refusal = change(&intent)
             store.intents[id] = intent
-            if before != intent.status, ["succeeded", "requires_capture"].contains(intent.status), before != "requires_capture" { store.charges += 1 }
+            if before != intent.status, ["succeeded", "requires_capture"].contains(intent.status), before != "requires_capture" {
+                store.charges += 1
+                if let paymentId = intent.metadata["payment_id"] { store.chargesByPayment[paymentId, default: 0] += 1 }
+            }
             return (intent, refusal)
         }
         guard let intent = outcome.0 else { return outcome.1! }

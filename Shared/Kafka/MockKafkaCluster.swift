@@ -33,6 +33,12 @@ public final class MockKafkaCluster: Sendable {
         try cluster.setBroker(Int32(id), up: up)
     }
 
+    /// Makes broker `id` the coordinator of consumer group `group` (by default the cluster picks
+    /// one by the group's hash).
+    public func setGroupCoordinator(_ group: String, broker id: Int) throws {
+        try cluster.setGroupCoordinator(group, broker: Int32(id))
+    }
+
     public func shutdown() {
         cluster.destroy()
         owner.destroy()

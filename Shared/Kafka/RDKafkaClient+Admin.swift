@@ -71,6 +71,12 @@ struct RDKafkaMockCluster: @unchecked Sendable {
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(kind: .topicAdmin, rdError: err, context: "broker \(id)") }
     }
 
+    /// Makes broker `id` the coordinator of consumer group `group`.
+    func setGroupCoordinator(_ group: String, broker id: Int32) throws {
+        let err = rd_kafka_mock_coordinator_set(pointer, "group", group, id)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(kind: .topicAdmin, rdError: err, context: "coordinator of \(group)") }
+    }
+
     func destroy() {
         rd_kafka_mock_cluster_destroy(pointer)
     }

@@ -296,8 +296,10 @@ class Drill:
         self.faults.append(f"{time.strftime('%H:%M:%S')} broker {broker_id} {state}")
 
     def slow_stripe(self, delay_ms):
-        behaviour = {"latencyMs": 0, "confirmDelayMs": delay_ms, "webhookDelayMs": 200, "errorRate": 0.0, "failNext": 0, "webhooksEnabled": True, "searchLagMs": 0}
-        http("POST", f"http://127.0.0.1:{self.args.fake_stripe}/_fake/behaviour", behaviour, timeout=5)
+        behaviour = {"latency_ms": 0, "confirm_delay_ms": delay_ms, "webhook_delay_ms": 200, "error_rate": 0.0, "fail_next": 0, "webhooks_enabled": True}
+        status, _, _ = http("POST", f"http://127.0.0.1:{self.args.fake_stripe}/_fake/behaviour", behaviour, timeout=5)
+        if status != 200:
+            self.stats.problem(f"the fake Stripe refused its behaviour: {status}")
         self.faults.append(f"{time.strftime('%H:%M:%S')} fake Stripe confirms take {delay_ms} ms")
 
     def chaos(self):
@@ -318,7 +320,8 @@ class Drill:
                 threading.Thread(target=self.kill_and_restart, args=(random.choice(self.replicas()),), daemon=True).start()
             if now >= next_broker and self.args.broker_control:
                 next_broker = now + self.args.broker_every
-                broker_id = random.randint(1, 3)
+                # Broker 1 coordinates the consumer groups and stays up (see the dev broker).
+                broker_id = random.randint(2, 3)
                 self.broker(broker_id, "down")
                 threading.Timer(random.uniform(2, 5), self.broker, args=(broker_id, "up")).start()
             if now >= next_stripe and self.args.fake_stripe:

@@ -24,6 +24,8 @@ struct DevBroker: AsyncParsableCommand {
     @Option(help: "Serve POST /brokers/{id}/down and /brokers/{id}/up on 127.0.0.1 at this port (the fault drill's broker faults).")
     var controlPort: Int?
 
+    static let coordinatedGroups = ["payment-core", "webhook-dispatcher", "recovery-scheduler"]
+
     static let defaultTopics = [
         "paywire.payment.commands", "paywire.payment.events", "paywire.recovery.commands",
         "paywire.webhook.commands", "paywire.gateway.replies", "paywire.deadletter", "paywire.configuration",
@@ -39,6 +41,13 @@ struct DevBroker: AsyncParsableCommand {
             let parts = entry.split(separator: ":")
             let count = parts.count > 1 ? Int(parts[1]) ?? partitions : partitions
             try cluster.createTopic(KafkaTopicSpec(name: String(parts[0]), partitions: count))
+        }
+        // Paywire's consumer groups are coordinated by broker 1, which the control port never
+        // takes down: librdkafka 2.0.2's mock cluster aborts (rdkafka_mock_cgrp.c:236) when a
+        // member syncs again after its coordinator's connection dropped mid-rebalance. Taking the
+        // other brokers down still makes their partitions unavailable, as a Kafka broker's death does.
+        if brokers > 1 {
+            for group in Self.coordinatedGroups { try cluster.setGroupCoordinator(group, broker: 1) }
         }
         if let bootstrapFile {
             let temporary = bootstrapFile + ".tmp"

@@ -149,6 +149,7 @@ struct Store {
     var charges = 0
     /// Charges by the caller's `metadata[payment_id]`: a payment charged twice shows here.
     var chargesByPayment: [String: Int] = [:]
+    var disputes: [String: Dispute] = [:]
 }
 
 final class FakeStripeState: Sendable {
@@ -338,6 +339,7 @@ final class FakeStripeState: Sendable {
                 return (200, refund.json)
             }
         }
+        addDisputeRoutes(to: router)
         router.get("/v1/refunds/:id") { request, context in
             try await self.api(request, context) { _ in
                 let id = try context.parameters.require("id")

@@ -203,6 +203,7 @@ struct GatewayAPI: Sendable {
     let webhooks: IncomingWebhookProxy
     let events: EventsLogProxy
     let recovery: RecoveryAPI
+    let disputes: DisputesAPI
 
     init(infrastructure: ServiceInfrastructure, adminKey: String?, secrets: SecretBox, payments: GatewayPaymentAPI, webhooks: IncomingWebhookProxy, events: EventsLogProxy,
          scheduler: InternalAPIClient, commandSigner: CommandSigner) {
@@ -221,6 +222,7 @@ struct GatewayAPI: Sendable {
         apiKeys = APIKeyStore(writer: writer)
         connectors = ConnectorAccountStore(writer: writer, secrets: secrets)
         recovery = RecoveryAPI(infrastructure: infrastructure, connectors: connectors, scheduler: scheduler, commandSigner: commandSigner, secrets: secrets)
+        disputes = DisputesAPI(paymentCore: payments.paymentCore.api, logger: logger)
     }
 
     var profiles: BusinessProfileStore { merchants.profiles }
@@ -386,6 +388,7 @@ struct GatewayAPI: Sendable {
         // Payments and refunds: the merchant is the one that owns the object (or the caller's own).
         routes.routes(.merchant(.resource)) { router in
             payments.addRoutes(to: router)
+            disputes.addRoutes(to: router) { [payments] caller, query in try await payments.merchant(caller, query: query) }
         }
         // Confirm and retrieve: also a browser with the publishable key and the client secret.
         routes.routes(.client) { router in

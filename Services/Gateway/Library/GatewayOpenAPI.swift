@@ -41,6 +41,18 @@ enum GatewayOpenAPI {
         "description": .string("Same key and body: the first final answer again; another body: 409; a request still running: 409, retry later"),
     ]))
     static let dateTime: JSONValue = .object(["type": .string("string"), "format": .string("date-time")])
+    static let disputeListQuery: [Header] = [
+        Header(name: "merchant_id", required: false, schema: identifierText),
+        Header(name: "dispute_status", required: false, schema: array(string(enum: DisputeStatusNames.all), maxItems: 50)),
+        Header(name: "dispute_stage", required: false, schema: array(string(enum: DisputesAPI.stages), maxItems: 50)),
+        Header(name: "connector", required: false, schema: array(identifierText, maxItems: 50)),
+        Header(name: "received_time", required: false, schema: dateTime),
+        Header(name: "received_time.gte", required: false, schema: dateTime),
+        Header(name: "received_time.lte", required: false, schema: dateTime),
+        Header(name: "limit", required: false, schema: integer(1...100)),
+        Header(name: "offset", required: false, schema: integer(0...1_000_000)),
+    ]
+
     static let paymentListQuery: [Header] = [
         Header(name: "merchant_id", required: false, schema: identifierText),
         Header(name: "customer_id", required: false, schema: identifierText),
@@ -122,6 +134,10 @@ enum GatewayOpenAPI {
         .init(method: "get", path: "/refunds/{refund_id}", summary: "Retrieve a refund", tag: "Refunds", auth: .merchant, response: "Refund"),
         .init(method: "post", path: "/refunds/{refund_id}", summary: "Update a refund's reason or metadata (what is left out stays)", tag: "Refunds", auth: .merchant, request: "RefundUpdate", response: "Refund", headers: [idempotencyKey], also: ["202": "RefundAccepted"]),
         .init(method: "post", path: "/refunds/list", summary: "A merchant's refunds, newest first, with filters (with the admin key, merchant_id is required); end_time before start_time: 400", tag: "Refunds", auth: .merchant, request: "RefundListRequest", response: "RefundList"),
+        .init(method: "get", path: "/disputes/list", summary: "A merchant's disputes, newest first, with filters (with the admin key, merchant_id is required); received_time.lte before received_time.gte: 400", tag: "Disputes", auth: .merchant, response: "DisputeList", query: disputeListQuery),
+        .init(method: "get", path: "/disputes/{dispute_id}", summary: "Retrieve a dispute (another merchant's: 404)", tag: "Disputes", auth: .merchant, response: "Dispute"),
+        .init(method: "post", path: "/disputes/accept/{dispute_id}", summary: "Accept a dispute: the processor is told (it is then lost) and dispute_accepted is sent; only an opened dispute (otherwise 400)", tag: "Disputes", auth: .merchant, response: "Dispute"),
+        .init(method: "post", path: "/disputes/evidence", summary: "Send text evidence for an opened dispute to the processor (kept with the dispute); it is dispute_challenged once the processor reviews it. A dispute that is not opened, or no evidence field: 400", tag: "Disputes", auth: .merchant, request: "DisputeEvidence", response: "Dispute"),
         .init(method: "get", path: "/events/{merchant_id}", summary: "The events log: one entry per (event, endpoint) delivery, newest first, with filters; served by the webhook dispatcher", tag: "Events", auth: .merchant, response: "EventList", query: eventListQuery),
         .init(method: "get", path: "/events/{merchant_id}/{event_id}", summary: "One delivery (by its id or any of its attempts' ids), with the request it sends", tag: "Events", auth: .merchant, response: "Event"),
         .init(method: "get", path: "/events/{merchant_id}/{event_id}/attempts", summary: "Every attempt of a delivery, newest first: request and response (status, headers, body up to 4 KiB, latency)", tag: "Events", auth: .merchant, response: "EventAttemptList"),
@@ -697,6 +713,20 @@ enum GatewayOpenAPI {
                 "connector": array(identifierText, maxItems: 50),
             ]),
             "RefundList": response(["count": integer(), "total_count": integer(), "data": array(ref("Refund"))]),
+            "Dispute": response([
+                "dispute_id": string(), "merchant_id": string(), "profile_id": string(), "payment_id": string(), "attempt_id": string(),
+                "merchant_connector_id": string(), "connector": string(), "connector_dispute_id": string(),
+                "amount": string("Minor units, as a string (Hyperswitch's)"), "currency": string(),
+                "dispute_stage": string(enum: DisputesAPI.stages), "dispute_status": string(enum: DisputeStatusNames.all),
+                "connector_status": string(), "connector_reason": string(), "connector_reason_code": string(),
+                "challenge_required_by": string(format: "date-time"), "connector_created_at": string(format: "date-time"),
+                "connector_updated_at": string(format: "date-time"), "created_at": string(format: "date-time"), "is_already_refunded": .object(["type": .string("boolean")]),
+            ], nullable: ["profile_id", "connector_reason", "connector_reason_code", "challenge_required_by", "connector_created_at", "connector_updated_at"]),
+            "DisputeList": array(ref("Dispute")),
+            "DisputeEvidence": request(
+                ["dispute_id": string(maxLength: 64)].merging(DisputesAPI.evidenceFields.map { ($0, string(maxLength: 20_000)) }) { first, _ in first },
+                required: ["dispute_id"]
+            ),
             "PaymentCapture": request(["amount_to_capture": amount]),
             "PaymentCancel": request(["cancellation_reason": string(maxLength: 255)]),
             "Payment": response(paymentProperties, nullable: paymentNullable),

@@ -9,7 +9,7 @@ import PaywireStore
 import PostgresNIO
 
 /// `POST /webhooks/{merchant_id}/{connector name or mca id}`: a connector telling us about a
-/// payment or refund. The signature is checked with the connector account's secret before
+/// payment, a refund or a dispute. The signature is checked with the connector account's secret before
 /// anything is read; the change goes through the same outcome path as calls and status syncs,
 /// so duplicates and out-of-order deliveries are harmless. Answers fast: one transaction.
 struct IncomingWebhookRoutes: Sendable {
@@ -74,6 +74,8 @@ struct IncomingWebhookRoutes: Sendable {
                 try await operations.applyRefundOutcome(refundId: refundId, result: result, source: "webhook \(event.connectorEventId)")
                 applied = true
             }
+        case .dispute(let report):
+            applied = try await operations.applyDisputeReport(report, account: account, source: "webhook \(event.connectorEventId)")
         }
         return Self.answer(["received": .bool(true), "applied": .bool(applied)])
     }

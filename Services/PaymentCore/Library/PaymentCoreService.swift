@@ -37,6 +37,7 @@ public enum PaymentCoreService {
         router.add(middleware: JSONErrorMiddleware())
         IncomingWebhookRoutes(operations: operations, logger: logger).add(to: router)
         PaymentReadAPI(postgres: infrastructure.postgres, signer: try InternalAPISigner(encryptionKey: encryptionKey), logger: logger).add(to: router)
+        DisputeInternalAPI(operations: operations, signer: try InternalAPISigner(encryptionKey: encryptionKey), logger: logger).add(to: router)
         return PaywireApplication(
             services: [
                 infrastructure.postgres,

@@ -109,5 +109,27 @@ public enum PaymentsSchema {
             UPDATE payments.payment_attempts SET decline_code = error_code WHERE error_code IS NOT NULL;
             """),
         MessagingTables.outboxNotifyMigration(schema: name, version: 8),
+        // Chargebacks and inquiries on payments, as the processors report them. One row per
+        // (connector account, processor's dispute id): a report arriving twice finds its row.
+        SchemaMigration(version: 9, name: "disputes", sql: """
+            CREATE TABLE payments.disputes (
+                dispute_id            TEXT PRIMARY KEY,
+                merchant_id           TEXT NOT NULL,
+                profile_id            TEXT,
+                payment_id            TEXT NOT NULL,
+                attempt_id            TEXT NOT NULL,
+                merchant_connector_id TEXT NOT NULL,
+                connector             TEXT NOT NULL,
+                connector_dispute_id  TEXT NOT NULL,
+                stage                 TEXT NOT NULL,
+                status                TEXT NOT NULL,
+                evidence              JSONB,
+                object                JSONB NOT NULL,
+                created_at            TIMESTAMPTZ NOT NULL DEFAULT now(),
+                modified_at           TIMESTAMPTZ NOT NULL DEFAULT now(),
+                UNIQUE (merchant_connector_id, connector_dispute_id)
+            );
+            CREATE INDEX disputes_by_merchant ON payments.disputes (merchant_id, created_at DESC);
+            """),
     ])
 }

@@ -36,9 +36,10 @@ public struct EventFanOut: Sendable {
 
     public func handle(_ message: KafkaConsumerMessage) async throws {
         let envelope = try EventEnvelope.decode(message.value)
-        // A refund event names its refund: a payment may have several refunds, and each one's
-        // event must get its own delivery row (the idempotent id is per object and event type).
-        let idField = envelope.type.hasPrefix("refund_") ? "refund_id" : "payment_id"
+        // A refund or dispute event names its refund or dispute: a payment may have several, and
+        // each one's event must get its own delivery row (the idempotent id is per object and
+        // event type).
+        let idField = envelope.type.hasPrefix("refund_") ? "refund_id" : envelope.type.hasPrefix("dispute_") ? "dispute_id" : "payment_id"
         guard let objectId = envelope.payload[idField]?.stringValue else {
             throw PermanentMessageError("event \(envelope.type) carries no \(idField)", category: "invalid")
         }

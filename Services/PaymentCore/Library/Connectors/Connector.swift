@@ -20,11 +20,90 @@ public protocol Connector: Sendable {
     /// Verifies an incoming webhook with the connector account's secret and says what it
     /// reports; nil for events Paywire does not act on. Throws `IncomingWebhookError`.
     func decodeWebhook(_ webhook: IncomingWebhook, secret: String?) throws -> IncomingWebhookEvent?
+    /// Tells the processor the merchant accepts a dispute (it is lost; nothing is defended).
+    func acceptDispute(_ request: DisputeRequest, credentials: ConnectorCredentials) async throws -> DisputeAnswer
+    /// Sends the merchant's text evidence and submits it (the dispute is then challenged).
+    func submitEvidence(_ request: DisputeEvidenceRequest, credentials: ConnectorCredentials) async throws -> DisputeAnswer
 }
 
 extension Connector {
     public func decodeWebhook(_ webhook: IncomingWebhook, secret: String?) throws -> IncomingWebhookEvent? {
         throw IncomingWebhookError.notSupported
+    }
+
+    public func acceptDispute(_ request: DisputeRequest, credentials: ConnectorCredentials) async throws -> DisputeAnswer {
+        throw ConnectorFlowNotSupported(flow: "dispute accept")
+    }
+
+    public func submitEvidence(_ request: DisputeEvidenceRequest, credentials: ConnectorCredentials) async throws -> DisputeAnswer {
+        throw ConnectorFlowNotSupported(flow: "dispute evidence")
+    }
+}
+
+/// A flow this connector does not have: refused before anything is sent.
+public struct ConnectorFlowNotSupported: Error, CustomStringConvertible {
+    public var flow: String
+    public var description: String { "the connector has no \(flow) flow" }
+}
+
+/// A dispute as the processor reports it, in Paywire's terms. `status` nil: the report says
+/// nothing Paywire maps to a status (only the processor's own status is recorded).
+public struct DisputeReport: Sendable, Equatable {
+    public var connectorDisputeId: String
+    /// The disputed payment, by the processor's id for it.
+    public var connectorTransactionId: String
+    public var attemptId: String?
+    public var amount: Int
+    public var currency: String
+    public var stage: DisputeStage
+    public var status: DisputeStatus?
+    public var connectorStatus: String
+    public var connectorReason: String?
+    public var connectorReasonCode: String?
+    public var challengeRequiredBy: Date?
+    public var connectorCreatedAt: Date?
+    public var connectorUpdatedAt: Date?
+
+    public init(connectorDisputeId: String, connectorTransactionId: String, attemptId: String? = nil, amount: Int, currency: String, stage: DisputeStage,
+                status: DisputeStatus?, connectorStatus: String, connectorReason: String? = nil, connectorReasonCode: String? = nil,
+                challengeRequiredBy: Date? = nil, connectorCreatedAt: Date? = nil, connectorUpdatedAt: Date? = nil) {
+        self.connectorDisputeId = connectorDisputeId
+        self.connectorTransactionId = connectorTransactionId
+        self.attemptId = attemptId
+        self.amount = amount
+        self.currency = currency
+        self.stage = stage
+        self.status = status
+        self.connectorStatus = connectorStatus
+        self.connectorReason = connectorReason
+        self.connectorReasonCode = connectorReasonCode
+        self.challengeRequiredBy = challengeRequiredBy
+        self.connectorCreatedAt = connectorCreatedAt
+        self.connectorUpdatedAt = connectorUpdatedAt
+    }
+}
+
+public struct DisputeRequest: Sendable {
+    public var disputeId: String
+    public var connectorDisputeId: String
+    public var paymentId: String
+}
+
+public struct DisputeEvidenceRequest: Sendable {
+    public var dispute: DisputeRequest
+    /// Hyperswitch's text evidence fields (`uncategorized_text`, `product_description`, …) and their values.
+    public var evidence: [String: String]
+}
+
+/// What the processor answered to an accept or an evidence submission.
+public struct DisputeAnswer: Sendable, Equatable {
+    public var connectorStatus: String
+    /// The status the answer already tells (Stripe's close answers `lost`); nil when it comes later by webhook.
+    public var status: DisputeStatus?
+
+    public init(connectorStatus: String, status: DisputeStatus?) {
+        self.connectorStatus = connectorStatus
+        self.status = status
     }
 }
 
@@ -54,6 +133,7 @@ public struct IncomingWebhookEvent: Sendable, Equatable {
         /// A payment, by the connector's transaction id and, when the connector echoes it, our attempt id.
         case payment(connectorTransactionId: String, attemptId: String?, result: ConnectorResult)
         case refund(connectorRefundId: String, refundId: String?, result: ConnectorRefundResult)
+        case dispute(DisputeReport)
     }
     public var connectorEventId: String
     public var subject: Subject

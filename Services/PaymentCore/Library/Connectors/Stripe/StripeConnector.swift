@@ -47,6 +47,10 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
         case searchIntents(attemptId: String)
         case createRefund(RefundRequest)
         case retrieveRefund(id: String)
+        /// Accepting a dispute is closing it (Stripe then counts it lost).
+        case closeDispute(id: String)
+        /// Evidence fields, submitted at once.
+        case submitEvidence(id: String, evidence: [String: String])
     }
 
     /// Stripe's answer in three kinds: an object, a refusal (4xx with an error object), or
@@ -111,6 +115,12 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
             ])
         case .retrieveRefund(let id):
             return ConnectorHTTPRequest(method: .GET, path: "/v1/refunds/\(id)", headers: headers)
+        case .closeDispute(let id):
+            return post("/v1/disputes/\(id)/close", idempotencyKey: "\(id)-close", [])
+        case .submitEvidence(let id, let evidence):
+            // Hyperswitch's evidence names are Stripe's; `submit=true` sends them for review now.
+            let fields = evidence.keys.sorted().map { ConnectorFormField("evidence[\($0)]", evidence[$0]!) }
+            return post("/v1/disputes/\(id)", idempotencyKey: "\(id)-evidence-\(fields.count)", fields + [.init("submit", "true")])
         }
     }
 
@@ -199,6 +209,23 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
         return refundResult(of: await perform(.createRefund(original), credentials), refundId: nil)
     }
 
+    public func acceptDispute(_ request: DisputeRequest, credentials: ConnectorCredentials) async throws -> DisputeAnswer {
+        try disputeAnswer(await perform(.closeDispute(id: request.connectorDisputeId), credentials))
+    }
+
+    public func submitEvidence(_ request: DisputeEvidenceRequest, credentials: ConnectorCredentials) async throws -> DisputeAnswer {
+        try disputeAnswer(await perform(.submitEvidence(id: request.dispute.connectorDisputeId, evidence: request.evidence), credentials))
+    }
+
+    func disputeAnswer(_ answer: Answer) throws -> DisputeAnswer {
+        guard case .object(let dispute) = answer, let status = dispute["status"]?.stringValue else { throw DisputeCallFailed() }
+        // Closing answers `lost`: for Paywire the merchant accepted it.
+        let mapped: DisputeStatus? = status == "lost" ? .accepted : Self.disputeStatus(status)
+        return DisputeAnswer(connectorStatus: status, status: mapped)
+    }
+
+    struct DisputeCallFailed: Error {}
+
     // MARK: Incoming webhooks
 
     public func decodeWebhook(_ webhook: IncomingWebhook, secret: String?) throws -> IncomingWebhookEvent? {
@@ -217,6 +244,11 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
         case "refund.created", "refund.updated", "refund.failed", "charge.refund.updated":
             let result = Self.refundResult(refund: object)
             return IncomingWebhookEvent(connectorEventId: eventId, subject: .refund(connectorRefundId: objectId, refundId: object["metadata"]?["refund_id"]?.stringValue, result: result))
+        case "charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed", "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated":
+            guard let report = Self.disputeReport(type: type, dispute: object, disputeId: objectId) else {
+                throw IncomingWebhookError.malformed("a Stripe dispute needs payment_intent, amount, currency and status")
+            }
+            return IncomingWebhookEvent(connectorEventId: eventId, subject: .dispute(report))
         default:
             return nil
         }
@@ -259,6 +291,39 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
     }
 
     // MARK: Mapping
+
+    /// Stripe's dispute statuses (Hyperswitch's mapping; `needs_response` and `under_review`,
+    /// which Hyperswitch leaves unmapped, as opened and challenged).
+    static func disputeStatus(_ status: String) -> DisputeStatus? {
+        switch status {
+        case "warning_needs_response", "needs_response": return .opened
+        case "warning_closed": return .cancelled
+        case "warning_under_review", "under_review": return .challenged
+        case "won": return .won
+        case "lost": return .lost
+        default: return nil
+        }
+    }
+
+    /// A `charge.dispute.*` event's dispute. An inquiry (`warning_*`) is the pre-dispute stage.
+    static func disputeReport(type: String, dispute: JSONValue, disputeId: String) -> DisputeReport? {
+        guard let intentId = dispute["payment_intent"]?.stringValue, let amount = dispute["amount"]?.intValue,
+              let currency = dispute["currency"]?.stringValue, let status = dispute["status"]?.stringValue else { return nil }
+        let mapped: DisputeStatus? = switch type {
+        case "charge.dispute.created": .opened
+        case "charge.dispute.funds_withdrawn": .lost
+        case "charge.dispute.funds_reinstated": .won
+        case "charge.dispute.closed": ["won", "lost", "warning_closed"].contains(status) ? disputeStatus(status) : .cancelled
+        default: disputeStatus(status)
+        }
+        func date(_ value: JSONValue?) -> Date? { value?.intValue.map { Date(timeIntervalSince1970: TimeInterval($0)) } }
+        return DisputeReport(
+            connectorDisputeId: disputeId, connectorTransactionId: intentId, amount: amount, currency: currency.uppercased(),
+            stage: status.hasPrefix("warning_") ? .preDispute : .dispute, status: mapped, connectorStatus: status,
+            connectorReason: dispute["reason"]?.stringValue, connectorReasonCode: dispute["network_reason_code"]?.stringValue,
+            challengeRequiredBy: date(dispute["evidence_details"]?["due_by"]), connectorCreatedAt: date(dispute["created"]), connectorUpdatedAt: Date()
+        )
+    }
 
     func result(of answer: Answer, intentId: String) -> ConnectorResult {
         switch answer {

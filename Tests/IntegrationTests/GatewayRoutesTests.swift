@@ -59,6 +59,33 @@ struct GatewayRoutesTests {
         return (try #require(key.json?["api_key"]?.stringValue), try #require(created.json?["publishable_key"]?.stringValue))
     }
 
+    /// The feature matrix lists every connector with what it supports, and a connector account
+    /// whose auth type its connector cannot use is refused naming the field.
+    @Test func theFeatureMatrixAndAuthTypesTheConnectorsCannotUse() async throws {
+        try await withGateway { client, _ in
+            let matrix = try await call(client, .get, "/feature_matrix", key: nil)
+            #expect(matrix.status == 200)
+            guard case .array(let connectors)? = matrix.json?["connectors"] else { Issue.record("no connectors: \(String(describing: matrix.json))"); return }
+            #expect(connectors.compactMap { $0["name"]?.stringValue } == ["custombilling", "sandbox", "stripe"])
+            let stripe = try #require(connectors.first { $0["name"]?.stringValue == "stripe" })
+            #expect(stripe["supported_webhook_flows"] == .array(["payments", "refunds", "disputes"].map(JSONValue.string)))
+            #expect(stripe["auth_types"] == .array([.string("HeaderKey")]))
+            let (apiKey, _) = try await createMerchant(client, "merchant_features")
+            for (connector, authType) in [("stripe", #"{"auth_type": "BodyKey", "api_key": "sk_test_1", "key1": "acct"}"#), ("sandbox", #"{"auth_type": "HeaderKey", "api_key": "k"}"#)] {
+                let refused = try await call(client, .post, "/account/merchant_features/connectors", key: apiKey, body: """
+                    {"connector_type": "payment_processor", "connector_name": "\(connector)", "connector_account_details": \(authType)}
+                    """)
+                #expect(refused.status == 400 && refused.json?["error"]?["field"]?.stringValue == "connector_account_details.auth_type", "\(connector): \(String(describing: refused.json))")
+            }
+            // Methods Paywire does not process are kept with the account, never a reason to refuse it.
+            let kept = try await call(client, .post, "/account/merchant_features/connectors", key: apiKey, body: """
+                {"connector_type": "payment_processor", "connector_name": "stripe", "connector_account_details": {"auth_type": "HeaderKey", "api_key": "sk_test_1"},
+                 "payment_methods_enabled": [{"payment_method": "wallet", "payment_method_types": [{"payment_method_type": "apple_pay"}]}]}
+                """)
+            #expect(kept.status == 200, "\(String(describing: kept.json))")
+        }
+    }
+
     @Test func eachRouteGroupAdmitsOnlyItsCallers() async throws {
         try await withGateway { client, _ in
             let (keyA, publishableA) = try await createMerchant(client, "group_a")

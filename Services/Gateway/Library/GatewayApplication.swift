@@ -398,6 +398,12 @@ struct GatewayAPI: Sendable {
         // Incoming connector webhooks carry the connector's signature, not a key.
         routes.routes(.open) { router in
             webhooks.addRoutes(to: router)
+            // What each connector supports (Hyperswitch's feature matrix); nothing secret.
+            let matrix: JSONValue = .object([
+                "connector_count": .number(Double(ConnectorFeatures.all.count)),
+                "connectors": .array(ConnectorFeatures.all.keys.sorted().map { ConnectorFeatures.all[$0]!.matrixEntry }),
+            ])
+            router.get("/feature_matrix") { _, _ in JSONResponse(matrix) }
         }
     }
 

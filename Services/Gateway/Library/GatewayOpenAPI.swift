@@ -134,6 +134,7 @@ enum GatewayOpenAPI {
         .init(method: "get", path: "/refunds/{refund_id}", summary: "Retrieve a refund", tag: "Refunds", auth: .merchant, response: "Refund"),
         .init(method: "post", path: "/refunds/{refund_id}", summary: "Update a refund's reason or metadata (what is left out stays)", tag: "Refunds", auth: .merchant, request: "RefundUpdate", response: "Refund", headers: [idempotencyKey], also: ["202": "RefundAccepted"]),
         .init(method: "post", path: "/refunds/list", summary: "A merchant's refunds, newest first, with filters (with the admin key, merchant_id is required); end_time before start_time: 400", tag: "Refunds", auth: .merchant, request: "RefundListRequest", response: "RefundList"),
+        .init(method: "get", path: "/feature_matrix", summary: "What each connector supports: auth types, payment methods and capture methods, flows and webhook flows (Hyperswitch's feature matrix)", tag: "Connector accounts", auth: .none, response: "FeatureMatrix"),
         .init(method: "get", path: "/disputes/list", summary: "A merchant's disputes, newest first, with filters (with the admin key, merchant_id is required); received_time.lte before received_time.gte: 400", tag: "Disputes", auth: .merchant, response: "DisputeList", query: disputeListQuery),
         .init(method: "get", path: "/disputes/{dispute_id}", summary: "Retrieve a dispute (another merchant's: 404)", tag: "Disputes", auth: .merchant, response: "Dispute"),
         .init(method: "post", path: "/disputes/accept/{dispute_id}", summary: "Accept a dispute: the processor is told (it is then lost) and dispute_accepted is sent; only an opened dispute (otherwise 400)", tag: "Disputes", auth: .merchant, response: "Dispute"),
@@ -723,6 +724,13 @@ enum GatewayOpenAPI {
                 "connector_updated_at": string(format: "date-time"), "created_at": string(format: "date-time"), "is_already_refunded": .object(["type": .string("boolean")]),
             ], nullable: ["profile_id", "connector_reason", "connector_reason_code", "challenge_required_by", "connector_created_at", "connector_updated_at"]),
             "DisputeList": array(ref("Dispute")),
+            "FeatureMatrix": response(["connector_count": integer(), "connectors": array(response([
+                "name": string(), "display_name": string(), "description": string(), "category": string(enum: ["payment_processor", "billing_processor"]),
+                "auth_types": array(string()), "supported_flows": array(string()), "supported_webhook_flows": array(string()),
+                "supported_payment_methods": array(response([
+                    "payment_method": string(), "payment_method_type": string(), "mandates": string(), "refunds": string(), "supported_capture_methods": array(string()),
+                ])),
+            ]))]),
             "DisputeEvidence": request(
                 ["dispute_id": string(maxLength: 64)].merging(DisputesAPI.evidenceFields.map { ($0, string(maxLength: 20_000)) }) { first, _ in first },
                 required: ["dispute_id"]

@@ -15,11 +15,7 @@ struct ConnectorAccountStore: Sendable {
     var logger: Logger { writer.logger }
 
     /// The connectors Paywire knows, and what kind each is.
-    static let knownConnectors: [String: String] = [
-        "sandbox": "payment_processor",
-        "stripe": "payment_processor",
-        "custombilling": "billing_processor",
-    ]
+    static let knownConnectors: [String: String] = ConnectorFeatures.all.mapValues(\.category.rawValue)
 
     /// Which keys each `auth_type` carries (Hyperswitch's ConnectorAuthType).
     static let authKeys: [String: [String]] = [
@@ -66,6 +62,10 @@ struct ConnectorAccountStore: Sendable {
             let authType = try details.requiredString("auth_type", maxLength: 32)
             guard let keys = Self.authKeys[authType] else {
                 throw APIError.invalid("connector_account_details.auth_type", "must be one of HeaderKey, BodyKey, SignatureKey, NoKey")
+            }
+            // What the connector itself can use (on update the stored connector is checked in `update`).
+            if let name = input.connectorName, let features = ConnectorFeatures.all[name], !features.authTypes.contains(authType) {
+                throw APIError.invalid("connector_account_details.auth_type", "\(name) accepts \(features.authTypes.joined(separator: " or "))")
             }
             var account = ["auth_type": authType]
             for key in keys {

@@ -75,3 +75,19 @@ import Testing
         #expect(evidence.form == [.init("evidence[customer_name]", "Jo Doe"), .init("evidence[uncategorized_text]", "Delivered, signed for"), .init("submit", "true")])
     }
 }
+
+@Suite struct StripeUnconfirmedIntentTests {
+    /// Only an intent left without a confirm (no payment error) past the wait is given up on.
+    @Test func onlyAnUnconfirmedIntentPastTheWaitIsGivenUpOn() throws {
+        func intent(_ status: String, created: Int, error: String = "null") throws -> JSONValue {
+            try PaywireJSON.decoder.decode(JSONValue.self, from: Data(#"{"id": "pi_1", "status": "\#(status)", "created": \#(created), "last_payment_error": \#(error)}"#.utf8))
+        }
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        #expect(StripeConnector.neverConfirmed(try intent("requires_payment_method", created: 1_800_000_000 - 31), now: now, after: .seconds(30)))
+        #expect(!StripeConnector.neverConfirmed(try intent("requires_payment_method", created: 1_800_000_000 - 29), now: now, after: .seconds(30)))
+        #expect(!StripeConnector.neverConfirmed(try intent("requires_payment_method", created: 1_800_000_000 - 300, error: #"{"code": "card_declined"}"#), now: now, after: .seconds(30)))
+        for status in ["succeeded", "requires_capture", "processing", "canceled"] {
+            #expect(!StripeConnector.neverConfirmed(try intent(status, created: 1_800_000_000 - 300), now: now, after: .seconds(30)), "\(status)")
+        }
+    }
+}

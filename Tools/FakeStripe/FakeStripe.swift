@@ -61,6 +61,8 @@ struct Behaviour: Codable, Sendable {
     /// A refund is made at once but answered after this long (absent: 0): longer than the
     /// caller's timeout loses the answer.
     var refundDelayMs: Int?
+    /// Confirms are answered 500 and not made (absent: false): as if they never arrived.
+    var dropConfirms: Bool?
 
     enum CodingKeys: String, CodingKey {
         case latencyMs = "latency_ms"
@@ -71,6 +73,7 @@ struct Behaviour: Codable, Sendable {
         case webhooksEnabled = "webhooks_enabled"
         case searchLagMs = "search_lag_ms"
         case refundDelayMs = "refund_delay_ms"
+        case dropConfirms = "drop_confirms"
     }
 }
 
@@ -262,6 +265,9 @@ final class FakeStripeState: Sendable {
             try await self.api(request, context) { form in
                 let id = try context.parameters.require("id")
                 self.store.withLock { $0.confirmCalls += 1 }
+                if self.store.withLock({ $0.behaviour.dropConfirms == true }) {
+                    return Self.error(500, "api_error", "dropped", "The confirm was dropped (fake)")
+                }
                 let delay = self.store.withLock { $0.behaviour.confirmDelayMs }
                 // Detached: the charge completes even when the caller gives up and disconnects,
                 // as at a real processor.

@@ -179,7 +179,13 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
 
     public func sync(_ request: SyncRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {
         if let intentId = request.connectorTransactionId {
-            return result(of: await perform(.retrieveIntent(id: intentId), credentials), intentId: intentId)
+            let answer = await perform(.retrieveIntent(id: intentId), credentials)
+            // Twice the call timeout and at least 30 s: a confirm Stripe is still working on after
+            // ours gave up has ended by then (and the cancel settles it either way).
+            if case .object(let intent) = answer, Self.neverConfirmed(intent, now: Date(), after: max(executor.timeout * 2, .seconds(30))) {
+                return await abandon(intentId: intentId, paymentId: request.paymentId, credentials: credentials)
+            }
+            return result(of: answer, intentId: intentId)
         }
         switch await perform(.searchIntents(attemptId: request.attemptId), credentials) {
         case .object(let list):
@@ -191,6 +197,32 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
             return Self.result(intent: intent, intentId: id)
         case .failed, .unknown:
             return ConnectorResult(status: .pending, connectorTransactionId: nil)
+        }
+    }
+
+    /// An intent created but still unconfirmed long after any confirm of ours could have been
+    /// under way: the confirm never reached Stripe (payment-core stopped between the two calls, or
+    /// the request was lost). The card is no longer held, so it cannot be confirmed now.
+    static func neverConfirmed(_ intent: JSONValue, now: Date, after wait: Duration) -> Bool {
+        guard intent["status"]?.stringValue == "requires_payment_method", intent["last_payment_error"] == nil || intent["last_payment_error"] == .null,
+              let created = intent["created"]?.intValue else { return false }
+        return now.timeIntervalSince1970 - TimeInterval(created) > TimeInterval(wait.components.seconds)
+    }
+
+    /// Cancels an intent that was never confirmed, so no late confirm can charge it, and reports
+    /// the payment failed (nothing charged). If it was charged meanwhile, that is what is reported.
+    func abandon(intentId: String, paymentId: String, credentials: ConnectorCredentials) async -> ConnectorResult {
+        switch await perform(.cancelIntent(VoidRequest(paymentId: paymentId, connectorTransactionId: intentId)), credentials) {
+        case .object(let intent) where intent["status"]?.stringValue == "canceled":
+            return ConnectorResult(status: .declined, connectorTransactionId: intentId, error: ConnectorDecline(
+                code: "processing_error", message: "The payment's confirmation never reached Stripe; the PaymentIntent was cancelled and nothing was charged",
+                processorCode: "payment_intent_unconfirmed", processorMessage: "PaymentIntent left in requires_payment_method; cancelled by Paywire"
+            ))
+        case .object(let intent):
+            return Self.result(intent: intent, intentId: intentId)
+        case .failed, .unknown:
+            // Asked again at the next sync.
+            return ConnectorResult(status: .pending, connectorTransactionId: intentId)
         }
     }
 

@@ -183,11 +183,13 @@ struct StripePaymentTests {
         }
     }
 
-    /// A confirm that never reached Stripe (found by the fault drill: payment-core killed between
-    /// the intent's create and its confirm) leaves the intent unconfirmed for good; the card is
-    /// gone. The status sync cancels the intent, so no late confirm can charge it, and the payment
-    /// fails with its reason and event instead of staying processing.
-    @Test func anIntentWhoseConfirmNeverArrivedIsCancelledAndThePaymentFails() async throws {
+    /// A payment whose calls never reached Stripe (found by the fault drill: payment-core killed
+    /// between the intent's create and its confirm, or before the create) leaves either an
+    /// unconfirmed intent or none; the card is gone either way. Once the calls can no longer be
+    /// under way the status sync cancels the intent (no late confirm can charge it) and the
+    /// payment fails with its reason and event instead of staying processing.
+    @Test(arguments: ["confirm dropped", "create failed"])
+    func aPaymentWhoseCallsNeverReachedStripeFails(lost: String) async throws {
         let receiver = WebhookReceiver()
         let url = try await receiver.start()
         defer { receiver.stop() }
@@ -195,21 +197,26 @@ struct StripePaymentTests {
         try await PaywireStack.with(extraEnvironment: environment, fakeStripe: true) { stack in
             let apiKey = try await stack.createMerchant("merchant_unconfirmed", webhookURL: "\(url)/hooks")
             _ = try await stack.createStripeAccount(merchantId: "merchant_unconfirmed", apiKey: apiKey, webhookURL: nil)
-            try await behave(stack, #"{"latency_ms": 0, "confirm_delay_ms": 0, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": true, "drop_confirms": true}"#)
+            // Dropped confirms; or the next call (the create) answered 500 with nothing made.
+            let fault = lost == "confirm dropped" ? #""fail_next": 0, "drop_confirms": true"# : #""fail_next": 1"#
+            try await behave(stack, #"{"latency_ms": 0, "confirm_delay_ms": 0, "webhook_delay_ms": 100, "error_rate": 0, \#(fault), "webhooks_enabled": true}"#)
             let started = try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 2100))
             let paymentId = try #require(started.json?["payment_id"] as? String, "\(started.body)")
             #expect(started.json?["status"] as? String == "processing", "\(started.body)")
             try await behave(stack, #"{"latency_ms": 0, "confirm_delay_ms": 0, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": true}"#)
-            // Given up on once the intent is 30 s old (see StripeConnector.neverConfirmed).
+            // Given up on once the attempt is 30 s old (see StripeConnector.abandonAfter).
             var payment: [String: Any]?
             #expect(await eventually(timeout: .seconds(150)) {
                 payment = try? await stack.request(.GET, "/payments/\(paymentId)", apiKey: apiKey).json
                 return payment?["status"] as? String == "failed"
             }, "\(payment ?? [:])")
             #expect(payment?["decline_code"] as? String == "processing_error" && payment?["amount_received"] as? Int == 0, "\(payment ?? [:])")
-            let intentId = try #require(payment?["connector_transaction_id"] as? String, "\(payment ?? [:])")
-            let atStripe = try await stack.request(.GET, "/v1/payment_intents/\(intentId)", service: "fake-stripe", apiKey: nil, headers: [("Authorization", "Bearer sk_test_paywire")])
-            #expect(atStripe.json?["status"] as? String == "canceled", "\(atStripe.body)")
+            if lost == "confirm dropped" {
+                let intentId = try #require(payment?["connector_transaction_id"] as? String, "\(payment ?? [:])")
+                let atStripe = try await stack.request(.GET, "/v1/payment_intents/\(intentId)", service: "fake-stripe", apiKey: nil, headers: [("Authorization", "Bearer sk_test_paywire")])
+                #expect(atStripe.json?["status"] as? String == "canceled", "\(atStripe.body)")
+            }
+            #expect((try await stats(stack))["charges"] as? Int == 0)
             // Told it was processing while it was, then how it ended, once.
             #expect(await eventually(timeout: .seconds(30)) { webhookEvents(receiver, for: paymentId) == ["payment_processing", "payment_failed"] },
                     "\(webhookEvents(receiver, for: paymentId))")

@@ -59,6 +59,7 @@ public struct PaymentStatusSync: Service {
         var merchantId: String
         var merchantConnectorId: String
         var transactionId: String?
+        var createdAt: Date
         var tries: Int
     }
 
@@ -84,17 +85,18 @@ public struct PaymentStatusSync: Service {
     func syncDueAttempts() async throws -> Int {
         let settings = operations.settings
         let rows = try await operations.postgres.query(
-            claimSQL(table: "payment_attempts", columns: "attempt_id, payment_id, merchant_id, merchant_connector_id, connector_transaction_id", key: "attempt_id"),
+            claimSQL(table: "payment_attempts", columns: "attempt_id, payment_id, merchant_id, merchant_connector_id, connector_transaction_id, created_at", key: "attempt_id"),
             logger: logger
         )
         var due: [DueAttempt] = []
-        for try await (attemptId, paymentId, merchantId, mca, transactionId, tries) in rows.decode((String, String, String, String, String?, Int).self) {
-            due.append(DueAttempt(attemptId: attemptId, paymentId: paymentId, merchantId: merchantId, merchantConnectorId: mca, transactionId: transactionId, tries: tries - 1))
+        for try await (attemptId, paymentId, merchantId, mca, transactionId, createdAt, tries) in rows.decode((String, String, String, String, String?, Date, Int).self) {
+            due.append(DueAttempt(attemptId: attemptId, paymentId: paymentId, merchantId: merchantId, merchantConnectorId: mca, transactionId: transactionId,
+                                  createdAt: createdAt, tries: tries - 1))
         }
         for item in due {
             do {
                 let (account, connector) = try await operations.connectorFor(merchantId: item.merchantId, merchantConnectorId: item.merchantConnectorId)
-                let request = SyncRequest(paymentId: item.paymentId, attemptId: item.attemptId, connectorTransactionId: item.transactionId)
+                let request = SyncRequest(paymentId: item.paymentId, attemptId: item.attemptId, connectorTransactionId: item.transactionId, attemptCreatedAt: item.createdAt)
                 let result = await operations.call(connector, "psync", attemptId: item.attemptId) { try await connector.sync(request, credentials: ConnectorCredentials(account)) }
                 // Whether the processor's id was known tells an operator why a sync stays pending
                 // (a search lags; a lookup by id does not).

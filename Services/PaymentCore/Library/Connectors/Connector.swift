@@ -218,6 +218,9 @@ public struct SyncRequest: Sendable {
     public var paymentId: String
     public var attemptId: String
     public var connectorTransactionId: String?
+    /// When the attempt was made: a connector may conclude from its age that a call that never
+    /// answered can no longer have charged.
+    public var attemptCreatedAt: Date? = nil
 }
 
 public struct RefundRequest: Sendable {

@@ -180,9 +180,7 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
     public func sync(_ request: SyncRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {
         if let intentId = request.connectorTransactionId {
             let answer = await perform(.retrieveIntent(id: intentId), credentials)
-            // Twice the call timeout and at least 30 s: a confirm Stripe is still working on after
-            // ours gave up has ended by then (and the cancel settles it either way).
-            if case .object(let intent) = answer, Self.neverConfirmed(intent, now: Date(), after: max(executor.timeout * 2, .seconds(30))) {
+            if case .object(let intent) = answer, Self.neverConfirmed(intent, now: Date(), after: abandonAfter) {
                 return await abandon(intentId: intentId, paymentId: request.paymentId, credentials: credentials)
             }
             return result(of: answer, intentId: intentId)
@@ -191,14 +189,31 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
         case .object(let list):
             guard case .array(let found)? = list["data"], let intent = found.first, let id = intent["id"]?.stringValue else {
                 // Stripe's search is eventually consistent: an intent created a moment ago may
-                // not be found yet. Nothing is proven; the sync asks again later.
+                // not be found yet, so an empty answer proves nothing about a charge — except
+                // here: with no intent id recorded, no confirm was ever sent (it goes only after
+                // the id is saved), so once the create can no longer be under way, nothing was
+                // or can be charged. (An intent that shows up later is unconfirmed for good.)
+                if let started = request.attemptCreatedAt, Date().timeIntervalSince(started) > TimeInterval(abandonAfter.components.seconds) {
+                    return ConnectorResult(status: .declined, connectorTransactionId: nil, error: ConnectorDecline(
+                        code: "processing_error", message: "The payment never reached Stripe; nothing was charged",
+                        processorCode: "payment_intent_not_created", processorMessage: "No PaymentIntent was confirmed for this attempt"
+                    ))
+                }
                 return ConnectorResult(status: .pending, connectorTransactionId: nil)
+            }
+            if Self.neverConfirmed(intent, now: Date(), after: abandonAfter) {
+                return await abandon(intentId: id, paymentId: request.paymentId, credentials: credentials)
             }
             return Self.result(intent: intent, intentId: id)
         case .failed, .unknown:
             return ConnectorResult(status: .pending, connectorTransactionId: nil)
         }
     }
+
+    /// How long after its start an attempt's calls can no longer be under way: twice the call
+    /// timeout and at least 30 s (a call Stripe still works on after ours gave up has ended by
+    /// then; the cancel settles an intent either way).
+    var abandonAfter: Duration { max(executor.timeout * 2, .seconds(30)) }
 
     /// An intent created but still unconfirmed long after any confirm of ours could have been
     /// under way: the confirm never reached Stripe (payment-core stopped between the two calls, or

@@ -15,8 +15,8 @@ struct DisputesAPI: Sendable {
     let paymentCore: InternalAPIClient
     let logger: Logger
 
-    static let statuses = DisputeStatusNames.all
-    static let stages = ["pre_dispute", "dispute", "pre_arbitration"]
+    static let statuses = DisputeStatus.allCases.map(\.rawValue)
+    static let stages = DisputeStage.allCases.map(\.rawValue)
     /// Hyperswitch's text evidence fields.
     static let evidenceFields: Set<String> = [
         "access_activity_log", "billing_address", "cancellation_policy_disclosure", "cancellation_rebuttal", "customer_communication",
@@ -120,9 +120,4 @@ struct DisputesAPI: Sendable {
         response.headers[.contentType] = "application/json"
         return response
     }
-}
-
-/// The dispute statuses the API filters by (payment-core's `DisputeStatus` raw values).
-enum DisputeStatusNames {
-    static let all = ["dispute_opened", "dispute_expired", "dispute_accepted", "dispute_cancelled", "dispute_challenged", "dispute_won", "dispute_lost"]
 }

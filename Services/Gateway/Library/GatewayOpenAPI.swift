@@ -43,7 +43,7 @@ enum GatewayOpenAPI {
     static let dateTime: JSONValue = .object(["type": .string("string"), "format": .string("date-time")])
     static let disputeListQuery: [Header] = [
         Header(name: "merchant_id", required: false, schema: identifierText),
-        Header(name: "dispute_status", required: false, schema: array(string(enum: DisputeStatusNames.all), maxItems: 50)),
+        Header(name: "dispute_status", required: false, schema: array(string(enum: DisputesAPI.statuses), maxItems: 50)),
         Header(name: "dispute_stage", required: false, schema: array(string(enum: DisputesAPI.stages), maxItems: 50)),
         Header(name: "connector", required: false, schema: array(identifierText, maxItems: 50)),
         Header(name: "received_time", required: false, schema: dateTime),
@@ -718,7 +718,7 @@ enum GatewayOpenAPI {
                 "dispute_id": string(), "merchant_id": string(), "profile_id": string(), "payment_id": string(), "attempt_id": string(),
                 "merchant_connector_id": string(), "connector": string(), "connector_dispute_id": string(),
                 "amount": string("Minor units, as a string (Hyperswitch's)"), "currency": string(),
-                "dispute_stage": string(enum: DisputesAPI.stages), "dispute_status": string(enum: DisputeStatusNames.all),
+                "dispute_stage": string(enum: DisputesAPI.stages), "dispute_status": string(enum: DisputesAPI.statuses),
                 "connector_status": string(), "connector_reason": string(), "connector_reason_code": string(),
                 "challenge_required_by": string(format: "date-time"), "connector_created_at": string(format: "date-time"),
                 "connector_updated_at": string(format: "date-time"), "created_at": string(format: "date-time"), "is_already_refunded": .object(["type": .string("boolean")]),

@@ -15,7 +15,7 @@ import Testing
 struct PaymentOperationsTests {
     let logger = TestEnvironment.logger("payment-operations", level: .error)
 
-    func withOperations(_ body: @Sendable (PaymentOperations, PostgresClient) async throws -> Void) async throws {
+    func withOperations(connectors: [any Connector] = [SandboxConnector()], _ body: @Sendable (PaymentOperations, PostgresClient) async throws -> Void) async throws {
         let testURL = try #require(TestEnvironment.databaseURL, "PAYWIRE_TEST_DATABASE_URL is not set: run ./scripts/test")
         let database = TestEnvironment.uniqueName("payments")
         try await withTestPostgres { try await $0.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)")) }
@@ -34,7 +34,7 @@ struct PaymentOperationsTests {
             )]
             #expect(try await copy.store(snapshot))
             let operations = PaymentOperations(
-                postgres: postgres, connectors: ConnectorRegistry([SandboxConnector()]), accounts: ConnectorAccountRepository(copy: copy, secrets: secrets),
+                postgres: postgres, connectors: ConnectorRegistry(connectors), accounts: ConnectorAccountRepository(copy: copy, secrets: secrets),
                 vault: CardVaultClient(http: HTTPClient.shared, signer: try CardVaultSigner(encryptionKey: key), allowedHosts: []),
                 secrets: secrets, topics: TopicNames(), settings: try PaymentSettings(environment: [:]), logger: logger
             )
@@ -98,6 +98,58 @@ struct PaymentOperationsTests {
             #expect(try await events(postgres, "pay_ops_3").isEmpty)
             let confirmed = try await operations.confirm(command("pay_ops_3", token: "tok_sandbox_4242"))
             #expect(confirmed["status"]?.stringValue == "succeeded")
+        }
+    }
+
+    /// The sandbox as a connector that can do less: what it cannot do is refused naming the
+    /// field before it is called, and nothing is written.
+    struct LimitedSandbox: Connector {
+        let base = SandboxConnector()
+        var name: String { base.name }
+        let capabilities = ConnectorCapabilities(paymentMethods: ["bank_transfer"], manualCapture: false, refunds: false, incomingWebhooks: false)
+        func authorize(_ request: AuthorizeRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult { try await base.authorize(request, credentials: credentials) }
+        func capture(_ request: CaptureRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult { try await base.capture(request, credentials: credentials) }
+        func void(_ request: VoidRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult { try await base.void(request, credentials: credentials) }
+        func sync(_ request: SyncRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult { try await base.sync(request, credentials: credentials) }
+        func refund(_ request: RefundRequest, credentials: ConnectorCredentials) async throws -> ConnectorRefundResult { try await base.refund(request, credentials: credentials) }
+        func syncRefund(_ request: RefundSyncRequest, credentials: ConnectorCredentials) async throws -> ConnectorRefundResult { try await base.syncRefund(request, credentials: credentials) }
+    }
+
+    @Test func whatAConnectorCannotDoIsRefusedBeforeItIsCalled() async throws {
+        // A card payment on a connector that takes no cards.
+        try await withOperations(connectors: [LimitedSandbox()]) { operations, postgres in
+            await #expect(throws: PaymentFailure.self) { try await operations.create(command("pay_ops_limited", token: "tok_sandbox_4242")) }
+            do {
+                _ = try await operations.create(command("pay_ops_limited_2", token: "tok_sandbox_4242"))
+            } catch let failure as PaymentFailure {
+                #expect(failure.status == 400 && failure.field == "payment_method_data", "\(failure)")
+            }
+            var written = 0
+            for try await count in try await postgres.query("SELECT count(*)::int FROM payments.payment_intents").decode(Int.self) { written = count }
+            #expect(written == 0, "nothing was written or tried")
+        }
+        // A refund on a connector without refunds (the payment made while it had them).
+        try await withOperations { operations, postgres in
+            let paid = try await operations.create(command("pay_ops_refund", token: "tok_sandbox_4242"))
+            #expect(paid["status"]?.stringValue == "succeeded")
+            let limited = PaymentOperations(
+                postgres: operations.postgres, connectors: ConnectorRegistry([LimitedSandbox()]), accounts: operations.accounts, vault: operations.vault,
+                secrets: operations.secrets, topics: operations.topics, settings: operations.settings, logger: operations.logger
+            )
+            var refund = PaymentCommand(operation: .refund, paymentId: "pay_ops_refund", merchantId: "ops_m")
+            refund.refundId = "ref_ops_limited"
+            do {
+                _ = try await limited.refund(refund)
+                Issue.record("a refund on a connector without refunds went through")
+            } catch let failure as PaymentFailure {
+                #expect(failure.status == 400 && failure.field == "payment_id", "\(failure)")
+            } catch let wrapped as PostgresTransactionError {
+                let failure = try #require(PaymentFailure.unwrap(wrapped))
+                #expect(failure.status == 400 && failure.field == "payment_id", "\(failure)")
+            }
+            var refunds = 0
+            for try await count in try await postgres.query("SELECT count(*)::int FROM payments.refunds").decode(Int.self) { refunds = count }
+            #expect(refunds == 0)
         }
     }
 }

@@ -81,6 +81,10 @@ extension PaymentOperations {
             guard payment.status == .succeeded || payment.status == .partiallyCaptured, let attempt = payment.attempt else {
                 throw PaymentFailure.invalidState("refund", payment.status)
             }
+            // Refused before anything is written or sent when the payment's connector has no refunds.
+            if let connector = connectors.connector(named: attempt.connector), !connector.capabilities.refunds {
+                throw PaymentFailure.invalid("payment_id", "\(connector.name) does not refund payments")
+            }
             let refunded = try await connection.query("""
                 SELECT COALESCE(SUM(amount), 0)::BIGINT FROM payments.refunds WHERE payment_id = \(payment.paymentId) AND status <> 'failed'
                 """, logger: logger)

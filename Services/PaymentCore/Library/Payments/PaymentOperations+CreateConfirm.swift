@@ -14,6 +14,10 @@ extension PaymentOperations {
             throw PaymentFailure.invalid("amount", "amount and currency are required")
         }
         let hasInstrument = command.cardVault != nil || command.processorPaymentToken != nil
+        // A card for a connector that takes none is refused before the payment is written.
+        if hasInstrument, let connector = command.connectorName.flatMap(connectors.connector(named:)), !connector.capabilities.paymentMethods.contains("card") {
+            throw PaymentFailure.invalid("payment_method_data", "\(connector.name) does not take cards")
+        }
         let now = Date()
         var record = PaymentRecord(
             paymentId: command.paymentId, merchantId: command.merchantId, profileId: command.profileId,
@@ -62,6 +66,10 @@ extension PaymentOperations {
         let captureMethod = command.captureMethod ?? record.captureMethod
         if captureMethod == "manual" && !connector.capabilities.manualCapture {
             throw PaymentFailure.invalid("capture_method", "\(connector.name) does not support manual capture")
+        }
+        // Cards and saved cards (processor tokens) are the card method.
+        if !connector.capabilities.paymentMethods.contains("card") {
+            throw PaymentFailure.invalid("payment_method_data", "\(connector.name) does not take cards")
         }
         let instrument: PaymentInstrument?
         if let vaultReference {

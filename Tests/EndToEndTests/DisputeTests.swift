@@ -29,9 +29,11 @@ struct DisputeTests {
         try await PaywireStack.with(fakeStripe: true) { stack in
             let apiKey = try await stack.createMerchant("merchant_disputes", webhookURL: nil)
             let profile = try #require(try await stack.request(.GET, "/accounts/merchant_disputes").json?["default_profile"] as? String)
+            // The disputes endpoint takes one dispute's events in the order they happened (per-object
+            // ordering); unordered endpoints may receive a quick second event before the first.
             for (url, events) in [(disputesURL, Self.disputeEvents), (paymentsURL, ["payment_succeeded"])] {
                 let created = try await stack.request(.POST, "/account/merchant_disputes/business_profile/\(profile)/webhooks", apiKey: apiKey,
-                                                      body: #"{"webhook_url": "\#(url)/hooks", "events": \#(String(decoding: try JSONEncoder().encode(events), as: UTF8.self))}"#)
+                                                      body: #"{"webhook_url": "\#(url)/hooks", "ordering": "per_object", "events": \#(String(decoding: try JSONEncoder().encode(events), as: UTF8.self))}"#)
                 #expect(created.status == 200, "\(created.body)")
             }
             _ = try await stack.createStripeAccount(merchantId: "merchant_disputes", apiKey: apiKey, webhookURL: "\(stack.gatewayURL)/webhooks/merchant_disputes/stripe")

@@ -65,7 +65,7 @@ struct IncomingWebhookRoutes: Sendable {
         var applied = false
         switch event.subject {
         case .payment(let transactionId, let attemptId, let result):
-            if let attemptId = try await findAttempt(attemptId: attemptId, transactionId: transactionId, account: account) {
+            if let attemptId = try await operations.findAttempt(attemptId: attemptId, transactionId: transactionId, account: account)?.attemptId {
                 try await operations.applyAttemptOutcome(attemptId: attemptId, result: result, source: "webhook \(event.connectorEventId)")
                 applied = true
             }
@@ -80,24 +80,11 @@ struct IncomingWebhookRoutes: Sendable {
         return Self.answer(["received": .bool(true), "applied": .bool(applied)])
     }
 
-    /// Our attempt, by the id we gave the connector (echoed in its metadata) or by its
-    /// transaction id, within this merchant and connector account.
     /// One answer for every webhook that cannot be verified; why is only in the log.
     func unverified(merchantId: String, reference: String, reason: String) -> APIError {
         rejected.increment()
         logger.warning("incoming webhook rejected", metadata: ["merchant_id": .string(merchantId), "connector": .string(reference), "reason": .string(reason)])
         return APIError(status: .unauthorized, type: "invalid_request", code: "WE_01", message: "Webhook source verification failed", field: nil)
-    }
-
-    func findAttempt(attemptId: String?, transactionId: String, account: ConnectorAccount) async throws -> String? {
-        let rows = try await operations.postgres.query("""
-            SELECT attempt_id FROM payments.payment_attempts
-            WHERE merchant_id = \(account.merchantId) AND merchant_connector_id = \(account.merchantConnectorId)
-              AND (attempt_id = \(attemptId ?? "") OR (connector = \(account.connectorName) AND connector_transaction_id = \(transactionId)))
-            LIMIT 1
-            """, logger: logger)
-        for try await id in rows.decode(String.self) { return id }
-        return nil
     }
 
     func findRefund(refundId: String?, connectorRefundId: String, account: ConnectorAccount) async throws -> String? {

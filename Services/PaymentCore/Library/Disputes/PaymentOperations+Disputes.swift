@@ -14,14 +14,7 @@ extension PaymentOperations {
     /// is not one of ours (nothing is recorded).
     @discardableResult
     func applyDisputeReport(_ report: DisputeReport, account: ConnectorAccount, source: String) async throws -> Bool {
-        let found = try await postgres.query("""
-            SELECT a.attempt_id, a.payment_id, i.profile_id FROM payments.payment_attempts a JOIN payments.payment_intents i USING (payment_id)
-            WHERE a.merchant_id = \(account.merchantId) AND a.merchant_connector_id = \(account.merchantConnectorId)
-              AND (a.attempt_id = \(report.attemptId ?? "") OR (a.connector = \(account.connectorName) AND a.connector_transaction_id = \(report.connectorTransactionId)))
-            LIMIT 1
-            """, logger: logger)
-        var payment: (attemptId: String, paymentId: String, profileId: String?)?
-        for try await row in found.decode((String, String, String?).self) { payment = row }
+        let payment = try await findAttempt(attemptId: report.attemptId, transactionId: report.connectorTransactionId, account: account)
         guard let payment else {
             logger.notice("dispute report for a payment that is not ours ignored", metadata: ["connector": .string(account.connectorName), "source": .string(source)])
             return false

@@ -50,6 +50,20 @@ public struct PaymentOperations: Sendable {
         return (account, connector)
     }
 
+    /// Our attempt (and its payment and profile) that a connector's report names: by the id we
+    /// gave the connector (echoed in its metadata) or by its transaction id, within this merchant
+    /// and connector account.
+    func findAttempt(attemptId: String?, transactionId: String, account: ConnectorAccount) async throws -> (attemptId: String, paymentId: String, profileId: String?)? {
+        let rows = try await postgres.query("""
+            SELECT a.attempt_id, a.payment_id, i.profile_id FROM payments.payment_attempts a JOIN payments.payment_intents i USING (payment_id)
+            WHERE a.merchant_id = \(account.merchantId) AND a.merchant_connector_id = \(account.merchantConnectorId)
+              AND (a.attempt_id = \(attemptId ?? "") OR (a.connector = \(account.connectorName) AND a.connector_transaction_id = \(transactionId)))
+            LIMIT 1
+            """, logger: logger)
+        for try await row in rows.decode((String, String, String?).self) { return row }
+        return nil
+    }
+
     func read(_ paymentId: String, merchantId: String? = nil) async throws -> PaymentRecord? {
         try await postgres.withConnection { connection in
             try await PaymentRecord.load(paymentId, merchantId: merchantId, forUpdate: false, on: connection, logger: logger)

@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "paywire", targets: ["PaywireCLI"]),
         .executable(name: "paywire-dev-broker", targets: ["DevBroker"]),
         .executable(name: "paywire-fake-stripe", targets: ["FakeStripe"]),
+        .executable(name: "paywire-fake-adyen", targets: ["FakeAdyen"]),
         .executable(name: "kafka-throughput", targets: ["KafkaThroughput"]),
         .executable(name: "payments-throughput", targets: ["PaymentsThroughput"]),
         .executable(name: "webhook-throughput", targets: ["WebhookThroughput"]),
@@ -206,6 +207,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tools/FakeStripe",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "FakeAdyen",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tools/FakeAdyen",
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -32,13 +32,19 @@ public struct ConnectorFeatures: Sendable, Equatable {
         flows: ["authorize", "capture", "void", "refund", "sync", "dispute_accept", "dispute_defend"], webhookFlows: ["payments", "refunds", "disputes"]
     )
 
+    public static let adyen = ConnectorFeatures(
+        name: "adyen", displayName: "Adyen", description: "Adyen's Checkout API v68; captures, cancels and refunds are settled by its HMAC-signed notifications",
+        category: .paymentProcessor, authTypes: ["BodyKey"], paymentMethods: ["card": ["credit", "debit"]], captureMethods: ["automatic", "manual"],
+        flows: ["authorize", "capture", "void", "refund", "dispute_accept", "dispute_defend"], webhookFlows: ["payments", "refunds", "disputes"]
+    )
+
     public static let customBilling = ConnectorFeatures(
         name: "custombilling", displayName: "Custom billing", description: "A billing platform that reports failed subscription charges (revenue recovery)",
         category: .billingProcessor, authTypes: ["NoKey", "HeaderKey", "BodyKey", "SignatureKey"], paymentMethods: [:], captureMethods: [],
         flows: [], webhookFlows: []
     )
 
-    public static let all: [String: ConnectorFeatures] = Dictionary(uniqueKeysWithValues: [sandbox, stripe, customBilling].map { ($0.name, $0) })
+    public static let all: [String: ConnectorFeatures] = Dictionary(uniqueKeysWithValues: [sandbox, stripe, adyen, customBilling].map { ($0.name, $0) })
 
     /// Hyperswitch's feature matrix entry.
     public var matrixEntry: JSONValue {

@@ -226,6 +226,39 @@ struct RecoveryTests {
         }
     }
 
+    /// The seed's story with Adyen as the payment processor: the stored details are charged as a
+    /// merchant-initiated (`ContAuth`) payment for the shopper, refused twice for want of funds,
+    /// then authorised; the merchant hears one final webhook.
+    @Test func theSeedsStoryOnAdyenChargesTheStoredDetailsAsContAuth() async throws {
+        let receiver = WebhookReceiver()
+        let url = try await receiver.start()
+        defer { receiver.stop() }
+        try await PaywireStack.with(extraEnvironment: Self.environment, fakeAdyen: true) { stack in
+            let apiKey = try await stack.createMerchant("recovery_adyen", webhookURL: nil)
+            let profile = try #require(try await stack.request(.GET, "/accounts/recovery_adyen").json?["default_profile"] as? String)
+            #expect(try await stack.request(.POST, "/account/recovery_adyen/business_profile/\(profile)/webhooks", apiKey: apiKey,
+                                            body: #"{"webhook_url": "\#(url)", "events": ["payment_succeeded", "payment_failed"]}"#).status == 200)
+            let adyen = try await stack.createAdyenAccount(merchantId: "recovery_adyen", apiKey: apiKey, webhookURL: "\(stack.gatewayURL)/webhooks/recovery_adyen/adyen").id
+            let merchant = Merchant(id: "recovery_adyen", apiKey: apiKey, profile: profile, paymentAccount: adyen)
+            #expect(try await stack.request(.PUT, "/v2/profiles/\(profile)", apiKey: apiKey, body: #"{"revenue_recovery_retry_algorithm_type": "cascading"}"#, headers: merchant.headers).status == 200)
+            let billing = try await billingAccount(stack, merchant, maxRetries: 9, threshold: 0)
+            let jobId = try #require(try await report(stack, merchant, billing: billing, reference: "inv_adyen", token: "paywire_decline2x_NOT_ENOUGH_BALANCE").json?["id"] as? String)
+            #expect(await eventually(timeout: .seconds(60)) { !finalEvents(receiver, job: jobId).isEmpty }, "\(stack.logs("recovery-scheduler")) \(stack.logs("payment-core"))")
+            let event = try #require(finalEvents(receiver, job: jobId).first)
+            #expect(event["event_type"] as? String == "payment_succeeded")
+            let object = try #require((event["content"] as? [String: Any])?["object"] as? [String: Any])
+            #expect(object["connector"] as? String == "adyen")
+            let attempts = try #require(try await job(stack, merchant, jobId)["attempts"] as? [[String: Any]])
+            #expect(attempts.map { $0["status"] as? String } == ["declined", "declined", "succeeded"])
+            #expect(attempts.first?["decline_code"] as? String == "insufficient_funds")
+            let stats = try await stack.request(.GET, "/_fake/stats", service: "fake-adyen", apiKey: nil)
+            #expect(stats.json?["payments"] as? Int == 3 && stats.json?["charges"] as? Int == 1, "one authorisation per retry, one charge: \(stats.body)")
+            #expect(stats.json?["cont_auth_payments"] as? Int == 3, "every retry merchant-initiated: \(stats.body)")
+            try await stack.waitUntilQuiet()
+            #expect(finalEvents(receiver, job: jobId).count == 1, "one final webhook")
+        }
+    }
+
     /// Moves the scheduler's clock (it runs with `PAYWIRE_RECOVERY_CLOCK_CONTROL=true`) and
     /// returns its new now.
     func advanceClock(_ stack: PaywireStack, by seconds: Int) async throws -> Date {

@@ -66,12 +66,19 @@ struct GatewayRoutesTests {
             let matrix = try await call(client, .get, "/feature_matrix", key: nil)
             #expect(matrix.status == 200)
             guard case .array(let connectors)? = matrix.json?["connectors"] else { Issue.record("no connectors: \(String(describing: matrix.json))"); return }
-            #expect(connectors.compactMap { $0["name"]?.stringValue } == ["custombilling", "sandbox", "stripe"])
+            #expect(connectors.compactMap { $0["name"]?.stringValue } == ["adyen", "custombilling", "sandbox", "stripe"])
+            let adyen = try #require(connectors.first { $0["name"]?.stringValue == "adyen" })
+            #expect(adyen["auth_types"] == .array([.string("BodyKey")]))
+            #expect(adyen["supported_webhook_flows"] == .array(["payments", "refunds", "disputes"].map(JSONValue.string)))
+            // No status look-up at Adyen: its outcomes come by notification.
+            guard case .array(let adyenFlows)? = adyen["supported_flows"] else { Issue.record("adyen has no flows"); return }
+            #expect(adyenFlows.contains(.string("capture")) && !adyenFlows.contains(.string("sync")))
             let stripe = try #require(connectors.first { $0["name"]?.stringValue == "stripe" })
             #expect(stripe["supported_webhook_flows"] == .array(["payments", "refunds", "disputes"].map(JSONValue.string)))
             #expect(stripe["auth_types"] == .array([.string("HeaderKey")]))
             let (apiKey, _) = try await createMerchant(client, "merchant_features")
-            for (connector, authType) in [("stripe", #"{"auth_type": "BodyKey", "api_key": "sk_test_1", "key1": "acct"}"#), ("sandbox", #"{"auth_type": "HeaderKey", "api_key": "k"}"#)] {
+            for (connector, authType) in [("stripe", #"{"auth_type": "BodyKey", "api_key": "sk_test_1", "key1": "acct"}"#), ("sandbox", #"{"auth_type": "HeaderKey", "api_key": "k"}"#),
+                                          ("adyen", #"{"auth_type": "HeaderKey", "api_key": "AQE_1"}"#)] {
                 let refused = try await call(client, .post, "/account/merchant_features/connectors", key: apiKey, body: """
                     {"connector_type": "payment_processor", "connector_name": "\(connector)", "connector_account_details": \(authType)}
                     """)
@@ -83,6 +90,17 @@ struct GatewayRoutesTests {
                  "payment_methods_enabled": [{"payment_method": "wallet", "payment_method_types": [{"payment_method_type": "apple_pay"}]}]}
                 """)
             #expect(kept.status == 200, "\(String(describing: kept.json))")
+            func supported(_ account: JSONValue?) -> [JSONValue?] {
+                guard case .array(let methods)? = account?["payment_methods_enabled"] else { return [] }
+                return methods.map { $0["supported"] }
+            }
+            #expect(supported(kept.json) == [.bool(false)], "\(String(describing: kept.json))")
+            let adyenAccount = try await call(client, .post, "/account/merchant_features/connectors", key: apiKey, body: """
+                {"connector_type": "payment_processor", "connector_name": "adyen", "connector_account_details": {"auth_type": "BodyKey", "api_key": "AQE_1", "key1": "PaywireECOM"},
+                 "payment_methods_enabled": [{"payment_method": "card"}, {"payment_method": "bank_redirect", "payment_method_types": [{"payment_method_type": "ideal"}]}]}
+                """)
+            #expect(adyenAccount.status == 200, "\(String(describing: adyenAccount.json))")
+            #expect(supported(adyenAccount.json) == [.bool(true), .bool(false)], "\(String(describing: adyenAccount.json))")
         }
     }
 

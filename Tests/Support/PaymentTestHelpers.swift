@@ -43,11 +43,43 @@ extension PaywireStack {
         return (id, webhookSecret)
     }
 
+    /// An Adyen account against the fake: its merchant account (`key1`) is named after the
+    /// merchant, and with `webhookURL` the fake's webhook for that merchant account sends
+    /// notifications there, signed with the HMAC key the account is given.
+    @discardableResult
+    public func createAdyenAccount(merchantId: String, apiKey: String, webhookURL: String?) async throws -> (id: String, hmacKey: String?, merchantAccount: String) {
+        let merchantAccount = "Paywire\(merchantId.replacingOccurrences(of: "_", with: ""))ECOM"
+        let adyenHeaders = [("X-API-Key", "AQE_test_paywire")]
+        var webhookDetails = ""
+        var hmacKey: String?
+        if let webhookURL {
+            let hook = try await request(.POST, "/management/v3/merchants/\(merchantAccount)/webhooks", service: "fake-adyen", apiKey: nil,
+                                         body: #"{"url": "\#(webhookURL)", "type": "standard"}"#, headers: adyenHeaders)
+            guard let hookId = hook.json?["id"] as? String else { throw MissingTestService(description: "fake Adyen webhook: \(hook.body)") }
+            let generated = try await request(.POST, "/management/v3/merchants/\(merchantAccount)/webhooks/\(hookId)/generateHmac", service: "fake-adyen", apiKey: nil,
+                                              body: "{}", headers: adyenHeaders)
+            guard let key = generated.json?["hmacKey"] as? String else { throw MissingTestService(description: "fake Adyen HMAC key: \(generated.body)") }
+            webhookDetails = #", "connector_webhook_details": {"merchant_secret": "\#(key)"}"#
+            hmacKey = key
+        }
+        let created = try await request(.POST, "/account/\(merchantId)/connectors", apiKey: apiKey, body: """
+            {"connector_type": "payment_processor", "connector_name": "adyen", "connector_account_details": {"auth_type": "BodyKey", "api_key": "AQE_test_paywire", "key1": "\(merchantAccount)"}\(webhookDetails)}
+            """)
+        guard let id = created.json?["merchant_connector_id"] as? String else { throw MissingTestService(description: "adyen account not created: \(created.body)") }
+        return (id, hmacKey, merchantAccount)
+    }
+
+    /// Sets the fake Adyen's knobs (snake_case JSON; absent knobs take their defaults).
+    public func adyenBehaviour(_ json: String) async throws {
+        let result = try await request(.POST, "/_fake/behaviour", service: "fake-adyen", apiKey: nil, body: json)
+        guard result.status == 200 else { throw MissingTestService(description: "fake Adyen behaviour: \(result.body)") }
+    }
+
     /// A confirmed card payment body.
-    public static func cardPayment(card: String, amount: Int = 6540, captureMethod: String = "automatic", confirm: Bool = true, extra: String = "") -> String {
+    public static func cardPayment(card: String, amount: Int = 6540, captureMethod: String = "automatic", confirm: Bool = true, holder: String = "Jo Doe", extra: String = "") -> String {
         """
         {"amount": \(amount), "currency": "USD", "confirm": \(confirm), "capture_method": "\(captureMethod)",
-         "payment_method": "card", "payment_method_data": {"card": {"card_number": "\(card)", "card_exp_month": "03", "card_exp_year": "2030", "card_cvc": "737", "card_holder_name": "Jo Doe"}}\(extra)}
+         "payment_method": "card", "payment_method_data": {"card": {"card_number": "\(card)", "card_exp_month": "03", "card_exp_year": "2030", "card_cvc": "737", "card_holder_name": "\(holder)"}}\(extra)}
         """
     }
 }

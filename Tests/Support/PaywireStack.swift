@@ -43,6 +43,9 @@ public final class PaywireStack: @unchecked Sendable {
     /// The fake Stripe API, when the stack was started with one.
     public private(set) var fakeStripe: ServiceProcess?
     public private(set) var fakeStripeURL: String?
+    /// The fake Adyen API (Checkout, Dispute Service, Management), when the stack has one.
+    public private(set) var fakeAdyen: ServiceProcess?
+    public private(set) var fakeAdyenURL: String?
     public let kafkaBrokers: String
     public let databaseURL: String
     public private(set) var processes: [String: ServiceProcess] = [:]
@@ -59,7 +62,7 @@ public final class PaywireStack: @unchecked Sendable {
     public var commandSigner: CommandSigner { try! CommandSigner(environment: baseEnvironment) }
 
     /// With `gatewayReplicas` > 1 the extra gateways run as `gateway-2`, `gateway-3`, …
-    public static func start(services: [String] = services, extraEnvironment: [String: String] = [:], fakeStripe: Bool = false, gatewayReplicas: Int = 1) async throws -> PaywireStack {
+    public static func start(services: [String] = services, extraEnvironment: [String: String] = [:], fakeStripe: Bool = false, fakeAdyen: Bool = false, gatewayReplicas: Int = 1) async throws -> PaywireStack {
         guard let testURL = TestEnvironment.databaseURL else {
             throw MissingTestService(description: "PAYWIRE_TEST_DATABASE_URL is not set: run ./scripts/test")
         }
@@ -134,10 +137,25 @@ public final class PaywireStack: @unchecked Sendable {
                 throw MissingTestService(description: "fake Stripe did not start: \(fakeStripeProcess!.logTail())")
             }
         }
+        var fakeAdyenProcess: ServiceProcess?
+        var fakeAdyenURL: String?
+        if fakeAdyen {
+            do {
+                let (process, url) = try await startFake("paywire-fake-adyen", logDirectory: logDirectory)
+                (fakeAdyenProcess, fakeAdyenURL) = (process, url)
+                environment["PAYWIRE_ADYEN_BASE_URL"] = url
+            } catch {
+                await broker.stop()
+                await fakeStripeProcess?.stop()
+                throw error
+            }
+        }
         environment.merge(extraEnvironment) { _, new in new }
         let stack = PaywireStack(broker: broker, kafkaBrokers: brokers, databaseURL: databaseURL, logDirectory: logDirectory, environment: environment)
         stack.fakeStripe = fakeStripeProcess
         stack.fakeStripeURL = fakeStripeURL
+        stack.fakeAdyen = fakeAdyenProcess
+        stack.fakeAdyenURL = fakeAdyenURL
         do {
             // Ports first, so each service can be told where the others listen.
             for service in Self.services where services.contains(service) { stack.ports[service] = try FreePort.next() }
@@ -158,10 +176,25 @@ public final class PaywireStack: @unchecked Sendable {
         return stack
     }
 
+    /// Starts a fake processor on a free port and waits (while it runs, up to two minutes) for
+    /// its `/_fake/stats` to answer.
+    static func startFake(_ executable: String, logDirectory: URL) async throws -> (ServiceProcess, String) {
+        let port = try FreePort.next()
+        let process = try ServiceProcess(executable: executable, arguments: ["--port", String(port)], environment: [:], logDirectory: logDirectory)
+        let url = "http://127.0.0.1:\(port)"
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline && process.isRunning {
+            if let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: url + "/_fake/stats"), timeout: .seconds(1)), response.status == .ok { return (process, url) }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        await process.stop()
+        throw MissingTestService(description: "\(executable) did not start: \(process.logTail())")
+    }
+
     /// Runs `body` on a fresh stack and stops the stack afterwards, whatever `body` did.
-    public static func with<T>(services: [String] = services, extraEnvironment: [String: String] = [:], fakeStripe: Bool = false, gatewayReplicas: Int = 1,
-                               _ body: (PaywireStack) async throws -> T) async throws -> T {
-        let stack = try await start(services: services, extraEnvironment: extraEnvironment, fakeStripe: fakeStripe, gatewayReplicas: gatewayReplicas)
+    public static func with<T>(services: [String] = services, extraEnvironment: [String: String] = [:], fakeStripe: Bool = false, fakeAdyen: Bool = false,
+                               gatewayReplicas: Int = 1, _ body: (PaywireStack) async throws -> T) async throws -> T {
+        let stack = try await start(services: services, extraEnvironment: extraEnvironment, fakeStripe: fakeStripe, fakeAdyen: fakeAdyen, gatewayReplicas: gatewayReplicas)
         do {
             let result = try await body(stack)
             await stack.stop()
@@ -232,6 +265,7 @@ public final class PaywireStack: @unchecked Sendable {
         }
         await broker.stop()
         await fakeStripe?.stop()
+        await fakeAdyen?.stop()
         return statuses
     }
 
@@ -256,7 +290,11 @@ public final class PaywireStack: @unchecked Sendable {
     }
 
     public func request(_ method: HTTPMethod, _ path: String, service: String = "gateway", apiKey: String? = adminKey, body: String? = nil, headers: [(String, String)] = [], rawBody: String? = nil) async throws -> HTTPResult {
-        let base = service == "fake-stripe" ? fakeStripeURL! : "http://127.0.0.1:\(ports[service]!)"
+        let base = switch service {
+        case "fake-stripe": fakeStripeURL!
+        case "fake-adyen": fakeAdyenURL!
+        default: "http://127.0.0.1:\(ports[service]!)"
+        }
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }

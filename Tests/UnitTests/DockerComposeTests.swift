@@ -83,10 +83,13 @@ import WebhookDispatcher
         let manifest = try String(contentsOf: Self.root.appendingPathComponent("Package.swift"), encoding: .utf8)
         let products = Set(manifest.matches(of: /\.executable\(name: "([^"]+)"/).map { String($0.1) })
         let services = Self.parseCompose(compose)
-        // The fake Stripe is a development tool, not a service: it only has to be ours.
-        let fake = try #require(services["fake-stripe"])
-        #expect(products.contains(fake.command.first ?? ""), "fake-stripe runs a product of Package.swift")
-        let ours = services.values.filter { $0.builds && $0.name != "fake-stripe" }
+        // The fake processors are development tools, not services: they only have to be ours.
+        let fakes = ["fake-stripe", "fake-adyen"]
+        for name in fakes {
+            let fake = try #require(services[name])
+            #expect(products.contains(fake.command.first ?? ""), "\(name) runs a product of Package.swift")
+        }
+        let ours = services.values.filter { $0.builds && !fakes.contains($0.name) }
 
         let readBy: [String: [String]] = [
             GatewayService.name: GatewayService.environmentKeys,

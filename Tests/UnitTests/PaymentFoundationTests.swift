@@ -17,6 +17,20 @@ import PaywireModels
         #expect(throws: PaymentStateMachine.IllegalTransition.self) { try PaymentStateMachine.apply(.captured(amount: 0, of: 100), to: .requiresCapture) }
     }
 
+    /// Adyen's captures and cancels: `processing` while the processor decides, then settled by
+    /// its report; a refused cancel leaves the payment authorized.
+    @Test func modificationsSettledLater() throws {
+        #expect(try PaymentStateMachine.apply(.modificationRequested, to: .requiresCapture) == .moved(to: .processing))
+        #expect(try PaymentStateMachine.apply(.captured(amount: 40, of: 100), to: .processing) == .moved(to: .partiallyCaptured))
+        #expect(try PaymentStateMachine.apply(.cancelConfirmed, to: .processing) == .moved(to: .cancelled))
+        #expect(try PaymentStateMachine.apply(.cancelConfirmed, to: .cancelled) == .unchanged)
+        #expect(try PaymentStateMachine.apply(.modificationRefused, to: .processing) == .moved(to: .requiresCapture))
+        for status in PaymentStatus.allCases where status.isFinal {
+            #expect(throws: PaymentStateMachine.IllegalTransition.self) { try PaymentStateMachine.apply(.modificationRequested, to: status) }
+            #expect(throws: PaymentStateMachine.IllegalTransition.self) { try PaymentStateMachine.apply(.modificationRefused, to: status) }
+        }
+    }
+
     @Test func finalStatesNeverRegressAndDuplicatesChangeNothing() throws {
         for status in PaymentStatus.allCases where status.isFinal {
             #expect(throws: PaymentStateMachine.IllegalTransition.self) { try PaymentStateMachine.apply(.confirm, to: status) }

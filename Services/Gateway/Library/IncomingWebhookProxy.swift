@@ -32,6 +32,10 @@ struct IncomingWebhookProxy: Sendable {
             do {
                 let response = try await http.execute(forward, timeout: .seconds(10))
                 let answer = try await response.body.collect(upTo: 1 << 20)
+                // Some processors expect a plain-text acknowledgement (Adyen's `[accepted]`).
+                if let type = response.headers.first(name: "content-type"), type.hasPrefix("text/plain") {
+                    return Response(status: .init(code: Int(response.status.code)), headers: [.contentType: type], body: .init(byteBuffer: answer))
+                }
                 return try JSONResponse(json: answer, status: .init(code: Int(response.status.code))).response()
             } catch {
                 logger.warning("incoming webhook not passed on to payment-core", metadata: ["error": .string(String(describing: error))])

@@ -38,7 +38,7 @@ struct IncomingWebhookRoutes: Sendable {
         // must not tell a stranger which merchants and connectors exist.
         guard !accounts.isEmpty else { throw unverified(merchantId: merchantId, reference: reference, reason: "no such connector account") }
         // Several accounts of one connector: the signature tells which one sent it.
-        var decoded: (ConnectorAccount, IncomingWebhookEvent?)?
+        var decoded: (ConnectorAccount, any Connector, [IncomingWebhookEvent])?
         var lastError: IncomingWebhookError = .missingSecret
         for account in accounts {
             guard let connector = operations.connectors.connector(named: account.connectorName), connector.capabilities.incomingWebhooks else {
@@ -46,13 +46,13 @@ struct IncomingWebhookRoutes: Sendable {
                 continue
             }
             do {
-                decoded = (account, try connector.decodeWebhook(webhook, secret: account.webhookSecret))
+                decoded = (account, connector, try connector.decodeWebhook(webhook, secret: account.webhookSecret))
                 break
             } catch let error as IncomingWebhookError {
                 lastError = error
             }
         }
-        guard let (account, event) = decoded else {
+        guard let (account, connector, events) = decoded else {
             switch lastError {
             case .malformed(let reason):
                 rejected.increment()
@@ -61,23 +61,34 @@ struct IncomingWebhookRoutes: Sendable {
                 throw unverified(merchantId: merchantId, reference: reference, reason: "\(lastError)")
             }
         }
-        guard let event else { return Self.answer(["received": .bool(true), "applied": .bool(false), "reason": .string("event type not used by Paywire")]) }
-        var applied = false
-        switch event.subject {
-        case .payment(let transactionId, let attemptId, let result):
-            if let attemptId = try await operations.findAttempt(attemptId: attemptId, transactionId: transactionId, account: account)?.attemptId {
-                try await operations.applyAttemptOutcome(attemptId: attemptId, result: result, source: "webhook \(event.connectorEventId)")
-                applied = true
-            }
-        case .refund(let connectorRefundId, let refundId, let result):
-            if let refundId = try await findRefund(refundId: refundId, connectorRefundId: connectorRefundId, account: account) {
-                try await operations.applyRefundOutcome(refundId: refundId, result: result, source: "webhook \(event.connectorEventId)")
-                applied = true
-            }
-        case .dispute(let report):
-            applied = try await operations.applyDisputeReport(report, account: account, source: "webhook \(event.connectorEventId)")
+        // Each item in its own transaction, in the order sent: a repeat or an older report
+        // changes nothing, so a batch retried after a partial failure is applied safely again.
+        var applied = 0
+        for event in events where try await apply(event, account: account) { applied += 1 }
+        if let acknowledgement = connector.webhookAcknowledgement {
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: acknowledgement)))
         }
-        return Self.answer(["received": .bool(true), "applied": .bool(applied)])
+        guard !events.isEmpty else { return Self.answer(["received": .bool(true), "applied": .bool(false), "reason": .string("event type not used by Paywire")]) }
+        return Self.answer(["received": .bool(true), "applied": .bool(applied > 0)])
+    }
+
+    /// Applies one reported change; false when it names nothing Paywire holds.
+    func apply(_ event: IncomingWebhookEvent, account: ConnectorAccount) async throws -> Bool {
+        let source = "webhook \(event.connectorEventId)"
+        switch event.subject {
+        case .payment(let transactionId, let attemptId, let paymentId, let result):
+            guard let attemptId = try await operations.findAttempt(attemptId: attemptId, transactionId: transactionId, paymentId: paymentId, account: account)?.attemptId else {
+                return false
+            }
+            try await operations.applyAttemptOutcome(attemptId: attemptId, result: result, source: source)
+            return true
+        case .refund(let connectorRefundId, let refundId, let result):
+            guard let refundId = try await findRefund(refundId: refundId, connectorRefundId: connectorRefundId, account: account) else { return false }
+            try await operations.applyRefundOutcome(refundId: refundId, result: result, source: source)
+            return true
+        case .dispute(let report):
+            return try await operations.applyDisputeReport(report, account: account, source: source)
+        }
     }
 
     /// One answer for every webhook that cannot be verified; why is only in the log.

@@ -8,17 +8,18 @@ public enum PaymentCoreService {
     public static let name = "payment-core"
     public static let defaultPort = 8081
     /// Variables this service reads beyond `ServiceConfiguration.environmentKeys`.
-    public static let environmentKeys: [String] = PaymentSettings.environmentKeys + StripeConnector.environmentKeys + [CardVaultClient.environmentKey, CommandSigner.environmentKey] + ConfigurationCopy.environmentKeys
+    public static let environmentKeys: [String] = PaymentSettings.environmentKeys + StripeConnector.environmentKeys + AdyenConnector.environmentKeys + [CardVaultClient.environmentKey, CommandSigner.environmentKey] + ConfigurationCopy.environmentKeys
 
     public static func buildApplication(_ configuration: ServiceConfiguration, logger: Logger) throws -> PaywireApplication {
         let infrastructure = try ServiceInfrastructure(configuration: configuration, logger: logger)
         let encryptionKey = try ServiceConfiguration.encryptionKey(configuration.environment)
         let settings = try PaymentSettings(environment: configuration.environment)
         let stripe = try StripeConnector(environment: configuration.environment, http: HTTPClient.shared, timeout: settings.connectorTimeout)
+        let adyen = try AdyenConnector(environment: configuration.environment, http: HTTPClient.shared, timeout: settings.connectorTimeout)
         let copy = ConfigurationCopy(schema: PaymentsSchema.name, postgres: infrastructure.postgres, logger: logger)
         let operations = PaymentOperations(
             postgres: infrastructure.postgres,
-            connectors: ConnectorRegistry([SandboxConnector(), stripe]),
+            connectors: ConnectorRegistry([SandboxConnector(), stripe, adyen]),
             accounts: ConnectorAccountRepository(copy: copy, secrets: try SecretBox(base64Key: encryptionKey)),
             vault: CardVaultClient(http: HTTPClient.shared, signer: try CardVaultSigner(encryptionKey: encryptionKey), allowedHosts: try CardVaultClient.allowedHosts(configuration.environment)),
             secrets: try SecretBox(base64Key: encryptionKey),

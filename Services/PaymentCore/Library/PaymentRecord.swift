@@ -34,7 +34,8 @@ struct PaymentRecord: Sendable {
         i.amount_received, i.merchant_connector_id, i.connector, i.active_attempt_id, i.attempt_count, i.card::text, i.card_vault::text,
         i.processor_token, i.details::text, i.cancellation_reason, i.client_secret, i.created_at, i.modified_at,
         a.attempt_id, a.status, a.connector_transaction_id, a.error_code, a.error_message, a.unified_code, a.unified_message,
-        a.raw_decline_code, a.announced_processing, a.merchant_connector_id, a.connector, a.decline_code, a.network_advice_code
+        a.raw_decline_code, a.announced_processing, a.merchant_connector_id, a.connector, a.decline_code, a.network_advice_code,
+        a.modification, a.modification_amount
         """
 
     /// Loads the intent (and its active attempt), optionally locking the intent row for the
@@ -125,7 +126,9 @@ struct PaymentRecord: Sendable {
                 merchantConnectorId: try cells[30].decode(String.self),
                 connector: try cells[31].decode(String.self),
                 declineCode: try text(32),
-                networkAdviceCode: try text(33)
+                networkAdviceCode: try text(33),
+                modification: try text(34).flatMap(ConnectorResult.Modification.init(rawValue:)),
+                modificationAmount: try cells[35].decode(Int?.self)
             )
         }
         return record
@@ -225,4 +228,7 @@ struct AttemptRecord: Sendable {
     /// Paywire's connector-neutral reason (`insufficient_funds`).
     var declineCode: String? = nil
     var networkAdviceCode: String? = nil
+    /// A capture or cancel the processor took and has not yet said how it ended.
+    var modification: ConnectorResult.Modification? = nil
+    var modificationAmount: Int? = nil
 }

@@ -35,6 +35,14 @@ public enum PaymentEvent: Sendable, Equatable {
     case cancel
     /// Every status sync ended without an answer: hand the payment to an operator.
     case review
+    /// The processor took a capture or cancel and will say later how it ended (Adyen): the
+    /// authorized payment is `processing` meanwhile.
+    case modificationRequested
+    /// The processor refused the cancel it had taken: the payment is authorized again.
+    case modificationRefused
+    /// The processor reports a cancel it took as done (a merchant's `cancel` of a payment
+    /// still being processed is refused; only this report may cancel one).
+    case cancelConfirmed
 }
 
 /// The legal moves between statuses. Anything else is refused, and a final status never moves:
@@ -70,7 +78,15 @@ public enum PaymentStateMachine {
             target = .failed
         case (.requiresMerchantAction, .cancel):
             target = .cancelled
-        case (.requiresCapture, .captured(let amount, let of)):
+        case (.requiresCapture, .modificationRequested):
+            target = .processing
+        case (.processing, .modificationRefused):
+            target = .requiresCapture
+        case (.processing, .cancelConfirmed), (.requiresCapture, .cancelConfirmed):
+            target = .cancelled
+        case (.cancelled, .cancelConfirmed):
+            return .unchanged
+        case (.requiresCapture, .captured(let amount, let of)), (.processing, .captured(let amount, let of)):
             guard amount > 0, amount <= of else { throw IllegalTransition(from: status, event: event) }
             target = amount == of ? .succeeded : .partiallyCaptured
         case (.requiresConfirmation, .cancel), (.requiresPaymentMethod, .cancel), (.requiresCapture, .cancel):

@@ -60,6 +60,10 @@ public struct PaymentStatusSync: Service {
         var merchantConnectorId: String
         var transactionId: String?
         var createdAt: Date
+        /// When the attempt began to wait for the processor's report (its capture or cancel, or
+        /// its authorisation): the overdue report counts from here.
+        var waitingSince: Date
+        var modification: String?
         var tries: Int
     }
 
@@ -85,17 +89,25 @@ public struct PaymentStatusSync: Service {
     func syncDueAttempts() async throws -> Int {
         let settings = operations.settings
         let rows = try await operations.postgres.query(
-            claimSQL(table: "payment_attempts", columns: "attempt_id, payment_id, merchant_id, merchant_connector_id, connector_transaction_id, created_at", key: "attempt_id"),
+            claimSQL(table: "payment_attempts", columns: """
+                attempt_id, payment_id, merchant_id, merchant_connector_id, connector_transaction_id, created_at,
+                COALESCE(modification_requested_at, created_at), modification
+                """, key: "attempt_id"),
             logger: logger
         )
         var due: [DueAttempt] = []
-        for try await (attemptId, paymentId, merchantId, mca, transactionId, createdAt, tries) in rows.decode((String, String, String, String, String?, Date, Int).self) {
+        for try await (attemptId, paymentId, merchantId, mca, transactionId, createdAt, waitingSince, modification, tries) in rows.decode((String, String, String, String, String?, Date, Date, String?, Int).self) {
             due.append(DueAttempt(attemptId: attemptId, paymentId: paymentId, merchantId: merchantId, merchantConnectorId: mca, transactionId: transactionId,
-                                  createdAt: createdAt, tries: tries - 1))
+                                  createdAt: createdAt, waitingSince: waitingSince, modification: modification, tries: tries - 1))
         }
         for item in due {
             do {
                 let (account, connector) = try await operations.connectorFor(merchantId: item.merchantId, merchantConnectorId: item.merchantConnectorId)
+                guard connector.capabilities.statusLookup else {
+                    try await awaitReport(table: "payment_attempts", key: "attempt_id", id: item.attemptId, since: item.waitingSince, connector: connector.name,
+                                          flow: item.modification ?? "authorisation")
+                    continue
+                }
                 let request = SyncRequest(paymentId: item.paymentId, attemptId: item.attemptId, connectorTransactionId: item.transactionId, attemptCreatedAt: item.createdAt)
                 let result = await operations.call(connector, "psync", attemptId: item.attemptId) { try await connector.sync(request, credentials: ConnectorCredentials(account)) }
                 // Whether the processor's id was known tells an operator why a sync stays pending
@@ -128,14 +140,20 @@ public struct PaymentStatusSync: Service {
     func syncDueRefunds() async throws -> Int {
         let settings = operations.settings
         let rows = try await operations.postgres.query(
-            claimSQL(table: "refunds", columns: "refund_id, merchant_id, merchant_connector_id, connector_refund_id", key: "refund_id"),
+            claimSQL(table: "refunds", columns: "refund_id, merchant_id, merchant_connector_id, connector_refund_id, created_at", key: "refund_id"),
             logger: logger
         )
-        var due: [(String, String, String, String?, Int)] = []
-        for try await row in rows.decode((String, String, String, String?, Int).self) { due.append(row) }
-        for (refundId, merchantId, mca, connectorRefundId, tries) in due {
+        var due: [(String, String, String, String?, Date, Int)] = []
+        for try await row in rows.decode((String, String, String, String?, Date, Int).self) { due.append(row) }
+        for (refundId, merchantId, mca, connectorRefundId, createdAt, tries) in due {
             do {
                 let (account, connector) = try await operations.connectorFor(merchantId: merchantId, merchantConnectorId: mca)
+                // A refund the processor took (its id is known) is settled only by its report. One
+                // whose answer was lost is asked again below, under the same idempotency key.
+                if !connector.capabilities.statusLookup, connectorRefundId != nil {
+                    try await awaitReport(table: "refunds", key: "refund_id", id: refundId, since: createdAt, connector: connector.name, flow: "refund")
+                    continue
+                }
                 let original = try await operations.refundRequest(refundId)
                 let request = RefundSyncRequest(refundId: refundId, connectorRefundId: connectorRefundId, original: original)
                 let result = try await withTimeoutOrNil(settings.connectorTimeout) { try await connector.syncRefund(request, credentials: ConnectorCredentials(account)) }
@@ -152,6 +170,33 @@ public struct PaymentStatusSync: Service {
             }
         }
         return due.count
+    }
+
+    /// A processor without a status look-up (Adyen) reports outcomes only by notification. Its
+    /// rows are not asked about: they sleep until the notification is overdue, and are then
+    /// reported once (log and `paywire_notifications_overdue_total`) and left for the report or
+    /// an operator. The row stays `processing` / `pending`: unknown is not failed.
+    func awaitReport(table: String, key: String, id: String, since: Date, connector: String, flow: String) async throws {
+        let overdueAt = since.addingTimeInterval(PaymentSettings.seconds(operations.settings.notificationOverdueAfter))
+        if overdueAt > Date() {
+            try await operations.postgres.query(PostgresQuery(unsafeSQL: """
+                UPDATE payments.\(table) SET next_sync_at = $1, sync_count = 0 WHERE \(key) = $2 AND status = 'pending'
+                """, binds: try Self.binds(overdueAt, id)), logger: logger)
+            return
+        }
+        logger.error("no notification from the processor within the overdue time; the outcome is unknown (handed to an operator)", metadata: [
+            key: .string(id), "connector": .string(connector), "flow": .string(flow), "waiting_since": .string(PaywireJSON.format(since)),
+        ])
+        Counter(label: "paywire_notifications_overdue_total", dimensions: [("connector", connector), ("flow", flow)]).increment()
+        try await operations.postgres.query(PostgresQuery(unsafeSQL: """
+            UPDATE payments.\(table) SET next_sync_at = NULL WHERE \(key) = $1 AND status = 'pending'
+            """, binds: try Self.binds(id)), logger: logger)
+    }
+
+    static func binds(_ values: any PostgresEncodable & Sendable...) throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        for value in values { try bindings.append(value) }
+        return bindings
     }
 
     func withTimeoutOrNil<T: Sendable>(_ duration: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {

@@ -131,5 +131,11 @@ public enum PaymentsSchema {
             );
             CREATE INDEX disputes_by_merchant ON payments.disputes (merchant_id, created_at DESC);
             """),
+        // A capture or cancel the processor took without telling its outcome (Adyen): which one
+        // the attempt waits on, for how much, and since when (the overdue report counts from it).
+        SchemaMigration(version: 10, name: "pending modifications", sql: """
+            ALTER TABLE payments.payment_attempts ADD COLUMN modification TEXT, ADD COLUMN modification_amount BIGINT,
+                ADD COLUMN modification_requested_at TIMESTAMPTZ;
+            """),
     ])
 }

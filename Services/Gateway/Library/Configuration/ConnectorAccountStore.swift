@@ -201,6 +201,16 @@ struct ConnectorAccountStore: Sendable {
                 "disabled": .bool(false), "status": .string("active"), "test_mode": .null,
             ]
             for (key, value) in PaywireJSON.fields(of: documentText) { response[key] = value }
+            // Methods are kept as sent (Hyperswitch's clients list wallets and more for Adyen);
+            // each says whether Paywire processes it on this connector.
+            if case .array(let methods)? = response["payment_methods_enabled"] {
+                let processed = ConnectorFeatures.all[name]?.paymentMethods ?? [:]
+                response["payment_methods_enabled"] = .array(methods.map { method in
+                    guard case .object(var fields) = method else { return method }
+                    fields["supported"] = .bool(method["payment_method"]?.stringValue.map { processed[$0] != nil } ?? false)
+                    return .object(fields)
+                })
+            }
             return .object(response)
         }
         return nil

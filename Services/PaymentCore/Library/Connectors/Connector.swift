@@ -18,8 +18,13 @@ public protocol Connector: Sendable {
     func refund(_ request: RefundRequest, credentials: ConnectorCredentials) async throws -> ConnectorRefundResult
     func syncRefund(_ request: RefundSyncRequest, credentials: ConnectorCredentials) async throws -> ConnectorRefundResult
     /// Verifies an incoming webhook with the connector account's secret and says what it
-    /// reports; nil for events Paywire does not act on. Throws `IncomingWebhookError`.
-    func decodeWebhook(_ webhook: IncomingWebhook, secret: String?) throws -> IncomingWebhookEvent?
+    /// reports: one event per item the request carries (Adyen batches several), none for events
+    /// Paywire does not act on. Every item is verified before any is returned, so a request with
+    /// one forged item is refused whole. Throws `IncomingWebhookError`.
+    func decodeWebhook(_ webhook: IncomingWebhook, secret: String?) throws -> [IncomingWebhookEvent]
+    /// The plain-text body the processor expects as the answer to a webhook it sent (Adyen:
+    /// `[accepted]`); nil answers Paywire's JSON.
+    var webhookAcknowledgement: String? { get }
     /// Tells the processor the merchant accepts a dispute (it is lost; nothing is defended).
     func acceptDispute(_ request: DisputeRequest, credentials: ConnectorCredentials) async throws -> DisputeAnswer
     /// Sends the merchant's text evidence and submits it (the dispute is then challenged).
@@ -27,9 +32,11 @@ public protocol Connector: Sendable {
 }
 
 extension Connector {
-    public func decodeWebhook(_ webhook: IncomingWebhook, secret: String?) throws -> IncomingWebhookEvent? {
+    public func decodeWebhook(_ webhook: IncomingWebhook, secret: String?) throws -> [IncomingWebhookEvent] {
         throw IncomingWebhookError.notSupported
     }
+
+    public var webhookAcknowledgement: String? { nil }
 
     public func acceptDispute(_ request: DisputeRequest, credentials: ConnectorCredentials) async throws -> DisputeAnswer {
         throw ConnectorFlowNotSupported(flow: "dispute accept")
@@ -130,8 +137,9 @@ public enum IncomingWebhookError: Error, Equatable {
 /// What an incoming webhook says, in Paywire's terms.
 public struct IncomingWebhookEvent: Sendable, Equatable {
     public enum Subject: Sendable, Equatable {
-        /// A payment, by the connector's transaction id and, when the connector echoes it, our attempt id.
-        case payment(connectorTransactionId: String, attemptId: String?, result: ConnectorResult)
+        /// A payment, by the connector's transaction id and, when the connector echoes it, our
+        /// attempt id or the payment id we gave as its reference (Adyen's `merchantReference`).
+        case payment(connectorTransactionId: String, attemptId: String?, paymentId: String? = nil, result: ConnectorResult)
         case refund(connectorRefundId: String, refundId: String?, result: ConnectorRefundResult)
         case dispute(DisputeReport)
     }
@@ -149,12 +157,17 @@ public struct ConnectorCapabilities: Sendable, Equatable {
     public var manualCapture: Bool
     public var refunds: Bool
     public var incomingWebhooks: Bool
+    /// Whether the processor can be asked what became of a payment or refund. Without it (Adyen)
+    /// an outcome that is not in the call's answer arrives only by webhook, and one that has not
+    /// arrived after `PAYWIRE_NOTIFICATION_OVERDUE_SECONDS` is reported instead of asked about.
+    public var statusLookup: Bool
 
-    public init(paymentMethods: Set<String>, manualCapture: Bool, refunds: Bool, incomingWebhooks: Bool) {
+    public init(paymentMethods: Set<String>, manualCapture: Bool, refunds: Bool, incomingWebhooks: Bool, statusLookup: Bool = true) {
         self.paymentMethods = paymentMethods
         self.manualCapture = manualCapture
         self.refunds = refunds
         self.incomingWebhooks = incomingWebhooks
+        self.statusLookup = statusLookup
     }
 }
 
@@ -247,19 +260,29 @@ public struct ConnectorResult: Sendable, Equatable {
         /// Paywire's own verdict, never a processor's: every sync is spent and the outcome is
         /// still unknown.
         case unresolved
+        /// The processor took a capture or a cancel and tells how it ended only by webhook
+        /// (Adyen answers `received`): the payment is `processing` until then.
+        case received
     }
+
+    /// A change asked of an authorized payment whose outcome a report tells.
+    public enum Modification: String, Sendable, Equatable { case capture, cancel }
 
     public var status: Status
     public var connectorTransactionId: String?
     public var error: ConnectorDecline?
     /// What the processor has captured, when it says (partial captures).
     public var amountReceived: Int?
+    /// Set when this reports how a capture or cancel ended, not the authorisation: `declined`
+    /// then means the capture failed, or the cancel did (the payment is still authorized).
+    public var modification: Modification?
 
-    public init(status: Status, connectorTransactionId: String?, error: ConnectorDecline? = nil, amountReceived: Int? = nil) {
+    public init(status: Status, connectorTransactionId: String?, error: ConnectorDecline? = nil, amountReceived: Int? = nil, modification: Modification? = nil) {
         self.status = status
         self.connectorTransactionId = connectorTransactionId?.storable
         self.error = error
         self.amountReceived = amountReceived
+        self.modification = modification
     }
 }
 

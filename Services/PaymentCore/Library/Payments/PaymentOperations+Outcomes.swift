@@ -26,17 +26,40 @@ extension PaymentOperations {
                 logger.notice("outcome for an attempt that is not the payment's active one ignored", metadata: ["attempt_id": .string(attemptId), "source": .string(source)])
                 return record.object
             }
+            let waiting = record.status == .processing ? attempt.modification : nil
             let event: PaymentEvent
-            switch result.status {
-            case .pending: event = .pending
-            case .authorized: event = .authorized
-            case .charged:
-                event = record.status == .requiresCapture
-                    ? .captured(amount: result.amountReceived ?? record.amountCapturable, of: record.amountCapturable)
-                    : .charged(amount: result.amountReceived ?? record.amount)
-            case .declined: event = .declined
-            case .voided: event = .cancel
-            case .unresolved: event = .review
+            if let modification = result.modification {
+                // How a capture or cancel ended. A refused cancel leaves the payment authorized;
+                // a refused capture fails it (Hyperswitch's reading of Adyen's CAPTURE_FAILED).
+                switch (modification, result.status) {
+                case (.capture, .charged):
+                    event = .captured(amount: result.amountReceived ?? attempt.modificationAmount ?? record.amountCapturable, of: record.amountCapturable)
+                case (.capture, .declined): event = .declined
+                case (.cancel, .voided): event = .cancelConfirmed
+                case (.cancel, .declined) where waiting == .cancel: event = .modificationRefused
+                default:
+                    logger.notice("modification report ignored", metadata: ["attempt_id": .string(attemptId), "status": .string(record.status.rawValue), "source": .string(source)])
+                    return record.object
+                }
+            } else if let waiting {
+                // A report on the authorisation while a capture or cancel waits for its own: older news.
+                logger.notice("authorisation report ignored: a \(waiting.rawValue) is under way", metadata: ["attempt_id": .string(attemptId), "source": .string(source)])
+                return record.object
+            } else {
+                switch result.status {
+                case .pending, .received: event = .pending
+                // A processor that reports only that the authorisation succeeded (Adyen's
+                // AUTHORISATION) has charged an automatic-capture payment: it captures by itself.
+                case .authorized where record.captureMethod == "automatic": event = .charged(amount: result.amountReceived ?? record.amount)
+                case .authorized: event = .authorized
+                case .charged:
+                    event = record.status == .requiresCapture
+                        ? .captured(amount: result.amountReceived ?? record.amountCapturable, of: record.amountCapturable)
+                        : .charged(amount: result.amountReceived ?? record.amount)
+                case .declined: event = .declined
+                case .voided: event = .cancel
+                case .unresolved: event = .review
+                }
             }
             let outcome: PaymentStateMachine.Outcome
             do {
@@ -75,7 +98,8 @@ extension PaymentOperations {
                         connector_transaction_id = COALESCE(\(result.connectorTransactionId), connector_transaction_id),
                         error_code = \(error?.processorCode), error_message = \(error?.processorMessage), unified_code = \(error?.unifiedCode),
                         unified_message = \(error?.unifiedMessage), raw_decline_code = \(error?.rawCode), decline_code = \(error?.code),
-                        network_advice_code = \(error?.adviceCode), next_sync_at = NULL, modified_at = now()
+                        network_advice_code = \(error?.adviceCode), next_sync_at = NULL, modification = NULL, modification_amount = NULL,
+                        modification_requested_at = NULL, modified_at = now()
                     WHERE attempt_id = \(attemptId)
                     """, logger: logger)
                 attempt.status = attemptStatus
@@ -87,6 +111,8 @@ extension PaymentOperations {
                 attempt.unifiedCode = error?.unifiedCode
                 attempt.unifiedMessage = error?.unifiedMessage
                 attempt.rawDeclineCode = error?.rawCode
+                attempt.modification = nil
+                attempt.modificationAmount = nil
                 let previous = record.status
                 record.attempt = attempt
                 record.status = status
@@ -98,13 +124,48 @@ extension PaymentOperations {
                 }
                 record.modifiedAt = Date()
                 try await record.write(on: connection, logger: logger)
-                try await emit(Self.eventType(from: previous, to: status), record, on: connection)
+                if case .captured = event {
+                    try await emit(MessageType.paymentCaptured, record, on: connection)
+                } else {
+                    try await emit(Self.eventType(from: previous, to: status), record, on: connection)
+                }
                 Counter(label: "paywire_payment_transitions_total", dimensions: [("to", status.rawValue)]).increment()
                 logger.info("payment moved", metadata: [
                     "payment_id": .string(paymentId), "from": .string(previous.rawValue), "to": .string(status.rawValue), "source": .string(source),
                 ])
                 return record.object
             }
+        }
+    }
+
+    /// The processor took a capture or cancel and tells how it ended only by notification
+    /// (Adyen's `received`): the payment is `processing`, its capturable amount kept, and no
+    /// event is sent — the merchant hears how it ended. The attempt waits for the report; if none
+    /// comes within `notificationOverdueAfter`, the status sync reports it overdue. A report that
+    /// came first (it can beat the answer) has already moved the payment: nothing to do then.
+    func beginModification(_ modification: ConnectorResult.Modification, attemptId: String, amount: Int?, source: String) async throws -> JSONValue {
+        try await postgres.withTransaction(logger: logger) { connection in
+            guard var record = try await PaymentRecord.load(attemptId: attemptId, on: connection, logger: logger) else { return .null }
+            guard record.activeAttemptId == attemptId, var attempt = record.attempt,
+                  case .moved(let status)? = try? PaymentStateMachine.apply(.modificationRequested, to: record.status) else {
+                return record.object
+            }
+            try await connection.query("""
+                UPDATE payments.payment_attempts SET status = 'pending', modification = \(modification.rawValue), modification_amount = \(amount),
+                    modification_requested_at = now(), next_sync_at = now() + make_interval(secs => \(PaymentSettings.seconds(settings.notificationOverdueAfter))),
+                    modified_at = now()
+                WHERE attempt_id = \(attemptId)
+                """, logger: logger)
+            attempt.modification = modification
+            attempt.modificationAmount = amount
+            record.attempt = attempt
+            record.status = status
+            record.modifiedAt = Date()
+            try await record.write(on: connection, logger: logger)
+            logger.info("payment waits for the processor's report", metadata: [
+                "payment_id": .string(record.paymentId), "modification": .string(modification.rawValue), "source": .string(source),
+            ])
+            return record.object
         }
     }
 

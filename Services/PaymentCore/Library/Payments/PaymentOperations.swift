@@ -51,13 +51,16 @@ public struct PaymentOperations: Sendable {
     }
 
     /// Our attempt (and its payment and profile) that a connector's report names: by the id we
-    /// gave the connector (echoed in its metadata) or by its transaction id, within this merchant
-    /// and connector account.
-    func findAttempt(attemptId: String?, transactionId: String, account: ConnectorAccount) async throws -> (attemptId: String, paymentId: String, profileId: String?)? {
+    /// gave the connector (echoed in its metadata), by its transaction id, or by the payment id
+    /// we gave as its reference (the payment's active attempt), within this merchant and
+    /// connector account. The transaction id is preferred: it names one attempt for certain.
+    func findAttempt(attemptId: String?, transactionId: String, paymentId: String? = nil, account: ConnectorAccount) async throws -> (attemptId: String, paymentId: String, profileId: String?)? {
         let rows = try await postgres.query("""
             SELECT a.attempt_id, a.payment_id, i.profile_id FROM payments.payment_attempts a JOIN payments.payment_intents i USING (payment_id)
             WHERE a.merchant_id = \(account.merchantId) AND a.merchant_connector_id = \(account.merchantConnectorId)
-              AND (a.attempt_id = \(attemptId ?? "") OR (a.connector = \(account.connectorName) AND a.connector_transaction_id = \(transactionId)))
+              AND (a.attempt_id = \(attemptId ?? "") OR (a.connector = \(account.connectorName) AND a.connector_transaction_id = \(transactionId))
+                   OR (a.payment_id = \(paymentId ?? "") AND a.attempt_id = i.active_attempt_id))
+            ORDER BY (a.connector_transaction_id = \(transactionId)) DESC NULLS LAST
             LIMIT 1
             """, logger: logger)
         for try await row in rows.decode((String, String, String?).self) { return row }

@@ -18,14 +18,19 @@ public struct PaymentSettings: Sendable {
     public var syncInterval: Duration
     /// Syncs per attempt before it is left for an operator (logged, stays `processing`).
     public var maxSyncs: Int
+    /// How long a payment or refund at a processor without a status look-up (Adyen) may wait
+    /// for its notification before it is reported overdue (`PAYWIRE_NOTIFICATION_OVERDUE_SECONDS`,
+    /// default 24 h): logged and counted in `paywire_notifications_overdue_total`.
+    public var notificationOverdueAfter: Duration
 
-    public static let environmentKeys = ["PAYWIRE_CONNECTOR_TIMEOUT_MS", "PAYWIRE_PSYNC_DELAY_MS", "PAYWIRE_PSYNC_INTERVAL_MS", "PAYWIRE_PSYNC_MAX_TRIES"]
+    public static let environmentKeys = ["PAYWIRE_CONNECTOR_TIMEOUT_MS", "PAYWIRE_PSYNC_DELAY_MS", "PAYWIRE_PSYNC_INTERVAL_MS", "PAYWIRE_PSYNC_MAX_TRIES", "PAYWIRE_NOTIFICATION_OVERDUE_SECONDS"]
 
     public init(environment: [String: String]) throws {
         connectorTimeout = .milliseconds(try ServiceConfiguration.integer(environment, "PAYWIRE_CONNECTOR_TIMEOUT_MS", default: 30_000, range: 100...300_000))
         syncDelay = .milliseconds(try ServiceConfiguration.integer(environment, "PAYWIRE_PSYNC_DELAY_MS", default: 15_000, range: 0...86_400_000))
         syncInterval = .milliseconds(try ServiceConfiguration.integer(environment, "PAYWIRE_PSYNC_INTERVAL_MS", default: 30_000, range: 50...3_600_000))
         maxSyncs = try ServiceConfiguration.integer(environment, "PAYWIRE_PSYNC_MAX_TRIES", default: 30, range: 1...10_000)
+        notificationOverdueAfter = .seconds(try ServiceConfiguration.integer(environment, "PAYWIRE_NOTIFICATION_OVERDUE_SECONDS", default: 86_400, range: 1...2_592_000))
     }
 
     static func seconds(_ duration: Duration) -> Double {

@@ -11,12 +11,15 @@ public struct ConnectorHTTPRequest: Sendable, Equatable {
     public var headers: [String: String]
     /// Form fields in order (`application/x-www-form-urlencoded`), or nil for no body.
     public var form: [ConnectorFormField]?
+    /// A JSON body (`application/json`), for processors that take JSON (Adyen).
+    public var json: JSONValue?
 
-    public init(method: HTTPMethod, path: String, headers: [String: String] = [:], form: [ConnectorFormField]? = nil) {
+    public init(method: HTTPMethod, path: String, headers: [String: String] = [:], form: [ConnectorFormField]? = nil, json: JSONValue? = nil) {
         self.method = method
         self.path = path
         self.headers = headers
         self.form = form
+        self.json = json
     }
 
     /// Form bodies can hold card numbers: never print them.
@@ -64,6 +67,12 @@ public struct ConnectorHTTPExecutor: Sendable {
         self.timeout = timeout
     }
 
+    /// A call to another host of the same processor (Adyen's disputes live on `ca-test`, not
+    /// `checkout-test`): same client and budget.
+    public func on(baseURL: String) -> ConnectorHTTPExecutor {
+        ConnectorHTTPExecutor(baseURL: baseURL, http: http, timeout: timeout)
+    }
+
     /// Sends one call with what is left of the flow's budget (`deadline`); with nothing left the
     /// call is not sent at all, so a flow never outlives its budget and the caller's cap.
     public func execute(_ request: ConnectorHTTPRequest, deadline: ContinuousClock.Instant? = nil) async -> ConnectorHTTPResponse {
@@ -75,6 +84,9 @@ public struct ConnectorHTTPExecutor: Sendable {
         if let form = request.form {
             outgoing.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
             outgoing.body = .bytes(ByteBuffer(string: Self.formEncode(form)))
+        } else if let json = request.json, let data = try? PaywireJSON.encoder.encode(json) {
+            outgoing.headers.add(name: "Content-Type", value: "application/json")
+            outgoing.body = .bytes(ByteBuffer(bytes: data))
         }
         let budget = min(remaining, timeout)
         let nanoseconds = Int64(budget.components.seconds) * 1_000_000_000 + budget.components.attoseconds / 1_000_000_000

@@ -275,7 +275,12 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
 
     // MARK: Incoming webhooks
 
-    public func decodeWebhook(_ webhook: IncomingWebhook, secret: String?) throws -> IncomingWebhookEvent? {
+    /// A Stripe request carries one event.
+    public func decodeWebhook(_ webhook: IncomingWebhook, secret: String?) throws -> [IncomingWebhookEvent] {
+        try decodeEvent(webhook, secret: secret).map { [$0] } ?? []
+    }
+
+    func decodeEvent(_ webhook: IncomingWebhook, secret: String?) throws -> IncomingWebhookEvent? {
         guard let secret, !secret.isEmpty else { throw IncomingWebhookError.missingSecret }
         try Self.verifySignature(header: webhook.headers["stripe-signature"], body: webhook.body, secret: secret, now: webhook.receivedAt)
         guard let event = try? PaywireJSON.decoder.decode(JSONValue.self, from: Data(webhook.body)),

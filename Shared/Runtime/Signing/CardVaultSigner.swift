@@ -1,38 +1,33 @@
-import Crypto
 import Foundation
-import PaywireModels
 
-/// Signs payment-core's take of a card from the gateway's vault. The signature covers the method,
-/// the host the request is addressed to, the path, the token and a timestamp, under a key used
-/// for nothing else: a take signed for one host is refused by every other, a captured take is
-/// worthless after `tolerance` (and the token itself is single-use).
+/// Signs payment-core's take of a card from the gateway's vault. Covers the method, the host the
+/// request is addressed to, the path, the token and a timestamp: a take signed for one host is
+/// refused by every other, a captured take is worthless after `tolerance` (and the token itself
+/// is single-use).
 public struct CardVaultSigner: Sendable {
     public static let signatureHeader = "x-paywire-vault-signature"
     public static let timestampHeader = "x-paywire-vault-timestamp"
     public static let tolerance: TimeInterval = 30
-    private let key: SymmetricKey
+    private let scheme: SignatureScheme
 
     public init(encryptionKey base64Key: String) throws {
-        key = try DerivedKey.derive(fromEncryptionKey: base64Key, label: "paywire card vault take v1")
+        scheme = try SignatureScheme(purpose: "paywire card vault take v1", encryptionKey: base64Key)
     }
 
-    func subject(method: String, host: String, path: String, token: String, timestamp: Int) -> Data {
+    static func covered(method: String, host: String, path: String, token: String, timestamp: Int) -> Data {
         Data("\(method.uppercased())\n\(host.lowercased())\n\(path)\n\(token)\n\(timestamp)".utf8)
     }
 
     /// The two headers to send with a take.
     public func headers(method: String, host: String, path: String, token: String, now: Date = Date()) -> [(String, String)] {
-        let timestamp = Int(now.timeIntervalSince1970)
-        let mac = HMAC<SHA256>.authenticationCode(for: subject(method: method, host: host, path: path, token: token, timestamp: timestamp), using: key)
-        return [(Self.timestampHeader, String(timestamp)), (Self.signatureHeader, Hex.encode(mac))]
+        let signed = scheme.timestamped(now: now) { Self.covered(method: method, host: host, path: path, token: token, timestamp: $0) }
+        return [(Self.timestampHeader, signed.timestamp), (Self.signatureHeader, signed.signature)]
     }
 
-    /// Constant-time check of a received take.
     public func isValid(signature: String?, timestamp: String?, method: String, host: String, path: String, token: String, now: Date = Date()) -> Bool {
-        guard let signature, let timestamp, let seconds = Int(timestamp),
-              abs(now.timeIntervalSince1970 - TimeInterval(seconds)) <= Self.tolerance,
-              signature.count == 64, let bytes = InternalRequestSigner.bytes(hex: signature) else { return false }
-        return HMAC<SHA256>.isValidAuthenticationCode(bytes, authenticating: subject(method: method, host: host, path: path, token: token, timestamp: seconds), using: key)
+        scheme.isValid(signature, timestamp: timestamp, tolerance: Self.tolerance, now: now) {
+            Self.covered(method: method, host: host, path: path, token: token, timestamp: $0)
+        }
     }
 
     /// `host[:port]` of a URL as a client addresses it (the port only when the URL names one).

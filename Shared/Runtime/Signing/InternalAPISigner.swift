@@ -5,38 +5,34 @@ import Hummingbird
 import NIOCore
 
 /// Authenticates requests one Paywire service forwards to another's internal API (the gateway
-/// passing a merchant's events-log call to the dispatcher). The signature covers the method, the
-/// path with its query, a timestamp and a digest of the body, so a captured request can be
-/// neither altered nor replayed after `tolerance`; its key is derived apart from every other
-/// use of PAYWIRE_ENCRYPTION_KEY.
+/// passing a merchant's events-log call to the dispatcher). Covers the method, the path with its
+/// query, a timestamp and a digest of the body, so a captured request can be neither altered nor
+/// replayed after `tolerance`.
 public struct InternalAPISigner: Sendable {
     public static let signatureHeader = "x-paywire-internal-api-signature"
     public static let timestampHeader = "x-paywire-internal-api-timestamp"
     public let tolerance: TimeInterval = 300
-    private let key: SymmetricKey
+    private let scheme: SignatureScheme
 
     public init(encryptionKey base64Key: String) throws {
-        key = try DerivedKey.derive(fromEncryptionKey: base64Key, label: "paywire internal api v1")
+        scheme = try SignatureScheme(purpose: "paywire internal api v1", encryptionKey: base64Key)
     }
 
-    func subject(method: String, pathAndQuery: String, timestamp: Int, body: some Sequence<UInt8>) -> Data {
+    static func covered(method: String, pathAndQuery: String, timestamp: Int, body: some Sequence<UInt8>) -> Data {
         let digest = Hex.encode(SHA256.hash(data: Data(body)))
         return Data("\(method.uppercased())\n\(pathAndQuery)\n\(timestamp)\n\(digest)".utf8)
     }
 
     /// The two headers to send with a request.
     public func headers(method: String, pathAndQuery: String, body: some Sequence<UInt8>, now: Date = Date()) -> [(String, String)] {
-        let timestamp = Int(now.timeIntervalSince1970)
-        let mac = HMAC<SHA256>.authenticationCode(for: subject(method: method, pathAndQuery: pathAndQuery, timestamp: timestamp, body: body), using: key)
-        return [(Self.timestampHeader, String(timestamp)), (Self.signatureHeader, Hex.encode(mac))]
+        let signed = scheme.timestamped(now: now) { Self.covered(method: method, pathAndQuery: pathAndQuery, timestamp: $0, body: body) }
+        return [(Self.timestampHeader, signed.timestamp), (Self.signatureHeader, signed.signature)]
     }
 
-    /// Constant-time check of a received request.
     public func isValid(signature: String?, timestamp: String?, method: String, pathAndQuery: String, body: some Sequence<UInt8>, now: Date = Date()) -> Bool {
-        guard let signature, let timestamp, let seconds = Int(timestamp),
-              abs(now.timeIntervalSince1970 - TimeInterval(seconds)) <= tolerance,
-              signature.count == 64, let bytes = InternalRequestSigner.bytes(hex: signature) else { return false }
-        return HMAC<SHA256>.isValidAuthenticationCode(bytes, authenticating: subject(method: method, pathAndQuery: pathAndQuery, timestamp: seconds, body: body), using: key)
+        scheme.isValid(signature, timestamp: timestamp, tolerance: tolerance, now: now) {
+            Self.covered(method: method, pathAndQuery: pathAndQuery, timestamp: $0, body: body)
+        }
     }
 }
 

@@ -328,7 +328,7 @@ public struct StripeConnector: Connector, HTTPConnectorIntegration {
         let key = SymmetricKey(data: Data(secret.utf8))
         let signed = Data(timestamp.utf8) + Data(".".utf8) + Data(body)
         for signature in signatures {
-            if let bytes = InternalRequestSigner.bytes(hex: signature), bytes.count == 32,
+            if let bytes = Hex.decode(signature), bytes.count == 32,
                HMAC<SHA256>.isValidAuthenticationCode(bytes, authenticating: signed, using: key) {
                 return
             }

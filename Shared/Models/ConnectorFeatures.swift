@@ -13,6 +13,8 @@ public struct ConnectorFeatures: Sendable, Equatable {
     /// Payment methods (`card`) and their types (`credit`, `debit`).
     public var paymentMethods: [String: [String]]
     public var captureMethods: [String]
+    /// Whether a capture may take less than the authorized amount.
+    public var partialCapture = true
     /// authorize, capture, void, refund, sync, dispute_accept, dispute_defend.
     public var flows: [String]
     /// What its incoming webhooks report: payments, refunds, disputes.
@@ -55,6 +57,7 @@ public struct ConnectorFeatures: Sendable, Equatable {
                     "mandates": .string("not_supported"),
                     "refunds": .string(supports(flow: "refund") ? "supported" : "not_supported"),
                     "supported_capture_methods": .array(captureMethods.map(JSONValue.string)),
+                    "partial_capture": .string(partialCapture && captureMethods.contains("manual") ? "supported" : "not_supported"),
                 ])
             }
         }

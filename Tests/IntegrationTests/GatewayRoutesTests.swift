@@ -73,6 +73,8 @@ struct GatewayRoutesTests {
             // No status look-up at Adyen: its outcomes come by notification.
             guard case .array(let adyenFlows)? = adyen["supported_flows"] else { Issue.record("adyen has no flows"); return }
             #expect(adyenFlows.contains(.string("capture")) && !adyenFlows.contains(.string("sync")))
+            guard case .array(let adyenMethods)? = adyen["supported_payment_methods"] else { Issue.record("adyen has no methods"); return }
+            #expect(!adyenMethods.isEmpty && adyenMethods.allSatisfy { $0["partial_capture"]?.stringValue == "supported" })
             let stripe = try #require(connectors.first { $0["name"]?.stringValue == "stripe" })
             #expect(stripe["supported_webhook_flows"] == .array(["payments", "refunds", "disputes"].map(JSONValue.string)))
             #expect(stripe["auth_types"] == .array([.string("HeaderKey")]))

@@ -106,7 +106,7 @@ struct PaymentOperationsTests {
     struct LimitedSandbox: Connector {
         let base = SandboxConnector()
         var name: String { base.name }
-        let capabilities = ConnectorCapabilities(paymentMethods: ["bank_transfer"], manualCapture: false, refunds: false, incomingWebhooks: false)
+        var capabilities = ConnectorCapabilities(paymentMethods: ["bank_transfer"], manualCapture: false, refunds: false, incomingWebhooks: false)
         func authorize(_ request: AuthorizeRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult { try await base.authorize(request, credentials: credentials) }
         func capture(_ request: CaptureRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult { try await base.capture(request, credentials: credentials) }
         func void(_ request: VoidRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult { try await base.void(request, credentials: credentials) }
@@ -150,6 +150,35 @@ struct PaymentOperationsTests {
             var refunds = 0
             for try await count in try await postgres.query("SELECT count(*)::int FROM payments.refunds").decode(Int.self) { refunds = count }
             #expect(refunds == 0)
+        }
+        // A partial capture on a connector that captures only the whole amount, at confirm and at capture.
+        try await withOperations { operations, postgres in
+            var wholeOnly = LimitedSandbox()
+            wholeOnly.capabilities = ConnectorCapabilities(paymentMethods: ["card"], manualCapture: true, partialCapture: false, refunds: true, incomingWebhooks: false)
+            let limited = PaymentOperations(
+                postgres: operations.postgres, connectors: ConnectorRegistry([wholeOnly]), accounts: operations.accounts, vault: operations.vault,
+                secrets: operations.secrets, topics: operations.topics, settings: operations.settings, logger: operations.logger
+            )
+            var partial = command("pay_ops_partial_confirm", token: "tok_sandbox_4242")
+            partial.captureMethod = "manual"
+            partial.amountToCapture = 500
+            await #expect { try await limited.create(partial) } throws: { error in
+                let failure = error as? PaymentFailure ?? (error as? PostgresTransactionError).flatMap(PaymentFailure.unwrap)
+                return failure?.status == 400 && failure?.field == "amount_to_capture"
+            }
+            var manual = command("pay_ops_partial", token: "tok_sandbox_4242")
+            manual.captureMethod = "manual"
+            let authorized = try await limited.create(manual)
+            #expect(authorized["status"]?.stringValue == "requires_capture")
+            var capture = PaymentCommand(operation: .capture, paymentId: "pay_ops_partial", merchantId: "ops_m")
+            capture.amountToCapture = 500
+            await #expect { try await limited.capture(capture) } throws: { error in
+                let failure = error as? PaymentFailure ?? (error as? PostgresTransactionError).flatMap(PaymentFailure.unwrap)
+                return failure?.status == 400 && failure?.field == "amount_to_capture"
+            }
+            capture.amountToCapture = nil
+            let captured = try await limited.capture(capture)
+            #expect(captured["status"]?.stringValue == "succeeded", "the whole amount is captured")
         }
     }
 }

@@ -18,6 +18,7 @@ import Testing
             #expect(features.supports(flow: "refund") == capabilities.refunds, "\(connector.name)")
             #expect(!features.webhookFlows.isEmpty == capabilities.incomingWebhooks, "\(connector.name)")
             #expect(features.supports(flow: "sync") == capabilities.statusLookup, "\(connector.name)")
+            #expect(features.partialCapture == capabilities.partialCapture, "\(connector.name)")
         }
     }
 }

@@ -144,7 +144,7 @@ enum GatewayOpenAPI {
         .init(method: "get", path: "/events/{merchant_id}/{event_id}/attempts", summary: "Every attempt of a delivery, newest first: request and response (status, headers, body up to 4 KiB, latency)", tag: "Events", auth: .merchant, response: "EventAttemptList"),
         .init(method: "post", path: "/events/{merchant_id}/{event_id}/retry", summary: "Send a delivery again now, whatever its state, and answer with the new attempt (409 while another attempt of it is in flight, or when its endpoint takes no deliveries). An endpoint that has not answered within PAYWIRE_WEBHOOK_RETRY_ANSWER_MS (default 5 s): 202, the attempt goes on and appears in GET …/attempts", tag: "Events", auth: .merchant, response: "EventAttempt", also: ["202": "EventRetryAccepted"]),
         .init(method: "post", path: "/events/{merchant_id}/recover", summary: "Schedule one more attempt for every failed delivery of an endpoint or a profile created since a time at most 14 days ago", tag: "Events", auth: .merchant, request: "EventRecover", response: "EventRecovered"),
-        .init(method: "post", path: "/webhooks/{merchant_id}/{connector}", summary: "Incoming connector webhook (e.g. Stripe-Signature), passed unchanged to payment-core, which verifies and applies it; 401 alike for a bad signature, an unknown merchant or account, and a connector that sends no webhooks", tag: "Incoming webhooks", auth: .none, request: "Document", response: "IncomingWebhookResult", headers: [stripeSignature]),
+        .init(method: "post", path: "/webhooks/{merchant_id}/{connector}", summary: "Incoming connector webhook, passed unchanged to payment-core, which verifies and applies it: Stripe's (Stripe-Signature header; answered with JSON) and Adyen's (every notificationItems entry's additionalData.hmacSignature; answered [accepted] as text/plain). 401 alike for a bad signature, an unknown merchant or account, and a connector that sends no webhooks", tag: "Incoming webhooks", auth: .none, request: "Document", response: "IncomingWebhookResult", headers: [stripeSignature]),
     ]
 
     // MARK: Links
@@ -252,6 +252,15 @@ enum GatewayOpenAPI {
             "post /v2/payments/recovery": [
                 Link(name: "RetrieveRecoveryJob", method: "get", path: "/v2/payments/{payment_id}/recovery", parameters: job),
                 Link(name: "CancelRecoveryJob", method: "post", path: "/v2/payments/{payment_id}/recovery/cancel", parameters: job),
+            ],
+            "get /disputes/list": [
+                Link(name: "RetrieveDispute", method: "get", path: "/disputes/{dispute_id}", parameters: ["dispute_id": created + "0/dispute_id"]),
+                Link(name: "AcceptDispute", method: "post", path: "/disputes/accept/{dispute_id}", parameters: ["dispute_id": created + "0/dispute_id"]),
+            ],
+            "get /disputes/{dispute_id}": [
+                Link(name: "AcceptDispute", method: "post", path: "/disputes/accept/{dispute_id}", parameters: ["dispute_id": created + "dispute_id"]),
+                Link(name: "SubmitDisputeEvidence", method: "post", path: "/disputes/evidence", parameters: [:],
+                     requestBody: .object(["dispute_id": .string(created + "dispute_id")])),
             ],
             "get /events/{merchant_id}": [
                 Link(name: "RetrieveEvent", method: "get", path: "/events/{merchant_id}/{event_id}", parameters: firstEvent),
@@ -728,7 +737,7 @@ enum GatewayOpenAPI {
                 "name": string(), "display_name": string(), "description": string(), "category": string(enum: ["payment_processor", "billing_processor"]),
                 "auth_types": array(string()), "supported_flows": array(string()), "supported_webhook_flows": array(string()),
                 "supported_payment_methods": array(response([
-                    "payment_method": string(), "payment_method_type": string(), "mandates": string(), "refunds": string(), "supported_capture_methods": array(string()),
+                    "payment_method": string(), "payment_method_type": string(), "mandates": string(), "refunds": string(), "supported_capture_methods": array(string()), "partial_capture": string(enum: ["supported", "not_supported"]),
                 ])),
             ]))]),
             "DisputeEvidence": request(
@@ -773,6 +782,10 @@ enum GatewayOpenAPI {
                 parameters.append(.object(["name": .string(item.name), "in": .string("query"), "required": .bool(item.required), "schema": item.schema, "style": .string("form"), "explode": .bool(true)]))
             }
             func content(_ schema: String) -> JSONValue {
+                if schema == "IncomingWebhookResult" {
+                    // Each processor is answered as it expects: Adyen wants the text [accepted].
+                    return .object(["application/json": .object(["schema": ref(schema)]), "text/plain": .object(["schema": ref("Text"), "example": .string("[accepted]")])])
+                }
                 let type = schema == "Text" ? "text/plain" : "application/json"
                 return .object([type: .object(["schema": ref(schema)])])
             }

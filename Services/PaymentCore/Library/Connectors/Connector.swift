@@ -155,6 +155,8 @@ public struct IncomingWebhookEvent: Sendable, Equatable {
 public struct ConnectorCapabilities: Sendable, Equatable {
     public var paymentMethods: Set<String>
     public var manualCapture: Bool
+    /// Whether a capture may take less than the authorized amount.
+    public var partialCapture: Bool
     public var refunds: Bool
     public var incomingWebhooks: Bool
     /// Whether the processor can be asked what became of a payment or refund. Without it (Adyen)
@@ -162,9 +164,10 @@ public struct ConnectorCapabilities: Sendable, Equatable {
     /// arrived after `PAYWIRE_NOTIFICATION_OVERDUE_SECONDS` is reported instead of asked about.
     public var statusLookup: Bool
 
-    public init(paymentMethods: Set<String>, manualCapture: Bool, refunds: Bool, incomingWebhooks: Bool, statusLookup: Bool = true) {
+    public init(paymentMethods: Set<String>, manualCapture: Bool, partialCapture: Bool = true, refunds: Bool, incomingWebhooks: Bool, statusLookup: Bool = true) {
         self.paymentMethods = paymentMethods
         self.manualCapture = manualCapture
+        self.partialCapture = partialCapture
         self.refunds = refunds
         self.incomingWebhooks = incomingWebhooks
         self.statusLookup = statusLookup

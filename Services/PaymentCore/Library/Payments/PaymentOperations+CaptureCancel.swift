@@ -18,6 +18,9 @@ extension PaymentOperations {
             throw PaymentFailure.invalid("amount_to_capture", "must be between 1 and the capturable amount (\(record.amountCapturable))")
         }
         let (account, connector) = try await connectorFor(merchantId: record.merchantId, merchantConnectorId: attempt.merchantConnectorId)
+        if amount < record.amountCapturable && !connector.capabilities.partialCapture {
+            throw PaymentFailure.invalid("amount_to_capture", "\(connector.name) captures only the whole capturable amount (\(record.amountCapturable))")
+        }
         let request = CaptureRequest(paymentId: record.paymentId, connectorTransactionId: transactionId, amount: amount, currency: record.currency)
         var result = await call(connector, "capture", attemptId: attempt.attemptId) { try await connector.capture(request, credentials: ConnectorCredentials(account)) }
         switch result.status {

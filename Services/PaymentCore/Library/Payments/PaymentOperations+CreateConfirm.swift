@@ -67,6 +67,9 @@ extension PaymentOperations {
         if captureMethod == "manual" && !connector.capabilities.manualCapture {
             throw PaymentFailure.invalid("capture_method", "\(connector.name) does not support manual capture")
         }
+        if let toCapture = command.amountToCapture, toCapture < record.amount, !connector.capabilities.partialCapture {
+            throw PaymentFailure.invalid("amount_to_capture", "\(connector.name) captures only the whole amount")
+        }
         // Cards and saved cards (processor tokens) are the card method.
         if !connector.capabilities.paymentMethods.contains("card") {
             throw PaymentFailure.invalid("payment_method_data", "\(connector.name) does not take cards")

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Paywire's fault drill: sustained traffic through the balancer of a stack started by
 ./scripts/chaos (replicas of every service), while replicas are killed -9 and started again,
-brokers of the dev cluster go down and up, the fake Stripe turns slow, and PostgreSQL restarts
+brokers of the dev cluster go down and up, the fake processors turn slow (the fake Adyen also sends
+every notification twice), and PostgreSQL restarts
 once with `pg_ctl restart -m immediate`. Afterwards it waits for the stack to settle and checks
 that nothing was lost or done twice. Prints one table (and --json), exits 1 when an invariant
 broke.
@@ -163,11 +164,15 @@ class Drill:
             profile = account["default_profile"]
             key = self.admin("POST", f"/api_keys/{merchant_id}", {"name": "drill"})["api_key"]
             headers = {"api-key": key}
-            connector = "stripe" if index % 2 else "sandbox"
-            details = {"auth_type": "HeaderKey", "api_key": "sk_test_paywire_chaos_0000000001"} if connector == "stripe" else {"auth_type": "NoKey"}
-            status, answer, _ = http("POST", f"{self.base}/account/{merchant_id}/connectors", {
-                "connector_type": "payment_processor", "connector_name": connector, "connector_account_details": details,
-            }, headers)
+            kinds = ["sandbox", "stripe", "adyen"] if self.args.fake_adyen else ["sandbox", "stripe"]
+            connector = kinds[index % len(kinds)]
+            account_body = {"connector_type": "payment_processor", "connector_name": connector, "connector_account_details": {"auth_type": "NoKey"}}
+            if connector == "stripe":
+                account_body["connector_account_details"] = {"auth_type": "HeaderKey", "api_key": "sk_test_paywire_chaos_0000000001"}
+            elif connector == "adyen":
+                account_body["connector_account_details"] = {"auth_type": "BodyKey", "api_key": "AQE_chaos", "key1": f"Chaos{index}ECOM"}
+                account_body["connector_webhook_details"] = {"merchant_secret": self.adyen_webhook(f"Chaos{index}ECOM", f"{self.base}/webhooks/{merchant_id}/adyen")}
+            status, answer, _ = http("POST", f"{self.base}/account/{merchant_id}/connectors", account_body, headers)
             if status != 200:
                 raise SystemExit(f"set-up failed: connector {answer}")
             payment_account = answer["merchant_connector_id"]
@@ -191,7 +196,20 @@ class Drill:
                 merchant["billing"] = answer["merchant_connector_id"]
                 merchant["v2"] = v2
             self.merchants.append(merchant)
-        log(f"{len(self.merchants)} merchants, 3 endpoints each (ok, flaky, slow)")
+        if self.args.fake_adyen:
+            self.adyen_behaviour(0)
+        log(f"{len(self.merchants)} merchants ({', '.join(m['connector'] for m in self.merchants)}), 3 endpoints each (ok, flaky, slow)")
+
+    def adyen_webhook(self, merchant_account, url):
+        """The fake Adyen's Management API: a webhook to Paywire and its HMAC key (hex)."""
+        management = f"http://127.0.0.1:{self.args.fake_adyen}/management/v3/merchants/{merchant_account}/webhooks"
+        status, hook, _ = http("POST", management, {"url": url, "type": "standard"}, {"X-API-Key": "AQE_chaos"})
+        if status != 200:
+            raise SystemExit(f"set-up failed: fake Adyen webhook {status} {hook}")
+        status, generated, _ = http("POST", f"{management}/{hook['id']}/generateHmac", {}, {"X-API-Key": "AQE_chaos"})
+        if status != 200:
+            raise SystemExit(f"set-up failed: fake Adyen HMAC key {status} {generated}")
+        return generated["hmacKey"]
 
     # --- traffic ------------------------------------------------------------------------
 
@@ -224,8 +242,11 @@ class Drill:
 
     def pay(self, merchant):
         card = random.choice(["4242424242424242"] * 4 + ["4000000000000002"])
+        details = {"card_number": card, "card_exp_month": "03", "card_exp_year": "2030", "card_cvc": "737"}
+        if merchant["connector"] == "adyen" and card == "4000000000000002":
+            details["card_holder_name"] = "DECLINED"  # Adyen's test decline
         body = {"amount": random.randint(100, 9000), "currency": "USD", "confirm": True, "capture_method": "automatic",
-                "payment_method": "card", "payment_method_data": {"card": {"card_number": card, "card_exp_month": "03", "card_exp_year": "2030", "card_cvc": "737"}}}
+                "payment_method": "card", "payment_method_data": {"card": details}}
         headers = {"api-key": merchant["key"], "Idempotency-Key": uuid.uuid4().hex}
         status, answer = self.until_final("POST", "/payments", body, headers, "payment")
         payment_id = (answer or {}).get("payment_id")
@@ -308,6 +329,15 @@ class Drill:
             self.stats.problem(f"the fake Stripe refused its behaviour: {status}")
         self.faults.append(f"{time.strftime('%H:%M:%S')} fake Stripe confirms take {delay_ms} ms")
 
+    def adyen_behaviour(self, latency_ms):
+        """Adyen delivers notifications at least once: the drill's fake sends each twice, always."""
+        behaviour = {"latency_ms": latency_ms, "notification_delay_ms": 300, "duplicate_notifications": True}
+        status, _, _ = http("POST", f"http://127.0.0.1:{self.args.fake_adyen}/_fake/behaviour", behaviour, timeout=5)
+        if status != 200:
+            self.stats.problem(f"the fake Adyen refused its behaviour: {status}")
+        if latency_ms:
+            self.faults.append(f"{time.strftime('%H:%M:%S')} fake Adyen answers take {latency_ms} ms")
+
     def chaos(self):
         start = time.time()
         pg_at = start + self.args.duration * self.args.pg_restart_at
@@ -334,6 +364,10 @@ class Drill:
                 next_stripe = now + self.args.broker_every
                 self.slow_stripe(4000)
                 threading.Timer(5, self.slow_stripe, args=(0,)).start()
+                if self.args.fake_adyen:
+                    # Beyond the connector timeout: the outcome comes only by notification.
+                    self.adyen_behaviour(4000)
+                    threading.Timer(5, self.adyen_behaviour, args=(0,)).start()
             time.sleep(0.2)
 
     # --- afterwards ---------------------------------------------------------------------
@@ -430,9 +464,11 @@ class Drill:
         unknown = [p for p in self.payments if final.get(p) not in FINAL_PAYMENT | UNCONFIRMED]
         unconfirmed = [p for p, info in self.payments.items() if info["confirm"] and final.get(p) in UNCONFIRMED]
         refunds_open = [r for r in self.refunds if refunds.get(r) not in FINAL_REFUND]
-        charges = (parse(urllib.request.urlopen(f"http://127.0.0.1:{self.args.fake_stripe}/_fake/charges", timeout=5).read()) or {}).get("charges_by_payment", {}) \
-            if self.args.fake_stripe else {}
-        double_charged = [p for p, n in charges.items() if n > 1]
+        double_charged = []
+        for port in (self.args.fake_stripe, self.args.fake_adyen):
+            if port:
+                charges = (parse(urllib.request.urlopen(f"http://127.0.0.1:{port}/_fake/charges", timeout=5).read()) or {}).get("charges_by_payment", {})
+                double_charged += [p for p, n in charges.items() if n > 1]
         sandbox_double = self.psql(self.args.payments_db, "SELECT payment_id FROM payments.payment_attempts WHERE status IN ('charged', 'authorized', 'succeeded') GROUP BY payment_id HAVING count(*) > 1")
         duplicate_rows = self.psql(self.args.webhooks_db, "SELECT object_id, event_type, webhook_endpoint_id FROM webhooks.events GROUP BY 1, 2, 3 HAVING count(*) > 1")
         expected = self.expected_webhooks(final, refunds)
@@ -452,12 +488,13 @@ class Drill:
             ("  replays after a fault of ours", sum(v for k, v in counts.items() if ".replay." in k), None),
             ("payments", len(self.payments), None),
             ("  succeeded / failed", f"{sum(1 for s in final.values() if s == 'succeeded')} / {sum(1 for s in final.values() if s == 'failed')}", None),
+            ("  of which on Adyen (succeeded / failed)", f"{sum(1 for p, s in final.items() if s == 'succeeded' and self.payments[p]['merchant']['connector'] == 'adyen')} / {sum(1 for p, s in final.items() if s == 'failed' and self.payments[p]['merchant']['connector'] == 'adyen')}", None),
             ("  final state unknown", len(unknown), 0),
             ("  asked to confirm, ended unconfirmed", len(unconfirmed), 0),
             ("  requests never answered with a payment id", counts.get("payments_without_an_id", 0), 0),
             ("valid requests answered 4xx", counts.get("valid_requests_answered_4xx", 0), 0),
             ("requests answered 500", counts.get("answered_500", 0), 0),
-            ("charges per payment > 1 (fake Stripe, sandbox)", len(double_charged) + len(sandbox_double), 0),
+            ("charges per payment > 1 (fake Stripe, fake Adyen, sandbox)", len(double_charged) + len(sandbox_double), 0),
             ("refunds / not final", f"{len(self.refunds)} / {len(refunds_open)}", None),
             ("  refunds not final", len(refunds_open), 0),
             ("(event, endpoint) delivered / expected", f"{len(expected & seen)} / {len(expected)}", None),
@@ -504,6 +541,7 @@ def main():
     parser.add_argument("--broker-control", type=int, default=0)
     parser.add_argument("--brokers", default="")
     parser.add_argument("--fake-stripe", type=int, default=0)
+    parser.add_argument("--fake-adyen", type=int, default=0)
     parser.add_argument("--pg-port", type=int, required=True)
     parser.add_argument("--pg-restart", default="", help="shell command restarting PostgreSQL")
     parser.add_argument("--pg-restart-at", type=float, default=0.4, help="when, as a fraction of the duration")

@@ -179,24 +179,19 @@ public struct PaymentStatusSync: Service {
     func awaitReport(table: String, key: String, id: String, since: Date, connector: String, flow: String) async throws {
         let overdueAt = since.addingTimeInterval(PaymentSettings.seconds(operations.settings.notificationOverdueAfter))
         if overdueAt > Date() {
-            try await operations.postgres.query(PostgresQuery(unsafeSQL: """
-                UPDATE payments.\(table) SET next_sync_at = $1, sync_count = 0 WHERE \(key) = $2 AND status = 'pending'
-                """, binds: try Self.binds(overdueAt, id)), logger: logger)
+            var sleep = PostgresQuery(unsafeSQL: "UPDATE payments.\(table) SET next_sync_at = $1, sync_count = 0 WHERE \(key) = $2 AND status = 'pending'")
+            sleep.binds.append(overdueAt)
+            sleep.binds.append(id)
+            try await operations.postgres.query(sleep, logger: logger)
             return
         }
         logger.error("no notification from the processor within the overdue time; the outcome is unknown (handed to an operator)", metadata: [
             key: .string(id), "connector": .string(connector), "flow": .string(flow), "waiting_since": .string(PaywireJSON.format(since)),
         ])
         Counter(label: "paywire_notifications_overdue_total", dimensions: [("connector", connector), ("flow", flow)]).increment()
-        try await operations.postgres.query(PostgresQuery(unsafeSQL: """
-            UPDATE payments.\(table) SET next_sync_at = NULL WHERE \(key) = $1 AND status = 'pending'
-            """, binds: try Self.binds(id)), logger: logger)
-    }
-
-    static func binds(_ values: any PostgresEncodable & Sendable...) throws -> PostgresBindings {
-        var bindings = PostgresBindings()
-        for value in values { try bindings.append(value) }
-        return bindings
+        var handOver = PostgresQuery(unsafeSQL: "UPDATE payments.\(table) SET next_sync_at = NULL WHERE \(key) = $1 AND status = 'pending'")
+        handOver.binds.append(id)
+        try await operations.postgres.query(handOver, logger: logger)
     }
 
     func withTimeoutOrNil<T: Sendable>(_ duration: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {

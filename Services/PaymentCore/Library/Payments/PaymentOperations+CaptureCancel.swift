@@ -27,10 +27,9 @@ extension PaymentOperations {
         case .charged:
             result.amountReceived = result.amountReceived ?? amount
             return try await applyAttemptOutcome(attemptId: attempt.attemptId, result: result, source: "capture") ?? .null
-        case .received:
-            return try await beginModification(.capture, attemptId: attempt.attemptId, amount: amount, source: "capture")
-        case .pending where !connector.capabilities.statusLookup:
-            // Nothing to ask later: the processor's report, or the overdue report, settles it.
+        case .received, .pending where !connector.capabilities.statusLookup:
+            // Taken, or unknown at a processor with nothing to ask later: its report, or the
+            // overdue report, settles it.
             return try await beginModification(.capture, attemptId: attempt.attemptId, amount: amount, source: "capture")
         case .pending:
             try await markUnknown(attemptId: attempt.attemptId, transactionId: transactionId)
@@ -66,9 +65,7 @@ extension PaymentOperations {
             switch result.status {
             case .voided:
                 return try await applyAttemptOutcome(attemptId: attempt.attemptId, result: result, source: "void") ?? .null
-            case .received:
-                return try await beginModification(.cancel, attemptId: attempt.attemptId, amount: nil, source: "void")
-            case .pending where !connector.capabilities.statusLookup:
+            case .received, .pending where !connector.capabilities.statusLookup:
                 return try await beginModification(.cancel, attemptId: attempt.attemptId, amount: nil, source: "void")
             case .pending:
                 try await markUnknown(attemptId: attempt.attemptId, transactionId: transactionId)

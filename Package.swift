@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "payments-throughput", targets: ["PaymentsThroughput"]),
         .executable(name: "webhook-throughput", targets: ["WebhookThroughput"]),
         .executable(name: "recovery-throughput", targets: ["RecoveryThroughput"]),
+        .executable(name: "stack-cost", targets: ["StackCost"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -271,6 +272,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/WebhookThroughput",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "StackCost",
+            dependencies: [
+                "BenchmarkSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/StackCost",
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -243,7 +243,7 @@ struct WebhookThroughput: AsyncParsableCommand {
         try await Bench.waitUntil(timeout: .seconds(600)) { receivers.map { $0.distinct(prefix: "pay_k_") }.reduce(0, +) >= total }
         // Wait for the last outcomes to be recorded before comparing requests with attempts.
         try await Bench.waitUntil(timeout: .seconds(120)) {
-            let rows = try await postgres.query("SELECT count(*)::int FROM webhooks.events WHERE object_id LIKE 'pay_k_%' AND delivery_status <> 'delivered'", logger: Logger(label: "bench"))
+            let rows = try await postgres.query("SELECT count(*)::int FROM webhooks.events WHERE object_id LIKE 'pay_k_%' AND webhooks.delivery_state(delivery_status, event_id) <> 'delivered'", logger: Logger(label: "bench"))
             for try await pending in rows.decode(Int.self) { return pending == 0 }
             return false
         }
@@ -285,7 +285,7 @@ struct WebhookThroughput: AsyncParsableCommand {
             due = [:]
             let rows = try await postgres.query("""
                 SELECT event_id, EXTRACT(EPOCH FROM next_attempt_at)::float8 FROM webhooks.events
-                WHERE object_id LIKE \(pattern) AND delivery_status = 'delivered'
+                WHERE object_id LIKE \(pattern) AND webhooks.delivery_state(delivery_status, event_id) = 'delivered'
                 """, logger: Logger(label: "bench"))
             for try await (id, at) in rows.decode((String, Double).self) { due[id] = at }
             return due.count >= count

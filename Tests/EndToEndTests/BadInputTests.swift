@@ -123,7 +123,7 @@ struct BadInputTests {
             let recorded = try await withStackDatabase(stack.databaseURL(owning: "webhooks")) { client -> [(String, String?, Int)] in
                 var rows: [(String, String?, Int)] = []
                 for try await row in try await client.query("""
-                    SELECT e.delivery_status, a.response_body, (SELECT count(*) FROM webhooks.delivery_attempts b WHERE b.event_id = e.event_id)::int
+                    SELECT webhooks.delivery_state(e.delivery_status, e.event_id), a.response_body, (SELECT count(*) FROM webhooks.delivery_attempts b WHERE b.event_id = e.event_id)::int
                     FROM webhooks.events e JOIN webhooks.delivery_attempts a ON a.event_id = e.event_id WHERE e.object_id = \(oddPayment)
                     """).decode((String, String?, Int).self) { rows.append(row) }
                 return rows

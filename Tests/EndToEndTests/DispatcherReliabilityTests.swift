@@ -55,7 +55,7 @@ struct DispatcherReliabilityTests {
             func delivered(_ prefix: String) async throws -> (rows: Int, delivered: Int) {
                 try await withStackDatabase(stack.databaseURL(owning: "webhooks")) { client in
                     for try await counts in try await client.query("""
-                        SELECT count(*)::int, (count(*) FILTER (WHERE delivery_status = 'delivered'))::int FROM webhooks.events WHERE object_id LIKE \("pay_" + prefix + "_%")
+                        SELECT count(*)::int, (count(*) FILTER (WHERE webhooks.delivery_state(delivery_status, event_id) = 'delivered'))::int FROM webhooks.events WHERE object_id LIKE \("pay_" + prefix + "_%")
                         """).decode((Int, Int).self) { return (counts.0, counts.1) }
                     return (0, 0)
                 }
@@ -65,7 +65,7 @@ struct DispatcherReliabilityTests {
                 try await withStackDatabase(stack.databaseURL(owning: "webhooks")) { client in
                     var counts: [String: Int] = [:]
                     for try await (id, count) in try await client.query("""
-                        SELECT event_id, attempt_count FROM webhooks.events WHERE object_id LIKE \("pay_" + prefix + "_%")
+                        SELECT event_id, webhooks.delivery_attempt_count(delivery_status, attempt_count, event_id) FROM webhooks.events WHERE object_id LIKE \("pay_" + prefix + "_%")
                         """).decode((String, Int).self) { counts[id] = count }
                     return counts
                 }

@@ -32,7 +32,8 @@ struct WebhookDeliveryTests {
         try await withStackDatabase(stack.databaseURL(owning: "webhooks")) { client in
             var rows: [(String?, String, String?, Int)] = []
             for try await row in try await client.query("""
-                SELECT webhook_endpoint_id, delivery_status, status_reason, attempt_count FROM webhooks.events WHERE object_id = \(objectId) ORDER BY webhook_endpoint_id
+                SELECT webhook_endpoint_id, webhooks.delivery_state(delivery_status, event_id), status_reason,
+                       webhooks.delivery_attempt_count(delivery_status, attempt_count, event_id) FROM webhooks.events WHERE object_id = \(objectId) ORDER BY webhook_endpoint_id
                 """).decode((String?, String, String?, Int).self) { rows.append(row) }
             return rows
         }

@@ -63,7 +63,7 @@ extension PaywireStack {
             if unpublished > 0 { return "\(unpublished) unpublished outbox rows in \(schema)" }
         }
         if processes["webhook-dispatcher"]?.isRunning == true {
-            let busy = try await count("webhooks", "SELECT count(*)::int FROM webhooks.events WHERE delivery_status = 'pending' AND (next_attempt_at <= now() OR lease_until > now())")
+            let busy = try await count("webhooks", "SELECT count(*)::int FROM webhooks.events WHERE (delivery_status = 'pending' AND (next_attempt_at <= now() OR lease_until > now())) OR (delivery_status = 'sending' AND lease_until > now() AND NOT EXISTS (SELECT 1 FROM webhooks.delivery_attempts a WHERE a.attempt_id = event_id))")
             if busy > 0 { return "\(busy) webhook deliveries due or in flight" }
         }
         for looker in lookers {

@@ -20,6 +20,7 @@ public final class WebhookReceiver: Sendable {
     private let script = NIOLockedValueBox<[HTTPResponse.Status]>([])
     private let answerHeaders = NIOLockedValueBox<[String: String]>([:])
     private let delay = NIOLockedValueBox<Duration>(.zero)
+    private let holding = NIOLockedValueBox(false)
     private let failing = NIOLockedValueBox<(needle: String, remaining: Int)?>(nil)
     private let concurrency = NIOLockedValueBox<(now: Int, most: Int)>((0, 0))
     private let pathDelays = NIOLockedValueBox<[String: Duration]>([:])
@@ -50,12 +51,17 @@ public final class WebhookReceiver: Sendable {
     /// Every answer waits this long first (a slow merchant).
     public func respond(after wait: Duration) { delay.withLockedValue { $0 = wait } }
 
+    /// Every request, once recorded, waits unanswered until `release()` (however long a test
+    /// takes to look at what the sender did meanwhile).
+    public func hold() { holding.withLockedValue { $0 = true } }
+    public func release() { holding.withLockedValue { $0 = false } }
+
     /// Header names are lowercased.
     /// Starts listening on an ephemeral loopback port and returns the base URL. `host` is
     /// 127.0.0.1 or ::1 (an IPv6 receiver).
     public func start(host: String = "127.0.0.1") async throws -> String {
         let router = Router()
-        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { [received, status, answer, script, answerHeaders, delay, concurrency, failing, pathDelays, pathConcurrency] request, _ in
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { [received, status, answer, script, answerHeaders, delay, holding, concurrency, failing, pathDelays, pathConcurrency] request, _ in
             let path = request.uri.path
             concurrency.withLockedValue { $0.now += 1; $0.most = max($0.most, $0.now) }
             pathConcurrency.withLockedValue { all in
@@ -74,6 +80,7 @@ public final class WebhookReceiver: Sendable {
             received.withLockedValue { $0.append(Received(path: request.uri.path, headers: headers, body: String(buffer: body))) }
             let wait = pathDelays.withLockedValue { $0[path] } ?? delay.withLockedValue { $0 }
             if wait > .zero { try await Task.sleep(for: wait) }
+            while holding.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
             let bytes = answer.withLockedValue { $0 }
             let text = String(buffer: body)
             let failed = failing.withLockedValue { rule -> Bool in

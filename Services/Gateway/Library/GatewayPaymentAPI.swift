@@ -42,22 +42,21 @@ struct GatewayPaymentAPI: Sendable {
             let body = try await RequestObject.read(from: request, context: context)
             let merchantId = try await merchant(caller, body: body)
             var parsed = try PaymentRequest.create(body, merchantId: merchantId)
-            let profileId = try await resolveProfile(merchantId: merchantId, requested: parsed.command.profileId)
-            parsed.command.profileId = profileId
+            let setting = try await paymentSetting(merchantId: merchantId, requestedProfile: parsed.command.profileId)
+            parsed.command.profileId = setting.profileId
             // How long the client secret works: the request's, else the profile's, else 900 s.
             if case .object(var details)? = parsed.command.details {
-                var expiry = try body.integer("session_expiry", range: PaymentRequest.sessionExpiryRange)
-                if expiry == nil { expiry = try await profileSessionExpiry(profileId) }
+                let expiry = try body.integer("session_expiry", range: PaymentRequest.sessionExpiryRange) ?? setting.sessionExpiry
                 details[PaymentCommand.sessionExpiryDetail] = .number(Double(expiry ?? ClientSecretAccess.defaultSessionExpiry))
                 parsed.command.details = .object(details)
             }
-            let account = try await resolveConnectorAccount(merchantId: merchantId, profileId: profileId, routing: parsed.routing)
+            let account = try Self.chooseAccount(setting.accounts, routing: parsed.routing)
             parsed.command.merchantConnectorId = account.id
             parsed.command.connectorName = account.name
             let answer = try await idempotent(request, merchantId: merchantId, body: body, proposedId: Identifier.make("pay"), resource: Resource.payment) { paymentId in
                 var command = parsed.command
                 command.paymentId = paymentId
-                return try await execute(command, card: parsed.card, fallback: .payment(paymentId))
+                return try await execute(command, card: parsed.card, fallback: .payment(paymentId), configurationVersion: setting.version)
             }
             return respond(answer)
         }
@@ -195,7 +194,9 @@ struct GatewayPaymentAPI: Sendable {
 
     /// Sends the command and waits for its reply. The card goes to the vault just before the
     /// send and is dropped if the send fails.
-    func execute(_ command: PaymentCommand, card: CardDetails?, fallback: Resource) async throws -> Answer {
+    /// `configurationVersion`: the merchant's configuration version when the request was read,
+    /// if the caller has it (nil: read now).
+    func execute(_ command: PaymentCommand, card: CardDetails?, fallback: Resource, configurationVersion: Int64? = nil) async throws -> Answer {
         var command = command
         command.replyTo = replies.instanceId
         command.replyPartition = replies.replyPartition
@@ -203,7 +204,8 @@ struct GatewayPaymentAPI: Sendable {
         if let card { command.cardVault = vault.put(card) }
         // The merchant's configuration version now: payment-core acts only once its copy has it,
         // so an account or endpoint changed before this call applies to it.
-        let version = try await ConfigurationPublisher.currentVersion(command.merchantId, postgres: postgres, logger: logger)
+        let version: Int64
+        if let configurationVersion { version = configurationVersion } else { version = try await ConfigurationPublisher.currentVersion(command.merchantId, postgres: postgres, logger: logger) }
         let envelope = EventEnvelope(
             type: MessageType.paymentCommand, merchantId: command.merchantId, profileId: command.profileId, configurationVersion: version,
             payload: try JSONValue(encoding: command)
@@ -373,11 +375,49 @@ struct GatewayPaymentAPI: Sendable {
         return owner
     }
 
-    func profileSessionExpiry(_ profileId: String) async throws -> Int? {
-        let rows = try await postgres.query("SELECT (document->>'session_expiry')::int FROM gateway.business_profiles WHERE profile_id = \(profileId)", logger: logger)
-        for try await value in rows.decode(Int?.self) { return value.flatMap { $0 > 0 ? $0 : nil } }
-        return nil
+    /// What a new payment takes from the merchant's configuration, read in one query: its
+    /// profile (the requested one, which must be the merchant's, else the default), the
+    /// profile's session expiry, its active payment processors and the configuration's version
+    /// (payment-core acts only once its copy has it, so anything changed before this request
+    /// applies to the payment).
+    struct PaymentSetting {
+        var profileId: String
+        var sessionExpiry: Int?
+        var accounts: [(id: String, name: String)]
+        var version: Int64
     }
+
+    func paymentSetting(merchantId: String, requestedProfile: String?) async throws -> PaymentSetting {
+        let rows = try await postgres.query("""
+            WITH chosen AS (
+                SELECT CASE WHEN \(requestedProfile)::text IS NULL THEN m.default_profile_id
+                            ELSE (SELECT p.profile_id FROM gateway.business_profiles p WHERE p.profile_id = \(requestedProfile) AND p.merchant_id = m.merchant_id)
+                       END AS profile_id, m.merchant_id
+                FROM gateway.merchant_accounts m WHERE m.merchant_id = \(merchantId)
+            )
+            SELECT c.profile_id,
+                   (SELECT (p.document->>'session_expiry')::int FROM gateway.business_profiles p WHERE p.profile_id = c.profile_id),
+                   COALESCE((SELECT v.version FROM gateway.config_versions v WHERE v.merchant_id = \(merchantId)), 0)::int8,
+                   ARRAY(SELECT a.merchant_connector_id FROM gateway.connector_accounts a \(unescaped: Self.activeProcessors) ORDER BY a.created_at, a.merchant_connector_id),
+                   ARRAY(SELECT a.connector_name FROM gateway.connector_accounts a \(unescaped: Self.activeProcessors) ORDER BY a.created_at, a.merchant_connector_id)
+            FROM chosen c
+            """, logger: logger)
+        for try await (profileId, expiry, version, ids, names) in rows.decode((String?, Int?, Int64, [String], [String]).self) {
+            guard let profileId else {
+                if requestedProfile != nil { throw APIError(status: .notFound, type: "invalid_request", code: "HE_02", message: "Business profile does not exist", field: "profile_id") }
+                throw APIError.invalid("profile_id", "is required: the merchant has no default profile", code: "IR_05")
+            }
+            return PaymentSetting(profileId: profileId, sessionExpiry: expiry.flatMap { $0 > 0 ? $0 : nil },
+                                  accounts: zip(ids, names).map { (id: $0, name: $1) }, version: version)
+        }
+        throw APIError.notFound("Merchant account")
+    }
+
+    /// The chosen profile's payment processors that are not disabled (`c`: the chosen profile).
+    static let activeProcessors = """
+        WHERE a.merchant_id = c.merchant_id AND a.profile_id = c.profile_id AND a.connector_type = 'payment_processor'
+          AND NOT COALESCE((a.document->>'disabled')::boolean, false)
+        """
 
     func paymentProfile(_ paymentId: String) async throws -> String? {
         try await paymentCore.payment(paymentId)?["profile_id"]?.stringValue
@@ -408,6 +448,11 @@ struct GatewayPaymentAPI: Sendable {
             """, logger: logger)
         var accounts: [(id: String, name: String)] = []
         for try await (id, name) in rows.decode((String, String).self) { accounts.append((id, name)) }
+        return try Self.chooseAccount(accounts, routing: routing)
+    }
+
+    /// The account a payment goes to among the profile's active payment processors.
+    static func chooseAccount(_ accounts: [(id: String, name: String)], routing: PaymentRequest.Routing?) throws -> (id: String, name: String) {
         switch routing {
         case .connector(let name)?:
             let matching = accounts.filter { $0.name == name }

@@ -67,14 +67,70 @@ struct RecoveryTaskRunner: Service {
         return nil
     }
 
-    /// Claims and runs what is due now; returns how many tasks it claimed.
+    /// Takes what is due now, in one transaction for the whole batch, and sends its payment
+    /// commands; returns how many tasks it took. The transaction locks the due tasks (`FOR UPDATE
+    /// SKIP LOCKED`: another replica takes others), locks their cards (advisory locks taken in
+    /// one sorted order, so two replicas' batches never deadlock), reads every card's previous
+    /// tries in one query, decides each task in order — a job tried just before in the same batch
+    /// counts for its card, so per-card limits stay exact — reserves each retry's payment (its id
+    /// is the idempotency key) and moves every task to `waiting` with two statements, then
+    /// commits. The commands are sent after, with no transaction open; a replica that dies between
+    /// the two leaves tasks `waiting`, due again after `outcomeTimeout`, when the same command (same
+    /// payment id) is sent again, which charges nothing more.
     @discardableResult
     func runDue() async throws -> Int {
         let now = jobs.clock.now()
+        let (taken, commands) = try await postgres.withTransaction(logger: logger) { connection in
+            try await reserve(now: now, on: connection)
+        }
+        guard !commands.isEmpty else { return taken }
+        let versions = try await jobs.copy.versions(Array(Set(commands.map(\.merchantId))))
+        var messages: [KafkaProducerMessage] = []
+        var jobIds: [String] = []
+        for var command in commands {
+            do {
+                try command.sealProcessorToken(with: jobs.secrets)
+                let envelope = EventEnvelope(type: MessageType.paymentCommand, merchantId: command.merchantId, profileId: command.profileId,
+                                             configurationVersion: versions[command.merchantId], payload: try JSONValue(encoding: command))
+                messages.append(try signer.signed(KafkaProducerMessage(topic: jobs.topics.paymentCommands, key: command.paymentId, value: try envelope.encoded())))
+                jobIds.append(RecoveryIdentifiers.jobId(ofAttempt: command.paymentId) ?? command.paymentId)
+            } catch {
+                // Left waiting: sent when its outcome timeout passes.
+                logger.warning("recovery retry not sent; it is sent again after its outcome timeout", metadata: ["payment_id": .string(command.paymentId), "error": .string(MessageFailure.loggable(error))])
+            }
+        }
+        let reports = try await producer.sendBatch(messages)
+        var unsent: [String] = []
+        for (jobId, report) in zip(jobIds, reports) {
+            if case .failure(let error) = report {
+                logger.warning("recovery retry not sent; trying again shortly", metadata: ["job_id": .string(jobId), "error": .string(String(describing: error))])
+                unsent.append(jobId)
+            } else {
+                Counter(label: "paywire_recovery_retries_sent_total").increment()
+            }
+        }
+        if !unsent.isEmpty {
+            // Sent again soon, under the same payment ids.
+            try await postgres.query("""
+                UPDATE recovery.process_tracker SET schedule_time = \(jobs.clock.now().addingTimeInterval(5)) WHERE id = ANY(\(unsent)) AND status = 'waiting'
+                """, logger: logger)
+        }
+        return taken
+    }
+
+    /// One task as the batch's transaction read it.
+    struct Taken {
+        var jobId: String
+        var task: RecoveryJobs.TrackedTask
+        var pendingPayment: String?
+    }
+
+    /// The batch's transaction (see `runDue`): how many tasks it took and the commands to send.
+    func reserve(now: Date, on connection: PostgresConnection) async throws -> (Int, [PaymentCommand]) {
         // Two index-backed candidates (an OR across them would scan the whole table on every
         // pass, which a 100,000-task backlog makes quadratic): due tasks by schedule time, and
-        // tasks whose replica died holding them.
-        let rows = try await postgres.query("""
+        // tasks a replica of an earlier version left `running` when it died.
+        let rows = try await connection.query("""
             WITH due AS (
                 SELECT id FROM recovery.process_tracker
                 WHERE status IN ('pending', 'waiting') AND schedule_time <= \(now)
@@ -84,87 +140,117 @@ struct RecoveryTaskRunner: Service {
                 WHERE status = 'running' AND lease_until < now()
                 ORDER BY lease_until LIMIT \(batchSize) FOR UPDATE SKIP LOCKED
             )
-            UPDATE recovery.process_tracker SET status = 'running', lease_owner = \(owner), lease_until = now() + interval '30 seconds', updated_at = now()
-            WHERE id IN (SELECT id FROM due UNION ALL SELECT id FROM abandoned)
-            RETURNING id
+            SELECT t.id, t.status, t.business_status, t.retry_count, t.tracking_data::text,
+                   (SELECT a.payment_id FROM recovery.attempts a WHERE a.job_id = t.id AND a.status = 'pending' LIMIT 1)
+            FROM recovery.process_tracker t WHERE t.id IN (SELECT id FROM due UNION ALL SELECT id FROM abandoned)
+            ORDER BY t.schedule_time NULLS FIRST, t.id
             """, logger: logger)
-        var claimed: [String] = []
-        for try await id in rows.decode(String.self) { claimed.append(id) }
-        await withTaskGroup(of: Void.self) { group in
-            for id in claimed {
-                group.addTask {
-                    do {
-                        try await dispatch(id, now: now)
-                    } catch {
-                        logger.warning("recovery task not run; its lease will run out and it is taken again", metadata: ["job_id": .string(id), "error": .string(MessageFailure.loggable(error))])
-                    }
-                }
-            }
+        var taken: [Taken] = []
+        for try await (id, status, business, retries, data, pending) in rows.decode((String, String, String, Int, String, String?).self) {
+            let job = try PaywireJSON.decoder.decode(RecoveryJob.self, from: Data(data.utf8))
+            taken.append(Taken(jobId: id, task: .init(status: status, businessStatus: business, retryCount: retries, job: job), pendingPayment: pending))
         }
-        return claimed.count
-    }
+        guard !taken.isEmpty else { return (0, []) }
 
-    /// What one claimed task does: the retry's payment reserved (or the one already out found
-    /// again), the lease given up, then the command sent.
-    func dispatch(_ jobId: String, now: Date) async throws {
-        let command = try await postgres.withTransaction(logger: logger) { connection -> PaymentCommand? in
-            guard let task = try await jobs.lockedTask(jobId, on: connection), task.status == "running" else { return nil }
-            let job = task.job
-            var attempt = try await pendingAttempt(jobId, on: connection)
-            if attempt == nil {
-                // The card's network limits are checked again now: other jobs may have tried it.
-                // One transaction at a time per card (any replica), or two jobs of the same card
-                // could each see room for one more try and both take it.
-                try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(job.merchantId + ":" + job.cardKey), 0))", logger: logger)
-                let previous = try await jobs.cardAttempts(job, before: now, on: connection)
-                guard let allowed = jobs.policy.limits.earliest(at: now, network: job.cardNetwork, previous: previous) else {
-                    try await jobs.finish(jobId, business: "failed", reason: "network_limit", event: (MessageType.paymentFailed, task, nil), on: connection)
-                    return nil
-                }
-                if allowed > now {
-                    try await jobs.setState(jobId, status: "pending", business: "scheduled", at: allowed, on: connection)
-                    return nil
-                }
-                guard job.billingAttempts + task.retryCount < job.maxRetryCount else {
-                    try await jobs.finish(jobId, business: "failed", reason: "retries_exhausted", event: (MessageType.paymentFailed, task, nil), on: connection)
-                    return nil
-                }
-                let number = task.retryCount + 1
-                let paymentId = RecoveryIdentifiers.attemptPaymentId(jobId: jobId, attempt: number)
-                try await connection.query("""
-                    INSERT INTO recovery.attempts (payment_id, job_id, merchant_id, attempt_number, card_key, card_network, status, attempted_at)
-                    VALUES (\(paymentId), \(jobId), \(job.merchantId), \(number), \(job.cardKey), \(job.cardNetwork), 'pending', \(now))
-                    """, logger: logger)
-                try await connection.query("UPDATE recovery.process_tracker SET retry_count = \(number) WHERE id = \(jobId)", logger: logger)
-                attempt = paymentId
-            }
+        // The cards of tasks that need a new retry: locked (any replica, one transaction at a
+        // time per card), then their tries read once for the batch.
+        // (The function scan takes them in the array's order: sorted, as every replica sorts.)
+        let cards = Array(Set(taken.filter { $0.pendingPayment == nil }.map { Self.cardLock($0.task.job) })).sorted()
+        var previous: [String: [Date]] = [:]
+        if !cards.isEmpty {
             try await connection.query("""
-                UPDATE recovery.process_tracker SET status = 'waiting', business_status = 'attempting', schedule_time = \(now.addingTimeInterval(outcomeTimeout)),
-                    lease_owner = NULL, lease_until = NULL, updated_at = now()
-                WHERE id = \(jobId)
+                SELECT pg_advisory_xact_lock(hashtextextended(card, 0)) FROM unnest(\(cards)::text[]) AS c(card)
                 """, logger: logger)
-            return try paymentCommand(job, paymentId: attempt!)
+            let pairs = taken.filter { $0.pendingPayment == nil }.map(\.task.job)
+            let tries = try await connection.query("""
+                SELECT DISTINCT a.payment_id, a.merchant_id, a.card_key, a.attempted_at FROM recovery.attempts a
+                JOIN unnest(\(pairs.map(\.merchantId))::text[], \(pairs.map(\.cardKey))::text[]) AS c(merchant_id, card_key)
+                  ON a.merchant_id = c.merchant_id AND a.card_key = c.card_key
+                WHERE a.attempted_at > \(now.addingTimeInterval(-91 * 86_400))
+                """, logger: logger)
+            for try await (_, merchantId, cardKey, at) in tries.decode((String, String, String, Date).self) {
+                previous[merchantId + ":" + cardKey, default: []].append(at)
+            }
         }
-        guard var command else { return }
-        try command.sealProcessorToken(with: jobs.secrets)
-        let version = try await jobs.copy.versions([command.merchantId])[command.merchantId]
-        let envelope = EventEnvelope(type: MessageType.paymentCommand, merchantId: command.merchantId, profileId: command.profileId,
-                                     configurationVersion: version, payload: try JSONValue(encoding: command))
-        do {
-            _ = try await producer.send(signer.signed(KafkaProducerMessage(topic: jobs.topics.paymentCommands, key: command.paymentId, value: try envelope.encoded())))
-            Counter(label: "paywire_recovery_retries_sent_total").increment()
-        } catch {
-            // Sent again soon, under the same payment id.
-            logger.warning("recovery retry not sent; trying again shortly", metadata: ["job_id": .string(jobId), "error": .string(String(describing: error))])
-            try await postgres.query("UPDATE recovery.process_tracker SET schedule_time = \(jobs.clock.now().addingTimeInterval(5)) WHERE id = \(jobId) AND status = 'waiting'", logger: logger)
+
+        var commands: [PaymentCommand] = []
+        // Columns of the two batch statements.
+        var newPayments: [String] = [], newJobs: [String] = [], newMerchants: [String] = [], newNumbers: [Int] = [], newCards: [String] = [], newNetworks: [String] = []
+        var movedIds: [String] = [], movedStatus: [String] = [], movedBusiness: [String] = [], movedAt: [Date] = [], movedRetries: [Int] = []
+        /// A job whose command cannot be made (its stored token cannot be opened): looked at again
+        /// in a minute, never holding back the batch.
+        func postpone(_ item: Taken, _ error: any Error) {
+            logger.error("recovery retry could not be made; trying again in a minute", metadata: ["job_id": .string(item.jobId), "error": .string(MessageFailure.loggable(error))])
+            movedIds.append(item.jobId); movedStatus.append(item.task.status == "running" ? "pending" : item.task.status); movedBusiness.append(item.task.businessStatus)
+            movedAt.append(now.addingTimeInterval(60)); movedRetries.append(item.task.retryCount)
         }
+        for item in taken {
+            let job = item.task.job
+            if let payment = item.pendingPayment {
+                // A retry already out (its command lost, or its outcome late): the same command again.
+                do {
+                    commands.append(try paymentCommand(job, paymentId: payment))
+                } catch {
+                    postpone(item, error)
+                    continue
+                }
+                movedIds.append(item.jobId); movedStatus.append("waiting"); movedBusiness.append("attempting")
+                movedAt.append(now.addingTimeInterval(outcomeTimeout)); movedRetries.append(item.task.retryCount)
+                continue
+            }
+            let card = Self.cardLock(job)
+            guard let allowed = jobs.policy.limits.earliest(at: now, network: job.cardNetwork, previous: previous[card] ?? []) else {
+                try await jobs.finish(item.jobId, business: "failed", reason: "network_limit", event: (MessageType.paymentFailed, item.task, nil), on: connection)
+                continue
+            }
+            if allowed > now {
+                movedIds.append(item.jobId); movedStatus.append("pending"); movedBusiness.append("scheduled")
+                movedAt.append(allowed); movedRetries.append(item.task.retryCount)
+                continue
+            }
+            guard job.billingAttempts + item.task.retryCount < job.maxRetryCount else {
+                try await jobs.finish(item.jobId, business: "failed", reason: "retries_exhausted", event: (MessageType.paymentFailed, item.task, nil), on: connection)
+                continue
+            }
+            let number = item.task.retryCount + 1
+            let paymentId = RecoveryIdentifiers.attemptPaymentId(jobId: item.jobId, attempt: number)
+            let command: PaymentCommand
+            do {
+                command = try paymentCommand(job, paymentId: paymentId)
+            } catch {
+                postpone(item, error)
+                continue
+            }
+            previous[card, default: []].append(now)
+            newPayments.append(paymentId); newJobs.append(item.jobId); newMerchants.append(job.merchantId); newNumbers.append(number)
+            newCards.append(job.cardKey); newNetworks.append(job.cardNetwork ?? "")
+            movedIds.append(item.jobId); movedStatus.append("waiting"); movedBusiness.append("attempting")
+            movedAt.append(now.addingTimeInterval(outcomeTimeout)); movedRetries.append(number)
+            commands.append(command)
+        }
+        if !newPayments.isEmpty {
+            try await connection.query("""
+                INSERT INTO recovery.attempts (payment_id, job_id, merchant_id, attempt_number, card_key, card_network, status, attempted_at)
+                SELECT payment_id, job_id, merchant_id, attempt_number, card_key, NULLIF(card_network, ''), 'pending', \(now)
+                FROM unnest(\(newPayments)::text[], \(newJobs)::text[], \(newMerchants)::text[], \(newNumbers)::int[], \(newCards)::text[], \(newNetworks)::text[])
+                    AS a(payment_id, job_id, merchant_id, attempt_number, card_key, card_network)
+                """, logger: logger)
+        }
+        if !movedIds.isEmpty {
+            try await connection.query("""
+                UPDATE recovery.process_tracker t
+                SET status = m.status, business_status = m.business, schedule_time = m.at, retry_count = m.retries,
+                    lease_owner = NULL, lease_until = NULL, updated_at = now()
+                FROM unnest(\(movedIds)::text[], \(movedStatus)::text[], \(movedBusiness)::text[], \(movedAt)::timestamptz[], \(movedRetries)::int[])
+                    AS m(id, status, business, at, retries)
+                WHERE t.id = m.id
+                """, logger: logger)
+        }
+        return (taken.count, commands)
     }
 
-    func pendingAttempt(_ jobId: String, on connection: PostgresConnection) async throws -> String? {
-        let rows = try await connection.query("SELECT payment_id FROM recovery.attempts WHERE job_id = \(jobId) AND status = 'pending'", logger: logger)
-        for try await id in rows.decode(String.self) { return id }
-        return nil
-    }
+    /// The advisory lock's name for a job's card: one per merchant and card.
+    static func cardLock(_ job: RecoveryJob) -> String { job.merchantId + ":" + job.cardKey }
 
     /// A merchant-initiated charge of the saved payment method: created and confirmed at once.
     func paymentCommand(_ job: RecoveryJob, paymentId: String) throws -> PaymentCommand {

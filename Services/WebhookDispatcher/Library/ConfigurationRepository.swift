@@ -96,8 +96,10 @@ public final class ConfigurationRepository: Sendable {
         self.logger = logger
     }
 
-    public func webhookTargets(merchantId: String, profileId: String?, eventType: String, maxAge: Duration = .zero) async throws -> [WebhookTarget] {
-        let configuration = try await load(merchantId, maxAge: maxAge)
+    /// `minimumVersion`: a cached configuration older than this is never used (an event made
+    /// under a version goes out under that version or a later one).
+    public func webhookTargets(merchantId: String, profileId: String?, eventType: String, maxAge: Duration = .zero, minimumVersion: Int64 = 0) async throws -> [WebhookTarget] {
+        let configuration = try await load(merchantId, maxAge: maxAge, minimumVersion: minimumVersion)
         guard let profileId = profileId ?? configuration.defaultProfileId, let profile = configuration.profiles[profileId] else { return [] }
         // Endpoints that are not deprecated replace the legacy URL (an inactive one only pauses
         // its own deliveries); deprecated ones are final and give the legacy URL back.
@@ -155,8 +157,8 @@ public final class ConfigurationRepository: Sendable {
         }
     }
 
-    func load(_ merchantId: String, maxAge: Duration = .zero) async throws -> MerchantConfiguration {
-        if maxAge > .zero, let cached = cache.withLockedValue({ $0[merchantId] }), ContinuousClock.now - cached.checkedAt <= maxAge {
+    func load(_ merchantId: String, maxAge: Duration = .zero, minimumVersion: Int64 = 0) async throws -> MerchantConfiguration {
+        if maxAge > .zero, let cached = cache.withLockedValue({ $0[merchantId] }), cached.version >= minimumVersion, ContinuousClock.now - cached.checkedAt <= maxAge {
             return cached
         }
         // The version is read first: a snapshot stored while the load below runs changes it

@@ -22,6 +22,9 @@ enum DeliveryOutcome: Sendable {
         var requestHeaders: [String: String]
         var endpointId: String?
         var merchantId: String
+        /// The first attempt of a row the fan-out wrote `sending`: a success leaves the row as
+        /// it is (its attempt row says it was delivered).
+        var rowSending = false
     }
 
     struct Answer: Sendable {
@@ -151,61 +154,39 @@ final class DeliveryOutcomeRecorder: Sendable {
     static let unrecordable = "outcome_unrecordable"
 
     func write(_ batch: [DeliveryOutcome]) async throws {
-        // Columns as arrays; '' and -1 stand for NULL (array binds carry no optionals).
-        var eventIds: [String] = [], attemptIds: [String] = [], kinds: [String] = [], statuses: [Int] = []
-        var responseHeaders: [String] = [], responseBodies: [String] = [], errors: [String] = [], notified: [Bool] = []
-        var endpointIds: [String] = []
-        var observations: [EndpointHealth.Observation] = []
-        var latencies: [Int] = [], nextStatuses: [String] = [], delays: [Double] = [], reasons: [String] = [], requestHeaders: [String] = []
-        // PostgreSQL text holds no NUL character; a receiver's answer may.
-        func text(_ value: String) -> String { value.contains("\u{0}") ? value.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : value }
-        func json(_ map: [String: String]) -> String { text((try? PaywireJSON.text(map)) ?? "{}") }
+        var attempts = AttemptColumns()
+        var nextStatuses: [String] = [], delays: [Double] = [], reasons: [String] = []
         for outcome in batch {
             switch outcome {
             case .attempted(let attempt, let answer, let next):
-                eventIds.append(attempt.eventId)
-                attemptIds.append(attempt.attemptId)
-                kinds.append(attempt.kind)
-                statuses.append(answer.status ?? -1)
-                responseHeaders.append(json(answer.headers))
-                responseBodies.append(text(answer.body ?? ""))
-                errors.append(text(answer.error ?? ""))
-                latencies.append(answer.latencyMilliseconds)
-                requestHeaders.append(json(attempt.requestHeaders))
-                endpointIds.append(attempt.endpointId ?? "")
-                if let endpointId = attempt.endpointId {
-                    observations.append(.init(endpointId: endpointId, merchantId: attempt.merchantId, succeeded: answer.succeeded, gone: answer.status == 410))
-                }
                 switch next {
                 case .delivered:
-                    notified.append(true); nextStatuses.append("delivered"); delays.append(-1); reasons.append("")
+                    // '' leaves a `sending` row as it is: appending its attempt is its record.
+                    attempts.append(attempt, answer, notified: true); nextStatuses.append(attempt.rowSending ? "" : "delivered"); delays.append(-1); reasons.append("")
                 case .retry(let seconds):
-                    notified.append(false); nextStatuses.append("pending"); delays.append(seconds); reasons.append("")
+                    attempts.append(attempt, answer, notified: false); nextStatuses.append("pending"); delays.append(seconds); reasons.append("")
                 case .ended(let status, let reason):
-                    notified.append(false); nextStatuses.append(status); delays.append(-1); reasons.append(reason ?? "")
+                    attempts.append(attempt, answer, notified: false); nextStatuses.append(status); delays.append(-1); reasons.append(reason ?? "")
                 }
             case .cancelled(let eventId, let reason):
-                eventIds.append(eventId); attemptIds.append(""); kinds.append(""); statuses.append(-1); responseHeaders.append("{}")
-                responseBodies.append(""); errors.append(""); notified.append(false); latencies.append(0); requestHeaders.append("{}")
-                endpointIds.append("")
+                attempts.appendNone(eventId: eventId)
                 nextStatuses.append("cancelled"); delays.append(-1); reasons.append(reason)
             case .postponed(let eventId, let seconds):
-                eventIds.append(eventId); attemptIds.append(""); kinds.append(""); statuses.append(-1); responseHeaders.append("{}")
-                responseBodies.append(""); errors.append(""); notified.append(false); latencies.append(0); requestHeaders.append("{}")
-                endpointIds.append("")
+                attempts.appendNone(eventId: eventId)
                 nextStatuses.append("pending"); delays.append(seconds); reasons.append("")
             }
         }
         try await postgres.query("""
             WITH o AS (
-                SELECT * FROM unnest(\(eventIds)::text[], \(attemptIds)::text[], \(kinds)::text[], \(statuses)::int[], \(responseHeaders)::text[],
-                                     \(responseBodies)::text[], \(errors)::text[], \(notified)::bool[], \(latencies)::int[], \(nextStatuses)::text[],
-                                     \(delays)::float8[], \(reasons)::text[], \(requestHeaders)::text[], \(endpointIds)::text[])
+                SELECT * FROM unnest(\(attempts.eventIds)::text[], \(attempts.attemptIds)::text[], \(attempts.kinds)::text[], \(attempts.statuses)::int[],
+                                     \(attempts.responseHeaders)::text[], \(attempts.responseBodies)::text[], \(attempts.errors)::text[], \(attempts.notified)::bool[],
+                                     \(attempts.latencies)::int[], \(nextStatuses)::text[], \(delays)::float8[], \(reasons)::text[], \(attempts.requestHeaders)::text[],
+                                     \(attempts.endpointIds)::text[])
                     AS o(event_id, attempt_id, kind, status, response_headers, response_body, error, notified, latency_ms, next_status,
                          delay_seconds, reason, request_headers, endpoint_id)
             ), locked AS (
                 -- Rows locked in event_id order, as lease renewal locks them: the two never deadlock.
-                SELECT event_id FROM webhooks.events WHERE event_id IN (SELECT event_id FROM o) ORDER BY event_id FOR UPDATE
+                SELECT event_id FROM webhooks.events WHERE event_id IN (SELECT event_id FROM o WHERE next_status <> '') ORDER BY event_id FOR UPDATE
             ), attempts AS (
                 INSERT INTO webhooks.delivery_attempts (attempt_id, event_id, delivery_attempt, response_status, response_headers,
                     response_body, error_message, is_webhook_notified, latency_ms, request_headers, webhook_endpoint_id)
@@ -225,9 +206,46 @@ final class DeliveryOutcomeRecorder: Sendable {
         // Health is advisory bookkeeping: written after the outcomes, and a failure here is
         // logged rather than holding the batch back.
         do {
-            try await health.record(observations)
+            try await health.record(attempts.observations)
         } catch {
             logger.warning("recording endpoint health failed", metadata: ["error": .string(String(describing: error))])
         }
+    }
+}
+
+/// Attempt rows as bound arrays ('' and -1 stand for NULL: array binds carry no optionals), and
+/// what they tell of their endpoints' health.
+struct AttemptColumns {
+    var eventIds: [String] = [], attemptIds: [String] = [], kinds: [String] = [], statuses: [Int] = []
+    var responseHeaders: [String] = [], responseBodies: [String] = [], errors: [String] = [], notified: [Bool] = []
+    var latencies: [Int] = [], requestHeaders: [String] = [], endpointIds: [String] = []
+    var observations: [EndpointHealth.Observation] = []
+
+    /// PostgreSQL text holds no NUL character; a receiver's answer may.
+    static func text(_ value: String) -> String { value.contains("\u{0}") ? value.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : value }
+    static func json(_ map: [String: String]) -> String { text((try? PaywireJSON.text(map)) ?? "{}") }
+
+    mutating func append(_ attempt: DeliveryOutcome.Attempt, _ answer: DeliveryOutcome.Answer, notified wasNotified: Bool) {
+        eventIds.append(attempt.eventId)
+        attemptIds.append(attempt.attemptId)
+        kinds.append(attempt.kind)
+        statuses.append(answer.status ?? -1)
+        responseHeaders.append(Self.json(answer.headers))
+        responseBodies.append(Self.text(answer.body ?? ""))
+        errors.append(Self.text(answer.error ?? ""))
+        notified.append(wasNotified)
+        latencies.append(answer.latencyMilliseconds)
+        requestHeaders.append(Self.json(attempt.requestHeaders))
+        endpointIds.append(attempt.endpointId ?? "")
+        if let endpointId = attempt.endpointId {
+            observations.append(.init(endpointId: endpointId, merchantId: attempt.merchantId, succeeded: answer.succeeded, gone: answer.status == 410))
+        }
+    }
+
+    /// A delivery of the batch that made no request (its state changes, no attempt is logged).
+    mutating func appendNone(eventId: String) {
+        eventIds.append(eventId); attemptIds.append(""); kinds.append(""); statuses.append(-1); responseHeaders.append("{}")
+        responseBodies.append(""); errors.append(""); notified.append(false); latencies.append(0); requestHeaders.append("{}")
+        endpointIds.append("")
     }
 }

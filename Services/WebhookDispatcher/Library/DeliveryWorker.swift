@@ -41,11 +41,17 @@ public struct DeliverySettings: Sendable {
     /// goes on (`PAYWIRE_WEBHOOK_RETRY_ANSWER_MS`, default 5000): below the time clients and
     /// proxies give a request, whatever the endpoint's request timeout.
     public var manualRetryAnswerWithin: Duration = .seconds(5)
+    /// Whether a delivery to an endpoint that is answering skips the queue: written `sending` by
+    /// the fan-out and sent by that replica as soon as the row is committed
+    /// (`PAYWIRE_WEBHOOK_FIRST_ATTEMPT_AT_FAN_OUT`, default true; false: the worker claims every
+    /// delivery).
+    public var firstAttemptAtFanOut = true
 
     public static let environmentKeys = [
         "WEBHOOK_REQUEST_TIMEOUT_SECONDS", "PAYWIRE_WEBHOOK_CONCURRENCY", "PAYWIRE_WEBHOOK_ENDPOINT_CONCURRENCY",
         "PAYWIRE_WEBHOOK_HOST_CONCURRENCY", "PAYWIRE_WEBHOOK_LEASE_MARGIN_SECONDS", RetrySchedule.environmentKey, NetworkAddressPolicy.allowPrivateKey,
         "PAYWIRE_WEBHOOK_DISABLE_AFTER_HOURS", ServiceConfiguration.idleCheckKey, "PAYWIRE_WEBHOOK_RETRY_ANSWER_MS",
+        "PAYWIRE_WEBHOOK_FIRST_ATTEMPT_AT_FAN_OUT",
     ]
 
     public init() {}
@@ -61,6 +67,7 @@ public struct DeliverySettings: Sendable {
         disableAfter = .seconds(3600 * (try ServiceConfiguration.integer(environment, "PAYWIRE_WEBHOOK_DISABLE_AFTER_HOURS", default: 120, range: 1...8760)))
         idleCheck = try ServiceConfiguration.idleCheck(environment)
         manualRetryAnswerWithin = .milliseconds(try ServiceConfiguration.integer(environment, "PAYWIRE_WEBHOOK_RETRY_ANSWER_MS", default: 5000, range: 0...300_000))
+        firstAttemptAtFanOut = try ServiceConfiguration.boolean(environment, "PAYWIRE_WEBHOOK_FIRST_ATTEMPT_AT_FAN_OUT", default: true)
     }
 
     var leaseSeconds: Double { Double((requestTimeout + leaseMargin).components.seconds) }
@@ -70,18 +77,31 @@ public struct DeliverySettings: Sendable {
 /// LOCKED` picks rows no other replica is claiming), sent with no transaction or lock open, and
 /// its outcome recorded afterwards in a batch. Claiming goes on while requests run, so an endpoint
 /// answering in 30 s holds its own slots (at most `perEndpoint`) and nobody else's.
+///
+/// A delivery to an endpoint that answered this replica's last request 2xx skips the queue: the
+/// fan-out writes it `sending`, leased to this replica, and this replica sends it as soon as the
+/// row is committed (`reserveFirstAttempts`, `startFirstAttempts`), under the same limits. When
+/// it succeeds the delivery has cost its share of the fan-out's batched insert and one attempt
+/// row — no claim, no lease update, no status update. One that fails is recorded as any attempt;
+/// one whose replica died is found by `sweepAbandonedSends` once its lease has run out.
 public final class DeliveryWorker: Service, Sendable {
     let postgres: PostgresClient
     let configuration: ConfigurationRepository
     let logger: Logger
     let settings: DeliverySettings
     /// This replica's name on the leases it takes.
-    let owner = "dispatcher-" + UUID().uuidString.lowercased().prefix(12)
+    let owner: String
     private let inFlight = NIOLockedValueBox(DeliveryInFlight())
+    /// Endpoints whose last request from this replica was answered 2xx, and when: the ones whose
+    /// first attempts may start at fan-out. A failing endpoint goes through the queue.
+    let answering = NIOLockedValueBox<[String: ContinuousClock.Instant]>([:])
+    /// Set on graceful shutdown: nothing more is claimed or started.
+    let stopping = NIOLockedValueBox(false)
+    let recorder: DeliveryOutcomeRecorder
     /// Deliveries this replica has claimed and not yet recorded: their leases are renewed while
     /// they last, so a live replica never loses work to another however slow the request or the
     /// machine; only a dead replica's leases expire.
-    let held = NIOLockedValueBox<Set<String>>([])
+    let held: NIOLockedValueBox<Set<String>>
     private let latency = Timer(label: "paywire_webhook_delivery_latency_seconds")
     /// Shared by the worker and manual retries from the events API; shut down when the worker stops
     /// (the HTTP server, listed after it, has stopped by then).
@@ -103,6 +123,14 @@ public final class DeliveryWorker: Service, Sendable {
                                      connectionsPerEndpoint: settings.perEndpoint, logger: logger)
         health = EndpointHealth(postgres: postgres, logger: logger, disableAfter: settings.disableAfter)
         limiter = EndpointRateLimiter()
+        let owner = "dispatcher-" + UUID().uuidString.lowercased().prefix(12)
+        let held = NIOLockedValueBox<Set<String>>([])
+        self.owner = owner
+        self.held = held
+        recorder = DeliveryOutcomeRecorder(postgres: postgres, owner: owner, logger: logger, health: health) { recorded in
+            held.withLockedValue { $0.subtract(recorded) }
+            wake.signal()
+        }
     }
 
     struct Due: Sendable {
@@ -122,12 +150,7 @@ public final class DeliveryWorker: Service, Sendable {
     }
 
     public func run() async throws {
-        let held = held, wake = wake
-        let recorder = DeliveryOutcomeRecorder(postgres: postgres, owner: owner, logger: logger, health: health) { recorded in
-            held.withLockedValue { $0.subtract(recorded) }
-            wake.signal()
-        }
-        let stopping = NIOLockedValueBox(false)
+        let held = held, wake = wake, recorder = recorder, stopping = stopping
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { outer in
                 // The upkeep loops run until the recorder has written the last outcome, then are
@@ -136,6 +159,7 @@ public final class DeliveryWorker: Service, Sendable {
                 outer.addTask {
                     await withTaskGroup(of: Void.self) { upkeep in
                         upkeep.addTask { await self.renewLeases() }
+                        upkeep.addTask { await self.sweepAbandonedSends() }
                         upkeep.addTask { await self.closeIdleClients() }
                         await recorder.run()
                         upkeep.cancelAll()
@@ -224,6 +248,8 @@ public final class DeliveryWorker: Service, Sendable {
         while true {
             do { try await Task.sleep(for: .seconds(60)) } catch { return }
             await clients.closeIdle(inUse: Set(inFlight.withLockedValue { $0.perEndpoint.keys }))
+            let now = ContinuousClock.now
+            answering.withLockedValue { $0 = $0.filter { now - $0.value < Self.answeringFor } }
         }
     }
 
@@ -326,10 +352,106 @@ public final class DeliveryWorker: Service, Sendable {
         case .postponed:
             return .postponed(eventId: item.eventId, seconds: 5)
         case .gone(let reason):
+            if let endpointId = item.endpointId { answering.withLockedValue { _ = $0.removeValue(forKey: endpointId) } }
             Counter(label: "paywire_webhook_deliveries_total", dimensions: [("outcome", "cancelled")]).increment()
             return .cancelled(eventId: item.eventId, reason: reason)
         case .sent(let attempt, let answer):
+            if let endpointId = item.endpointId {
+                let now = ContinuousClock.now
+                answering.withLockedValue { if answer.succeeded { $0[endpointId] = now } else { $0.removeValue(forKey: endpointId) } }
+            }
             return decide(item, attempt: attempt, answer: answer)
+        }
+    }
+
+    /// How long an endpoint's last 2xx answer lets its next deliveries start at fan-out.
+    static let answeringFor = Duration.seconds(300)
+
+    /// Of these new deliveries, the ones that may skip the queue, each with a slot taken now: to
+    /// an endpoint (not a legacy URL) without per-object ordering, whose last request from this
+    /// replica was answered 2xx, with a slot free under the replica's, the endpoint's and the
+    /// host's limits. Every one is handed to `startFirstAttempts` after the fan-out's write.
+    func reserveFirstAttempts(_ items: [Due], ordered: [Bool]) -> [Due] {
+        guard settings.firstAttemptAtFanOut, !stopping.withLockedValue({ $0 }), !recorder.isFull else { return [] }
+        let now = ContinuousClock.now
+        var reserved: [Due] = []
+        for (item, ordered) in zip(items, ordered) where !ordered {
+            guard let endpointId = item.endpointId,
+                  let last = answering.withLockedValue({ $0[endpointId] }), now - last < Self.answeringFor else { continue }
+            let host = DeliveryInFlight.hostKey(item.storedURL)
+            let taken = inFlight.withLockedValue { busy -> Bool in
+                guard busy.total < settings.concurrency,
+                      busy.allowance(perEndpoint: settings.perEndpoint, perHost: settings.perHost)[item.endpointKey] ?? settings.perEndpoint > 0
+                else { return false }
+                busy.started(endpoint: item.endpointKey, host: host)
+                return true
+            }
+            if taken { reserved.append(item) }
+        }
+        return reserved
+    }
+
+    /// Sends the reserved deliveries whose rows the fan-out wrote (`written`), each outcome then
+    /// recorded as a claimed delivery's is (a success appends its attempt and leaves the row as
+    /// it is); gives back the slots of the others.
+    func startFirstAttempts(_ reserved: [Due], written: Set<String>) {
+        let sent = reserved.filter { written.contains($0.eventId) }
+        held.withLockedValue { $0.formUnion(sent.map(\.eventId)) }
+        for item in reserved {
+            let host = DeliveryInFlight.hostKey(item.storedURL)
+            guard written.contains(item.eventId) else {
+                inFlight.withLockedValue { $0.finished(endpoint: item.endpointKey, host: host) }
+                continue
+            }
+            Task { [inFlight, wake, recorder] in
+                var outcome = await self.deliver(item)
+                if case .attempted(var attempt, let answer, let next) = outcome {
+                    attempt.rowSending = true
+                    outcome = .attempted(attempt, answer, next: next)
+                }
+                recorder.add(outcome)
+                inFlight.withLockedValue { $0.finished(endpoint: item.endpointKey, host: host) }
+                wake.signal()
+            }
+        }
+    }
+
+    /// Puts back in the queue the `sending` deliveries whose replica died before their first
+    /// attempt was recorded: lease run out, no attempt. One replica at a time looks (the sweep
+    /// row is locked, others skip), over the leases that ran out since the last look and a lease
+    /// before it (a row is visible only once its transaction commits, which takes far less).
+    func sweepAbandonedSends() async {
+        let every = Duration.seconds(max(1, settings.leaseSeconds / 3))
+        while true {
+            do { try await Task.sleep(for: every) } catch { return }
+            do {
+                let moved = try await postgres.withTransaction(logger: logger) { connection -> Int in
+                    let rows = try await connection.query("""
+                        WITH sweep AS (
+                            SELECT swept_until FROM webhooks.sending_sweep WHERE id = 1 FOR UPDATE SKIP LOCKED
+                        ), abandoned AS (
+                            UPDATE webhooks.events e SET delivery_status = 'pending', lease_owner = NULL, lease_until = NULL, next_attempt_at = now()
+                            FROM sweep
+                            WHERE e.delivery_status = 'sending' AND e.lease_until < now()
+                              AND e.lease_until >= sweep.swept_until - make_interval(secs => \(settings.leaseSeconds))
+                              AND NOT EXISTS (SELECT 1 FROM webhooks.delivery_attempts a WHERE a.attempt_id = e.event_id)
+                            RETURNING 1
+                        ), advanced AS (
+                            UPDATE webhooks.sending_sweep SET swept_until = now() FROM sweep WHERE id = 1 RETURNING 1
+                        )
+                        SELECT (SELECT count(*)::int FROM abandoned), (SELECT count(*)::int FROM advanced)
+                        """, logger: logger)
+                    for try await (count, _) in rows.decode((Int, Int).self) { return count }
+                    return 0
+                }
+                if moved > 0 {
+                    logger.warning("first attempts abandoned by a replica put back in the queue", metadata: ["count": .stringConvertible(moved)])
+                    Counter(label: "paywire_webhook_abandoned_sends_total").increment(by: moved)
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("sweeping abandoned first attempts failed; retrying", metadata: ["error": .string(MessageFailure.loggable(error))])
+            }
         }
     }
 
@@ -369,9 +491,11 @@ public final class DeliveryWorker: Service, Sendable {
                 id: item.eventId, timestamp: timestamp, body: item.body, secrets: secrets.signing(at: Date(timeIntervalSince1970: TimeInterval(timestamp)))
             )
         }
+        // The attempt keeps only the headers that differ from the delivery's stored ones (its
+        // id, timestamp and signatures): the log shows the two merged.
         let attempt = DeliveryOutcome.Attempt(
             eventId: item.eventId, attemptId: kind == "initial_attempt" ? item.eventId : OutgoingWebhook.makeEventId(),
-            kind: kind, requestHeaders: headers, endpointId: item.endpointId, merchantId: item.merchantId
+            kind: kind, requestHeaders: headers.filter { item.headers[$0.key] != $0.value }, endpointId: item.endpointId, merchantId: item.merchantId
         )
         var request = HTTPClientRequest(url: url)
         request.method = .POST

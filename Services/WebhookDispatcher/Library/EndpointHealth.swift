@@ -45,10 +45,12 @@ struct EndpointHealth: Sendable {
         return summaries
     }
 
+    /// Rows are upserted in endpoint id order, so two replicas' batches never wait on each other
+    /// in a cycle.
     func record(_ observations: [Observation]) async throws {
         let summaries = Self.summarize(observations)
         guard !summaries.isEmpty else { return }
-        let ids = Array(summaries.keys)
+        let ids = summaries.keys.sorted()
         let merchants = ids.map { summaries[$0]!.merchantId }
         let successes = ids.map { summaries[$0]!.anySuccess }
         let failures = ids.map { summaries[$0]!.trailingFailures }

@@ -34,9 +34,14 @@ struct EventLog: Sendable {
         var offset = 0
     }
 
+    /// A row's state as the log shows it: a `sending` row (its first attempt sent by the
+    /// replica that wrote it) is delivered once that attempt's row says so, pending until then.
+    static let state = "webhooks.delivery_state(delivery_status, event_id)"
+
     static let deliveryColumns = """
-        event_id, merchant_id, profile_id, webhook_endpoint_id, object_id, event_type, event_class, delivery_status,
-        status_reason, attempt_count, CASE WHEN delivery_status = 'pending' THEN next_attempt_at END, created_at
+        event_id, merchant_id, profile_id, webhook_endpoint_id, object_id, event_type, event_class, \(state),
+        status_reason, webhooks.delivery_attempt_count(delivery_status, attempt_count, event_id),
+        CASE WHEN \(state) = 'pending' THEN next_attempt_at END, created_at
         """
 
     static func delivery(_ row: PostgresRow) throws -> [String: JSONValue] {
@@ -64,7 +69,7 @@ struct EventLog: Sendable {
           AND (\(filter.profileId)::text IS NULL OR profile_id = \(filter.profileId))
           AND (cardinality(\(filter.eventTypes)::text[]) = 0 OR event_type = ANY(\(filter.eventTypes)::text[]))
           AND (cardinality(\(filter.eventClasses)::text[]) = 0 OR event_class = ANY(\(filter.eventClasses)::text[]))
-          AND (\(filter.isDelivered)::bool IS NULL OR (delivery_status = 'delivered') = \(filter.isDelivered))
+          AND (\(filter.isDelivered)::bool IS NULL OR (\(unescaped: state) = 'delivered') = \(filter.isDelivered))
           AND (\(filter.endpointId)::text IS NULL OR webhook_endpoint_id = \(filter.endpointId))
         \(unescaped: then)
         """
@@ -125,7 +130,7 @@ struct EventLog: Sendable {
 
     static let attemptColumns = """
         a.attempt_id, e.merchant_id, e.profile_id, e.webhook_endpoint_id, e.object_id, e.event_type, e.event_class,
-        a.is_webhook_notified, e.event_id, a.attempted_at, e.request_body, a.request_headers::text, a.response_body,
+        a.is_webhook_notified, e.event_id, a.attempted_at, e.request_body, (e.request_headers || COALESCE(a.request_headers, '{}'))::text, a.response_body,
         a.response_headers::text, a.response_status, a.error_message, a.delivery_attempt, a.latency_ms
         """
 
@@ -193,7 +198,10 @@ struct EventLog: Sendable {
         let rows = try await postgres.query("""
             UPDATE webhooks.events e
             SET lease_owner = \(owner), lease_until = now() + make_interval(secs => \(worker.settings.leaseSeconds))
-            WHERE e.event_id = \(eventId) AND (e.lease_until IS NULL OR e.lease_until < now())
+            WHERE e.event_id = \(eventId)
+              AND (e.lease_until IS NULL OR e.lease_until < now()
+                   -- A first attempt sent at fan-out and recorded delivered: its replica is done with it.
+                   OR (e.delivery_status = 'sending' AND webhooks.delivery_state(e.delivery_status, e.event_id) = 'delivered'))
             RETURNING \(unescaped: DeliveryWorker.dueColumns)
             """, logger: logger)
         guard let item = try await DeliveryWorker.decodeDue(rows).first else {
@@ -244,8 +252,10 @@ struct EventLog: Sendable {
                         \(answer.error), \(answer.succeeded), \(answer.latencyMilliseconds), \(headers)::jsonb, \(attempt.endpointId))
             )
             UPDATE webhooks.events
-            SET attempt_count = attempt_count + 1,
-                delivery_status = CASE WHEN \(answer.succeeded) THEN 'delivered' ELSE delivery_status END,
+            SET attempt_count = webhooks.delivery_attempt_count(delivery_status, attempt_count, event_id) + 1,
+                -- A `sending` row takes the state its first attempt gave it (pending: due now).
+                delivery_status = CASE WHEN \(answer.succeeded) THEN 'delivered' WHEN delivery_status = 'sending' THEN webhooks.delivery_state(delivery_status, event_id)
+                                       ELSE delivery_status END,
                 status_reason = CASE WHEN \(answer.succeeded) THEN NULL ELSE status_reason END,
                 lease_owner = NULL, lease_until = NULL
             WHERE event_id = \(eventId) AND lease_owner = \(owner)

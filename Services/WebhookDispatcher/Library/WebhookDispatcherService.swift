@@ -14,10 +14,10 @@ public enum WebhookDispatcherService {
         let secrets = try SecretBox(base64Key: try ServiceConfiguration.encryptionKey(configuration.environment))
         let copy = ConfigurationCopy(schema: WebhooksSchema.name, postgres: infrastructure.postgres, logger: logger)
         let repository = ConfigurationRepository(copy: copy, secrets: secrets, logger: logger)
-        let fanOut = EventFanOut(postgres: infrastructure.postgres, configuration: repository, logger: logger)
         let notifications = DatabaseNotifications(schema: WebhooksSchema.name, client: infrastructure.postgres, logger: logger)
         let worker = DeliveryWorker(postgres: infrastructure.postgres, configuration: repository, logger: logger, settings: try DeliverySettings(environment: configuration.environment),
                                     wake: notifications.signal("deliveries"))
+        let fanOut = EventFanOut(postgres: infrastructure.postgres, configuration: repository, logger: logger, worker: worker)
         let router = Router(context: PaywireRequestContext.self)
         EventsAPI(log: EventLog(postgres: infrastructure.postgres, worker: worker, logger: logger), health: worker.health)
             .addRoutes(to: router, signer: try InternalAPISigner(encryptionKey: try ServiceConfiguration.encryptionKey(configuration.environment)))

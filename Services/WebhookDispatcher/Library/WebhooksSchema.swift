@@ -84,5 +84,25 @@ public enum WebhooksSchema {
         MessagingTables.notifyMigration(schema: name, version: 8, table: "events", payload: "deliveries",
                                         events: "INSERT OR UPDATE OF next_attempt_at, delivery_status",
                                         when: "NEW.delivery_status = 'pending' AND NEW.next_attempt_at <= now()"),
+        SchemaMigration(version: 9, name: "first attempts sent at fan-out", sql: """
+            -- 'sending': written by the fan-out leased to the replica that sends its first attempt
+            -- at once. The row is not written again when that attempt succeeds: its initial
+            -- attempt row (attempt_id = event_id) says it was delivered. A failed first attempt
+            -- moves it to 'pending' as any outcome does; one whose replica died (lease run out,
+            -- no attempt) is put back 'pending' by the sweep below.
+            CREATE INDEX events_sending ON webhooks.events (lease_until) WHERE delivery_status = 'sending';
+            -- How far the sweep for abandoned first attempts has looked (one row, any replica).
+            CREATE TABLE webhooks.sending_sweep (id INTEGER PRIMARY KEY CHECK (id = 1), swept_until TIMESTAMPTZ NOT NULL);
+            INSERT INTO webhooks.sending_sweep VALUES (1, now());
+            -- A delivery's state and attempt count as the events log shows them.
+            CREATE FUNCTION webhooks.delivery_state(status TEXT, event TEXT) RETURNS TEXT LANGUAGE sql STABLE AS $$
+                SELECT CASE WHEN status <> 'sending' THEN status
+                            WHEN EXISTS (SELECT 1 FROM webhooks.delivery_attempts a WHERE a.attempt_id = event AND a.is_webhook_notified) THEN 'delivered'
+                            ELSE 'pending' END
+            $$;
+            CREATE FUNCTION webhooks.delivery_attempt_count(status TEXT, attempts INTEGER, event TEXT) RETURNS INTEGER LANGUAGE sql STABLE AS $$
+                SELECT attempts + CASE WHEN status = 'sending' AND EXISTS (SELECT 1 FROM webhooks.delivery_attempts a WHERE a.attempt_id = event) THEN 1 ELSE 0 END
+            $$;
+            """),
     ])
 }

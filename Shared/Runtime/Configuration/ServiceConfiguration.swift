@@ -82,6 +82,16 @@ public struct ServiceConfiguration: Sendable {
         return number
     }
 
+    /// `true` or `false` (any other value is refused, naming the key).
+    public static func boolean(_ environment: [String: String], _ key: String, default value: Bool) throws -> Bool {
+        guard let text = environment[key] else { return value }
+        switch text.lowercased() {
+        case "true": return true
+        case "false": return false
+        default: throw ConfigurationError(key: key, reason: "true or false")
+        }
+    }
+
     public static let idleCheckKey = "PAYWIRE_IDLE_CHECK_SECONDS"
 
     /// `PAYWIRE_IDLE_CHECK_SECONDS` (default 2): loops woken by database notifications (outbox

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import PaywireModels
 import PaywireRuntime
 import PaywireStore
@@ -21,9 +22,17 @@ public struct ConnectorAccount: Sendable, CustomStringConvertible {
 
 /// Connector accounts from payment-core's own copy of the merchants' configurations
 /// (`payments.merchant_configurations`, kept from the gateway's snapshots), opened for the call.
+///
+/// A merchant's accounts, once read and opened, are kept with the configuration version they
+/// were read at: a command made under that version or an earlier one is answered from here — no
+/// query, no decoding of the snapshot, no opening of sealed details. A newer version, or a
+/// lookup that names none (an incoming webhook), reads the copy again.
 public struct ConnectorAccountRepository: Sendable {
     let copy: ConfigurationCopy
     let secrets: SecretBox
+    private let cache = NIOLockedValueBox<[String: (version: Int64, accounts: [ConnectorAccount])]>([:])
+    /// Merchants kept at most; past it the cache starts again (each entry is small).
+    static let cachedMerchants = 10_000
 
     public init(copy: ConfigurationCopy, secrets: SecretBox) {
         self.copy = copy
@@ -32,10 +41,26 @@ public struct ConnectorAccountRepository: Sendable {
 
     /// The account with this `mca_…` id, or every account of the merchant for this connector name
     /// (an incoming webhook URL may name either).
-    public func accounts(merchantId: String, reference: String) async throws -> [ConnectorAccount] {
-        guard let snapshot = try await copy.current(merchantId), !snapshot.deleted else { return [] }
-        return try snapshot.connectorAccounts
-            .filter { $0.merchantConnectorId == reference || $0.connectorName == reference }
+    /// `minimumVersion`: the configuration version the caller's command was made under (0: none
+    /// known, read the copy now).
+    public func accounts(merchantId: String, reference: String, minimumVersion: Int64 = 0) async throws -> [ConnectorAccount] {
+        try await all(merchantId, minimumVersion: minimumVersion).filter { $0.merchantConnectorId == reference || $0.connectorName == reference }
+    }
+
+    /// The version of the merchant's configuration whose accounts are kept here (0: none).
+    public func cachedVersion(_ merchantId: String) -> Int64 {
+        cache.withLockedValue { $0[merchantId]?.version } ?? 0
+    }
+
+    func all(_ merchantId: String, minimumVersion: Int64) async throws -> [ConnectorAccount] {
+        if minimumVersion > 0, let cached = cache.withLockedValue({ $0[merchantId] }), cached.version >= minimumVersion {
+            return cached.accounts
+        }
+        guard let snapshot = try await copy.current(merchantId), !snapshot.deleted else {
+            cache.withLockedValue { _ = $0.removeValue(forKey: merchantId) }
+            return []
+        }
+        let opened = try snapshot.connectorAccounts
             .map { account in
                 let details = try PaywireJSON.decoder.decode(
                     [String: String].self, from: Data(try secrets.open(account.sealedAccountDetails, as: .connectorAccountDetails, row: account.merchantConnectorId).utf8)
@@ -47,9 +72,15 @@ public struct ConnectorAccountRepository: Sendable {
                     disabled: account.disabled
                 )
             }
+        cache.withLockedValue { cache in
+            guard (cache[merchantId]?.version ?? -1) <= snapshot.version else { return }
+            if cache.count >= Self.cachedMerchants { cache.removeAll() }
+            cache[merchantId] = (snapshot.version, opened)
+        }
+        return opened
     }
 
-    public func account(merchantId: String, merchantConnectorId: String) async throws -> ConnectorAccount? {
-        try await accounts(merchantId: merchantId, reference: merchantConnectorId).first { $0.merchantConnectorId == merchantConnectorId }
+    public func account(merchantId: String, merchantConnectorId: String, minimumVersion: Int64 = 0) async throws -> ConnectorAccount? {
+        try await accounts(merchantId: merchantId, reference: merchantConnectorId, minimumVersion: minimumVersion).first { $0.merchantConnectorId == merchantConnectorId }
     }
 }

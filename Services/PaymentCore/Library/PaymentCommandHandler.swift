@@ -50,18 +50,24 @@ public struct PaymentCommandHandler: Sendable {
             throw PermanentMessageError("payment command whose processor token does not open", category: "unopenable")
         }
         // A connector account changed before this command was sent applies to it: wait for this
-        // service's copy of the configuration to reach the version the gateway saw.
-        try await configuration.waitFor(merchantId: command.merchantId, version: envelope.configurationVersion ?? 0)
+        // service's copy of the configuration to reach the version the gateway saw (at once when
+        // the accounts kept in memory were read at that version or later: the copy has it).
+        let version = envelope.configurationVersion ?? 0
+        if operations.accounts.cachedVersion(command.merchantId) < version {
+            try await configuration.waitFor(merchantId: command.merchantId, version: version)
+        }
         var reply = GatewayReply(correlationId: envelope.id, replyTo: command.replyTo ?? "")
         do {
-            switch command.operation {
-            case .create: reply.object = try await operations.create(command)
-            case .confirm: reply.object = try await operations.confirm(command)
-            case .capture: reply.object = try await operations.capture(command)
-            case .cancel: reply.object = try await operations.cancel(command)
-            case .refund: reply.object = try await operations.refund(command)
-            case .update: reply.object = try await operations.update(command)
-            case .updateRefund: reply.object = try await operations.updateRefund(command)
+            reply.object = try await PaymentOperations.$configurationVersion.withValue(version) { [command] in
+                switch command.operation {
+                case .create: try await operations.create(command)
+                case .confirm: try await operations.confirm(command)
+                case .capture: try await operations.capture(command)
+                case .cancel: try await operations.cancel(command)
+                case .refund: try await operations.refund(command)
+                case .update: try await operations.update(command)
+                case .updateRefund: try await operations.updateRefund(command)
+                }
             }
         } catch {
             // Refusals raised inside a transaction arrive wrapped in PostgresTransactionError.

@@ -8,6 +8,12 @@ import PostgresNIO
 
 /// What one pass over a claimed delivery found.
 enum DeliveryOutcome: Sendable {
+    /// A first attempt sent at fan-out that succeeded: its attempt row is its whole record.
+    var leavesRowAsItIs: Bool {
+        if case .attempted(let attempt, _, next: .delivered) = self { return attempt.rowSending }
+        return false
+    }
+
     var eventId: String {
         switch self {
         case .attempted(let attempt, _, _): return attempt.eventId
@@ -67,13 +73,19 @@ final class DeliveryOutcomeRecorder: Sendable {
     let capacity: Int
     private let finished = NIOLockedValueBox(false)
     private let stopped = NIOLockedValueBox(false)
-    /// Told which deliveries are recorded (their leases need no more renewing).
-    let onRecorded: @Sendable (Set<String>) -> Void
+    /// How long the recorder lets outcomes gather before writing fewer than a full batch: one
+    /// write then serves the deliveries of that moment (recording is bookkeeping; the requests
+    /// have been sent, and their leases are held meanwhile).
+    let linger: Duration
+    /// Told which deliveries are recorded (their leases need no more renewing), and whether any
+    /// of their rows changed (a first attempt's success changes none).
+    let onRecorded: @Sendable (Set<String>, Bool) -> Void
 
-    init(postgres: PostgresClient, owner: String, logger: Logger, health: EndpointHealth, capacity: Int = 5000,
-         onRecorded: @escaping @Sendable (Set<String>) -> Void = { _ in }) {
+    init(postgres: PostgresClient, owner: String, logger: Logger, health: EndpointHealth, capacity: Int = 5000, linger: Duration = .milliseconds(50),
+         onRecorded: @escaping @Sendable (Set<String>, Bool) -> Void = { _, _ in }) {
         self.postgres = postgres
         self.capacity = capacity
+        self.linger = linger
         self.owner = owner
         self.logger = logger
         self.health = health
@@ -102,9 +114,13 @@ final class DeliveryOutcomeRecorder: Sendable {
     func run() async {
         var delay = Duration.milliseconds(100)
         while true {
+            let waiting = pending.withLockedValue { $0.count }
+            if waiting > 0 && waiting < Self.batchSize && !finished.withLockedValue({ $0 }) {
+                try? await Task.sleep(for: linger)
+            }
             let batch = pending.withLockedValue { queue -> [DeliveryOutcome] in
-                defer { queue.removeFirst(min(queue.count, 500)) }
-                return Array(queue.prefix(500))
+                defer { queue.removeFirst(min(queue.count, Self.batchSize)) }
+                return Array(queue.prefix(Self.batchSize))
             }
             if batch.isEmpty {
                 if finished.withLockedValue({ $0 }) {
@@ -116,7 +132,7 @@ final class DeliveryOutcomeRecorder: Sendable {
             }
             do {
                 try await record(batch)
-                onRecorded(Set(batch.map(\.eventId)))
+                onRecorded(Set(batch.map(\.eventId)), batch.contains { !$0.leavesRowAsItIs })
                 delay = .milliseconds(100)
             } catch {
                 logger.error("recording delivery outcomes failed; retrying", metadata: ["error": .string(MessageFailure.loggable(error)), "count": .stringConvertible(batch.count)])
@@ -152,6 +168,8 @@ final class DeliveryOutcomeRecorder: Sendable {
     }
 
     static let unrecordable = "outcome_unrecordable"
+    /// The most outcomes one write takes.
+    static let batchSize = 500
 
     func write(_ batch: [DeliveryOutcome]) async throws {
         var attempts = AttemptColumns()
@@ -162,7 +180,7 @@ final class DeliveryOutcomeRecorder: Sendable {
                 switch next {
                 case .delivered:
                     // '' leaves a `sending` row as it is: appending its attempt is its record.
-                    attempts.append(attempt, answer, notified: true); nextStatuses.append(attempt.rowSending ? "" : "delivered"); delays.append(-1); reasons.append("")
+                    attempts.append(attempt, answer, notified: true); nextStatuses.append(outcome.leavesRowAsItIs ? "" : "delivered"); delays.append(-1); reasons.append("")
                 case .retry(let seconds):
                     attempts.append(attempt, answer, notified: false); nextStatuses.append("pending"); delays.append(seconds); reasons.append("")
                 case .ended(let status, let reason):

@@ -95,6 +95,10 @@ public final class DeliveryWorker: Service, Sendable {
     /// Endpoints whose last request from this replica was answered 2xx, and when: the ones whose
     /// first attempts may start at fan-out. A failing endpoint goes through the queue.
     let answering = NIOLockedValueBox<[String: ContinuousClock.Instant]>([:])
+    /// Set while the worker's last look left deliveries due for want of a slot (the replica's,
+    /// an endpoint's or a host's): a first attempt that ends then wakes it. Otherwise first
+    /// attempts end without waking it — it has nothing to claim.
+    let waitingForSlots = NIOLockedValueBox(false)
     /// Set on graceful shutdown: nothing more is claimed or started.
     let stopping = NIOLockedValueBox(false)
     let recorder: DeliveryOutcomeRecorder
@@ -127,9 +131,11 @@ public final class DeliveryWorker: Service, Sendable {
         let held = NIOLockedValueBox<Set<String>>([])
         self.owner = owner
         self.held = held
-        recorder = DeliveryOutcomeRecorder(postgres: postgres, owner: owner, logger: logger, health: health) { recorded in
+        recorder = DeliveryOutcomeRecorder(postgres: postgres, owner: owner, logger: logger, health: health) { recorded, moved in
             held.withLockedValue { $0.subtract(recorded) }
-            wake.signal()
+            // Only a row that changed can let the worker claim something (an ordered object's
+            // next event, a retry to schedule): a first attempt's success changes no row.
+            if moved { wake.signal() }
         }
     }
 
@@ -169,6 +175,8 @@ public final class DeliveryWorker: Service, Sendable {
                     while !stopping.withLockedValue({ $0 }) && !Task.isCancelled {
                         let busy = inFlight.withLockedValue { $0 }
                         let free = settings.concurrency - busy.total
+                        let allowance = busy.allowance(perEndpoint: settings.perEndpoint, perHost: settings.perHost)
+                        waitingForSlots.withLockedValue { $0 = free <= 0 || allowance.values.contains { $0 <= 0 } }
                         // Nothing more is claimed while outcomes wait to be written: recording
                         // them wakes the worker.
                         guard free > 0 && !recorder.isFull else {
@@ -179,7 +187,7 @@ public final class DeliveryWorker: Service, Sendable {
                         let claimed: [Due]
                         let lookedAt = Date()
                         do {
-                            claimed = try await claim(limit: min(free, 100), allowance: busy.allowance(perEndpoint: settings.perEndpoint, perHost: settings.perHost))
+                            claimed = try await claim(limit: min(free, 100), allowance: allowance)
                         } catch {
                             logger.error("claiming deliveries failed; retrying", metadata: ["error": .string(MessageFailure.loggable(error))])
                             try? await Task.sleep(for: .milliseconds(500))
@@ -403,7 +411,7 @@ public final class DeliveryWorker: Service, Sendable {
                 inFlight.withLockedValue { $0.finished(endpoint: item.endpointKey, host: host) }
                 continue
             }
-            Task { [inFlight, wake, recorder] in
+            Task { [inFlight, wake, recorder, waitingForSlots] in
                 var outcome = await self.deliver(item)
                 if case .attempted(var attempt, let answer, let next) = outcome {
                     attempt.rowSending = true
@@ -411,7 +419,7 @@ public final class DeliveryWorker: Service, Sendable {
                 }
                 recorder.add(outcome)
                 inFlight.withLockedValue { $0.finished(endpoint: item.endpointKey, host: host) }
-                wake.signal()
+                if waitingForSlots.withLockedValue({ $0 }) { wake.signal() }
             }
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import PaywireModels
 import PostgresNIO
 
@@ -12,6 +13,18 @@ struct EndpointHealth: Sendable {
     let postgres: PostgresClient
     let logger: Logger
     let disableAfter: Duration
+    /// Endpoints whose last write from this replica was successes only, and when. A batch with
+    /// nothing but successes for such an endpoint writes nothing for it within
+    /// `successRefresh`: under steady traffic an endpoint's row is written every few seconds,
+    /// not once per batch (its `last_success_at` is that much behind at most).
+    private let successWritten = NIOLockedValueBox<[String: ContinuousClock.Instant]>([:])
+    static let successRefresh = Duration.seconds(10)
+
+    init(postgres: PostgresClient, logger: Logger, disableAfter: Duration) {
+        self.postgres = postgres
+        self.logger = logger
+        self.disableAfter = disableAfter
+    }
 
     struct Observation: Sendable {
         var endpointId: String
@@ -48,8 +61,19 @@ struct EndpointHealth: Sendable {
     /// Rows are upserted in endpoint id order, so two replicas' batches never wait on each other
     /// in a cycle.
     func record(_ observations: [Observation]) async throws {
-        let summaries = Self.summarize(observations)
+        let now = ContinuousClock.now
+        let troubled = Set(observations.filter { !$0.succeeded || $0.gone }.map(\.endpointId))
+        let recent = successWritten.withLockedValue { $0 }
+        let summaries = Self.summarize(observations).filter { id, _ in
+            troubled.contains(id) || recent[id].map { now - $0 >= Self.successRefresh } ?? true
+        }
         guard !summaries.isEmpty else { return }
+        defer {
+            successWritten.withLockedValue { written in
+                for id in summaries.keys { if troubled.contains(id) { written[id] = nil } else { written[id] = now } }
+                if written.count > 100_000 { written.removeAll() }
+            }
+        }
         let ids = summaries.keys.sorted()
         let merchants = ids.map { summaries[$0]!.merchantId }
         let successes = ids.map { summaries[$0]!.anySuccess }

@@ -37,11 +37,17 @@ public struct PaymentOperations: Sendable {
         }
     }
 
+    /// The configuration version the command being applied was made under (set by
+    /// `PaymentCommandHandler` for the operation): accounts read at that version or a later one
+    /// serve it, from memory.
+    @TaskLocal static var configurationVersion: Int64 = 0
+
     func connectorFor(merchantId: String, merchantConnectorId: String?) async throws -> (ConnectorAccount, any Connector) {
         guard let merchantConnectorId else {
             throw PaymentFailure.invalid("routing", "no connector account was chosen for this payment")
         }
-        guard let account = try await accounts.account(merchantId: merchantId, merchantConnectorId: merchantConnectorId), !account.disabled else {
+        guard let account = try await accounts.account(merchantId: merchantId, merchantConnectorId: merchantConnectorId, minimumVersion: Self.configurationVersion),
+              !account.disabled else {
             throw PaymentFailure.invalid("merchant_connector_id", "the connector account no longer exists or is disabled")
         }
         guard let connector = connectors.connector(named: account.connectorName) else {

@@ -43,7 +43,41 @@ public struct EventEnvelope: Codable, Sendable, Equatable {
         case configurationVersion = "configuration_version"
     }
 
-    public func encoded() throws -> [UInt8] { Array(try PaywireJSON.encoder.encode(self)) }
+    /// The envelope as `PaywireJSON.encoder` writes it (keys sorted, absent optionals left
+    /// out), written directly: every message a service sends is one.
+    public func encoded() throws -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(512)
+        func key(_ name: String) {
+            output.append(output.isEmpty ? UInt8(ascii: "{") : UInt8(ascii: ","))
+            JSONTextWriter.write(string: name, into: &output)
+            output.append(UInt8(ascii: ":"))
+        }
+        if let configurationVersion {
+            key("configuration_version")
+            output.append(contentsOf: String(configurationVersion).utf8)
+        }
+        if let correlationId {
+            key("correlation_id")
+            JSONTextWriter.write(string: correlationId, into: &output)
+        }
+        key("id")
+        JSONTextWriter.write(string: id, into: &output)
+        key("merchant_id")
+        JSONTextWriter.write(string: merchantId, into: &output)
+        key("occurred_at")
+        JSONTextWriter.write(string: PaywireJSON.format(occurredAt), into: &output)
+        key("payload")
+        try JSONTextWriter.write(payload, into: &output)
+        if let profileId {
+            key("profile_id")
+            JSONTextWriter.write(string: profileId, into: &output)
+        }
+        key("type")
+        JSONTextWriter.write(string: type, into: &output)
+        output.append(UInt8(ascii: "}"))
+        return output
+    }
 
     public static func decode(_ bytes: [UInt8]) throws -> EventEnvelope {
         try PaywireJSON.decoder.decode(EventEnvelope.self, from: Data(bytes))

@@ -98,7 +98,8 @@ public enum PaywireJSON {
 
     /// A value as JSON text (for jsonb columns and stored documents).
     public static func text<T: Encodable>(_ value: T) throws -> String {
-        String(decoding: try encoder.encode(value), as: UTF8.self)
+        if let value = value as? JSONValue { return String(decoding: try JSONTextWriter.bytes(value), as: UTF8.self) }
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
     /// The fields of a stored JSON object; empty when the text is not an object.
@@ -107,7 +108,25 @@ public enum PaywireJSON {
         return [:]
     }
 
+    /// `2026-12-06T21:10:05.123Z`: UTC, milliseconds (truncated), as the ISO-8601 format style
+    /// writes it — composed by hand, as every payment object and event carries several.
     public static func format(_ date: Date) -> String {
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        var seconds = time_t(milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000)
+        let fraction = Int(milliseconds - Int64(seconds) * 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func digits(_ value: Int, _ count: Int) -> String {
+            let text = String(value)
+            return text.count >= count ? text : String(repeating: "0", count: count - text.count) + text
+        }
+        return digits(Int(parts.tm_year) + 1900, 4) + "-" + digits(Int(parts.tm_mon) + 1, 2) + "-" + digits(Int(parts.tm_mday), 2)
+            + "T" + digits(Int(parts.tm_hour), 2) + ":" + digits(Int(parts.tm_min), 2) + ":" + digits(Int(parts.tm_sec), 2)
+            + "." + digits(fraction, 3) + "Z"
+    }
+
+    /// The same through the ISO-8601 format style (what `format` reproduces; kept for its test).
+    static func formatWithFormatStyle(_ date: Date) -> String {
         date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true).timeSeparator(.colon).timeZone(separator: .omitted)).replacingOccurrences(of: "+0000", with: "Z")
     }
 

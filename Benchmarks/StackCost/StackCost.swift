@@ -33,7 +33,10 @@ struct StackCost: AsyncParsableCommand {
         var logger = Logger(label: "stack-cost")
         logger.logLevel = .warning
         let receiver = CountingReceiver()
-        let receiverURL = try await receiver.start(logger: logger)
+        // Its server logs the connections it cuts when stopped; nothing worth reading.
+        var receiverLogger = logger
+        receiverLogger.logLevel = .critical
+        let receiverURL = try await receiver.start(logger: receiverLogger)
         let merchants = try await setUp(receiverURL: receiverURL)
         let postgres = PostgresClient(configuration: try Bench.postgresConfiguration(databaseURL), backgroundLogger: logger)
         let postgresTask = Task { await postgres.run() }

@@ -73,15 +73,18 @@ final class DeliveryOutcomeRecorder: Sendable {
     let capacity: Int
     private let finished = NIOLockedValueBox(false)
     private let stopped = NIOLockedValueBox(false)
-    /// How long the recorder lets outcomes gather before writing fewer than a full batch: one
-    /// write then serves the deliveries of that moment (recording is bookkeeping; the requests
-    /// have been sent, and their leases are held meanwhile).
+    /// How long the recorder lets outcomes gather when only a few wait: one write then serves the
+    /// deliveries of that moment (recording is bookkeeping; the requests have been sent, and their
+    /// leases are held meanwhile). Short, because an outcome not yet written when the replica is
+    /// killed is a request sent again.
     let linger: Duration
+    /// Outcomes waiting from which the recorder writes at once.
+    static let lingerBelow = 20
     /// Told which deliveries are recorded (their leases need no more renewing), and whether any
     /// of their rows changed (a first attempt's success changes none).
     let onRecorded: @Sendable (Set<String>, Bool) -> Void
 
-    init(postgres: PostgresClient, owner: String, logger: Logger, health: EndpointHealth, capacity: Int = 5000, linger: Duration = .milliseconds(50),
+    init(postgres: PostgresClient, owner: String, logger: Logger, health: EndpointHealth, capacity: Int = 5000, linger: Duration = .milliseconds(10),
          onRecorded: @escaping @Sendable (Set<String>, Bool) -> Void = { _, _ in }) {
         self.postgres = postgres
         self.capacity = capacity
@@ -115,7 +118,7 @@ final class DeliveryOutcomeRecorder: Sendable {
         var delay = Duration.milliseconds(100)
         while true {
             let waiting = pending.withLockedValue { $0.count }
-            if waiting > 0 && waiting < Self.batchSize && !finished.withLockedValue({ $0 }) {
+            if waiting > 0 && waiting < Self.lingerBelow && !finished.withLockedValue({ $0 }) {
                 try? await Task.sleep(for: linger)
             }
             let batch = pending.withLockedValue { queue -> [DeliveryOutcome] in

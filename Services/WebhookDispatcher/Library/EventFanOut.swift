@@ -160,7 +160,7 @@ public struct EventFanOut: Sendable {
 
     func row(_ envelope: EventEnvelope, objectId: String, target: WebhookTarget) throws -> Row {
         let idempotentId = OutgoingWebhook.idempotentEventId(objectId: objectId, eventType: envelope.type, endpointId: target.endpointId)
-        let eventId = OutgoingWebhook.eventId(idempotentId: idempotentId)
+        let eventId = OutgoingWebhook.makeEventId()
         let body = try OutgoingWebhook.body(merchantId: envelope.merchantId, eventId: eventId, eventType: envelope.type, object: envelope.payload, timestamp: envelope.occurredAt)
         // The merchant's own headers first, so they can never replace ours.
         var headers: [String: JSONValue] = [:]

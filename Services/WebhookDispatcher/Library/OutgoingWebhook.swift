@@ -63,14 +63,6 @@ public enum OutgoingWebhook {
         return Data(raw.utf8).base64EncodedString()
     }
 
-    /// A delivery's id, the same whenever its object's event reaches its endpoint: `evt_` + 32
-    /// hex digits of a hash of the idempotent id (object, event type, endpoint). A first attempt
-    /// sent again — its message handled again after a crash, or the same change published twice —
-    /// carries the same `webhook-id`, by which receivers drop the repeat.
-    public static func eventId(idempotentId: String) -> String {
-        "evt_" + Hex.encode(Array(SHA256.hash(data: Data(idempotentId.utf8)).prefix(16)))
-    }
-
     /// `evt_` + 32 hex digits, time-ordered: milliseconds first, then randomness.
     public static func makeEventId(now: Date = Date()) -> String {
         let milliseconds = UInt64(now.timeIntervalSince1970 * 1000)

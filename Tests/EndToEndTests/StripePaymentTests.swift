@@ -31,7 +31,10 @@ struct StripePaymentTests {
         defer { receiver.stop() }
         let environment = [
             "PAYWIRE_CONNECTOR_TIMEOUT_MS": "4000", "PAYWIRE_PSYNC_DELAY_MS": "500", "PAYWIRE_PSYNC_INTERVAL_MS": "200", "PAYWIRE_REPLY_TIMEOUT_MS": "20000",
-            "PAYWIRE_PSYNC_MAX_TRIES": "4",
+            // Enough syncs (about 6 s of them) for a confirm that Stripe finishes 5 s after it
+            // began to be found even when the suite loads the machine; the broken payment below
+            // still reaches an operator well within its wait.
+            "PAYWIRE_PSYNC_MAX_TRIES": "30",
         ]
         try await PaywireStack.with(extraEnvironment: environment, fakeStripe: true) { stack in
             let apiKey = try await stack.createMerchant("merchant_stripe", webhookURL: "\(url)/hooks")

@@ -30,11 +30,12 @@ struct StripePaymentTests {
         let url = try await receiver.start()
         defer { receiver.stop() }
         let environment = [
-            "PAYWIRE_CONNECTOR_TIMEOUT_MS": "4000", "PAYWIRE_PSYNC_DELAY_MS": "500", "PAYWIRE_PSYNC_INTERVAL_MS": "200", "PAYWIRE_REPLY_TIMEOUT_MS": "20000",
-            // Enough syncs (about 6 s of them) for a confirm that Stripe finishes 5 s after it
-            // began to be found even when the suite loads the machine; the broken payment below
-            // still reaches an operator well within its wait.
-            "PAYWIRE_PSYNC_MAX_TRIES": "30",
+            // Syncs spread over some 15 s after the call's budget runs out: the slow confirm below,
+            // which Stripe finishes about a second after it, is found even when the suite loads
+            // the machine, and the fourth sync still comes before a search that finds nothing
+            // counts as "never made" (30 s: the broken payment below).
+            "PAYWIRE_CONNECTOR_TIMEOUT_MS": "4000", "PAYWIRE_PSYNC_DELAY_MS": "1000", "PAYWIRE_PSYNC_INTERVAL_MS": "200", "PAYWIRE_REPLY_TIMEOUT_MS": "20000",
+            "PAYWIRE_PSYNC_MAX_TRIES": "4",
         ]
         try await PaywireStack.with(extraEnvironment: environment, fakeStripe: true) { stack in
             let apiKey = try await stack.createMerchant("merchant_stripe", webhookURL: "\(url)/hooks")
@@ -127,7 +128,7 @@ struct StripePaymentTests {
             #expect(slow["status"] as? String == "processing")
             let slowId = try #require(slow["payment_id"] as? String)
             try await behave(stack, #"{"latency_ms": 0, "confirm_delay_ms": 0, "webhook_delay_ms": 100, "error_rate": 0, "fail_next": 0, "webhooks_enabled": false, "search_lag_ms": 600000}"#)
-            let synced = await eventually(timeout: .seconds(30)) {
+            let synced = await eventually(timeout: .seconds(60)) {
                 (try? await stack.request(.GET, "/payments/\(slowId)", apiKey: apiKey).json?["status"] as? String) == "succeeded"
             }
             #expect(synced, "payment-core log:\n\(stack.logs("payment-core"))")
@@ -145,7 +146,7 @@ struct StripePaymentTests {
             let lostRefund = try json(try await stack.request(.POST, "/refunds", apiKey: apiKey, body: #"{"payment_id": "\#(slowId)", "amount": 300}"#))
             #expect(lostRefund["status"] as? String == "pending")
             let lostRefundId = try #require(lostRefund["refund_id"] as? String)
-            let refundResolved = await eventually(timeout: .seconds(30)) {
+            let refundResolved = await eventually(timeout: .seconds(60)) {
                 (try? await stack.request(.GET, "/refunds/\(lostRefundId)", apiKey: apiKey).json?["status"] as? String) == "succeeded"
             }
             #expect(refundResolved, "payment-core log:\n\(stack.logs("payment-core"))")
@@ -162,7 +163,7 @@ struct StripePaymentTests {
             let broken = try json(try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 778)))
             #expect(broken["status"] as? String == "processing")
             let brokenId = try #require(broken["payment_id"] as? String)
-            let resolved = await eventually(timeout: .seconds(30)) {
+            let resolved = await eventually(timeout: .seconds(90)) {
                 (try? await stack.request(.GET, "/payments/\(brokenId)", apiKey: apiKey).json?["status"] as? String) == "requires_merchant_action"
             }
             #expect(resolved, "payment-core log:\n\(stack.logs("payment-core"))")

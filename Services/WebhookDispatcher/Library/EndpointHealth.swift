@@ -68,12 +68,6 @@ struct EndpointHealth: Sendable {
             troubled.contains(id) || recent[id].map { now - $0 >= Self.successRefresh } ?? true
         }
         guard !summaries.isEmpty else { return }
-        defer {
-            successWritten.withLockedValue { written in
-                for id in summaries.keys { if troubled.contains(id) { written[id] = nil } else { written[id] = now } }
-                if written.count > 100_000 { written.removeAll() }
-            }
-        }
         let ids = summaries.keys.sorted()
         let merchants = ids.map { summaries[$0]!.merchantId }
         let successes = ids.map { summaries[$0]!.anySuccess }
@@ -118,6 +112,11 @@ struct EndpointHealth: Sendable {
             logger.warning("webhook endpoint made inactive; it gets no deliveries until the merchant updates it", metadata: [
                 "merchant_id": .string(merchantId), "webhook_endpoint_id": .string(endpointId), "reason": .string(reason ?? "unknown"),
             ])
+        }
+        // Only once written: a write that failed is made again by the next batch.
+        successWritten.withLockedValue { written in
+            for id in summaries.keys { if troubled.contains(id) { written[id] = nil } else { written[id] = now } }
+            if written.count > 100_000 { written.removeAll() }
         }
     }
 

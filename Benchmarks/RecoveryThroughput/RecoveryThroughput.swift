@@ -32,7 +32,7 @@ struct RecoveryThroughput: AsyncParsableCommand {
     @Option(name: .customLong("scheduler"), help: "The recovery-scheduler executable") var schedulerPath: String
     @Option(name: .customLong("scheduler-ports"), help: "Two free ports for the replicas' HTTP servers, comma-separated") var schedulerPorts: String
     @Option(help: "Due jobs in each round's backlog") var jobs = 100_000
-    @Option(help: "Tasks one replica claims per pass (PAYWIRE_RECOVERY_BATCH)") var batch = 100
+    @Option(help: "Tasks one replica claims per pass (PAYWIRE_RECOVERY_BATCH)") var batch = 500
 
     struct Merchant {
         var id: String

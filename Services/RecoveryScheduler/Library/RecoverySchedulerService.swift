@@ -29,7 +29,7 @@ public enum RecoverySchedulerService {
         var runner = RecoveryTaskRunner(
             jobs: jobs, producer: infrastructure.producer, signer: signer,
             interval: .milliseconds(try ServiceConfiguration.integer(environment, "PAYWIRE_RECOVERY_INTERVAL_MS", default: 30_000, range: 10...600_000)),
-            batchSize: try ServiceConfiguration.integer(environment, "PAYWIRE_RECOVERY_BATCH", default: 100, range: 1...10_000),
+            batchSize: try ServiceConfiguration.integer(environment, "PAYWIRE_RECOVERY_BATCH", default: 500, range: 1...10_000),
             outcomeTimeout: Double(try ServiceConfiguration.integer(environment, "PAYWIRE_RECOVERY_OUTCOME_TIMEOUT_MS", default: 300_000, range: 1000...86_400_000)) / 1000
         )
         runner.wake = notifications.signal("tasks")

@@ -20,7 +20,8 @@ public final class WebhookReceiver: Sendable {
     private let script = NIOLockedValueBox<[HTTPResponse.Status]>([])
     private let answerHeaders = NIOLockedValueBox<[String: String]>([:])
     private let delay = NIOLockedValueBox<Duration>(.zero)
-    private let holding = NIOLockedValueBox(false)
+    /// While holding: the requests waiting for `release()` (nil: not holding).
+    private let held = NIOLockedValueBox<[CheckedContinuation<Void, Never>]?>(nil)
     private let failing = NIOLockedValueBox<(needle: String, remaining: Int)?>(nil)
     private let concurrency = NIOLockedValueBox<(now: Int, most: Int)>((0, 0))
     private let pathDelays = NIOLockedValueBox<[String: Duration]>([:])
@@ -53,15 +54,21 @@ public final class WebhookReceiver: Sendable {
 
     /// Every request, once recorded, waits unanswered until `release()` (however long a test
     /// takes to look at what the sender did meanwhile).
-    public func hold() { holding.withLockedValue { $0 = true } }
-    public func release() { holding.withLockedValue { $0 = false } }
+    public func hold() { held.withLockedValue { if $0 == nil { $0 = [] } } }
+    public func release() {
+        let waiting = held.withLockedValue { held -> [CheckedContinuation<Void, Never>] in
+            defer { held = nil }
+            return held ?? []
+        }
+        for request in waiting { request.resume() }
+    }
 
     /// Header names are lowercased.
     /// Starts listening on an ephemeral loopback port and returns the base URL. `host` is
     /// 127.0.0.1 or ::1 (an IPv6 receiver).
     public func start(host: String = "127.0.0.1") async throws -> String {
         let router = Router()
-        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { [received, status, answer, script, answerHeaders, delay, holding, concurrency, failing, pathDelays, pathConcurrency] request, _ in
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { [received, status, answer, script, answerHeaders, delay, held, concurrency, failing, pathDelays, pathConcurrency] request, _ in
             let path = request.uri.path
             concurrency.withLockedValue { $0.now += 1; $0.most = max($0.most, $0.now) }
             pathConcurrency.withLockedValue { all in
@@ -80,7 +87,15 @@ public final class WebhookReceiver: Sendable {
             received.withLockedValue { $0.append(Received(path: request.uri.path, headers: headers, body: String(buffer: body))) }
             let wait = pathDelays.withLockedValue { $0[path] } ?? delay.withLockedValue { $0 }
             if wait > .zero { try await Task.sleep(for: wait) }
-            while holding.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+            // Each waiting request is resumed once, by `release()` (or at once when not holding).
+            await withCheckedContinuation { (request: CheckedContinuation<Void, Never>) in
+                let waits = held.withLockedValue { held -> Bool in
+                    guard held != nil else { return false }
+                    held!.append(request)
+                    return true
+                }
+                if !waits { request.resume() }
+            }
             let bytes = answer.withLockedValue { $0 }
             let text = String(buffer: body)
             let failed = failing.withLockedValue { rule -> Bool in
@@ -114,6 +129,7 @@ public final class WebhookReceiver: Sendable {
     }
 
     public func stop() {
+        release()
         task.withLockedValue { $0?.cancel() }
     }
 }

@@ -423,20 +423,6 @@ struct GatewayPaymentAPI: Sendable {
         try await paymentCore.payment(paymentId)?["profile_id"]?.stringValue
     }
 
-    func resolveProfile(merchantId: String, requested: String?) async throws -> String {
-        if let requested {
-            let rows = try await postgres.query("SELECT 1 FROM gateway.business_profiles WHERE profile_id = \(requested) AND merchant_id = \(merchantId)", logger: logger)
-            guard try await rows.hasRows() else { throw APIError(status: .notFound, type: "invalid_request", code: "HE_02", message: "Business profile does not exist", field: "profile_id") }
-            return requested
-        }
-        let rows = try await postgres.query("SELECT default_profile_id FROM gateway.merchant_accounts WHERE merchant_id = \(merchantId)", logger: logger)
-        for try await id in rows.decode(String?.self) {
-            guard let id else { throw APIError.invalid("profile_id", "is required: the merchant has no default profile", code: "IR_05") }
-            return id
-        }
-        throw APIError.notFound("Merchant account")
-    }
-
     /// `routing.data` names a connector (or an account); without routing, the profile's only
     /// payment processor. Several candidates are an error naming `routing`, never a guess.
     func resolveConnectorAccount(merchantId: String, profileId: String?, routing: PaymentRequest.Routing?) async throws -> (id: String, name: String) {

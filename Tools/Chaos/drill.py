@@ -413,9 +413,14 @@ class Drill:
                 status, answer, _ = http("GET", f"{self.base}/refunds/{refund_id}", None, {"api-key": merchant["key"]})
                 if status == 200:
                     refunds[refund_id] = answer.get("status")
+            # A cancelled job is settled once every endpoint has heard it (as the check below asks):
+            # a delivery held by a killed dispatcher is sent again only after its lease runs out.
             with self.receivers.lock:
-                cancelled_heard = {o for (e, o, t) in self.receivers.events if t == "payment_failed"}
-            jobs_waiting = [j for j, action in self.jobs.items() if action == "cancel_invoice" and j not in cancelled_heard]
+                heard = {}
+                for (e, o, t) in self.receivers.events:
+                    if t == "payment_failed":
+                        heard.setdefault(o, set()).add(e)
+            jobs_waiting = [j for j, action in self.jobs.items() if action == "cancel_invoice" and heard.get(j, set()) != {"ok", "flaky", "slow"}]
             if all(final.get(p) in FINAL_PAYMENT for p in self.payments) and all(refunds.get(r) in FINAL_REFUND for r in self.refunds) \
                     and not self.missing_webhooks(final, refunds) and not jobs_waiting:
                 break

@@ -34,7 +34,7 @@ struct FirstAttemptTests {
         defer { receiver.stop() }
         // Leases of 33 s, so a killed replica's send is taken up again within a minute; retries a
         // second apart.
-        let environment = ["PAYWIRE_WEBHOOK_LEASE_MARGIN_SECONDS": "3", "PAYWIRE_WEBHOOK_RETRY_SCHEDULE": "1s,1s,1s,1s,1s"]
+        let environment = ["PAYWIRE_WEBHOOK_FIRST_ATTEMPT_AT_FAN_OUT": "true", "PAYWIRE_WEBHOOK_LEASE_MARGIN_SECONDS": "3", "PAYWIRE_WEBHOOK_RETRY_SCHEDULE": "1s,1s,1s,1s,1s"]
         try await PaywireStack.with(extraEnvironment: environment) { stack in
             _ = try await stack.createMerchant("first_m", webhookURL: nil)
             let profile = try #require(try await stack.request(.GET, "/accounts/first_m").json?["default_profile"] as? String)

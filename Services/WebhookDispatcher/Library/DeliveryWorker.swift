@@ -43,9 +43,10 @@ public struct DeliverySettings: Sendable {
     public var manualRetryAnswerWithin: Duration = .seconds(5)
     /// Whether a delivery to an endpoint that is answering skips the queue: written `sending` by
     /// the fan-out and sent by that replica as soon as the row is committed
-    /// (`PAYWIRE_WEBHOOK_FIRST_ATTEMPT_AT_FAN_OUT`, default true; false: the worker claims every
-    /// delivery).
-    public var firstAttemptAtFanOut = true
+    /// (`PAYWIRE_WEBHOOK_FIRST_ATTEMPT_AT_FAN_OUT`, default false until a fault-drill run that
+    /// left retries to a flaky endpoint unsent after a PostgreSQL restart is understood; false:
+    /// the worker claims every delivery).
+    public var firstAttemptAtFanOut = false
 
     public static let environmentKeys = [
         "WEBHOOK_REQUEST_TIMEOUT_SECONDS", "PAYWIRE_WEBHOOK_CONCURRENCY", "PAYWIRE_WEBHOOK_ENDPOINT_CONCURRENCY",
@@ -67,7 +68,7 @@ public struct DeliverySettings: Sendable {
         disableAfter = .seconds(3600 * (try ServiceConfiguration.integer(environment, "PAYWIRE_WEBHOOK_DISABLE_AFTER_HOURS", default: 120, range: 1...8760)))
         idleCheck = try ServiceConfiguration.idleCheck(environment)
         manualRetryAnswerWithin = .milliseconds(try ServiceConfiguration.integer(environment, "PAYWIRE_WEBHOOK_RETRY_ANSWER_MS", default: 5000, range: 0...300_000))
-        firstAttemptAtFanOut = try ServiceConfiguration.boolean(environment, "PAYWIRE_WEBHOOK_FIRST_ATTEMPT_AT_FAN_OUT", default: true)
+        firstAttemptAtFanOut = try ServiceConfiguration.boolean(environment, "PAYWIRE_WEBHOOK_FIRST_ATTEMPT_AT_FAN_OUT", default: false)
     }
 
     var leaseSeconds: Double { Double((requestTimeout + leaseMargin).components.seconds) }

@@ -524,9 +524,20 @@ class Drill:
         details = {"unknown": unknown[:10], "unconfirmed": unconfirmed[:10], "not_delivered": sorted(map(list, expected - seen))[:10],
                    "jobs_not_one": {j: job_finals[j] for j in jobs_not_one[:10]}, "not_ready": not_ready, "double_charged": double_charged + [r[0] for r in sandbox_double],
                    "problems": self.stats.problems[:20], "faults": self.faults}
+        if expected - seen:
+            # Where each missing delivery stands in the dispatcher's database: its row (state,
+            # lease, next attempt) and every attempt recorded for it.
+            details["not_delivered_rows"] = []
+            for endpoint, object_id, event_type in sorted(expected - seen)[:10]:
+                details["not_delivered_rows"] += self.psql(self.args.webhooks_db, f"""
+                    SELECT e.event_id, e.delivery_status, e.attempt_count, e.lease_owner, e.lease_until, e.next_attempt_at, e.status_reason, e.created_at,
+                           (SELECT string_agg(a.delivery_attempt || ' ' || a.attempt_id || ' ' || COALESCE(a.response_status::text, a.error_message, '') || ' at ' || a.attempted_at, '; ')
+                            FROM webhooks.delivery_attempts a WHERE a.event_id = e.event_id)
+                    FROM webhooks.events e
+                    WHERE e.object_id = '{object_id}' AND e.event_type = '{event_type}' AND e.target_url LIKE '%/{endpoint}'""") or [[endpoint, object_id, event_type, "no row"]]
         if failed:
             print("broken: " + ", ".join(failed))
-            print(json.dumps(details, indent=1)[:4000])
+            print(json.dumps(details, indent=1, default=str)[:8000])
         if self.args.json:
             with open(self.args.json, "w") as out:
                 json.dump({"rows": [[r[0].strip(), r[1], r[2]] for r in rows], "broken": failed, "details": details, "counts": counts}, out, indent=1)

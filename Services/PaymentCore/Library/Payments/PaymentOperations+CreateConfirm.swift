@@ -7,7 +7,8 @@ import PaywireStore
 import PostgresNIO
 
 /// Creating a payment and confirming it: the intent moves to `processing` under its row lock
-/// before the connector is called, so a second confirm is refused there and the card is charged once.
+/// before the connector is called, so a second confirm is refused there and the card is charged
+/// once. A payment created with `confirm` is inserted already in `processing`'s transaction.
 extension PaymentOperations {
     func create(_ command: PaymentCommand) async throws -> JSONValue {
         guard let amount = command.amount, let currency = command.currency else {
@@ -19,7 +20,7 @@ extension PaymentOperations {
             throw PaymentFailure.invalid("payment_method_data", "\(connector.name) does not take cards")
         }
         let now = Date()
-        var record = PaymentRecord(
+        let record = PaymentRecord(
             paymentId: command.paymentId, merchantId: command.merchantId, profileId: command.profileId,
             status: hasInstrument ? .requiresConfirmation : .requiresPaymentMethod,
             amount: amount, currency: currency, captureMethod: command.captureMethod ?? "automatic",
@@ -28,35 +29,69 @@ extension PaymentOperations {
             details: command.details.flatMap { if case .object(let fields) = $0 { return fields } else { return nil } } ?? [:],
             cancellationReason: nil, clientSecret: "\(command.paymentId)_secret_\(Identifier.random(20))", createdAt: now, modifiedAt: now
         )
-        let inserted = try await postgres.withTransaction(logger: logger) { connection in
-            let rows = try await connection.query("""
-                INSERT INTO payments.payment_intents (payment_id, merchant_id, profile_id, status, amount, currency, capture_method,
-                    merchant_connector_id, connector, card, card_vault, processor_token, details, client_secret, object, created_at, modified_at)
-                VALUES (\(record.paymentId), \(record.merchantId), \(record.profileId), \(record.status.rawValue), \(amount), \(currency),
-                    \(record.captureMethod), \(record.merchantConnectorId), \(record.connector), \(try Self.json(record.card))::jsonb,
-                    \(try Self.json(record.cardVault))::jsonb, \(record.sealedProcessorToken), \(try Self.json(JSONValue.object(record.details)))::jsonb,
-                    \(record.clientSecret), \(try Self.json(record.object))::jsonb, \(now), \(now))
-                ON CONFLICT (payment_id) DO NOTHING RETURNING 1
-                """, logger: logger)
-            return try await rows.hasRows()
+        if command.confirm == true {
+            // Created and confirmed in one transaction (one commit rather than two) once the
+            // confirm is known to start: its checks passed and the card is taken. A confirm that
+            // cannot start leaves the payment created, as a create and then a confirm would.
+            let plan: ConfirmPlan
+            do {
+                plan = try await planConfirm(command, record: record)
+            } catch {
+                let existing = try await insertOrRead(record)
+                guard existing == nil || [.requiresConfirmation, .requiresPaymentMethod].contains(existing!.status) else { return existing!.object }
+                throw error
+            }
+            return try await start(plan, command: command, record: record, creating: true)
         }
-        if !inserted {
+        if let existing = try await insertOrRead(record) {
             // A redelivered or retried create (same payment id, reserved by the gateway's
-            // idempotency key): answer with the payment as it is; confirm only if nothing did yet.
-            guard let existing = try await read(command.paymentId) else { throw PaymentFailure.notFound("Payment") }
-            record = existing
-            guard command.confirm == true, [.requiresConfirmation, .requiresPaymentMethod].contains(existing.status) else { return existing.object }
+            // idempotency key): answer with the payment as it is.
+            return existing.object
         }
-        if command.confirm == true { return try await confirm(command, known: record) }
         return record.object
     }
 
-    /// `known`: the payment as the caller just wrote or read it, saving a read.
-    func confirm(_ command: PaymentCommand, known: PaymentRecord? = nil) async throws -> JSONValue {
-        let found: PaymentRecord?
-        if let known { found = known } else { found = try await read(command.paymentId, merchantId: command.merchantId) }
-        guard let record = found else { throw PaymentFailure.notFound("Payment") }
+    /// Writes a new payment; nil, or the payment as it is when its id was already written (a
+    /// redelivered or retried create, the id reserved by the gateway's idempotency key).
+    func insertOrRead(_ record: PaymentRecord) async throws -> PaymentRecord? {
+        let inserted = try await postgres.withTransaction(logger: logger) { connection in try await insert(record, on: connection) }
+        if inserted { return nil }
+        guard let existing = try await read(record.paymentId) else { throw PaymentFailure.notFound("Payment") }
+        return existing
+    }
+
+    /// Inserts the payment unless its id is taken; whether it did.
+    func insert(_ record: PaymentRecord, on connection: PostgresConnection) async throws -> Bool {
+        let rows = try await connection.query("""
+            INSERT INTO payments.payment_intents (payment_id, merchant_id, profile_id, status, amount, currency, capture_method,
+                merchant_connector_id, connector, card, card_vault, processor_token, details, client_secret, object, created_at, modified_at)
+            VALUES (\(record.paymentId), \(record.merchantId), \(record.profileId), \(record.status.rawValue), \(record.amount), \(record.currency),
+                \(record.captureMethod), \(record.merchantConnectorId), \(record.connector), \(try Self.json(record.card))::jsonb,
+                \(try Self.json(record.cardVault))::jsonb, \(record.sealedProcessorToken), \(try Self.json(JSONValue.object(record.details)))::jsonb,
+                \(record.clientSecret), \(try Self.json(record.object))::jsonb, \(record.createdAt), \(record.modifiedAt))
+            ON CONFLICT (payment_id) DO NOTHING RETURNING 1
+            """, logger: logger)
+        return try await rows.hasRows()
+    }
+
+    /// What a confirm settles before its transaction: the account and its connector, the capture
+    /// method, and the card taken from the vault (`instrument` nil: the vault no longer has it).
+    struct ConfirmPlan: Sendable {
+        var account: ConnectorAccount
+        var connector: any Connector
+        var captureMethod: String
+        var vaultReference: CardVaultReference?
+        var instrument: PaymentInstrument?
+    }
+
+    func confirm(_ command: PaymentCommand) async throws -> JSONValue {
+        guard let record = try await read(command.paymentId, merchantId: command.merchantId) else { throw PaymentFailure.notFound("Payment") }
         guard [.requiresConfirmation, .requiresPaymentMethod].contains(record.status) else { throw PaymentFailure.invalidState("confirm", record.status) }
+        return try await start(try await planConfirm(command, record: record), command: command, record: record, creating: false)
+    }
+
+    /// Checks the confirm can start and takes the card: everything before its transaction.
+    func planConfirm(_ command: PaymentCommand, record: PaymentRecord) async throws -> ConfirmPlan {
         let vaultReference = command.cardVault ?? record.cardVault
         let token = try command.processorPaymentToken ?? record.sealedProcessorToken.map { try secrets.open($0, as: .processorToken, row: record.paymentId) }
         guard vaultReference != nil || token != nil else {
@@ -93,12 +128,26 @@ extension PaymentOperations {
         } else {
             instrument = .token(token!)
         }
+        return ConfirmPlan(account: account, connector: connector, captureMethod: captureMethod, vaultReference: vaultReference, instrument: instrument)
+    }
 
-        let attemptId: String
+    /// Starts the attempt under the payment's row lock (`creating`: in the transaction that
+    /// inserts the payment), then calls the connector and applies its answer.
+    func start(_ plan: ConfirmPlan, command: PaymentCommand, record: PaymentRecord, creating: Bool) async throws -> JSONValue {
+        let (account, connector, captureMethod, vaultReference, instrument) = (plan.account, plan.connector, plan.captureMethod, plan.vaultReference, plan.instrument)
+        let started: String?
         do {
-            attemptId = try await postgres.withTransaction(logger: logger) { connection in
-                guard var locked = try await PaymentRecord.load(command.paymentId, forUpdate: true, on: connection, logger: logger) else {
-                    throw PaymentFailure.notFound("Payment")
+            started = try await postgres.withTransaction(logger: logger) { connection -> String? in
+                var locked: PaymentRecord
+                if creating {
+                    // The new row is this transaction's own until it commits: nobody else sees it.
+                    guard try await insert(record, on: connection) else { return nil }
+                    locked = record
+                } else {
+                    guard let loaded = try await PaymentRecord.load(command.paymentId, forUpdate: true, on: connection, logger: logger) else {
+                        throw PaymentFailure.notFound("Payment")
+                    }
+                    locked = loaded
                 }
                 // The lock makes this the one place a confirm can win: a concurrent or repeated
                 // confirm finds `processing` here and is refused, so the card is charged once.
@@ -140,6 +189,16 @@ extension PaymentOperations {
             if case .poison = MessageFailure.classify(error) { refused = true }
             if let vaultReference, refused { vault.release(vaultReference) }
             throw error
+        }
+        guard let attemptId = started else {
+            // Its id was already written (a redelivered or retried create): confirmed only if
+            // nothing confirmed it yet; otherwise the card taken for it is not needed.
+            guard let existing = try await read(command.paymentId) else { throw PaymentFailure.notFound("Payment") }
+            guard [.requiresConfirmation, .requiresPaymentMethod].contains(existing.status) else {
+                if let vaultReference { vault.release(vaultReference) }
+                return existing.object
+            }
+            return try await start(plan, command: command, record: existing, creating: false)
         }
         if let vaultReference { vault.release(vaultReference) }
         guard let instrument else {

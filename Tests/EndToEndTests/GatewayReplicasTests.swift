@@ -13,16 +13,20 @@ struct GatewayReplicasTests {
     static let replicas = ["gateway", "gateway-2", "gateway-3"]
     let logger = TestEnvironment.logger("gateway-replicas", level: .critical)
 
-    /// `paywire_gateway_replies_read_total` of one replica, by `addressed_to`.
-    func repliesRead(_ stack: PaywireStack, _ replica: String) async throws -> [String: Int] {
+    /// A counter of one replica's `/metrics`, summed by the value of one of its labels.
+    func counter(_ stack: PaywireStack, _ replica: String, _ name: String, by label: String) async throws -> [String: Int] {
         let metrics = try await stack.request(.GET, "/metrics", service: replica, apiKey: nil).body
-        var read: [String: Int] = [:]
-        for line in metrics.split(separator: "\n") where line.hasPrefix("paywire_gateway_replies_read_total{") {
-            guard let start = line.range(of: "addressed_to=\""), let end = line[start.upperBound...].firstIndex(of: "\""),
+        var values: [String: Int] = [:]
+        for line in metrics.split(separator: "\n") where line.hasPrefix("\(name){") {
+            guard let start = line.range(of: "\(label)=\""), let end = line[start.upperBound...].firstIndex(of: "\""),
                   let value = line.split(separator: " ").last.flatMap({ Double($0) }) else { continue }
-            read[String(line[start.upperBound..<end]), default: 0] += Int(value)
+            values[String(line[start.upperBound..<end]), default: 0] += Int(value)
         }
-        return read
+        return values
+    }
+
+    func repliesRead(_ stack: PaywireStack, _ replica: String) async throws -> [String: Int] {
+        try await counter(stack, replica, "paywire_gateway_replies_read_total", by: "addressed_to")
     }
 
     func leases(_ stack: PaywireStack) async throws -> [String: Int] {
@@ -80,6 +84,42 @@ struct GatewayReplicasTests {
             #expect(restarted.count == 3 && Set(restarted.values).count == 3, "\(restarted)")
             let read = try await repliesRead(stack, "gateway-2")
             #expect(read["this_replica", default: 0] >= 1 && read["another_replica", default: 0] == 0, "\(read)")
+        }
+    }
+
+    /// Each replica keeps the keys it has looked up, so a request needs no query to say who sent
+    /// it; a key revoked through one replica is refused by that replica from its answer on and by
+    /// the others as soon as the database's notification reaches them.
+    @Test func aKeyRevokedThroughOneReplicaIsRefusedByEveryReplica() async throws {
+        try await PaywireStack.with(services: ["gateway"], gatewayReplicas: 3) { stack in
+            _ = try await stack.createMerchant("merchant_keys", webhookURL: nil)
+            let created = try await stack.request(.POST, "/api_keys/merchant_keys", body: #"{"name": "to revoke"}"#)
+            let apiKey = try #require(created.json?["api_key"] as? String)
+            let keyId = try #require(created.json?["key_id"] as? String)
+            for replica in Self.replicas {
+                for _ in 0..<3 {
+                    let answer = try await stack.request(.GET, "/accounts/merchant_keys", service: replica, apiKey: apiKey)
+                    #expect(answer.status == 200, "\(replica): \(answer.status) \(answer.body)")
+                }
+                let lookups = try await counter(stack, replica, "paywire_gateway_api_key_lookups_total", by: "answered_by")
+                #expect(lookups["cache", default: 0] >= 2, "\(replica) kept no key: \(lookups)")
+            }
+
+            #expect(try await stack.request(.DELETE, "/api_keys/merchant_keys/\(keyId)", service: "gateway").status == 200)
+            #expect(try await stack.request(.GET, "/accounts/merchant_keys", service: "gateway", apiKey: apiKey).status == 401)
+            for replica in Self.replicas.dropFirst() {
+                let refused = await eventually(timeout: .seconds(10)) {
+                    (try? await stack.request(.GET, "/accounts/merchant_keys", service: replica, apiKey: apiKey).status) == 401
+                }
+                #expect(refused, "\(replica) still takes the revoked key")
+            }
+            // And the merchant's other key still works everywhere.
+            let other = try await stack.request(.POST, "/api_keys/merchant_keys", body: #"{"name": "kept"}"#)
+            let kept = try #require(other.json?["api_key"] as? String)
+            for replica in Self.replicas {
+                #expect(try await stack.request(.GET, "/accounts/merchant_keys", service: replica, apiKey: kept).status == 200)
+                #expect(try await stack.request(.GET, "/accounts/merchant_keys", service: replica, apiKey: apiKey).status == 401)
+            }
         }
     }
 }

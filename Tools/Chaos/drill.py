@@ -350,6 +350,8 @@ class Drill:
             if not pg_done and now >= pg_at and self.args.pg_restart:
                 pg_done = True
                 self.faults.append(f"{time.strftime('%H:%M:%S')} PostgreSQL restart -m immediate")
+                for name in filter(None, self.args.pg_restart_kill.split(",")):
+                    threading.Thread(target=self.kill_and_restart, args=(name,), daemon=True).start()
                 subprocess.run(self.args.pg_restart, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             if now >= next_kill:
                 next_kill = now + self.args.kill_every
@@ -560,6 +562,7 @@ def main():
     parser.add_argument("--fake-adyen", type=int, default=0)
     parser.add_argument("--pg-port", type=int, required=True)
     parser.add_argument("--pg-restart", default="", help="shell command restarting PostgreSQL")
+    parser.add_argument("--pg-restart-kill", default="", help="replicas killed as PostgreSQL restarts (comma-separated, e.g. webhook-dispatcher-1)")
     parser.add_argument("--pg-restart-at", type=float, default=0.4, help="when, as a fraction of the duration")
     parser.add_argument("--payments-db", default="paywire")
     parser.add_argument("--webhooks-db", default="paywire")

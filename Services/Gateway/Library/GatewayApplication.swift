@@ -152,6 +152,7 @@ public enum GatewayService {
         let readiness = infrastructure.readiness
         readiness.require("replies")
         let notifications = DatabaseNotifications(schema: GatewaySchema.name, client: infrastructure.postgres, logger: logger)
+        api.authentication.keys.attach(notifications)
         let replyLease = ReplyPartitionLease(holder: replies.instanceId, postgres: infrastructure.postgres, logger: logger, waitUntil: readiness.waitUntilStarted)
         return PaywireApplication(
             services: [
@@ -232,13 +233,17 @@ struct GatewayAPI: Sendable {
     /// the caller from their context and never check keys themselves.
     func addRoutes(to routes: AccessControlledRouter) {
         let (merchants, profiles, endpointStore, apiKeys, connectors, events) = (merchants, profiles, endpoints, apiKeys, connectors, events)
+        // A key revoked, expired or deleted here is refused by this replica from its answer on
+        // (every other replica empties its cache when the database tells it).
+        let cachedKeys = authentication.keys
 
         routes.routes(.admin) { router in
             router.post("/accounts") { request, context in
                 JSONResponse(try await merchants.createMerchant(try await RequestObject.read(from: request, context: context)))
             }
             router.delete("/accounts/:merchant_id") { _, context in
-                JSONResponse(try await merchants.deleteMerchant(try context.pathParameter("merchant_id")))
+                defer { cachedKeys.clear() }
+                return JSONResponse(try await merchants.deleteMerchant(try context.pathParameter("merchant_id")))
             }
         }
 
@@ -267,10 +272,12 @@ struct GatewayAPI: Sendable {
                 return JSONResponse(encoding: key)
             }
             router.post("/api_keys/:merchant_id/:key_id") { request, context in
-                JSONResponse(encoding: try await apiKeys.updateAPIKey(merchantId: try context.pathParameter("merchant_id"), keyId: try context.pathParameter("key_id"), try await RequestObject.read(from: request, context: context)))
+                defer { cachedKeys.clear() }
+                return JSONResponse(encoding: try await apiKeys.updateAPIKey(merchantId: try context.pathParameter("merchant_id"), keyId: try context.pathParameter("key_id"), try await RequestObject.read(from: request, context: context)))
             }
             router.delete("/api_keys/:merchant_id/:key_id") { _, context in
-                JSONResponse(encoding: try await apiKeys.revokeAPIKey(merchantId: try context.pathParameter("merchant_id"), keyId: try context.pathParameter("key_id")))
+                defer { cachedKeys.clear() }
+                return JSONResponse(encoding: try await apiKeys.revokeAPIKey(merchantId: try context.pathParameter("merchant_id"), keyId: try context.pathParameter("key_id")))
             }
 
             // Business profiles

@@ -134,5 +134,8 @@ public enum GatewaySchema {
                 expires_at TIMESTAMPTZ NOT NULL
             );
             """),
+        // Every replica's cache of API keys (`APIKeyCache`) is emptied when keys change: revoked,
+        // given a new expiration, deleted with their merchant.
+        MessagingTables.notifyMigration(schema: name, version: 12, table: "api_keys", payload: APIKeyCache.payload, events: "UPDATE OR DELETE"),
     ])
 }

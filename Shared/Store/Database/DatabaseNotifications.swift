@@ -14,6 +14,10 @@ public final class DatabaseNotifications: Service, Sendable {
     private let client: PostgresClient
     private let logger: Logger
     private let signals: NIOLockedValueBox<[String: WakeSignal]>
+    /// Run on each notification with their payload, and whenever the listener connects or loses
+    /// its connection (notifications may have been missed then).
+    private let observers = NIOLockedValueBox<[String: [@Sendable () -> Void]]>([:])
+    private let listening = NIOLockedValueBox(false)
 
     public init(schema: String, client: PostgresClient, logger: Logger) {
         channel = Self.channel(schema)
@@ -35,8 +39,23 @@ public final class DatabaseNotifications: Service, Sendable {
         }
     }
 
+    /// Runs `handler` on every notification with this payload, and whenever the listener
+    /// connects or loses its connection. It runs on the listener's task: it must be quick.
+    public func observe(_ payload: String, _ handler: @escaping @Sendable () -> Void) {
+        observers.withLockedValue { $0[payload, default: []].append(handler) }
+    }
+
+    /// True while the listener holds its connection: every notification sent meanwhile arrives.
+    public var isListening: Bool { listening.withLockedValue { $0 } }
+
     private func signalAll() {
         for signal in signals.withLockedValue({ Array($0.values) }) { signal.signal() }
+        for handler in observers.withLockedValue({ $0.values.flatMap { $0 } }) { handler() }
+    }
+
+    private func stoppedListening() {
+        listening.withLockedValue { $0 = false }
+        for handler in observers.withLockedValue({ $0.values.flatMap { $0 } }) { handler() }
     }
 
     public func run() async throws {
@@ -46,13 +65,17 @@ public final class DatabaseNotifications: Service, Sendable {
                     try await self.client.withConnection { connection in
                         try await connection.listen(on: self.channel) { notifications in
                             // Whatever was written while nobody listened is looked for now.
+                            self.listening.withLockedValue { $0 = true }
                             self.signalAll()
                             for try await notification in notifications {
                                 self.signals.withLockedValue { $0[notification.payload] }?.signal()
+                                for handler in self.observers.withLockedValue({ $0[notification.payload] ?? [] }) { handler() }
                             }
                         }
                     }
+                    self.stoppedListening()
                 } catch {
+                    self.stoppedListening()
                     if Task.isCancelled { break }
                     self.logger.warning("listening for database notifications failed; listening again", metadata: [
                         "channel": .string(self.channel), "error": .string(MessageFailure.loggable(error)),

@@ -13,11 +13,12 @@ struct GatewayReplicasTests {
     static let replicas = ["gateway", "gateway-2", "gateway-3"]
     let logger = TestEnvironment.logger("gateway-replicas", level: .critical)
 
-    /// A counter of one replica's `/metrics`, summed by the value of one of its labels.
-    func counter(_ stack: PaywireStack, _ replica: String, _ name: String, by label: String) async throws -> [String: Int] {
+    /// A counter of one replica's `/metrics` (its series that carry `matching`), summed by the
+    /// value of one of its labels.
+    func counter(_ stack: PaywireStack, _ replica: String, _ name: String, by label: String, matching: String = "") async throws -> [String: Int] {
         let metrics = try await stack.request(.GET, "/metrics", service: replica, apiKey: nil).body
         var values: [String: Int] = [:]
-        for line in metrics.split(separator: "\n") where line.hasPrefix("\(name){") {
+        for line in metrics.split(separator: "\n") where line.hasPrefix("\(name){") && (matching.isEmpty || line.contains(matching)) {
             guard let start = line.range(of: "\(label)=\""), let end = line[start.upperBound...].firstIndex(of: "\""),
                   let value = line.split(separator: " ").last.flatMap({ Double($0) }) else { continue }
             values[String(line[start.upperBound..<end]), default: 0] += Int(value)
@@ -101,7 +102,7 @@ struct GatewayReplicasTests {
                     let answer = try await stack.request(.GET, "/accounts/merchant_keys", service: replica, apiKey: apiKey)
                     #expect(answer.status == 200, "\(replica): \(answer.status) \(answer.body)")
                 }
-                let lookups = try await counter(stack, replica, "paywire_gateway_api_key_lookups_total", by: "answered_by")
+                let lookups = try await counter(stack, replica, "paywire_gateway_cache_lookups_total", by: "answered_by", matching: #"cache="api_keys""#)
                 #expect(lookups["cache", default: 0] >= 2, "\(replica) kept no key: \(lookups)")
             }
 
@@ -119,6 +120,37 @@ struct GatewayReplicasTests {
             for replica in Self.replicas {
                 #expect(try await stack.request(.GET, "/accounts/merchant_keys", service: replica, apiKey: kept).status == 200)
                 #expect(try await stack.request(.GET, "/accounts/merchant_keys", service: replica, apiKey: apiKey).status == 401)
+            }
+        }
+    }
+
+    /// Each replica keeps the payment settings it has read (profile, processors, configuration
+    /// version), so a payment needs no query for them; a configuration change made through one
+    /// replica applies to that replica's next payment and to the others' as soon as the database's
+    /// notification reaches them.
+    @Test func aConfigurationChangeThroughOneReplicaAppliesToEveryReplicasNextPayment() async throws {
+        try await PaywireStack.with(services: ["payment-core", "gateway"], gatewayReplicas: 3) { stack in
+            let apiKey = try await stack.createMerchant("merchant_settings", webhookURL: nil)
+            _ = try await stack.createSandboxAccount(merchantId: "merchant_settings", apiKey: apiKey)
+            for replica in Self.replicas {
+                for round in 0..<2 {
+                    let payment = try await stack.request(.POST, "/payments", service: replica, apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 500 + round))
+                    #expect(payment.status == 200 && payment.json?["status"] as? String == "succeeded", "\(replica): \(payment.status) \(payment.body)")
+                }
+                let lookups = try await counter(stack, replica, "paywire_gateway_cache_lookups_total", by: "answered_by", matching: #"cache="configuration""#)
+                #expect(lookups["cache", default: 0] >= 1, "\(replica) kept no payment setting: \(lookups)")
+            }
+
+            // A second processor: a payment that names none is now ambiguous, on every replica.
+            _ = try await stack.createSandboxAccount(merchantId: "merchant_settings", apiKey: apiKey)
+            @Sendable func refusedForRouting(_ replica: String) async throws -> Bool {
+                let payment = try await stack.request(.POST, "/payments", service: replica, apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 700))
+                return payment.status == 400 && payment.body.contains("\"routing\"")
+            }
+            #expect(try await refusedForRouting("gateway"), "the replica that made the change used its old setting")
+            for replica in Self.replicas.dropFirst() {
+                let refused = await eventually(timeout: .seconds(10)) { (try? await refusedForRouting(replica)) == true }
+                #expect(refused, "\(replica) still routes with the old setting")
             }
         }
     }

@@ -153,6 +153,7 @@ public enum GatewayService {
         readiness.require("replies")
         let notifications = DatabaseNotifications(schema: GatewaySchema.name, client: infrastructure.postgres, logger: logger)
         api.authentication.keys.attach(notifications)
+        api.payments.settings.attach(notifications)
         let replyLease = ReplyPartitionLease(holder: replies.instanceId, postgres: infrastructure.postgres, logger: logger, waitUntil: readiness.waitUntilStarted)
         return PaywireApplication(
             services: [
@@ -214,9 +215,11 @@ struct GatewayAPI: Sendable {
         self.infrastructure = infrastructure
         let logger = infrastructure.logger
         authentication = GatewayAuthentication(adminKey: adminKey, postgres: infrastructure.postgres, logger: logger)
+        let settings = payments.settings
         let writer = ConfigurationWriter(
             postgres: infrastructure.postgres, logger: logger,
-            publisher: ConfigurationPublisher(topic: infrastructure.configuration.topics.configuration, logger: logger)
+            publisher: ConfigurationPublisher(topic: infrastructure.configuration.topics.configuration, logger: logger),
+            changed: { settings.clear() }
         )
         let endpoints = WebhookEndpointStore(writer: writer, secrets: secrets, allowPrivateNetworks: NetworkAddressPolicy.allowsPrivateNetworks(infrastructure.configuration.environment))
         merchants = MerchantAccountStore(writer: writer, secrets: secrets, profiles: BusinessProfileStore(writer: writer, secrets: secrets, endpoints: endpoints))

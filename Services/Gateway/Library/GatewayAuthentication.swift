@@ -2,7 +2,6 @@ import Crypto
 import Foundation
 import Hummingbird
 import Logging
-import Metrics
 import PaywireRuntime
 import PaywireStore
 import PostgresNIO
@@ -13,8 +12,8 @@ struct GatewayAuthentication: Sendable {
     let adminKey: String?
     let postgres: PostgresClient
     let logger: Logger
-    /// Secret keys looked up recently, while changes to them are heard (`APIKeyCache`).
-    let keys = APIKeyCache()
+    /// The merchants of secret keys looked up recently, while changes to keys are heard.
+    let keys = NotifiedCache<String>(payload: "api_keys")
 
     /// The caller the `api-key` header names, or nil when there is none or it is not valid.
     func identify(_ request: Request) async throws -> APICaller? {
@@ -29,25 +28,18 @@ struct GatewayAuthentication: Sendable {
             return nil
         }
         let hashed = GatewayIdentifiers.hash(apiKey: given)
-        if let merchantId = keys.merchant(forHashedKey: hashed) {
-            Self.keysFromCache.increment()
-            return .merchant(merchantId)
-        }
-        Self.keysFromDatabase.increment()
+        if let merchantId = keys.value(for: hashed) { return .merchant(merchantId) }
         let generation = keys.generation
         let rows = try await postgres.query("""
             SELECT merchant_id, expiration FROM gateway.api_keys
             WHERE hashed_key = \(hashed) AND NOT revoked AND (expiration IS NULL OR expiration > now())
             """, logger: logger)
         for try await (merchantId, expiration) in rows.decode((String, Date?).self) {
-            keys.store(hashedKey: hashed, merchantId: merchantId, expiration: expiration, readAt: generation)
+            keys.store(merchantId, for: hashed, expiration: expiration, readAt: generation)
             return .merchant(merchantId)
         }
         return nil
     }
-
-    static let keysFromCache = Counter(label: "paywire_gateway_api_key_lookups_total", dimensions: [("answered_by", "cache")])
-    static let keysFromDatabase = Counter(label: "paywire_gateway_api_key_lookups_total", dimensions: [("answered_by", "database")])
 
     /// Whether `caller` may act for `merchantId`: the admin for every merchant that exists, a
     /// merchant for itself. Another merchant's id answers 404, exactly as an id that does not

@@ -22,6 +22,8 @@ struct GatewayPaymentAPI: Sendable {
     let paymentCore: PaymentCoreClient
     /// Seals a command's processor token for its trip over Kafka.
     let secrets: SecretBox
+    /// Payment settings read recently, while configuration changes are heard.
+    let settings = NotifiedCache<PaymentSetting>(payload: "configuration")
 
     static let environmentKeys = ["PAYWIRE_REPLY_TIMEOUT_MS", "PAYWIRE_GATEWAY_INTERNAL_URL", "PAYWIRE_GATEWAY_INTERNAL_HOST", "PAYWIRE_GATEWAY_INTERNAL_PORT", "PAYWIRE_GATEWAY_SNAPSHOT_PORT", "PAYWIRE_CARD_VAULT_LIFETIME_SECONDS"]
 
@@ -380,14 +382,25 @@ struct GatewayPaymentAPI: Sendable {
     /// profile's session expiry, its active payment processors and the configuration's version
     /// (payment-core acts only once its copy has it, so anything changed before this request
     /// applies to the payment).
-    struct PaymentSetting {
+    struct PaymentSetting: Sendable {
         var profileId: String
         var sessionExpiry: Int?
         var accounts: [(id: String, name: String)]
         var version: Int64
     }
 
+    /// A merchant's payment setting (the profile asked for, or its default), kept by this replica
+    /// while configuration changes are heard (`NotifiedCache`): a payment needs no query for it.
     func paymentSetting(merchantId: String, requestedProfile: String?) async throws -> PaymentSetting {
+        let key = "\(merchantId)\u{1F}\(requestedProfile ?? "")"
+        if let kept = settings.value(for: key) { return kept }
+        let generation = settings.generation
+        let setting = try await readPaymentSetting(merchantId: merchantId, requestedProfile: requestedProfile)
+        settings.store(setting, for: key, readAt: generation)
+        return setting
+    }
+
+    func readPaymentSetting(merchantId: String, requestedProfile: String?) async throws -> PaymentSetting {
         let rows = try await postgres.query("""
             WITH chosen AS (
                 SELECT CASE WHEN \(requestedProfile)::text IS NULL THEN m.default_profile_id

@@ -134,8 +134,11 @@ public enum GatewaySchema {
                 expires_at TIMESTAMPTZ NOT NULL
             );
             """),
-        // Every replica's cache of API keys (`APIKeyCache`) is emptied when keys change: revoked,
+        // Every replica's cache of API keys (`NotifiedCache`) is emptied when keys change: revoked,
         // given a new expiration, deleted with their merchant.
-        MessagingTables.notifyMigration(schema: name, version: 12, table: "api_keys", payload: APIKeyCache.payload, events: "UPDATE OR DELETE"),
+        MessagingTables.notifyMigration(schema: name, version: 12, table: "api_keys", payload: "api_keys", events: "UPDATE OR DELETE"),
+        // And its cache of payment settings whenever a merchant's configuration version moves
+        // (every configuration change moves it, in its own transaction).
+        MessagingTables.notifyMigration(schema: name, version: 13, table: "config_versions", payload: "configuration", events: "INSERT OR UPDATE OR DELETE"),
     ])
 }

@@ -12,9 +12,13 @@ struct ConfigurationWriter: Sendable {
     let postgres: PostgresClient
     let logger: Logger
     let publisher: ConfigurationPublisher
+    /// Runs once a change has ended (committed or not): this replica's payment settings are read
+    /// again, so its next payment sees the change (the others hear of it from the database).
+    var changed: @Sendable () -> Void = {}
 
     func change<Result: Sendable>(merchantId: String, _ body: (PostgresConnection) async throws -> Result) async throws -> Result {
-        try await postgres.withTransaction(logger: logger) { connection in
+        defer { changed() }
+        return try await postgres.withTransaction(logger: logger) { connection in
             let result = try await body(connection)
             try await publisher.publishChange(merchantId, on: connection)
             return result

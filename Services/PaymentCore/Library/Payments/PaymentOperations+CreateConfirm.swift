@@ -60,15 +60,18 @@ extension PaymentOperations {
         return existing
     }
 
-    /// Inserts the payment unless its id is taken; whether it did.
+    /// Inserts the payment unless its id is taken (as it stands: created, or created and already
+    /// processing its first attempt); whether it did.
     func insert(_ record: PaymentRecord, on connection: PostgresConnection) async throws -> Bool {
         let rows = try await connection.query("""
             INSERT INTO payments.payment_intents (payment_id, merchant_id, profile_id, status, amount, currency, capture_method,
-                merchant_connector_id, connector, card, card_vault, processor_token, details, client_secret, object, created_at, modified_at)
+                merchant_connector_id, connector, card, card_vault, processor_token, details, client_secret, object, created_at, modified_at,
+                active_attempt_id, attempt_count)
             VALUES (\(record.paymentId), \(record.merchantId), \(record.profileId), \(record.status.rawValue), \(record.amount), \(record.currency),
                 \(record.captureMethod), \(record.merchantConnectorId), \(record.connector), \(try Self.json(record.card))::jsonb,
                 \(try Self.json(record.cardVault))::jsonb, \(record.sealedProcessorToken), \(try Self.json(JSONValue.object(record.details)))::jsonb,
-                \(record.clientSecret), \(try Self.json(record.object))::jsonb, \(record.createdAt), \(record.modifiedAt))
+                \(record.clientSecret), \(try Self.json(record.object))::jsonb, \(record.createdAt), \(record.modifiedAt),
+                \(record.activeAttemptId), \(record.attemptCount))
             ON CONFLICT (payment_id) DO NOTHING RETURNING 1
             """, logger: logger)
         return try await rows.hasRows()
@@ -140,8 +143,8 @@ extension PaymentOperations {
             started = try await postgres.withTransaction(logger: logger) { connection -> String? in
                 var locked: PaymentRecord
                 if creating {
-                    // The new row is this transaction's own until it commits: nobody else sees it.
-                    guard try await insert(record, on: connection) else { return nil }
+                    // Inserted below, already processing: the new row is this transaction's own
+                    // until it commits, so nobody else can see or confirm it meanwhile.
                     locked = record
                 } else {
                     guard let loaded = try await PaymentRecord.load(command.paymentId, forUpdate: true, on: connection, logger: logger) else {
@@ -155,31 +158,17 @@ extension PaymentOperations {
                     throw PaymentFailure.invalidState("confirm", locked.status)
                 }
                 let attemptId = "\(locked.paymentId)_\(locked.attemptCount + 1)"
+                locked.startAttempt(attemptId, account: account, captureMethod: captureMethod, command: command)
+                locked.sealedProcessorToken = try sealToken(command.processorPaymentToken, paymentId: locked.paymentId) ?? locked.sealedProcessorToken
+                if creating {
+                    guard try await insert(locked, on: connection) else { return nil }
+                }
                 try await connection.query("""
                     INSERT INTO payments.payment_attempts (attempt_id, payment_id, merchant_id, connector, merchant_connector_id, status, amount, next_sync_at)
                     VALUES (\(attemptId), \(locked.paymentId), \(locked.merchantId), \(account.connectorName), \(account.merchantConnectorId), 'pending',
                         \(locked.amount), now() + make_interval(secs => \(settings.firstSyncAfterSeconds)))
                     """, logger: logger)
-                locked.status = .processing
-                locked.activeAttemptId = attemptId
-                locked.attemptCount += 1
-                locked.merchantConnectorId = account.merchantConnectorId
-                locked.connector = account.connectorName
-                locked.captureMethod = captureMethod
-                locked.card = command.card ?? locked.card
-                // What the confirm adds to the payment's details (payment_method_data.billing).
-                if case .object(let added)? = command.details {
-                    for (key, value) in added where key == PaymentCommand.paymentMethodBillingDetail { locked.details[key] = value }
-                }
-                locked.cardVault = nil
-                locked.sealedProcessorToken = try sealToken(command.processorPaymentToken, paymentId: locked.paymentId) ?? locked.sealedProcessorToken
-                locked.modifiedAt = Date()
-                locked.attempt = AttemptRecord(
-                    attemptId: attemptId, status: "pending", connectorTransactionId: nil, errorCode: nil, errorMessage: nil,
-                    unifiedCode: nil, unifiedMessage: nil, rawDeclineCode: nil, announcedProcessing: false,
-                    merchantConnectorId: account.merchantConnectorId, connector: account.connectorName
-                )
-                try await locked.write(on: connection, logger: logger)
+                if !creating { try await locked.write(on: connection, logger: logger) }
                 return attemptId
             }
         } catch {
@@ -231,5 +220,29 @@ extension PaymentOperations {
         let credentials = ConnectorCredentials(account)
         let result = await call(connector, "authorize", attemptId: attemptId) { [request] in try await connector.authorize(request, credentials: credentials) }
         return try await applyAttemptOutcome(attemptId: attemptId, result: result, source: "authorize") ?? .null
+    }
+}
+
+extension PaymentRecord {
+    /// The payment as its confirm leaves it: processing `attemptId` on `account`.
+    mutating func startAttempt(_ attemptId: String, account: ConnectorAccount, captureMethod: String, command: PaymentCommand) {
+        status = .processing
+        activeAttemptId = attemptId
+        attemptCount += 1
+        merchantConnectorId = account.merchantConnectorId
+        connector = account.connectorName
+        self.captureMethod = captureMethod
+        card = command.card ?? card
+        // What the confirm adds to the payment's details (payment_method_data.billing).
+        if case .object(let added)? = command.details {
+            for (key, value) in added where key == PaymentCommand.paymentMethodBillingDetail { details[key] = value }
+        }
+        cardVault = nil
+        modifiedAt = Date()
+        attempt = AttemptRecord(
+            attemptId: attemptId, status: "pending", connectorTransactionId: nil, errorCode: nil, errorMessage: nil,
+            unifiedCode: nil, unifiedMessage: nil, rawDeclineCode: nil, announcedProcessing: false,
+            merchantConnectorId: account.merchantConnectorId, connector: account.connectorName
+        )
     }
 }

@@ -56,10 +56,10 @@ final class NotifiedCache<Value: Sendable>: Sendable {
         clear()
     }
 
-    /// The value kept for `key`, unless it is past its lifetime or its own expiration; nil: ask
-    /// the database (and `store` what it says, with the `generation` read before asking).
-    func value(for key: String, now: Date = Date()) -> Value? {
-        let instant = ContinuousClock.now
+    /// The value kept for `key`, unless it is past its lifetime (`instant`: now, on the clock the
+    /// lifetime runs on) or its own expiration (`now`); nil: ask the database (and `store` what
+    /// it says, with the `generation` read before asking).
+    func value(for key: String, now: Date = Date(), at instant: ContinuousClock.Instant = .now) -> Value? {
         let found = state.withLockedValue { state -> Value? in
             guard state.isListening?() == true, let entry = state.entries[key], instant - entry.storedAt < lifetime else { return nil }
             if let expiration = entry.expiration, expiration <= now { return nil }

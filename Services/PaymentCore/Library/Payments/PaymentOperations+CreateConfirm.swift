@@ -37,8 +37,9 @@ extension PaymentOperations {
             do {
                 plan = try await planConfirm(command, record: record)
             } catch {
-                let existing = try await insertOrRead(record)
-                guard existing == nil || [.requiresConfirmation, .requiresPaymentMethod].contains(existing!.status) else { return existing!.object }
+                if let existing = try await insertOrRead(record), ![.requiresConfirmation, .requiresPaymentMethod].contains(existing.status) {
+                    return existing.object
+                }
                 throw error
             }
             return try await start(plan, command: command, record: record, creating: true)

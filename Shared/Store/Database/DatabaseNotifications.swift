@@ -50,12 +50,16 @@ public final class DatabaseNotifications: Service, Sendable {
 
     private func signalAll() {
         for signal in signals.withLockedValue({ Array($0.values) }) { signal.signal() }
+        runAllObservers()
+    }
+
+    private func runAllObservers() {
         for handler in observers.withLockedValue({ $0.values.flatMap { $0 } }) { handler() }
     }
 
     private func stoppedListening() {
         listening.withLockedValue { $0 = false }
-        for handler in observers.withLockedValue({ $0.values.flatMap { $0 } }) { handler() }
+        runAllObservers()
     }
 
     public func run() async throws {

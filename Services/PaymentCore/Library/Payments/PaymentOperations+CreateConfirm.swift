@@ -160,9 +160,11 @@ extension PaymentOperations {
                 }
                 let attemptId = "\(locked.paymentId)_\(locked.attemptCount + 1)"
                 locked.startAttempt(attemptId, account: account, captureMethod: captureMethod, command: command)
-                locked.sealedProcessorToken = try sealToken(command.processorPaymentToken, paymentId: locked.paymentId) ?? locked.sealedProcessorToken
                 if creating {
+                    // Its record sealed the command's token already.
                     guard try await insert(locked, on: connection) else { return nil }
+                } else {
+                    locked.sealedProcessorToken = try sealToken(command.processorPaymentToken, paymentId: locked.paymentId) ?? locked.sealedProcessorToken
                 }
                 try await connection.query("""
                     INSERT INTO payments.payment_attempts (attempt_id, payment_id, merchant_id, connector, merchant_connector_id, status, amount, next_sync_at)

@@ -187,6 +187,61 @@ struct AdyenPaymentTests {
         }
     }
 
+    /// An authorisation whose answer never came — it never reached Adyen, or Adyen took it and
+    /// the answer was lost — is cancelled by our reference once `PAYWIRE_UNANSWERED_AUTHORISATION_CANCEL_SECONDS`
+    /// has passed, and Adyen's TECHNICAL_CANCEL report fails the payment with nothing charged,
+    /// whichever of that report and the AUTHORISATION comes first. Without it the payment waited
+    /// a day for an operator (the fault drill found one: payment-core killed between writing
+    /// `processing` and the call).
+    @Test func anAuthorisationNeverAnsweredIsCancelledByReferenceAndFails() async throws {
+        let receiver = WebhookReceiver()
+        let url = try await receiver.start()
+        defer { receiver.stop() }
+        let environment = ["PAYWIRE_CONNECTOR_TIMEOUT_MS": "1500", "PAYWIRE_PSYNC_DELAY_MS": "500", "PAYWIRE_UNANSWERED_AUTHORISATION_CANCEL_SECONDS": "4"]
+        try await PaywireStack.with(extraEnvironment: environment, fakeAdyen: true) { stack in
+            let apiKey = try await stack.createMerchant("merchant_adyen_unanswered", webhookURL: nil)
+            try await subscribe(stack, merchantId: "merchant_adyen_unanswered", apiKey: apiKey, url: url, events: Self.allEvents)
+            _ = try await stack.createAdyenAccount(merchantId: "merchant_adyen_unanswered", apiKey: apiKey, webhookURL: "\(stack.gatewayURL)/webhooks/merchant_adyen_unanswered/adyen")
+            func create() async throws -> String {
+                let created = try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "5555555555554444", amount: 4200))
+                #expect(created.status == 200 && created.json?["status"] as? String == "processing", "\(created.body)")
+                return try #require(created.json?["payment_id"] as? String)
+            }
+            func held() async throws -> Int {
+                try await stack.request(.GET, "/_fake/stats", service: "fake-adyen", apiKey: nil).json?["held"] as? Int ?? -1
+            }
+            func charges() async throws -> [String: Int] {
+                try #require(try await stack.request(.GET, "/_fake/charges", service: "fake-adyen", apiKey: nil).json?["charges_by_payment"] as? [String: Int])
+            }
+            func endsFailedWithNothingCharged(_ id: String) async throws {
+                #expect(await eventually(timeout: .seconds(180)) { (try? await payment(stack, apiKey, id))?["status"] as? String == "failed" }, "\(id)")
+                let failed = try await payment(stack, apiKey, id)
+                #expect(failed["error_code"] as? String == "TECHNICAL_CANCEL" && failed["amount_received"] as? Int ?? 0 == 0, "\(failed)")
+                #expect(await eventually { webhookEvents(receiver, for: id) == ["payment_processing", "payment_failed"] }, "\(webhookEvents(receiver, for: id))")
+                let charged = try await charges()[id] ?? 0
+                #expect(charged == 0, "released at Adyen")
+            }
+
+            // Never reached Adyen (answered 500 before it was read).
+            try await stack.adyenBehaviour(#"{"fail_next": 1}"#)
+            try await endsFailedWithNothingCharged(try await create())
+
+            // Taken by Adyen, the answer lost (later than the connector timeout), its AUTHORISATION
+            // held: the cancel releases it. Reported in order, then in reverse order.
+            for options in ["{}", #"{"reverse": true}"#] {
+                try await stack.adyenBehaviour(#"{"latency_ms": 3000, "hold_notifications": true}"#)
+                let id = try await create()
+                #expect(await eventually(timeout: .seconds(60)) { ((try? await held()) ?? 0) >= 1 }, "Adyen took the authorisation")
+                try await stack.adyenBehaviour(#"{"hold_notifications": true}"#)
+                #expect(await eventually(timeout: .seconds(120)) { ((try? await held()) ?? 0) >= 2 }, "the technical cancel was sent")
+                try await stack.adyenBehaviour(#"{"hold_notifications": false}"#)
+                try await release(stack, options)
+                try await endsFailedWithNothingCharged(id)
+            }
+            try await stack.waitUntilQuiet()
+        }
+    }
+
     /// The dispute events a receiver got for `disputeId`, in order (as the Stripe dispute tests read them).
     func disputeEvents(_ receiver: WebhookReceiver, _ disputeId: String) -> [String] {
         DisputeTests().events(receiver, dispute: disputeId)

@@ -105,6 +105,26 @@ import Testing
         return try connector.decodeWebhook(IncomingWebhook(headers: [:], body: Array(body.utf8)), secret: secret)
     }
 
+    @Test func anUnansweredAuthorisationIsCancelledByOurReferenceAndItsReportRead() throws {
+        let cancel = connector.buildRequest(.technicalCancel(UnansweredAuthorisation(paymentId: "pay_1", attemptId: "pay_1_1")), credentials: credentials)
+        #expect(cancel.method == .POST && cancel.path == "/v68/cancels" && cancel.headers["Idempotency-Key"] == "pay_1_1-technical-cancel")
+        #expect(cancel.json?["paymentReference"]?.stringValue == "pay_1" && cancel.json?["merchantAccount"]?.stringValue == "PaywireECOM")
+        #expect(connector.capabilities.cancelByReference && !connector.capabilities.statusLookup)
+
+        let events = try decode([
+            Self.item("TECHNICAL_CANCEL", psp: "PSP7", original: "PSP1", reference: "pay_1", value: 1000),
+            Self.item("TECHNICAL_CANCEL", psp: "PSP8", reference: "pay_2", value: 0),
+            Self.item("TECHNICAL_CANCEL", psp: "PSP9", original: "PSP3", reference: "pay_3", value: 1000, success: false),
+        ])
+        #expect(events[0].subject == .payment(connectorTransactionId: "PSP1", attemptId: nil, paymentId: "pay_1",
+                                              result: ConnectorResult(status: .voided, connectorTransactionId: "PSP1", modification: .technicalCancel)))
+        // Adyen never had pay_2: no processor id to record, found by our reference.
+        #expect(events[1].subject == .payment(connectorTransactionId: "", attemptId: nil, paymentId: "pay_2",
+                                              result: ConnectorResult(status: .voided, connectorTransactionId: nil, modification: .technicalCancel)))
+        guard case .payment(_, _, _, let refused) = events[2].subject else { Issue.record("not a payment"); return }
+        #expect(refused.status == .declined && refused.modification == .technicalCancel)
+    }
+
     @Test func everyItemOfABatchIsVerifiedAndRead() throws {
         let events = try decode([
             Self.item("AUTHORISATION", psp: "PSP1", reference: "pay_1", value: 1000, extra: ["metadata.attempt_id": "pay_1_1"]),

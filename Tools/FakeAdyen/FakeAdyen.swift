@@ -6,7 +6,7 @@ import NIOCore
 import Synchronization
 
 /// A stand-in for the part of Adyen that Paywire's `adyen` connector uses, for development and
-/// tests: Checkout v68 payments, captures, cancels and refunds (each modification only
+/// tests: Checkout v68 payments, captures, cancels, technical cancels and refunds (each modification only
 /// `received`; its outcome comes by notification), the Dispute Service's accept and defend, and
 /// the Management API's webhook and HMAC key. Notifications are signed as Adyen signs them and
 /// sent to the merchant account's webhook after a delay; knobs (`POST /_fake/behaviour`) lose,
@@ -99,6 +99,8 @@ struct AdyenPayment: Sendable {
     var captured = 0
     var cancelled = false
     var refunded = 0
+    /// Order of arrival, to find the latest payment with a reference.
+    var sequence = 0
 }
 
 /// A chargeback on a payment: one dispute pspReference through all its notifications.
@@ -135,4 +137,7 @@ struct AdyenStore {
     var modifications = 0
     /// Stored-details payments made merchant-initiated (`shopperInteraction: ContAuth`).
     var contAuthPayments = 0
+    /// `merchantAccount|reference` of technical cancels that found no payment.
+    var technicallyCancelled: Set<String> = []
+    var sequence = 0
 }

@@ -132,10 +132,15 @@ final class FakeAdyenState: Sendable {
                     }
                     outcome = Self.holderOutcomes[(method["holderName"] as? String ?? "").uppercased()]
                 }
+                if self.store.withLock({ $0.technicallyCancelled.contains("\(account)|\(reference)") }) {
+                    outcome = ("Cancelled", "15", "Cancelled", nil)
+                }
                 var payment = AdyenPayment(pspReference: Self.psp(), merchantAccount: account, reference: reference, attemptId: attemptMarker,
                                            amount: value, currency: currency, manualCapture: manual, resultCode: outcome?.resultCode ?? "Authorised")
                 if outcome == nil && !manual { payment.captured = value }
                 self.store.withLock { store in
+                    store.sequence += 1
+                    payment.sequence = store.sequence
                     store.payments[payment.pspReference] = payment
                     if outcome == nil {
                         store.charges += 1
@@ -160,6 +165,10 @@ final class FakeAdyenState: Sendable {
                 ], amount: value, currency: currency, additional: additional))
                 return (200, answer)
             }
+        }
+        // Technical cancel: by our reference, for a payment whose pspReference was never learned.
+        router.post("/v68/cancels") { request, context in
+            try await self.api(request, context) { body in self.technicalCancel(body) }
         }
         for kind in ["captures", "cancels", "refunds"] {
             router.post("/v68/payments/:psp/\(kind)") { request, context in
@@ -211,6 +220,46 @@ final class FakeAdyenState: Sendable {
                                      "reference": reference, "status": "received"]
         if let amount { answer["amount"] = amount }
         return (201, answer)
+    }
+
+    /// Adyen's technical cancel (`POST /cancels` with `paymentReference`): cancels the latest
+    /// payment made with that reference — an authorised one is released unless money has already
+    /// moved (a manual capture, a refund), a refused one has nothing to release — and notifies
+    /// TECHNICAL_CANCEL. A reference Adyen has not seen is remembered, so an authorisation that
+    /// arrives after its cancel is not made (the fake's reading of "cancel by reference").
+    func technicalCancel(_ body: [String: Any]) -> (Int, [String: Any]) {
+        guard let account = body["merchantAccount"] as? String, !account.isEmpty else { return Self.error(422, "14_005", "Required field 'merchantAccount' is not provided.") }
+        guard let paymentReference = body["paymentReference"] as? String, !paymentReference.isEmpty else {
+            return Self.error(422, "130", "Required field 'paymentReference' is not provided.")
+        }
+        let reference = body["reference"] as? String ?? ""
+        let cancelPsp = Self.psp()
+        let notification = store.withLock { store -> PendingNotification in
+            store.modifications += 1
+            let latest = store.payments.values.filter { $0.reference == paymentReference && $0.merchantAccount == account }.max { $0.sequence < $1.sequence }
+            guard var payment = latest else {
+                store.technicallyCancelled.insert("\(account)|\(paymentReference)")
+                return PendingNotification(merchantAccount: account, item: [
+                    "eventCode": "TECHNICAL_CANCEL", "pspReference": cancelPsp, "originalReference": "", "merchantReference": reference, "success": "true", "reason": "",
+                ], amount: 0, currency: "EUR", additional: [:])
+            }
+            let authorised = payment.resultCode == "Authorised" && !payment.cancelled
+            let moved = payment.refunded > 0 || (payment.manualCapture && payment.captured > 0)
+            let success = !authorised || !moved
+            if authorised && success {
+                // An automatic capture is settled later in Adyen's batch: until then it can be released.
+                payment.cancelled = true
+                payment.captured = 0
+                store.payments[payment.pspReference] = payment
+                store.chargesByReference[paymentReference, default: 1] -= 1
+            }
+            return PendingNotification(merchantAccount: account, item: [
+                "eventCode": "TECHNICAL_CANCEL", "pspReference": cancelPsp, "originalReference": payment.pspReference, "merchantReference": reference,
+                "success": success ? "true" : "false", "reason": success ? "" : "Modification not allowed in the payment's state",
+            ], amount: payment.amount, currency: payment.currency, additional: [:])
+        }
+        notify(notification)
+        return (201, ["merchantAccount": account, "paymentReference": paymentReference, "pspReference": cancelPsp, "reference": reference, "status": "received"])
     }
 
     // MARK: Notifications

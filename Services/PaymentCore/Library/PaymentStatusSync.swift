@@ -104,6 +104,7 @@ public struct PaymentStatusSync: Service {
             do {
                 let (account, connector) = try await operations.connectorFor(merchantId: item.merchantId, merchantConnectorId: item.merchantConnectorId)
                 guard connector.capabilities.statusLookup else {
+                    if try await cancelIfUnanswered(item, account: account, connector: connector) { continue }
                     try await awaitReport(table: "payment_attempts", key: "attempt_id", id: item.attemptId, since: item.waitingSince, connector: connector.name,
                                           flow: item.modification ?? "authorisation")
                     continue
@@ -170,6 +171,58 @@ public struct PaymentStatusSync: Service {
             }
         }
         return due.count
+    }
+
+    /// An authorisation at a processor without a look-up that has no processor id once its call
+    /// timed out was never answered: payment-core died before or during the call, or the answer
+    /// was lost. It is cancelled by reference (`cancelByReference`) after `unansweredCancelAfter`:
+    /// marked first, then the cancel sent, again under the same key each time the row is claimed
+    /// until the processor takes it. Its TECHNICAL_CANCEL report settles the payment. True when
+    /// the row was dealt with here; false leaves it to `awaitReport` (overdue, or another case).
+    func cancelIfUnanswered(_ item: DueAttempt, account: ConnectorAccount, connector: any Connector) async throws -> Bool {
+        let settings = operations.settings
+        guard connector.capabilities.cancelByReference else { return false }
+        let now = Date()
+        switch item.modification {
+        case nil where item.transactionId == nil:
+            guard now < item.createdAt.addingTimeInterval(PaymentSettings.seconds(settings.notificationOverdueAfter)) else { return false }
+            let cancelAt = item.createdAt.addingTimeInterval(PaymentSettings.seconds(settings.unansweredCancelAfter))
+            if cancelAt > now {
+                try await operations.postgres.query("""
+                    UPDATE payments.payment_attempts SET next_sync_at = \(cancelAt), sync_count = 0 WHERE attempt_id = \(item.attemptId) AND status = 'pending'
+                    """, logger: logger)
+                return true
+            }
+            guard try await operations.beginTechnicalCancel(attemptId: item.attemptId) else { return true }
+        case ConnectorResult.Modification.technicalCancel.rawValue?:
+            guard now < item.waitingSince.addingTimeInterval(PaymentSettings.seconds(settings.notificationOverdueAfter)) else { return false }
+        default:
+            return false
+        }
+        let request = UnansweredAuthorisation(paymentId: item.paymentId, attemptId: item.attemptId)
+        let result = await operations.call(connector, "technical_cancel", attemptId: item.attemptId) { try await connector.cancelUnanswered(request, credentials: ConnectorCredentials(account)) }
+        logger.info("technical cancel", metadata: ["attempt_id": .string(item.attemptId), "result": .string(result.status.rawValue), "try": .stringConvertible(item.tries + 1)])
+        Counter(label: "paywire_technical_cancels_total", dimensions: [("connector", connector.name), ("result", result.status.rawValue)]).increment()
+        switch result.status {
+        case .received:
+            // Taken: the report settles it; it is overdue counted from when the cancel began.
+            try await awaitReport(table: "payment_attempts", key: "attempt_id", id: item.attemptId, since: item.modification == nil ? now : item.waitingSince,
+                                  connector: connector.name, flow: "technical_cancel")
+        case .declined:
+            // Refused outright: the authorisation's own report, or an operator, settles it.
+            logger.error("technical cancel refused by the processor", metadata: ["attempt_id": .string(item.attemptId), "error": .string(result.error?.processorMessage ?? "")])
+            try await operations.applyAttemptOutcome(
+                attemptId: item.attemptId, result: ConnectorResult(status: .declined, connectorTransactionId: nil, modification: .technicalCancel), source: "technical cancel"
+            )
+        default:
+            // No answer: asked again, under the same key, when the claim's lease runs out; after
+            // the last try the payment goes to an operator, as any sync that never learns.
+            if item.tries + 1 >= settings.maxSyncs {
+                Counter(label: "paywire_payments_unresolved_total", dimensions: [("connector", connector.name)]).increment()
+                try await operations.applyAttemptOutcome(attemptId: item.attemptId, result: ConnectorResult(status: .unresolved, connectorTransactionId: nil), source: "technical cancel")
+            }
+        }
+        return true
     }
 
     /// A processor without a status look-up (Adyen) reports outcomes only by notification. Its

@@ -29,6 +29,11 @@ public protocol Connector: Sendable {
     func acceptDispute(_ request: DisputeRequest, credentials: ConnectorCredentials) async throws -> DisputeAnswer
     /// Sends the merchant's text evidence and submits it (the dispute is then challenged).
     func submitEvidence(_ request: DisputeEvidenceRequest, credentials: ConnectorCredentials) async throws -> DisputeAnswer
+    /// Cancels, by our own reference, an authorisation whose answer never came (Adyen's
+    /// technical cancel): the processor may or may not have it, and it has no look-up. `received`
+    /// when taken (how it ended comes by webhook, as a `technicalCancel` modification), `pending`
+    /// when the answer was lost, `declined` when refused. Only with `capabilities.cancelByReference`.
+    func cancelUnanswered(_ request: UnansweredAuthorisation, credentials: ConnectorCredentials) async throws -> ConnectorResult
 }
 
 extension Connector {
@@ -44,6 +49,22 @@ extension Connector {
 
     public func submitEvidence(_ request: DisputeEvidenceRequest, credentials: ConnectorCredentials) async throws -> DisputeAnswer {
         throw ConnectorFlowNotSupported(flow: "dispute evidence")
+    }
+
+    public func cancelUnanswered(_ request: UnansweredAuthorisation, credentials: ConnectorCredentials) async throws -> ConnectorResult {
+        throw ConnectorFlowNotSupported(flow: "cancel by reference")
+    }
+}
+
+/// An authorisation sent (or perhaps sent) without an answer: the reference it carried, and the
+/// attempt, whose id keys the cancel so a repeat is the same request.
+public struct UnansweredAuthorisation: Sendable, Equatable {
+    public var paymentId: String
+    public var attemptId: String
+
+    public init(paymentId: String, attemptId: String) {
+        self.paymentId = paymentId
+        self.attemptId = attemptId
     }
 }
 
@@ -163,14 +184,20 @@ public struct ConnectorCapabilities: Sendable, Equatable {
     /// an outcome that is not in the call's answer arrives only by webhook, and one that has not
     /// arrived after `PAYWIRE_NOTIFICATION_OVERDUE_SECONDS` is reported instead of asked about.
     public var statusLookup: Bool
+    /// Whether an authorisation can be cancelled by our reference when its answer never came
+    /// (Adyen's technical cancel): a payment whose answer was lost then ends `failed`, with
+    /// nothing charged, instead of waiting for an operator.
+    public var cancelByReference: Bool
 
-    public init(paymentMethods: Set<String>, manualCapture: Bool, partialCapture: Bool = true, refunds: Bool, incomingWebhooks: Bool, statusLookup: Bool = true) {
+    public init(paymentMethods: Set<String>, manualCapture: Bool, partialCapture: Bool = true, refunds: Bool, incomingWebhooks: Bool, statusLookup: Bool = true,
+                cancelByReference: Bool = false) {
         self.paymentMethods = paymentMethods
         self.manualCapture = manualCapture
         self.partialCapture = partialCapture
         self.refunds = refunds
         self.incomingWebhooks = incomingWebhooks
         self.statusLookup = statusLookup
+        self.cancelByReference = cancelByReference
     }
 }
 
@@ -268,8 +295,12 @@ public struct ConnectorResult: Sendable, Equatable {
         case received
     }
 
-    /// A change asked of an authorized payment whose outcome a report tells.
-    public enum Modification: String, Sendable, Equatable { case capture, cancel }
+    /// A change whose outcome a report tells: a capture or cancel asked of an authorized payment,
+    /// or the technical cancel of an authorisation that was never answered.
+    public enum Modification: String, Sendable, Equatable {
+        case capture, cancel
+        case technicalCancel = "technical_cancel"
+    }
 
     public var status: Status
     public var connectorTransactionId: String?

@@ -27,8 +27,41 @@ extension PaymentOperations {
                 return record.object
             }
             let waiting = record.status == .processing ? attempt.modification : nil
+            var result = result
             let event: PaymentEvent
-            if let modification = result.modification {
+            if waiting == .technicalCancel || result.modification == .technicalCancel {
+                switch Self.technicalCancelVerdict(waiting: waiting, result: result, authorisationSeen: attempt.connectorTransactionId != nil,
+                                                   automaticCapture: record.captureMethod == "automatic", amount: record.amount) {
+                case .apply(let verdict, let error):
+                    event = verdict
+                    result.error = error
+                case .hold:
+                    // The cancel decides; an authorisation it may undo is only remembered.
+                    if result.status == .authorized || result.status == .charged, let id = result.connectorTransactionId {
+                        try await connection.query("""
+                            UPDATE payments.payment_attempts SET connector_transaction_id = COALESCE(connector_transaction_id, \(id)), modified_at = now()
+                            WHERE attempt_id = \(attemptId)
+                            """, logger: logger)
+                    }
+                    logger.notice("authorisation report held: a technical cancel is under way", metadata: [
+                        "attempt_id": .string(attemptId), "status": .string(result.status.rawValue), "source": .string(source),
+                    ])
+                    return record.object
+                case .resume:
+                    // Adyen refused the cancel and no authorisation was reported: its report still
+                    // settles the payment, or the overdue report hands it to an operator.
+                    try await connection.query("""
+                        UPDATE payments.payment_attempts SET modification = NULL, modification_requested_at = NULL,
+                            next_sync_at = created_at + make_interval(secs => \(PaymentSettings.seconds(settings.notificationOverdueAfter))), modified_at = now()
+                        WHERE attempt_id = \(attemptId)
+                        """, logger: logger)
+                    logger.warning("technical cancel refused; waiting for the authorisation's report", metadata: ["attempt_id": .string(attemptId), "source": .string(source)])
+                    return record.object
+                case .ignore:
+                    logger.notice("technical cancel report ignored", metadata: ["attempt_id": .string(attemptId), "status": .string(record.status.rawValue), "source": .string(source)])
+                    return record.object
+                }
+            } else if let modification = result.modification {
                 // How a capture or cancel ended. A refused cancel leaves the payment authorized;
                 // a refused capture fails it (Hyperswitch's reading of Adyen's CAPTURE_FAILED).
                 switch (modification, result.status) {
@@ -135,6 +168,61 @@ extension PaymentOperations {
                 ])
                 return record.object
             }
+        }
+    }
+
+    /// What a report means while an authorisation that was never answered is being cancelled by
+    /// reference (`waiting == .technicalCancel`), or when the report is that cancel's.
+    enum TechnicalCancelVerdict: Equatable {
+        /// Move the payment, with this error on the attempt.
+        case apply(PaymentEvent, ConnectorDecline?)
+        /// An authorisation report the cancel may yet undo: remembered, nothing announced.
+        case hold
+        /// The cancel was refused and nothing reported an authorisation: wait for its report.
+        case resume
+        case ignore
+    }
+
+    /// Every order of the two reports ends the same way. The cancel's success fails the payment
+    /// (nothing is charged, whatever the authorisation said); its refusal after an authorisation
+    /// was reported means the money was taken, so that authorisation applies; a refused
+    /// authorisation fails the payment at once (there is nothing left to cancel).
+    static func technicalCancelVerdict(waiting: ConnectorResult.Modification?, result: ConnectorResult, authorisationSeen: Bool,
+                                       automaticCapture: Bool, amount: Int) -> TechnicalCancelVerdict {
+        switch (result.modification, result.status) {
+        case (.technicalCancel?, _) where waiting != .technicalCancel: return .ignore
+        case (.technicalCancel?, .voided): return .apply(.declined, unansweredAuthorisation)
+        case (.technicalCancel?, .declined):
+            guard authorisationSeen else { return .resume }
+            return .apply(automaticCapture ? .charged(amount: amount) : .authorized, nil)
+        case (nil, .declined): return .apply(.declined, result.error)
+        // Every try to send the cancel went unanswered: an operator decides, as for any sync.
+        case (nil, .unresolved): return .apply(.review, nil)
+        case (nil, .authorized), (nil, .charged), (nil, .pending), (nil, .received): return .hold
+        default: return .ignore
+        }
+    }
+
+    /// The attempt's error when its unanswered authorisation was cancelled by reference.
+    static let unansweredAuthorisation = ConnectorDecline(
+        code: "processing_error", message: "The processor never answered the authorisation; Paywire cancelled it by reference, so nothing is charged",
+        rawCode: "TECHNICAL_CANCEL", processorCode: "TECHNICAL_CANCEL", processorMessage: "Technical cancel"
+    )
+
+    /// Marks an attempt whose authorisation was never answered as being cancelled by reference,
+    /// before the cancel is sent: from here an authorisation report is held, not applied, so a
+    /// payment never shows as charged while a cancel that may undo it is in flight. False when
+    /// the attempt has moved on (a report came first).
+    func beginTechnicalCancel(attemptId: String) async throws -> Bool {
+        try await postgres.withTransaction(logger: logger) { connection in
+            guard let record = try await PaymentRecord.load(attemptId: attemptId, on: connection, logger: logger), record.activeAttemptId == attemptId,
+                  record.status == .processing, let attempt = record.attempt, attempt.modification == nil, attempt.connectorTransactionId == nil else { return false }
+            try await connection.query("""
+                UPDATE payments.payment_attempts SET modification = 'technical_cancel', modification_requested_at = now(), modified_at = now()
+                WHERE attempt_id = \(attemptId) AND status = 'pending'
+                """, logger: logger)
+            logger.warning("authorisation never answered; cancelling it by reference", metadata: ["attempt_id": .string(attemptId), "payment_id": .string(record.paymentId)])
+            return true
         }
     }
 

@@ -22,8 +22,14 @@ public struct PaymentSettings: Sendable {
     /// for its notification before it is reported overdue (`PAYWIRE_NOTIFICATION_OVERDUE_SECONDS`,
     /// default 24 h): logged and counted in `paywire_notifications_overdue_total`.
     public var notificationOverdueAfter: Duration
+    /// How long after it began an authorisation that never got an answer (no processor id) is
+    /// cancelled by reference, at a processor that can (`PAYWIRE_UNANSWERED_AUTHORISATION_CANCEL_SECONDS`,
+    /// default 120 s; never before the first status sync). Its AUTHORISATION notification, if the
+    /// processor had the payment, usually comes well before.
+    public var unansweredCancelAfter: Duration
 
-    public static let environmentKeys = ["PAYWIRE_CONNECTOR_TIMEOUT_MS", "PAYWIRE_PSYNC_DELAY_MS", "PAYWIRE_PSYNC_INTERVAL_MS", "PAYWIRE_PSYNC_MAX_TRIES", "PAYWIRE_NOTIFICATION_OVERDUE_SECONDS"]
+    public static let environmentKeys = ["PAYWIRE_CONNECTOR_TIMEOUT_MS", "PAYWIRE_PSYNC_DELAY_MS", "PAYWIRE_PSYNC_INTERVAL_MS", "PAYWIRE_PSYNC_MAX_TRIES", "PAYWIRE_NOTIFICATION_OVERDUE_SECONDS",
+                                         "PAYWIRE_UNANSWERED_AUTHORISATION_CANCEL_SECONDS"]
 
     public init(environment: [String: String]) throws {
         connectorTimeout = .milliseconds(try ServiceConfiguration.integer(environment, "PAYWIRE_CONNECTOR_TIMEOUT_MS", default: 30_000, range: 100...300_000))
@@ -31,6 +37,7 @@ public struct PaymentSettings: Sendable {
         syncInterval = .milliseconds(try ServiceConfiguration.integer(environment, "PAYWIRE_PSYNC_INTERVAL_MS", default: 30_000, range: 50...3_600_000))
         maxSyncs = try ServiceConfiguration.integer(environment, "PAYWIRE_PSYNC_MAX_TRIES", default: 30, range: 1...10_000)
         notificationOverdueAfter = .seconds(try ServiceConfiguration.integer(environment, "PAYWIRE_NOTIFICATION_OVERDUE_SECONDS", default: 86_400, range: 1...2_592_000))
+        unansweredCancelAfter = .seconds(try ServiceConfiguration.integer(environment, "PAYWIRE_UNANSWERED_AUTHORISATION_CANCEL_SECONDS", default: 120, range: 1...86_400))
     }
 
     static func seconds(_ duration: Duration) -> Double {

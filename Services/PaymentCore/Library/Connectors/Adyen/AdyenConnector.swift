@@ -12,10 +12,12 @@ import PaywireRuntime
 /// call, guarded by an `Idempotency-Key` so a repeat never charges twice; captures, cancels and
 /// refunds are only `received` — how they ended comes by notification, so the payment stays
 /// `processing` (the refund `pending`) until then; and nothing can be looked up afterwards, so a
-/// report that never comes is reported overdue rather than asked about (`statusLookup: false`).
+/// report that never comes is reported overdue rather than asked about (`statusLookup: false`),
+/// except an authorisation that was never answered, which is cancelled by our reference.
 public struct AdyenConnector: Connector, HTTPConnectorIntegration {
     public let name = "adyen"
-    public let capabilities = ConnectorCapabilities(paymentMethods: ["card"], manualCapture: true, refunds: true, incomingWebhooks: true, statusLookup: false)
+    public let capabilities = ConnectorCapabilities(paymentMethods: ["card"], manualCapture: true, refunds: true, incomingWebhooks: true, statusLookup: false,
+                                                           cancelByReference: true)
     public static let environmentKeys = ["PAYWIRE_ADYEN_BASE_URL", "PAYWIRE_ADYEN_DISPUTE_BASE_URL"]
     static let version = "v68"
 
@@ -49,6 +51,9 @@ public struct AdyenConnector: Connector, HTTPConnectorIntegration {
         case authorise(AuthorizeRequest)
         case capture(CaptureRequest)
         case cancel(VoidRequest)
+        /// `POST /cancels` by our reference: Adyen's answer for a payment whose pspReference we
+        /// never learned (the authorisation's answer was lost, or never sent).
+        case technicalCancel(UnansweredAuthorisation)
         case refund(RefundRequest)
         case acceptDispute(DisputeRequest)
         /// Text evidence as one defence document, then the defence itself.
@@ -111,6 +116,10 @@ public struct AdyenConnector: Connector, HTTPConnectorIntegration {
             return post("/\(Self.version)/payments/\(request.connectorTransactionId)/cancels", idempotencyKey: "\(request.connectorTransactionId)-cancel", [
                 "merchantAccount": account, "reference": .string(request.paymentId),
             ])
+        case .technicalCancel(let request):
+            return post("/\(Self.version)/cancels", idempotencyKey: "\(request.attemptId)-technical-cancel", [
+                "merchantAccount": account, "paymentReference": .string(request.paymentId), "reference": .string(request.paymentId),
+            ])
         case .refund(let request):
             return post("/\(Self.version)/payments/\(request.connectorTransactionId)/refunds", idempotencyKey: request.refundId, [
                 "merchantAccount": account, "amount": amount(request.amount, request.currency), "reference": .string(request.refundId),
@@ -171,6 +180,18 @@ public struct AdyenConnector: Connector, HTTPConnectorIntegration {
 
     public func void(_ request: VoidRequest, credentials: ConnectorCredentials) async throws -> ConnectorResult {
         modificationResult(await perform(.cancel(request), credentials), transactionId: request.connectorTransactionId)
+    }
+
+    /// Adyen documents the technical cancel for an authorisation whose answer is lost: it cancels
+    /// the payment with that reference if Adyen has it, and says how in a TECHNICAL_CANCEL
+    /// notification.
+    public func cancelUnanswered(_ request: UnansweredAuthorisation, credentials: ConnectorCredentials) async throws -> ConnectorResult {
+        switch await perform(.technicalCancel(request), credentials) {
+        case .object(let body) where body["status"]?.stringValue == "received":
+            return ConnectorResult(status: .received, connectorTransactionId: nil, modification: .technicalCancel)
+        case .object, .unknown: return ConnectorResult(status: .pending, connectorTransactionId: nil, modification: .technicalCancel)
+        case .failed(let decline): return ConnectorResult(status: .declined, connectorTransactionId: nil, error: decline, modification: .technicalCancel)
+        }
     }
 
     /// Adyen has no look-up: nothing new can be learned by asking.

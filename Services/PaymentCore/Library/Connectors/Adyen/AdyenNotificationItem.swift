@@ -88,6 +88,14 @@ public struct AdyenNotificationItem: Sendable, Equatable {
                 ? ConnectorResult(status: .voided, connectorTransactionId: originalReference, modification: .cancel)
                 : ConnectorResult(status: .declined, connectorTransactionId: originalReference, error: Self.modificationFailure("cancel_failed", reason), modification: .cancel)
             return paymentEvent(id, result)
+        case "TECHNICAL_CANCEL":
+            // Our cancel by reference (the payment id) of an authorisation never answered. Its
+            // `originalReference` is the payment's pspReference when Adyen had the payment.
+            let original = originalReference.nilIfEmpty
+            let result = success
+                ? ConnectorResult(status: .voided, connectorTransactionId: original, modification: .technicalCancel)
+                : ConnectorResult(status: .declined, connectorTransactionId: original, error: Self.modificationFailure("technical_cancel_failed", reason), modification: .technicalCancel)
+            return IncomingWebhookEvent(connectorEventId: id, subject: .payment(connectorTransactionId: originalReference, attemptId: nil, paymentId: merchantReference.nilIfEmpty, result: result))
         case "REFUND", "REFUND_FAILED", "REFUND_REVERSED", "CANCEL_OR_REFUND":
             // A refund we asked for names its refund id as `merchantReference`. (A CANCEL_OR_REFUND
             // Paywire did not send names no refund of ours and is not applied.)
@@ -115,7 +123,7 @@ public struct AdyenNotificationItem: Sendable, Equatable {
     }
 
     static func modificationFailure(_ code: String, _ reason: String?) -> ConnectorDecline {
-        ConnectorDecline(code: "processing_error", message: reason ?? "Adyen could not complete the \(code == "capture_failed" ? "capture" : "cancel")",
+        ConnectorDecline(code: "processing_error", message: reason ?? "Adyen could not complete the \(code == "capture_failed" ? "capture" : code == "technical_cancel_failed" ? "technical cancel" : "cancel")",
                          rawCode: code, processorCode: code, processorMessage: reason ?? code)
     }
 

@@ -100,7 +100,7 @@ start_postgres() {
     [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$dir/tls"
   fi
   "${run_as[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=${PAYWIRE_PG_FSYNC:-on} -c ssl=on -c ssl_cert_file=$dir/tls/server.pem -c ssl_key_file=$dir/tls/server.key" start >/dev/null
+    -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=${PAYWIRE_PG_FSYNC:-on} ${PAYWIRE_PG_OPTIONS:-} -c ssl=on -c ssl_cert_file=$dir/tls/server.pem -c ssl_key_file=$dir/tls/server.key" start >/dev/null
   "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc "SELECT 1 FROM pg_roles WHERE rolname='paywire'" | grep -q 1 ||
     "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE ROLE paywire LOGIN CREATEDB CREATEROLE PASSWORD 'paywire'"
   # The tests create a database and roles per stack as this role.

@@ -290,7 +290,16 @@ public final class DeliveryWorker: Service, Sendable {
         let counts = keys.map { settings.perEndpoint - allowance[$0]! }
         // Rows of saturated endpoints are not even looked at, so a large backlog at one slow
         // endpoint cannot fill the scan and starve the others.
-        let rows = try await postgres.query("""
+        //
+        // The candidates are read in `events_due` order and the scan stops at the limit. Without
+        // `enable_bitmapscan = off` the planner, whose statistics lag a table that grows by
+        // thousands of rows a second (a burst, a backlog after an outage), reads every due row
+        // and sorts them for each claim: a claim then costs in proportion to the backlog (3,432
+        // rows and 2,232 buffers for 50 deliveries in `bench-webhooks` round 1), just when the
+        // backlog is largest. SET LOCAL keeps the setting to this one statement's transaction.
+        return try await postgres.withTransaction(logger: logger) { connection in
+            try await connection.query("SET LOCAL enable_bitmapscan = off", logger: logger)
+            return try await Self.decodeDue(try await connection.query("""
             WITH candidates AS (
                 SELECT event_id, endpoint_key, next_attempt_at FROM webhooks.events c
                 WHERE delivery_status = 'pending' AND next_attempt_at <= now()
@@ -320,8 +329,8 @@ public final class DeliveryWorker: Service, Sendable {
             SET lease_owner = \(owner), lease_until = now() + make_interval(secs => \(settings.leaseSeconds))
             FROM chosen WHERE e.event_id = chosen.event_id
             RETURNING \(unescaped: Self.dueColumns)
-            """, logger: logger)
-        return try await Self.decodeDue(rows)
+            """, logger: logger))
+        }
     }
 
     /// What a claim returns of each delivery (the endpoint's dispatcher-set state included).

@@ -40,7 +40,7 @@ public struct EventFanOut: Sendable {
 
     /// An event ready to be written: its envelope and the object it is about.
     struct Incoming: Sendable {
-        var envelope: EventEnvelope
+        var envelope: RawEventEnvelope
         var objectId: String
         /// Its deliveries, when worked out before the batch (nil: the batch works them out).
         var rows: [Row]?
@@ -51,12 +51,13 @@ public struct EventFanOut: Sendable {
     }
 
     public func handle(_ message: KafkaConsumerMessage) async throws {
-        let envelope = try EventEnvelope.decode(message.value)
+        // The payload is passed on as the text it came in, never decoded (`RawEventEnvelope`).
+        let envelope = try RawEventEnvelope.decode(message.value)
         // A refund or dispute event names its refund or dispute: a payment may have several, and
         // each one's event must get its own delivery row (the idempotent id is per object and
         // event type).
         let idField = envelope.type.hasPrefix("refund_") ? "refund_id" : envelope.type.hasPrefix("dispute_") ? "dispute_id" : "payment_id"
-        guard let objectId = envelope.payload[idField]?.stringValue else {
+        guard let objectId = envelope.payloadStrings[idField] else {
             throw PermanentMessageError("event \(envelope.type) carries no \(idField)", category: "invalid")
         }
         // A recovery job's retries are payments of their own; the merchant hears only the job's
@@ -87,7 +88,7 @@ public struct EventFanOut: Sendable {
 
     /// The event's deliveries under the merchant's configuration: the version the event was made
     /// under or a later one, confirmed current within the last second.
-    func rows(for envelope: EventEnvelope, objectId: String) async throws -> [Row] {
+    func rows(for envelope: RawEventEnvelope, objectId: String) async throws -> [Row] {
         let targets = try await configuration.webhookTargets(merchantId: envelope.merchantId, profileId: envelope.profileId, eventType: envelope.type,
                                                              maxAge: .seconds(1), minimumVersion: envelope.configurationVersion ?? 0)
         return try targets.map { try row(envelope, objectId: objectId, target: $0) }
@@ -158,10 +159,10 @@ public struct EventFanOut: Sendable {
         }
     }
 
-    func row(_ envelope: EventEnvelope, objectId: String, target: WebhookTarget) throws -> Row {
+    func row(_ envelope: RawEventEnvelope, objectId: String, target: WebhookTarget) throws -> Row {
         let idempotentId = OutgoingWebhook.idempotentEventId(objectId: objectId, eventType: envelope.type, endpointId: target.endpointId)
         let eventId = OutgoingWebhook.makeEventId()
-        let body = try OutgoingWebhook.body(merchantId: envelope.merchantId, eventId: eventId, eventType: envelope.type, object: envelope.payload, timestamp: envelope.occurredAt)
+        let body = OutgoingWebhook.body(merchantId: envelope.merchantId, eventId: eventId, eventType: envelope.type, objectJSON: envelope.payloadJSON, timestamp: envelope.occurredAt)
         // The merchant's own headers first, so they can never replace ours.
         var headers: [String: JSONValue] = [:]
         for (name, value) in target.customHeaders {

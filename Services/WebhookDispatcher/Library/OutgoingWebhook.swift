@@ -40,6 +40,28 @@ public enum OutgoingWebhook {
         return try PaywireJSON.text(envelope)
     }
 
+    /// The same body with the object as the JSON text its event carried (`RawEventEnvelope`),
+    /// written without a `JSONValue`: byte for byte what `body(object:)` writes when that text is
+    /// `JSONTextWriter`'s, as every Paywire service's is (`OutgoingWebhookTests`).
+    public static func body(merchantId: String, eventId: String, eventType: String, objectJSON: [UInt8], timestamp: Date) -> String {
+        var output: [UInt8] = []
+        output.reserveCapacity(objectJSON.count + 256)
+        output.append(contentsOf: #"{"content":{"object":"#.utf8)
+        output.append(contentsOf: objectJSON)
+        output.append(contentsOf: #","type":"#.utf8)
+        JSONTextWriter.write(string: contentType(forEventType: eventType), into: &output)
+        output.append(contentsOf: #"},"event_id":"#.utf8)
+        JSONTextWriter.write(string: eventId, into: &output)
+        output.append(contentsOf: #","event_type":"#.utf8)
+        JSONTextWriter.write(string: eventType, into: &output)
+        output.append(contentsOf: #","merchant_id":"#.utf8)
+        JSONTextWriter.write(string: merchantId, into: &output)
+        output.append(contentsOf: #","timestamp":"#.utf8)
+        JSONTextWriter.write(string: PaywireJSON.format(timestamp), into: &output)
+        output.append(UInt8(ascii: "}"))
+        return String(decoding: output, as: UTF8.self)
+    }
+
     /// Lowercase hex HMAC-SHA512 of the exact body bytes.
     public static func signature(body: String, key: String) -> String {
         let mac = HMAC<SHA512>.authenticationCode(for: Data(body.utf8), using: SymmetricKey(data: Data(key.utf8)))

@@ -228,7 +228,10 @@ public final class DeliveryWorker: Service, Sendable {
         await clients.shutdown()
     }
 
-    /// Extends the leases of everything this replica holds, a third of a lease apart.
+    /// Extends the leases of everything this replica holds that has used a third of its lease,
+    /// a third of a lease apart: each is extended with at least a third still to run, and a
+    /// request that ends sooner (nearly all) is never written for its lease — a first attempt
+    /// answered at once stays the row the fan-out wrote.
     func renewLeases() async {
         let every = Duration.seconds(max(1, settings.leaseSeconds / 3))
         while true {
@@ -240,6 +243,7 @@ public final class DeliveryWorker: Service, Sendable {
                 try await postgres.query("""
                     WITH locked AS (
                         SELECT event_id FROM webhooks.events WHERE event_id = ANY(\(ids)) AND lease_owner = \(owner)
+                          AND lease_until < now() + make_interval(secs => \(settings.leaseSeconds * 2 / 3))
                         ORDER BY event_id FOR UPDATE
                     )
                     UPDATE webhooks.events e SET lease_until = now() + make_interval(secs => \(settings.leaseSeconds))

@@ -188,9 +188,7 @@ public struct PaymentStatusSync: Service {
             guard now < item.createdAt.addingTimeInterval(PaymentSettings.seconds(settings.notificationOverdueAfter)) else { return false }
             let cancelAt = item.createdAt.addingTimeInterval(PaymentSettings.seconds(settings.unansweredCancelAfter))
             if cancelAt > now {
-                try await operations.postgres.query("""
-                    UPDATE payments.payment_attempts SET next_sync_at = \(cancelAt), sync_count = 0 WHERE attempt_id = \(item.attemptId) AND status = 'pending'
-                    """, logger: logger)
+                try await sleep(table: "payment_attempts", key: "attempt_id", id: item.attemptId, until: cancelAt)
                 return true
             }
             guard try await operations.beginTechnicalCancel(attemptId: item.attemptId) else { return true }
@@ -232,10 +230,7 @@ public struct PaymentStatusSync: Service {
     func awaitReport(table: String, key: String, id: String, since: Date, connector: String, flow: String) async throws {
         let overdueAt = since.addingTimeInterval(PaymentSettings.seconds(operations.settings.notificationOverdueAfter))
         if overdueAt > Date() {
-            var sleep = PostgresQuery(unsafeSQL: "UPDATE payments.\(table) SET next_sync_at = $1, sync_count = 0 WHERE \(key) = $2 AND status = 'pending'")
-            sleep.binds.append(overdueAt)
-            sleep.binds.append(id)
-            try await operations.postgres.query(sleep, logger: logger)
+            try await sleep(table: table, key: key, id: id, until: overdueAt)
             return
         }
         logger.error("no notification from the processor within the overdue time; the outcome is unknown (handed to an operator)", metadata: [
@@ -245,6 +240,14 @@ public struct PaymentStatusSync: Service {
         var handOver = PostgresQuery(unsafeSQL: "UPDATE payments.\(table) SET next_sync_at = NULL WHERE \(key) = $1 AND status = 'pending'")
         handOver.binds.append(id)
         try await operations.postgres.query(handOver, logger: logger)
+    }
+
+    /// Leaves a pending row unclaimed until `until`, its try count started again.
+    func sleep(table: String, key: String, id: String, until: Date) async throws {
+        var query = PostgresQuery(unsafeSQL: "UPDATE payments.\(table) SET next_sync_at = $1, sync_count = 0 WHERE \(key) = $2 AND status = 'pending'")
+        query.binds.append(until)
+        query.binds.append(id)
+        try await operations.postgres.query(query, logger: logger)
     }
 
     func withTimeoutOrNil<T: Sendable>(_ duration: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {

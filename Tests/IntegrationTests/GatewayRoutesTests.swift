@@ -19,8 +19,9 @@ struct GatewayRoutesTests {
     static let adminKey = "routes_admin"
 
     /// The gateway's router on a fresh database, its schema migrated; nothing else runs (these
-    /// routes write only to PostgreSQL: their messages wait in the outbox).
-    func withGateway(_ body: @Sendable (any TestClientProtocol, PostgresClient) async throws -> Void) async throws {
+    /// routes write only to PostgreSQL: their messages wait in the outbox). With `console`, the
+    /// console's pages too, as `buildApplication` adds them.
+    func withGateway(console: Bool = false, _ body: @Sendable (any TestClientProtocol, PostgresClient) async throws -> Void) async throws {
         let testURL = try #require(TestEnvironment.databaseURL, "PAYWIRE_TEST_DATABASE_URL is not set: run ./scripts/test")
         let database = TestEnvironment.uniqueName("routes")
         try await withTestPostgres { try await $0.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)")) }
@@ -32,7 +33,9 @@ struct GatewayRoutesTests {
         ])
         let logger = TestEnvironment.logger("gateway-routes", level: .error)
         let infrastructure = try ServiceInfrastructure(configuration: configuration, logger: logger)
-        let router = GatewayService.makeRouter(try GatewayService.makeAPI(infrastructure, adminKey: Self.adminKey).0).router
+        let api = try GatewayService.makeAPI(infrastructure, adminKey: Self.adminKey).0
+        let router = GatewayService.makeRouter(api).router
+        if console { try GatewayService.makeConsole(infrastructure, api: api, responder: router.buildResponder()).addRoutes(to: router) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await infrastructure.postgres.run() }
             defer { group.cancelAll() }

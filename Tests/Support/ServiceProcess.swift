@@ -33,28 +33,58 @@ public final class ServiceProcess: @unchecked Sendable {
         try process.run()
     }
 
-    public var isRunning: Bool { process.isRunning }
+    /// Whether the process still runs, as the kernel says (Foundation's `isRunning` lags until it
+    /// has reaped the child).
+    public var isRunning: Bool { Self.isAlive(process.processIdentifier) }
 
-    /// SIGTERM, then waits; returns the exit status (nil if it had to be killed).
+    /// SIGTERM, then waits; returns the exit status (nil if it had to be killed, or if Foundation
+    /// has not recorded it yet).
+    ///
+    /// Nothing here blocks a thread: Foundation reaps children from a handler that needs a thread
+    /// of the same global pool the tests run on, so tests blocked in `waitUntilExit()` (one per
+    /// stack stopping at once on a loaded machine) can leave that handler no thread, and then
+    /// no child is ever reaped and every test waits for ever. The kernel's view (`isAlive`) says
+    /// when the process has ended; Foundation's status is read only once it has it.
     @discardableResult
     public func stop(grace: Duration = .seconds(15)) async -> Int32? {
-        guard process.isRunning else { return process.terminationStatus }
-        kill(process.processIdentifier, SIGTERM)
-        let deadline = ContinuousClock.now + grace
-        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return nil
+        let pid = process.processIdentifier
+        if Self.isAlive(pid) {
+            kill(pid, SIGTERM)
+            let deadline = ContinuousClock.now + grace
+            while Self.isAlive(pid) && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+            if Self.isAlive(pid) {
+                kill(pid, SIGKILL)
+                await Self.waitUntilEnded(pid)
+                return nil
+            }
         }
-        return process.terminationStatus
+        let recorded = ContinuousClock.now + .seconds(10)
+        while process.isRunning && ContinuousClock.now < recorded { try? await Task.sleep(for: .milliseconds(20)) }
+        return process.isRunning ? nil : process.terminationStatus
     }
 
-    /// As an operator's kill -9 would.
+    /// As an operator's kill -9 would: returns once the kernel has ended the process (its ports
+    /// are free), without waiting for Foundation to reap it.
     public func crash() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        let pid = process.processIdentifier
+        guard Self.isAlive(pid) else { return }
+        kill(pid, SIGKILL)
+        // SIGKILL ends a process within milliseconds; a bounded wait in small steps.
+        for _ in 0..<2_000 where Self.isAlive(pid) { usleep(5_000) }
+    }
+
+    static func waitUntilEnded(_ pid: Int32) async {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while isAlive(pid) && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+    }
+
+    /// Whether the kernel still runs `pid`: false once it has exited (a zombie waiting to be
+    /// reaped counts as ended) or is gone.
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(after: close)...].drop { $0 == " " }.first
+        return state != "Z" && state != "X" && state != nil
     }
 
     public func logTail(lines: Int = 30) -> String {

@@ -15,7 +15,7 @@ public enum GatewayService {
     public static let defaultPort = 8080
     /// Variables this service reads beyond `ServiceConfiguration.environmentKeys`.
     public static let environmentKeys: [String] = ["PAYWIRE_ADMIN_API_KEY", NetworkAddressPolicy.allowPrivateKey, CommandSigner.environmentKey] + GatewayPaymentAPI.environmentKeys + IncomingWebhookProxy.environmentKeys + EventsLogProxy.environmentKeys
-        + RecoveryAPI.environmentKeys
+        + RecoveryAPI.environmentKeys + Console.environmentKeys
 
     /// The gateway's routes (the operational ones are added by `httpServer`).
     static func makeRouter(_ api: GatewayAPI) -> AccessControlledRouter {
@@ -68,6 +68,34 @@ public enum GatewayService {
         let scheduler = InternalAPIClient(baseURL: schedulerURL, signer: internalSigner, http: .shared)
         return (GatewayAPI(infrastructure: infrastructure, adminKey: adminKey, secrets: secrets, payments: payments, webhooks: webhooks, events: events,
                            scheduler: scheduler, commandSigner: try CommandSigner(environment: configuration.environment)), replies)
+    }
+
+    /// The console's pages over `responder` (the public API), with sessions in the gateway's database.
+    static func makeConsole(_ infrastructure: ServiceInfrastructure, api: GatewayAPI, responder: RouterResponder<PaywireRequestContext>) throws -> Console {
+        let configuration = infrastructure.configuration
+        let environment = configuration.environment
+        let minutes = try ServiceConfiguration.integer(environment, "PAYWIRE_CONSOLE_SESSION_MINUTES", default: 60, range: 1...1440)
+        func url(_ key: String, _ fallback: String) -> String {
+            let value = environment[key].flatMap { $0.isEmpty ? nil : $0 } ?? fallback
+            return value.hasSuffix("/") ? String(value.dropLast()) : value
+        }
+        return Console(
+            api: ConsoleAPIClient(responder: responder),
+            sessions: ConsoleSessionStore(
+                postgres: infrastructure.postgres, secrets: try SecretBox(base64Key: try ServiceConfiguration.encryptionKey(environment)), logger: infrastructure.logger,
+                idleLifetime: .seconds(minutes * 60), absoluteLifetime: .seconds(max(minutes * 60, 12 * 3600))
+            ),
+            authentication: api.authentication,
+            services: [
+                ("payment-core", url("PAYWIRE_PAYMENT_CORE_URL", "http://127.0.0.1:8081")),
+                ("recovery-scheduler", url("PAYWIRE_RECOVERY_SCHEDULER_URL", "http://127.0.0.1:8082")),
+                ("webhook-dispatcher", url("PAYWIRE_WEBHOOK_DISPATCHER_URL", "http://127.0.0.1:8083")),
+            ],
+            kafka: configuration.kafka,
+            deadLetterTopic: configuration.topics.deadLetter,
+            alwaysSecure: environment["PAYWIRE_CONSOLE_SECURE_COOKIE"] == "1",
+            logger: infrastructure.logger
+        )
     }
 
     /// The address this replica's card vault is reached at, named in every command with a card:
@@ -130,6 +158,8 @@ public enum GatewayService {
         }
         let (api, replies) = try makeAPI(infrastructure, adminKey: adminKey)
         let router = makeRouter(api).router
+        // The console calls the routes built so far in-process, then its own pages join them.
+        try makeConsole(infrastructure, api: api, responder: router.buildResponder()).addRoutes(to: router)
         let internalRouter = Router(context: PaywireRequestContext.self)
         internalRouter.add(middleware: JSONErrorMiddleware())
         api.payments.vault.addRoutes(to: internalRouter)

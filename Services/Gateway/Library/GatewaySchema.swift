@@ -140,5 +140,21 @@ public enum GatewaySchema {
         // And its cache of payment settings whenever a merchant's configuration version moves
         // (every configuration change moves it, in its own transaction).
         MessagingTables.notifyMigration(schema: name, version: 13, table: "config_versions", payload: "configuration", events: "INSERT OR UPDATE OR DELETE"),
+        // The console's sign-ins (`ConsoleSessionStore`): the browser holds a random token, the row
+        // only its SHA-256; the API key signed in with is sealed here and never leaves the server.
+        // In the database, not in a replica's memory, so any replica serves the next page.
+        SchemaMigration(version: 14, name: "console sessions", sql: """
+            CREATE TABLE gateway.console_sessions (
+                token_hash  TEXT PRIMARY KEY,
+                operator    BOOLEAN NOT NULL,
+                merchant_id TEXT,
+                api_key     TEXT NOT NULL,
+                csrf_token  TEXT NOT NULL,
+                created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+                expires_at  TIMESTAMPTZ NOT NULL,
+                CHECK (operator OR merchant_id IS NOT NULL)
+            );
+            CREATE INDEX console_sessions_by_expiry ON gateway.console_sessions (expires_at);
+            """),
     ])
 }

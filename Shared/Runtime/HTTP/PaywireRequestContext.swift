@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import PaywireModels
 
 public struct PaywireRequestContext: RequestContext {
@@ -7,9 +8,18 @@ public struct PaywireRequestContext: RequestContext {
     /// Set by the gateway's authenticator middleware; nil on routes that take no key, and when
     /// no valid key came with the request.
     public var caller: APICaller?
+    /// The connection this request came on, so a handler can run another route in-process under
+    /// a new context of the same connection (the console calls the public API this way).
+    public let channel: any Channel
 
     public init(source: Source) {
         coreContext = .init(source: source)
+        channel = source.channel
+    }
+
+    /// A fresh context for another request on the same connection.
+    public var sibling: PaywireRequestContext {
+        PaywireRequestContext(source: ApplicationRequestContextSource(channel: channel, logger: logger))
     }
 
     /// Bodies over this are refused with 413 before they are decoded.

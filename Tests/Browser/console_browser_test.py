@@ -26,6 +26,8 @@ from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 GATEWAY = os.environ["PAYWIRE_GATEWAY_URL"]
 MERCHANT_ID = os.environ["PAYWIRE_MERCHANT_ID"]
@@ -33,6 +35,7 @@ MERCHANT_KEY = os.environ["PAYWIRE_MERCHANT_KEY"]
 OTHER_KEY = os.environ["PAYWIRE_OTHER_MERCHANT_KEY"]
 ADMIN_KEY = os.environ["PAYWIRE_ADMIN_KEY"]
 DISPUTE_ID = os.environ["PAYWIRE_DISPUTE_ID"]
+RECOVERY_JOB_ID = os.environ["PAYWIRE_RECOVERY_JOB_ID"]
 SHOTS = os.environ["PAYWIRE_CONSOLE_SCREENSHOTS"]
 # Every wait is for a condition, bounded only so a broken stack fails rather than hangs.
 PATIENCE = float(os.environ.get("PAYWIRE_BROWSER_PATIENCE_SECONDS", "120"))
@@ -142,7 +145,16 @@ class Console:
         return urllib.parse.urlparse(self.driver.current_url).path
 
     def submit(self, form_action):
-        self.driver.find_element(By.CSS_SELECTOR, "form[action='%s'] button[type=submit]" % form_action).click()
+        self.click(self.driver.find_element(By.CSS_SELECTOR, "form[action='%s'] button[type=submit]" % form_action))
+
+    def click(self, element):
+        """Clicks what leads to another page, and waits until that page has replaced this one:
+        a click returns before a form's redirect is followed."""
+        old = self.driver.find_element(By.TAG_NAME, "html")
+        element.click()
+        wait = WebDriverWait(self.driver, PATIENCE)
+        wait.until(expected_conditions.staleness_of(old))
+        wait.until(lambda driver: driver.execute_script("return document.readyState") == "complete")
         self.no_alert()
 
     def no_alert(self):
@@ -197,7 +209,7 @@ def main():
         secret = driver.find_element(By.ID, "signing-secret").text
         check(secret.startswith("whsec_"), "secret page: " + console.text())
         console.shot("endpoint-secret")
-        driver.find_element(By.LINK_TEXT, "Go to the endpoint").click()
+        console.click(driver.find_element(By.LINK_TEXT, "Go to the endpoint"))
         endpoint_path = console.path()
         check(secret not in driver.page_source, "the secret is shown again on the endpoint page")
 
@@ -215,7 +227,7 @@ def main():
         console.open("/console/payments")
         check(payment_id in console.text(), "the payments list lacks " + payment_id)
         console.shot("payments")
-        driver.find_element(By.LINK_TEXT, payment_id).click()
+        console.click(driver.find_element(By.LINK_TEXT, payment_id))
         check(HOSTILE in console.text(), "the description is not shown as text")
         check(HOSTILE not in driver.page_source and "&lt;script&gt;" in driver.page_source, "markup is not escaped")
         check("client_secret" in console.text() and payment.get("client_secret", "") not in driver.page_source, "the client secret is shown")
@@ -226,7 +238,7 @@ def main():
         rows = driver.find_elements(By.CSS_SELECTOR, "tr.event-row")
         check(len(rows) == 1, "events for the payment: " + console.text())
         console.shot("events")
-        rows[0].find_element(By.TAG_NAME, "a").click()
+        console.click(rows[0].find_element(By.TAG_NAME, "a"))
         delivery_path = console.path()
         wait_for("the failed attempt", lambda: (driver.refresh() or True) and "HTTP 500 · failed" in console.text())
         page = console.text()
@@ -271,10 +283,19 @@ def main():
         console.open("/console/disputes")
         check(DISPUTE_ID in console.text(), "the disputes list lacks " + DISPUTE_ID)
         console.shot("disputes")
-        driver.find_element(By.LINK_TEXT, DISPUTE_ID).click()
+        console.click(driver.find_element(By.LINK_TEXT, DISPUTE_ID))
         console.submit("/console/disputes/%s/accept" % DISPUTE_ID)
         check("The dispute is accepted" in console.text() and "dispute_accepted" in console.text(), "accept: " + console.text())
         console.shot("dispute")
+
+        # A recovery job, found by its id: its schedule, each attempt's decline, the final event.
+        console.open("/console/recovery")
+        driver.find_element(By.NAME, "payment_id").send_keys(RECOVERY_JOB_ID)
+        console.submit("/console/recovery")
+        page = console.text()
+        check(console.path() == "/console/recovery/" + RECOVERY_JOB_ID, "the job lookup went to " + console.path())
+        check("inv_console" in page and page.count("insufficient_funds") >= 2 and "succeeded" in page, "recovery job: " + page)
+        console.shot("recovery")
 
         # CSRF: the same session's form without its token, or with another, is refused.
         cookie = console.cookie_header()
@@ -296,7 +317,7 @@ def main():
         console.sign_in(OTHER_KEY)
         console.open("/console/payments")
         check(payment_id not in console.text(), "another merchant's payments list shows " + payment_id)
-        for path in ["/console/payments/" + payment_id, delivery_path, endpoint_path, "/console/disputes/" + DISPUTE_ID]:
+        for path in ["/console/payments/" + payment_id, delivery_path, endpoint_path, "/console/disputes/" + DISPUTE_ID, "/console/recovery/" + RECOVERY_JOB_ID]:
             console.open(path)
             check("not found" in console.text().lower(), "another merchant opened %s: %s" % (path, console.text()))
         console.open("/console/events")

@@ -66,6 +66,37 @@ struct ComposeEnvironmentTests {
         #expect(configuration.contains("errorfile 503"), "the balancer's own 503 answers JSON")
     }
 
+    /// The optional tracing file, as Compose renders it over the stack: every service of ours sends
+    /// its spans to the collector, which sends them to the viewer; the collector's configuration is
+    /// the YAML it reads, with that pipeline. Without the file no service has an OTEL_* variable.
+    @Test func theTracingFileSendsEveryServicesSpansToTheCollectorAndTheViewer() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("compose-tracing-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let ours = ["gateway", "payment-core", "webhook-dispatcher", "recovery-scheduler"]
+        let plain = try rendered(files: ["docker/docker-compose.yml"], directory: directory)
+        for name in ours {
+            let environment = try #require(plain[name]?["environment"] as? [String: Any])
+            #expect(!environment.keys.contains { $0.hasPrefix("OTEL_") }, "\(name) traces without the tracing file")
+        }
+        let traced = try rendered(files: ["docker/docker-compose.yml", "docker/docker-compose.tracing.yml"], directory: directory)
+        for name in ours {
+            let environment = try #require(traced[name]?["environment"] as? [String: Any])
+            #expect(environment["OTEL_EXPORTER_OTLP_ENDPOINT"] as? String == "http://otel-collector:4318", "\(name)")
+            #expect(environment["KAFKA_BROKERS"] != nil, "\(name) lost its own settings")
+        }
+        #expect(traced["otel-collector"] != nil && traced["jaeger"] != nil)
+        let collector = try String(contentsOf: Self.root.appendingPathComponent("docker/otel-collector/config.yaml"), encoding: .utf8)
+        let toJSON = "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))"
+        let parsed = try runProgram("/usr/bin/env", ["python3", "-c", toJSON], input: Data(collector.utf8))
+        #expect(parsed.status == 0, "\(parsed.output)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(parsed.output.utf8)) as? [String: Any])
+        let pipeline = ((document["service"] as? [String: Any])?["pipelines"] as? [String: Any])?["traces"] as? [String: Any]
+        #expect(pipeline?["receivers"] as? [String] == ["otlp"] && pipeline?["exporters"] as? [String] == ["otlp/jaeger"], "\(document)")
+        let http = (((document["receivers"] as? [String: Any])?["otlp"] as? [String: Any])?["protocols"] as? [String: Any])?["http"] as? [String: Any]
+        #expect(http?["endpoint"] as? String == "0.0.0.0:4318")
+    }
+
     @Test func theScriptWritesEveryCredentialOnceAndComposeAcceptsTheFile() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("compose-env-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

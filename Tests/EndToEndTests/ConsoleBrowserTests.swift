@@ -20,10 +20,22 @@ struct ConsoleBrowserTests {
             return
         }
         // No automatic retry comes while the page retries by hand: the first is an hour away.
-        try await PaywireStack.with(extraEnvironment: ["PAYWIRE_WEBHOOK_RETRY_SCHEDULE": "1h"], fakeStripe: true) { stack in
+        // Recovery retries come a second apart, so a job has run its course before the browser starts.
+        let environment = ["PAYWIRE_WEBHOOK_RETRY_SCHEDULE": "1h"].merging(RecoveryTests.environment) { $1 }
+        try await PaywireStack.with(extraEnvironment: environment, fakeStripe: true) { stack in
             let apiKey = try await stack.createMerchant("merchant_console", webhookURL: nil)
-            _ = try await stack.createStripeAccount(merchantId: "merchant_console", apiKey: apiKey, webhookURL: "\(stack.gatewayURL)/webhooks/merchant_console/stripe")
+            let stripe = try await stack.createStripeAccount(merchantId: "merchant_console", apiKey: apiKey, webhookURL: "\(stack.gatewayURL)/webhooks/merchant_console/stripe").id
             let otherKey = try await stack.createMerchant("merchant_console_other", webhookURL: nil)
+
+            // A recovery job on the saved card: declined twice, then charged (the fake Stripe's
+            // token says so), its attempts and final event for the recovery page.
+            let recovery = RecoveryTests()
+            let profile = try #require(try await stack.request(.GET, "/accounts/merchant_console").json?["default_profile"] as? String)
+            let merchant = RecoveryTests.Merchant(id: "merchant_console", apiKey: apiKey, profile: profile, paymentAccount: stripe)
+            #expect(try await stack.request(.PUT, "/v2/profiles/\(profile)", apiKey: apiKey, body: #"{"revenue_recovery_retry_algorithm_type": "cascading"}"#, headers: merchant.headers).status == 200)
+            let billing = try await recovery.billingAccount(stack, merchant, maxRetries: 9, threshold: 0)
+            let jobId = try #require(try await recovery.report(stack, merchant, billing: billing, reference: "inv_console", token: "pm_paywire_decline2x_insufficient_funds").json?["id"] as? String)
+            #expect(await eventually(timeout: .seconds(120)) { (try? await recovery.job(stack, merchant, jobId))?["status"] as? String == "succeeded" }, "\(stack.logs("recovery-scheduler"))")
 
             // An open dispute: a chargeback on a succeeded payment, raised at the fake Stripe.
             let payment = try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242", amount: 3100))
@@ -40,17 +52,18 @@ struct ConsoleBrowserTests {
             let dispute = try #require(disputeId)
 
             let screenshots = ProcessInfo.processInfo.environment["PAYWIRE_CONSOLE_SCREENSHOTS"] ?? Self.root.appendingPathComponent(".paywire/console-screenshots").path
-            var environment = ProcessInfo.processInfo.environment
-            environment["PAYWIRE_GATEWAY_URL"] = stack.gatewayURL
-            environment["PAYWIRE_MERCHANT_ID"] = "merchant_console"
-            environment["PAYWIRE_MERCHANT_KEY"] = apiKey
-            environment["PAYWIRE_OTHER_MERCHANT_KEY"] = otherKey
-            environment["PAYWIRE_ADMIN_KEY"] = PaywireStack.adminKey
-            environment["PAYWIRE_DISPUTE_ID"] = dispute
-            environment["PAYWIRE_CONSOLE_SCREENSHOTS"] = screenshots
-            let run = try await runProgramOffPool("/usr/bin/env", ["python3", script], environment: environment)
+            var browser = ProcessInfo.processInfo.environment
+            browser["PAYWIRE_GATEWAY_URL"] = stack.gatewayURL
+            browser["PAYWIRE_MERCHANT_ID"] = "merchant_console"
+            browser["PAYWIRE_MERCHANT_KEY"] = apiKey
+            browser["PAYWIRE_OTHER_MERCHANT_KEY"] = otherKey
+            browser["PAYWIRE_ADMIN_KEY"] = PaywireStack.adminKey
+            browser["PAYWIRE_DISPUTE_ID"] = dispute
+            browser["PAYWIRE_RECOVERY_JOB_ID"] = jobId
+            browser["PAYWIRE_CONSOLE_SCREENSHOTS"] = screenshots
+            let run = try await runProgramOffPool("/usr/bin/env", ["python3", script], environment: browser)
             #expect(run.status == 0, "\(run.output)\ngateway:\n\(stack.logs("gateway"))\ndispatcher:\n\(stack.logs("webhook-dispatcher"))")
-            for page in ["sign-in", "endpoints", "endpoint", "endpoint-secret", "events", "delivery-failed", "delivery-retried", "payments", "payment", "disputes", "dispute", "operator"] {
+            for page in ["sign-in", "endpoints", "endpoint", "endpoint-secret", "events", "delivery-failed", "delivery-retried", "payments", "payment", "disputes", "dispute", "recovery", "operator"] {
                 #expect(FileManager.default.fileExists(atPath: "\(screenshots)/\(page).png"), "no screenshot of \(page)")
             }
         }

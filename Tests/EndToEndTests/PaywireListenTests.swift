@@ -73,8 +73,8 @@ struct PaywireListenTests {
 
             // Ctrl-C (SIGINT): the endpoint is deprecated and the command ends cleanly.
             kill(listener.process.processIdentifier, SIGINT)
-            #expect(await eventually(timeout: .seconds(15)) { !listener.isRunning })
-            #expect(listener.process.terminationStatus == 0, "\(listener.logTail())")
+            #expect(await eventually(timeout: .seconds(15)) { listener.exitStatus != nil })
+            #expect(listener.exitStatus == 0, "\(listener.logTail())")
             #expect(listener.logTail().contains("endpoint \(endpointId) deprecated"))
             let profile = try #require(try await stack.request(.GET, "/accounts/listen_m").json?["default_profile"] as? String)
             let endpoint = try await stack.request(.GET, "/account/listen_m/business_profile/\(profile)/webhooks/\(endpointId)", apiKey: apiKey)

@@ -21,6 +21,7 @@ struct OutboxTests {
             SchemaMigration(version: 2, name: "things", sql: "CREATE TABLE \(schema).things (id TEXT PRIMARY KEY, applied INTEGER NOT NULL DEFAULT 0)"),
             MessagingTables.setAsideMigration(schema: schema, version: 3),
             MessagingTables.relayLeaseMigration(schema: schema, version: 4),
+            MessagingTables.outboxTraceMigration(schema: schema, version: 5),
         ]).migrate(client: client, logger: logger)
         return schema
     }

@@ -37,6 +37,10 @@ public final class ServiceProcess: @unchecked Sendable {
     /// has reaped the child).
     public var isRunning: Bool { Self.isAlive(process.processIdentifier) }
 
+    /// The exit status once Foundation has reaped the process (a little after `isRunning` turns
+    /// false); nil before.
+    public var exitStatus: Int32? { process.isRunning ? nil : process.terminationStatus }
+
     /// SIGTERM, then waits; returns the exit status (nil if it had to be killed, or if Foundation
     /// has not recorded it yet).
     ///

@@ -20,6 +20,7 @@ public enum GatewayService {
     /// The gateway's routes (the operational ones are added by `httpServer`).
     static func makeRouter(_ api: GatewayAPI) -> AccessControlledRouter {
         let router = Router(context: PaywireRequestContext.self)
+        router.add(middleware: PaywireTracing.httpMiddleware())
         router.add(middleware: JSONErrorMiddleware())
         let routes = AccessControlledRouter(router: router, authentication: api.authentication)
         api.addRoutes(to: routes)
@@ -161,6 +162,7 @@ public enum GatewayService {
         // The console calls the routes built so far in-process, then its own pages join them.
         try makeConsole(infrastructure, api: api, responder: router.buildResponder()).addRoutes(to: router)
         let internalRouter = Router(context: PaywireRequestContext.self)
+        internalRouter.add(middleware: PaywireTracing.httpMiddleware())
         internalRouter.add(middleware: JSONErrorMiddleware())
         api.payments.vault.addRoutes(to: internalRouter)
         let snapshots = ConfigurationSnapshotAPI(
@@ -172,6 +174,7 @@ public enum GatewayService {
         var internalServers = [any Service]()
         if let snapshotPort = try snapshotPort(configuration, besides: listener.port) {
             let snapshotRouter = Router(context: PaywireRequestContext.self)
+            snapshotRouter.add(middleware: PaywireTracing.httpMiddleware())
             snapshotRouter.add(middleware: JSONErrorMiddleware())
             snapshots.addRoutes(to: snapshotRouter)
             internalServers.append(ServiceInfrastructure.application(router: snapshotRouter, host: listener.host, port: snapshotPort, serverName: "paywire-gateway-snapshot", logger: logger))

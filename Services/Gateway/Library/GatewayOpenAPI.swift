@@ -424,8 +424,9 @@ enum GatewayOpenAPI {
             "delivery_status": string(enum: ["pending", "delivered", "retries_exceeded", "cancelled"]),
             "status_reason": string("Why a delivery ended without success or was queued again (endpoint_gone, endpoint_removed, endpoint_deprecated, endpoint_inactive, recover_requested, …)"),
             "attempt_count": count, "next_attempt_at": dateTime,
+            "trace_id": string("The W3C trace id of the work that made the event (null when tracing was off): the payment's trace, which every attempt joins"),
         ]
-        let eventNullable: Set<String> = ["profile_id", "webhook_endpoint_id", "status_reason", "next_attempt_at"]
+        let eventNullable: Set<String> = ["profile_id", "webhook_endpoint_id", "status_reason", "next_attempt_at", "trace_id"]
         let recoveryAlgorithm = string(enum: ["monitoring", "cascading", "smart"])
         let authDetails: [(String, [String])] = [("HeaderKey", ["api_key"]), ("BodyKey", ["api_key", "key1"]), ("SignatureKey", ["api_key", "key1", "api_secret"]), ("NoKey", [])]
         let connectorAccountDetails: JSONValue = .object(["oneOf": .array(authDetails.map { type, keys in

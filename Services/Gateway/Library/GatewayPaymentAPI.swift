@@ -215,7 +215,7 @@ struct GatewayPaymentAPI: Sendable {
         replies.register(envelope.id)
         do {
             let message = KafkaProducerMessage(topic: infrastructure.configuration.topics.paymentCommands, key: command.paymentId, value: try envelope.encoded())
-            _ = try await infrastructure.producer.send(commandSigner.signed(message))
+            _ = try await infrastructure.producer.send(commandSigner.signed(TraceHeaders.attachCurrent(to: message)))
         } catch {
             replies.forget(envelope.id)
             vault.discard(command.cardVault)

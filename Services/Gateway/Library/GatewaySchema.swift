@@ -156,5 +156,6 @@ public enum GatewaySchema {
             );
             CREATE INDEX console_sessions_by_expiry ON gateway.console_sessions (expires_at);
             """),
+        MessagingTables.outboxTraceMigration(schema: name, version: 15),
     ])
 }

@@ -183,7 +183,7 @@ struct RecoveryAPI: Sendable {
                                      configurationVersion: version, payload: try JSONValue(encoding: command))
         do {
             let message = KafkaProducerMessage(topic: infrastructure.configuration.topics.recoveryCommands, key: command.jobId, value: try envelope.encoded())
-            _ = try await infrastructure.producer.send(commandSigner.signed(message))
+            _ = try await infrastructure.producer.send(commandSigner.signed(TraceHeaders.attachCurrent(to: message)))
         } catch {
             logger.error("recovery command not acknowledged", metadata: ["job_id": .string(command.jobId), "error": .string(String(describing: error))])
             throw APIError.unavailable("The report could not be accepted; send it again (it is idempotent)")

@@ -98,7 +98,7 @@ public struct PaymentCommandHandler: Sendable {
         guard !reply.replyTo.isEmpty else { return }
         do {
             let value = try EventEnvelope(type: MessageType.gatewayReply, merchantId: merchantId, correlationId: envelope.id, payload: reply.json).encoded()
-            _ = try await producer.send(KafkaProducerMessage(topic: topics.gatewayReplies, key: envelope.id, value: value, partition: partition))
+            _ = try await producer.send(TraceHeaders.attachCurrent(to: KafkaProducerMessage(topic: topics.gatewayReplies, key: envelope.id, value: value, partition: partition)))
         } catch {
             logger.warning("reply not sent", metadata: ["correlation_id": .string(envelope.id), "error": .string(String(describing: error))])
         }

@@ -35,6 +35,7 @@ public enum PaymentCoreService {
         let relay = OutboxRelay(schema: PaymentsSchema.name, client: infrastructure.postgres, producer: infrastructure.producer, logger: logger,
                                 idleInterval: configuration.idleCheck, wake: notifications.signal("outbox"))
         let router = Router(context: PaywireRequestContext.self)
+        router.add(middleware: PaywireTracing.httpMiddleware())
         router.add(middleware: JSONErrorMiddleware())
         IncomingWebhookRoutes(operations: operations, logger: logger).add(to: router)
         PaymentReadAPI(postgres: infrastructure.postgres, signer: try InternalAPISigner(encryptionKey: encryptionKey), logger: logger).add(to: router)

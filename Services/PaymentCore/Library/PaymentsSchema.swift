@@ -137,5 +137,6 @@ public enum PaymentsSchema {
             ALTER TABLE payments.payment_attempts ADD COLUMN modification TEXT, ADD COLUMN modification_amount BIGINT,
                 ADD COLUMN modification_requested_at TIMESTAMPTZ;
             """),
+        MessagingTables.outboxTraceMigration(schema: name, version: 11),
     ])
 }

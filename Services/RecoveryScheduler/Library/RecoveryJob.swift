@@ -39,6 +39,8 @@ struct RecoveryJob: Codable, Sendable, Equatable {
     var invoiceNextBillingTime: Date?
     /// Why the job ended, when it has.
     var finishReason: String?
+    /// The trace of the report that started the job (`TraceHeaders`): each retry is a span of it.
+    var traceHeaders: [String: String]?
 
     enum CodingKeys: String, CodingKey {
         case amount, currency
@@ -50,7 +52,7 @@ struct RecoveryJob: Codable, Sendable, Equatable {
         case lastErrorCode = "last_error_code", lastNetworkDeclineCode = "last_network_decline_code", lastNetworkAdviceCode = "last_network_advice_code"
         case paymentMethodType = "payment_method_type", paymentMethodSubtype = "payment_method_subtype", cardNetwork = "card_network", cardIssuer = "card_issuer"
         case billingStartedAt = "billing_started_at", invoiceNextBillingTime = "invoice_next_billing_time", finishReason = "finish_reason"
-        case cardKey = "card_key"
+        case cardKey = "card_key", traceHeaders = "trace_headers"
     }
 
     /// The card, as network limits count it: one processor token at one processor is one card

@@ -55,6 +55,9 @@ struct RecoveryJobs: Sendable {
                         return
                     }
                     job = created
+                    // The report's trace (this message's span): the job's retries join it.
+                    let trace = TraceHeaders.current()
+                    if !trace.isEmpty { job.traceHeaders = trace }
                 }
                 if command.action == .scheduleFailedPayment, existing != nil { job.billingAttempts += 1 }
                 try await save(job, existing: existing, on: connection)

@@ -60,6 +60,7 @@ public enum RecoverySchedulerService {
             }
         }
         let router = Router(context: PaywireRequestContext.self)
+        router.add(middleware: PaywireTracing.httpMiddleware())
         router.add(middleware: JSONErrorMiddleware())
         RecoveryInternalAPI(jobs: jobs, signer: try InternalAPISigner(encryptionKey: encryptionKey), clockControl: clockControl).add(to: router)
         return PaywireApplication(

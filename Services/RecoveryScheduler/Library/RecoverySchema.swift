@@ -58,5 +58,6 @@ public enum RecoverySchema {
         // New and rescheduled tasks wake the task runner.
         MessagingTables.notifyMigration(schema: name, version: 7, table: "process_tracker", payload: "tasks",
                                         events: "INSERT OR UPDATE OF schedule_time, status", when: "NEW.status IN ('pending', 'waiting')"),
+        MessagingTables.outboxTraceMigration(schema: name, version: 8),
     ])
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Tracing
 import Logging
 import Metrics
 import NIOConcurrencyHelpers
@@ -80,7 +81,7 @@ struct RecoveryTaskRunner: Service {
     @discardableResult
     func runDue() async throws -> Int {
         let now = jobs.clock.now()
-        let (taken, commands) = try await postgres.withTransaction(logger: logger) { connection in
+        let (taken, commands, traces) = try await postgres.withTransaction(logger: logger) { connection in
             try await reserve(now: now, on: connection)
         }
         guard !commands.isEmpty else { return taken }
@@ -92,8 +93,16 @@ struct RecoveryTaskRunner: Service {
                 try command.sealProcessorToken(with: jobs.secrets)
                 let envelope = EventEnvelope(type: MessageType.paymentCommand, merchantId: command.merchantId, profileId: command.profileId,
                                              configurationVersion: versions[command.merchantId], payload: try JSONValue(encoding: command))
-                messages.append(try signer.signed(KafkaProducerMessage(topic: jobs.topics.paymentCommands, key: command.paymentId, value: try envelope.encoded())))
-                jobIds.append(RecoveryIdentifiers.jobId(ofAttempt: command.paymentId) ?? command.paymentId)
+                let jobId = RecoveryIdentifiers.jobId(ofAttempt: command.paymentId) ?? command.paymentId
+                // The retry is a span of its job's trace (the report that started it), and its
+                // command carries it on: the payment it makes joins that trace too.
+                let message = try await withSpan("recovery retry", context: TraceHeaders.context(from: traces[command.paymentId] ?? [:]), ofKind: .producer) { span in
+                    span.attributes["paywire.recovery_job_id"] = jobId
+                    span.attributes["paywire.payment_id"] = command.paymentId
+                    return TraceHeaders.attachCurrent(to: try signer.signed(KafkaProducerMessage(topic: jobs.topics.paymentCommands, key: command.paymentId, value: try envelope.encoded())))
+                }
+                messages.append(message)
+                jobIds.append(jobId)
             } catch {
                 // Left waiting: sent when its outcome timeout passes.
                 logger.warning("recovery retry not sent; it is sent again after its outcome timeout", metadata: ["payment_id": .string(command.paymentId), "error": .string(MessageFailure.loggable(error))])
@@ -126,7 +135,7 @@ struct RecoveryTaskRunner: Service {
     }
 
     /// The batch's transaction (see `runDue`): how many tasks it took and the commands to send.
-    func reserve(now: Date, on connection: PostgresConnection) async throws -> (Int, [PaymentCommand]) {
+    func reserve(now: Date, on connection: PostgresConnection) async throws -> (Int, [PaymentCommand], [String: [String: String]]) {
         // Two index-backed candidates (an OR across them would scan the whole table on every
         // pass, which a 100,000-task backlog makes quadratic): due tasks by schedule time, and
         // tasks a replica of an earlier version left `running` when it died.
@@ -150,7 +159,7 @@ struct RecoveryTaskRunner: Service {
             let job = try PaywireJSON.decoder.decode(RecoveryJob.self, from: Data(data.utf8))
             taken.append(Taken(jobId: id, task: .init(status: status, businessStatus: business, retryCount: retries, job: job), pendingPayment: pending))
         }
-        guard !taken.isEmpty else { return (0, []) }
+        guard !taken.isEmpty else { return (0, [], [:]) }
 
         // The cards of tasks that need a new retry: locked (any replica, one transaction at a
         // time per card), then their tries read once for the batch.
@@ -174,6 +183,8 @@ struct RecoveryTaskRunner: Service {
         }
 
         var commands: [PaymentCommand] = []
+        /// Each retry's job's trace headers, by payment id.
+        var traces: [String: [String: String]] = [:]
         // Columns of the two batch statements.
         var newPayments: [String] = [], newJobs: [String] = [], newMerchants: [String] = [], newNumbers: [Int] = [], newCards: [String] = [], newNetworks: [String] = []
         var movedIds: [String] = [], movedStatus: [String] = [], movedBusiness: [String] = [], movedAt: [Date] = [], movedRetries: [Int] = []
@@ -190,6 +201,7 @@ struct RecoveryTaskRunner: Service {
                 // A retry already out (its command lost, or its outcome late): the same command again.
                 do {
                     commands.append(try paymentCommand(job, paymentId: payment))
+                    traces[payment] = job.traceHeaders
                 } catch {
                     postpone(item, error)
                     continue
@@ -227,6 +239,7 @@ struct RecoveryTaskRunner: Service {
             movedIds.append(item.jobId); movedStatus.append("waiting"); movedBusiness.append("attempting")
             movedAt.append(now.addingTimeInterval(outcomeTimeout)); movedRetries.append(number)
             commands.append(command)
+            traces[paymentId] = job.traceHeaders
         }
         if !newPayments.isEmpty {
             try await connection.query("""
@@ -246,7 +259,7 @@ struct RecoveryTaskRunner: Service {
                 WHERE t.id = m.id
                 """, logger: logger)
         }
-        return (taken.count, commands)
+        return (taken.count, commands, traces)
     }
 
     /// The advisory lock's name for a job's card: one per merchant and card.

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Tracing
 import Logging
 import Metrics
 import NIOConcurrencyHelpers
@@ -154,6 +155,8 @@ public final class DeliveryWorker: Service, Sendable {
         /// Set when the dispatcher has made the endpoint inactive (410, or failing too long).
         var disabledAt: Date?
         var disabledReason: String?
+        /// The trace of the event this delivery is of: every attempt is a span in it.
+        var traceHeaders: [String: String] = [:]
     }
 
     public func run() async throws {
@@ -342,18 +345,19 @@ public final class DeliveryWorker: Service, Sendable {
         e.event_id, e.merchant_id, e.profile_id, e.webhook_endpoint_id, e.endpoint_key, e.target_url,
         e.request_body, e.request_headers::text, e.attempt_count, e.status_reason,
         (SELECT h.disabled_at FROM webhooks.endpoint_health h WHERE h.endpoint_id = e.webhook_endpoint_id),
-        (SELECT h.disabled_reason FROM webhooks.endpoint_health h WHERE h.endpoint_id = e.webhook_endpoint_id)
+        (SELECT h.disabled_reason FROM webhooks.endpoint_health h WHERE h.endpoint_id = e.webhook_endpoint_id),
+        e.trace_headers
         """
 
     static func decodeDue(_ rows: PostgresRowSequence) async throws -> [Due] {
         var due: [Due] = []
         for try await row in rows {
-            let (eventId, merchantId, profileId, endpointId, endpointKey, url, body, headersText, attempts, reason, disabledAt, disabledReason) =
-                try row.decode((String, String, String?, String?, String, String, String, String, Int, String?, Date?, String?).self)
+            let (eventId, merchantId, profileId, endpointId, endpointKey, url, body, headersText, attempts, reason, disabledAt, disabledReason, trace) =
+                try row.decode((String, String, String?, String?, String, String, String, String, Int, String?, Date?, String?, String?).self)
             let headers = (try? PaywireJSON.decoder.decode([String: String].self, from: Data(headersText.utf8))) ?? [:]
             due.append(Due(eventId: eventId, merchantId: merchantId, profileId: profileId, endpointId: endpointId, endpointKey: endpointKey,
                            storedURL: url, body: body, headers: headers, attemptCount: attempts, statusReason: reason,
-                           disabledAt: disabledAt, disabledReason: disabledReason))
+                           disabledAt: disabledAt, disabledReason: disabledReason, traceHeaders: TraceHeaders.decoded(trace)))
         }
         return due
     }
@@ -523,6 +527,24 @@ public final class DeliveryWorker: Service, Sendable {
         request.method = .POST
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(string: item.body))
+        // Each attempt is a span of the event's trace: which endpoint, what it answered. Only the
+        // host of the URL is recorded (a merchant's URL may carry a token in its query).
+        return await withSpan("webhook delivery", context: TraceHeaders.context(from: item.traceHeaders), ofKind: .client) { span in
+            span.attributes["paywire.webhook_endpoint_id"] = item.endpointId ?? "legacy"
+            span.attributes["paywire.event_id"] = item.eventId
+            span.attributes["paywire.delivery_attempt"] = kind
+            span.attributes["server.address"] = URL(string: url)?.host
+            let sent = await self.request(request, url: url, item: item, attempt: attempt)
+            if case .sent(_, let answer) = sent {
+                if let status = answer.status { span.attributes["http.response.status_code"] = status }
+                if answer.status.map({ !(200..<300).contains($0) }) ?? true { span.setStatus(SpanStatus(code: .error, message: answer.error)) }
+            }
+            return sent
+        }
+    }
+
+    /// The request itself, and its answer as the log keeps it.
+    private func request(_ request: HTTPClientRequest, url: String, item: Due, attempt: DeliveryOutcome.Attempt) async -> Sent {
         let started = ContinuousClock.now
         var answer = DeliveryOutcome.Answer()
         do {

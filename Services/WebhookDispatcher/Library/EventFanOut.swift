@@ -48,6 +48,9 @@ public struct EventFanOut: Sendable {
         var sending: Set<String> = []
         /// Filled by the batch: the ids of the rows it wrote (a row already there is not).
         let written = NIOLockedValueBox<Set<String>>([])
+        /// The trace the event came in (its consumer span): each delivery's attempts join it. Taken
+        /// here, in the event's own task, since the batch is written from whichever task runs it.
+        var trace = TraceHeaders.encoded(TraceHeaders.current()) ?? ""
     }
 
     public func handle(_ message: KafkaConsumerMessage) async throws {
@@ -72,7 +75,12 @@ public struct EventFanOut: Sendable {
             try await batcher.write(Incoming(envelope: envelope, objectId: objectId)) { batch in try await write(batch) }
             return
         }
-        let rows = try await rows(for: envelope, objectId: objectId)
+        let trace = TraceHeaders.encoded(TraceHeaders.current()) ?? ""
+        let rows = try await rows(for: envelope, objectId: objectId).map { row in
+            var row = row
+            row.trace = trace
+            return row
+        }
         // Slots taken now, under the replica's, the endpoint's and the host's limits; given back
         // for any row the batch does not write.
         let reserved = worker.reserveFirstAttempts(rows.map(\.due), ordered: rows.map(\.ordered))
@@ -100,12 +108,14 @@ public struct EventFanOut: Sendable {
         var ordered: Bool
         var messageId: String
         var headerMap: [String: String]
+        /// The event's trace headers as stored (JSON; empty: none).
+        var trace = ""
 
         /// The delivery as the worker sends it.
         var due: DeliveryWorker.Due {
             DeliveryWorker.Due(eventId: eventId, merchantId: merchantId, profileId: profileId.isEmpty ? nil : profileId, endpointId: endpointId.isEmpty ? nil : endpointId,
                                endpointKey: endpointId.isEmpty ? "legacy:" + (profileId.isEmpty ? merchantId : profileId) : endpointId,
-                               storedURL: url, body: body, headers: headerMap, attemptCount: 0, statusReason: nil)
+                               storedURL: url, body: body, headers: headerMap, attemptCount: 0, statusReason: nil, traceHeaders: TraceHeaders.decoded(trace))
         }
     }
 
@@ -121,7 +131,15 @@ public struct EventFanOut: Sendable {
         var rows: [Row] = []
         var sending: Set<String> = []
         for item in batch {
-            if let planned = item.rows { rows += planned } else { rows += try await self.rows(for: item.envelope, objectId: item.objectId) }
+            if let planned = item.rows {
+                rows += planned
+            } else {
+                rows += try await self.rows(for: item.envelope, objectId: item.objectId).map { row in
+                    var row = row
+                    row.trace = item.trace
+                    return row
+                }
+            }
             sending.formUnion(item.sending)
         }
         let ids = batch.map(\.envelope.id)
@@ -136,16 +154,16 @@ public struct EventFanOut: Sendable {
             let inserted = try await connection.query("""
                 INSERT INTO webhooks.events (event_id, idempotent_event_id, merchant_id, profile_id, webhook_endpoint_id,
                     object_id, event_type, event_class, target_url, request_body, request_headers, ordered,
-                    delivery_status, lease_owner, lease_until)
+                    delivery_status, lease_owner, lease_until, trace_headers)
                 SELECT event_id, idempotent_id, merchant_id, NULLIF(profile_id, ''), NULLIF(endpoint_id, ''), object_id, event_type, event_class,
                        url, body, headers::jsonb, ordered, CASE WHEN sending THEN 'sending' ELSE 'pending' END,
-                       CASE WHEN sending THEN \(owner) END, CASE WHEN sending THEN now() + make_interval(secs => \(leaseSeconds)) END
+                       CASE WHEN sending THEN \(owner) END, CASE WHEN sending THEN now() + make_interval(secs => \(leaseSeconds)) END, NULLIF(trace, '')
                 FROM unnest(\(column(\.eventId))::text[], \(column(\.idempotentId))::text[], \(column(\.merchantId))::text[], \(column(\.profileId))::text[],
                             \(column(\.endpointId))::text[], \(column(\.objectId))::text[], \(column(\.eventType))::text[], \(column(\.eventClass))::text[],
                             \(column(\.url))::text[], \(column(\.body))::text[], \(column(\.headers))::text[], \(fresh.map(\.ordered))::bool[],
-                            \(fresh.map { sending.contains($0.eventId) })::bool[])
+                            \(fresh.map { sending.contains($0.eventId) })::bool[], \(column(\.trace))::text[])
                     WITH ORDINALITY AS r(event_id, idempotent_id, merchant_id, profile_id, endpoint_id, object_id, event_type, event_class, url, body, headers, ordered,
-                                         sending, n)
+                                         sending, trace, n)
                 ORDER BY n
                 ON CONFLICT (idempotent_event_id) DO NOTHING
                 RETURNING event_id

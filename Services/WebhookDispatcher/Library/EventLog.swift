@@ -41,12 +41,13 @@ struct EventLog: Sendable {
     static let deliveryColumns = """
         event_id, merchant_id, profile_id, webhook_endpoint_id, object_id, event_type, event_class, \(state),
         status_reason, webhooks.delivery_attempt_count(delivery_status, attempt_count, event_id),
-        CASE WHEN \(state) = 'pending' THEN next_attempt_at END, created_at
+        CASE WHEN \(state) = 'pending' THEN next_attempt_at END, created_at,
+        NULLIF(split_part(trace_headers::jsonb ->> 'traceparent', '-', 2), '')
         """
 
     static func delivery(_ row: PostgresRow) throws -> [String: JSONValue] {
-        let (eventId, merchantId, profileId, endpointId, objectId, eventType, eventClass, status, reason, attempts, nextAttempt, created) =
-            try row.decode((String, String, String?, String?, String, String, String, String, String?, Int, Date?, Date).self)
+        let (eventId, merchantId, profileId, endpointId, objectId, eventType, eventClass, status, reason, attempts, nextAttempt, created, traceId) =
+            try row.decode((String, String, String?, String?, String, String, String, String, String?, Int, Date?, Date, String?).self)
         return [
             "event_id": .string(eventId), "merchant_id": .string(merchantId), "profile_id": profileId.map(JSONValue.string) ?? .null,
             "webhook_endpoint_id": endpointId.map(JSONValue.string) ?? .null, "object_id": .string(objectId),
@@ -55,6 +56,7 @@ struct EventLog: Sendable {
             "created": .string(PaywireJSON.format(created)),
             "delivery_status": .string(status), "status_reason": reason.map(JSONValue.string) ?? .null,
             "attempt_count": .number(Double(attempts)), "next_attempt_at": nextAttempt.map { .string(PaywireJSON.format($0)) } ?? .null,
+            "trace_id": traceId.map(JSONValue.string) ?? .null,
         ]
     }
 
@@ -107,8 +109,8 @@ struct EventLog: Sendable {
         for try await row in rows {
             var delivery = try Self.delivery(row)
             let columns = row.makeRandomAccess()
-            let body = try columns[12].decode(String.self)
-            let headers = try columns[13].decode(String.self)
+            let body = try columns[13].decode(String.self)
+            let headers = try columns[14].decode(String.self)
             let request: [String: JSONValue] = ["body": .string(body), "headers": Self.headerPairs(headers, maskingMerchantValues: true)]
             delivery["request"] = .object(request)
             return .object(delivery)

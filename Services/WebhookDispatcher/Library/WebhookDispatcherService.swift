@@ -19,6 +19,7 @@ public enum WebhookDispatcherService {
                                     wake: notifications.signal("deliveries"))
         let fanOut = EventFanOut(postgres: infrastructure.postgres, configuration: repository, logger: logger, worker: worker)
         let router = Router(context: PaywireRequestContext.self)
+        router.add(middleware: PaywireTracing.httpMiddleware())
         EventsAPI(log: EventLog(postgres: infrastructure.postgres, worker: worker, logger: logger), health: worker.health)
             .addRoutes(to: router, signer: try InternalAPISigner(encryptionKey: try ServiceConfiguration.encryptionKey(configuration.environment)))
         return PaywireApplication(

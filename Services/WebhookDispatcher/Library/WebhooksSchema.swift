@@ -104,5 +104,11 @@ public enum WebhooksSchema {
                 SELECT attempts + CASE WHEN status = 'sending' AND EXISTS (SELECT 1 FROM webhooks.delivery_attempts a WHERE a.attempt_id = event) THEN 1 ELSE 0 END
             $$;
             """),
+        MessagingTables.outboxTraceMigration(schema: name, version: 10),
+        // The trace of the event each delivery is of (`TraceHeaders`), so its attempts, claimed
+        // later by any replica, are spans of that trace.
+        SchemaMigration(version: 11, name: "delivery trace headers", sql: """
+            ALTER TABLE webhooks.events ADD COLUMN trace_headers TEXT;
+            """),
     ])
 }

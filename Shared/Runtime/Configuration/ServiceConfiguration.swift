@@ -35,7 +35,7 @@ public struct ServiceConfiguration: Sendable {
         "HTTP_HOST", "HTTP_PORT", "DATABASE_URL", "DATABASE_MAX_CONNECTIONS", "KAFKA_BROKERS",
         "KAFKA_TOPIC_PARTITIONS", "KAFKA_MESSAGE_MAX_BYTES", "LOG_LEVEL", "PAYWIRE_ENCRYPTION_KEY",
         Liveness.stallKey, "KAFKA_FETCH_WAIT_MAX_MS", idleCheckKey,
-    ] + TopicNames.environmentKeys + KafkaSecurity.environmentKeys + MessagingRetention.environmentKeys
+    ] + TopicNames.environmentKeys + KafkaSecurity.environmentKeys + MessagingRetention.environmentKeys + PaywireTracing.environmentKeys
 
     public static let defaultDatabaseURL = "postgres://paywire:paywire@127.0.0.1:5432/paywire"
     public static let defaultKafkaBrokers = "127.0.0.1:9092"

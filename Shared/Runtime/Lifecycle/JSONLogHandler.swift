@@ -7,14 +7,17 @@ import Synchronization
 public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
+    /// Metadata of the work in hand (the trace and span ids when tracing is on).
+    public var metadataProvider: Logger.MetadataProvider?
     private let label: String
     private let service: String
 
     private static let output = Mutex<Void>(())
 
-    public init(label: String, service: String) {
+    public init(label: String, service: String, metadataProvider: Logger.MetadataProvider? = nil) {
         self.label = label
         self.service = service
+        self.metadataProvider = metadataProvider
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -32,6 +35,7 @@ public struct JSONLogHandler: LogHandler {
             "source": .string(event.source),
         ]
         var merged = metadata
+        if let provided = metadataProvider?.get(), !provided.isEmpty { merged.merge(provided) { own, _ in own } }
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         for (key, value) in merged { fields[key] = Self.json(value) }
         guard var line = try? PaywireJSON.encoder.encode(JSONValue.object(fields)) else { return }

@@ -193,17 +193,21 @@ public enum ServiceMain {
         } catch {
             stop(serviceName, error)
         }
-        LoggingSystem.bootstrap { label in
-            var handler = JSONLogHandler(label: label, service: serviceName)
+        let tracing = PaywireTracing.isRequested(environment)
+        LoggingSystem.bootstrap({ label, provider in
+            var handler = JSONLogHandler(label: label, service: serviceName, metadataProvider: provider)
             handler.logLevel = configuration.logLevel
             return handler
-        }
+        }, metadataProvider: tracing ? PaywireTracing.metadataProvider : nil)
         _ = PaywireMetrics.registry
         ParentWatchdog.startIfRequested(environment: environment)
         let logger = Logger(label: "paywire.\(serviceName)")
-        logger.info("starting", metadata: ["http": .string("\(configuration.httpHost):\(configuration.httpPort)"), "kafka": .string(configuration.kafkaBrokers)])
+        logger.info("starting", metadata: ["http": .string("\(configuration.httpHost):\(configuration.httpPort)"), "kafka": .string(configuration.kafkaBrokers), "tracing": .stringConvertible(tracing)])
         do {
-            let application = try await build(configuration, logger)
+            let exporter = try PaywireTracing.bootstrap(serviceName: serviceName, environment: environment, logger: logger)
+            var application = try await build(configuration, logger)
+            // First in the group, so it stops last: the spans of the shutdown itself are exported.
+            if let exporter { application.services.insert(exporter, at: 0) }
             try await application.run()
         } catch is CancellationError {
             // A part cut short by the shutdown itself (SIGTERM during start-up): a normal stop.

@@ -7,6 +7,7 @@ import PaywireModels
 import PaywireStore
 import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// A message that can never be processed (undecodable, unknown type): it goes to the dead-letter
 /// topic with the reason instead of blocking its partition.
@@ -156,7 +157,19 @@ public final class KafkaConsumerService: Service, Sendable {
         return MessageFailure.classify(error)
     }
 
+    /// One span per message, a child of the context its headers carry (the trace of the request
+    /// or event that produced it), around every try; log lines inside carry its trace id.
     private func handle(_ message: KafkaConsumerMessage, stopping: StopFlag) async throws {
+        try await withSpan("\(message.topic) process", context: TraceHeaders.context(from: message), ofKind: .consumer) { span in
+            span.attributes["messaging.system"] = "kafka"
+            span.attributes["messaging.destination.name"] = message.topic
+            span.attributes["messaging.destination.partition.id"] = String(message.partition)
+            span.attributes["messaging.kafka.offset"] = Int(message.offset)
+            try await handleTrying(message, stopping: stopping)
+        }
+    }
+
+    private func handleTrying(_ message: KafkaConsumerMessage, stopping: StopFlag) async throws {
         var delay = Duration.milliseconds(100)
         var poisonFailures = 0
         var unknownFailures = 0

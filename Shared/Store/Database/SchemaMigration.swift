@@ -77,6 +77,14 @@ public enum MessagingTables {
             """)
     }
 
+    /// The trace context of the work that wrote each outbox row (`TraceHeaders`), so the message
+    /// the relay publishes later continues that trace.
+    public static func outboxTraceMigration(schema: String, version: Int) -> SchemaMigration {
+        SchemaMigration(version: version, name: "outbox trace headers", sql: """
+            ALTER TABLE \(schema).outbox ADD COLUMN trace_headers TEXT;
+            """)
+    }
+
     /// The outbox relay is woken by every row written to the outbox.
     public static func outboxNotifyMigration(schema: String, version: Int) -> SchemaMigration {
         notifyMigration(schema: schema, version: version, table: "outbox", payload: "outbox")

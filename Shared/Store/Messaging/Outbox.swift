@@ -23,9 +23,10 @@ public struct Outbox: Sendable {
         binds.append(topic)
         binds.append(key)
         binds.append(ByteBuffer(bytes: try envelope.encoded()))
+        binds.append(TraceHeaders.encoded(TraceHeaders.current()))
         try await connection.query(
             PostgresQuery(
-                unsafeSQL: "INSERT INTO \(schema).outbox (message_id, topic, message_key, payload) VALUES ($1, $2, $3, $4) ON CONFLICT (message_id) DO NOTHING",
+                unsafeSQL: "INSERT INTO \(schema).outbox (message_id, topic, message_key, payload, trace_headers) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO NOTHING",
                 binds: binds
             ),
             logger: logger

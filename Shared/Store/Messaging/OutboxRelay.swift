@@ -120,13 +120,14 @@ public final class OutboxRelay: Service, Sendable {
                 WHERE \(schema).outbox_relay.owner = EXCLUDED.owner OR \(schema).outbox_relay.lease_until < now()
                 RETURNING 1
             )
-            SELECT seq, topic, message_key, payload FROM \(schema).outbox
+            SELECT seq, topic, message_key, payload, trace_headers FROM \(schema).outbox
             WHERE EXISTS (SELECT 1 FROM lease) AND published_at IS NULL AND failed_at IS NULL AND NOT (seq = ANY($3))
             ORDER BY seq LIMIT \(batchSize)
             """, binds: binds), logger: logger)
         var batch: [(seq: Int64, message: KafkaProducerMessage)] = []
-        for try await (seq, topic, key, payload) in rows.decode((Int64, String, String?, ByteBuffer).self) {
-            batch.append((seq, KafkaProducerMessage(topic: topic, key: key, value: Array(buffer: payload))))
+        for try await (seq, topic, key, payload, trace) in rows.decode((Int64, String, String?, ByteBuffer, String?).self) {
+            let message = KafkaProducerMessage(topic: topic, key: key, value: Array(buffer: payload))
+            batch.append((seq, TraceHeaders.attach(TraceHeaders.decoded(trace), to: message)))
         }
         unmarked.withLockedValue { $0.removeFirst(marks.count) }
         return batch

@@ -356,6 +356,7 @@ struct Console: Sendable {
         var deliveryValues = Self.strings(delivery.json ?? .null, ["event_id", "event_type", "object_id", "delivery_status", "status_reason", "next_attempt_at"])
         deliveryValues["webhook_endpoint_id"] = delivery.json?["webhook_endpoint_id"]?.stringValue ?? "(account URL)"
         deliveryValues["status_reason"] = Self.shown(delivery.json?["status_reason"]?.stringValue)
+        deliveryValues["trace_id"] = Self.shown(delivery.json?["trace_id"]?.stringValue)
         deliveryValues["attempt_count"] = delivery.json?["attempt_count"]?.numberValue.map { String(Int($0)) } ?? ""
         if deliveryValues["next_attempt_at"] as? String == "" { deliveryValues["next_attempt_at"] = "none" }
         let attemptValues = (attempts.json?.arrayValue ?? []).map { attempt -> [String: Any] in
@@ -399,8 +400,11 @@ struct Console: Sendable {
         if session.isOperator { filter["merchant_id"] = .string(merchantId) }
         let refunds = try await api.post("/refunds/list", key: session.apiKey, body: .object(filter), context: context)
         try check(refunds, what: "Payment")
+        // The payment's trace is the one its events carry (tracing on): the gateway request's.
+        let events = try await api.get("/events/\(Self.escape(merchantId))?" + Self.queryString([("object_id", paymentId), ("limit", "1")]), key: session.apiKey, context: context)
+        let traceId = events.json?["events"]?.arrayValue?.first?["trace_id"]?.stringValue
         return try page("payment", title: "Payment \(paymentId)", session: session, request: request, values: [
-            "paymentId": paymentId, "fields": Self.fields(answer.json ?? .null),
+            "paymentId": paymentId, "fields": Self.fields(answer.json ?? .null), "traceId": Self.shown(traceId),
             "refunds": (refunds.json?["data"]?.arrayValue ?? []).map(Self.refundValues),
         ])
     }

@@ -208,6 +208,7 @@ enum ConsoleTemplates {
         <dt>Status</dt><dd><span class="status {{delivery_status}}">{{delivery_status}}</span>{{#status_reason}} ({{status_reason}}){{/status_reason}}</dd>
         <dt>Attempts</dt><dd>{{attempt_count}}</dd>
         <dt>Next attempt</dt><dd>{{next_attempt_at}}</dd>
+        {{#trace_id}}<dt>Trace</dt><dd class="url" id="trace-id">{{trace_id}}</dd>{{/trace_id}}
         </dl>
         <form method="post" action="/console/events/{{event_id}}/retry" class="inline">
         <input type="hidden" name="csrf_token" value="{{csrf}}">
@@ -253,6 +254,7 @@ enum ConsoleTemplates {
     static let payment = """
         {{<layout}}{{$body}}
         \(fieldList)
+        {{#traceId}}<p>Trace <code id="trace-id">{{traceId}}</code> (the gateway request, payment-core, the connector call and every webhook attempt)</p>{{/traceId}}
         <p><a href="/console/events?object_id={{paymentId}}">Webhook deliveries of this payment</a> · <a href="/console/recovery/{{paymentId}}">Recovery job</a></p>
         <h2>Refunds</h2>
         <table>
@@ -386,7 +388,7 @@ enum ConsoleTemplates {
         .status { padding: 0 .35rem; border-radius: 3px; background: #eef0f4; }
         .status.delivered, .status.active, .status.succeeded, .status.ready, .status.success, .status.won { background: #e7f3ea; color: var(--good); }
         .status.retries_exceeded, .status.inactive, .status.failed, .status.not_ready, .status.failure, .status.lost { background: #fdecea; color: var(--bad); }
-        .fields { display: grid; grid-template-columns: 14rem 1fr; gap: .2rem 1rem; background: #fff; padding: .8rem; border: 1px solid var(--line); }
+        .fields { display: grid; grid-template-columns: minmax(12rem, max-content) 1fr; gap: .2rem 1rem; background: #fff; padding: .8rem; border: 1px solid var(--line); }
         .fields dd { margin: 0; word-break: break-word; }
         .pair { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
         .attempt { border-top: 2px solid var(--line); margin-top: 1rem; }

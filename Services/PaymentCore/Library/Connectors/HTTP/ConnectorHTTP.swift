@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Tracing
 import NIOCore
 import NIOHTTP1
 import PaywireModels
@@ -90,12 +91,22 @@ public struct ConnectorHTTPExecutor: Sendable {
         }
         let budget = min(remaining, timeout)
         let nanoseconds = Int64(budget.components.seconds) * 1_000_000_000 + budget.components.attoseconds / 1_000_000_000
-        do {
-            let response = try await http.execute(outgoing, timeout: .nanoseconds(nanoseconds))
-            let body = try await response.body.collect(upTo: 1 << 20)
-            return .answered(status: Int(response.status.code), body: try? PaywireJSON.decoder.decode(JSONValue.self, from: Data(buffer: body)))
-        } catch {
-            return .noAnswer
+        // The connector call is a span of the payment's trace; the path names the processor's
+        // objects, never a credential.
+        return await withSpan("connector \(request.method.rawValue)", ofKind: .client) { span in
+            span.attributes["server.address"] = URL(string: baseURL)?.host ?? baseURL
+            span.attributes["http.request.method"] = request.method.rawValue
+            span.attributes["url.path"] = String(request.path.split(separator: "?").first ?? "")
+            do {
+                let response = try await http.execute(outgoing, timeout: .nanoseconds(nanoseconds))
+                let body = try await response.body.collect(upTo: 1 << 20)
+                span.attributes["http.response.status_code"] = Int(response.status.code)
+                if response.status.code >= 500 { span.setStatus(SpanStatus(code: .error)) }
+                return .answered(status: Int(response.status.code), body: try? PaywireJSON.decoder.decode(JSONValue.self, from: Data(buffer: body)))
+            } catch {
+                span.setStatus(SpanStatus(code: .error, message: "no answer"))
+                return .noAnswer
+            }
         }
     }
 

@@ -36,7 +36,9 @@ struct TracingTests {
         return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Span.self, from: Data($0.utf8)) }
     }
 
-    @Test func onePaymentIsOneTraceAcrossTheFourServices() async throws {
+    /// Runs `body` with an OTLP receiver listening: the stack's environment that points at it and
+    /// the file its spans are written to. Nil when opentelemetry-proto is missing outside `./scripts/test`.
+    func withReceiver(_ body: ([String: String], URL) async throws -> Void) async throws {
         let available = try await runProgramOffPool("/usr/bin/env", ["python3", "-c", "import opentelemetry.proto.collector.trace.v1.trace_service_pb2"]).status == 0
         guard available else {
             #expect(!TestEnvironment.servicesRequired, "opentelemetry-proto is needed (./scripts/test installs it)")
@@ -50,11 +52,36 @@ struct TracingTests {
         receiver.standardOutput = FileHandle.nullDevice
         try receiver.run()
         defer { kill(receiver.processIdentifier, SIGTERM) }
+        try await body(["OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:\(port)", "OTEL_BSP_SCHEDULE_DELAY": "100"], output)
+    }
+
+    /// A W3C trace id and span id, as a caller would start them.
+    static func callerContext() -> (traceId: String, spanId: String) {
+        ((0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined(),
+         (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 1...255)) }.joined())
+    }
+
+    /// The chain of spans from `span` up to the first whose parent is not in `trace`.
+    static func ancestry(_ span: Span, in trace: [Span]) -> [Span] {
+        let byId = Dictionary(trace.map { ($0.span_id, $0) }) { first, _ in first }
+        var chain = [span]
+        var current = span
+        while let parent = byId[current.parent_span_id], chain.count < 50 {
+            chain.append(parent)
+            current = parent
+        }
+        return chain
+    }
+
+    @Test func onePaymentIsOneTraceAcrossTheFourServices() async throws {
+        try await withReceiver { environment, output in try await onePayment(environment, output) }
+    }
+
+    func onePayment(_ environment: [String: String], _ output: URL) async throws {
         let webhooks = WebhookReceiver()
         let webhooksURL = try await webhooks.start()
         defer { webhooks.stop() }
 
-        let environment = ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:\(port)", "OTEL_BSP_SCHEDULE_DELAY": "100"]
         try await PaywireStack.with(extraEnvironment: environment, fakeStripe: true) { stack in
             let apiKey = try await stack.createMerchant("merchant_traced", webhookURL: nil)
             _ = try await stack.createStripeAccount(merchantId: "merchant_traced", apiKey: apiKey, webhookURL: nil)
@@ -64,8 +91,7 @@ struct TracingTests {
             let endpointId = try #require(endpoint.json?["webhook_endpoint_id"] as? String, "\(endpoint.body)")
 
             // The caller's trace: the gateway continues it.
-            let traceId = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-            let callerSpan = (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 1...255)) }.joined()
+            let (traceId, callerSpan) = Self.callerContext()
             let payment = try await stack.request(.POST, "/payments", apiKey: apiKey, body: PaywireStack.cardPayment(card: "4242424242424242"),
                                                   headers: [("traceparent", "00-\(traceId)-\(callerSpan)-01")])
             let paymentId = try #require(payment.json?["payment_id"] as? String, "\(payment.body)")
@@ -82,17 +108,7 @@ struct TracingTests {
             let trace = spans(in: file).filter { $0.trace_id == traceId }
             #expect(!spans(in: file).contains { $0.trace_id != traceId && $0.service == "payment-core" && $0.name.contains("payment.commands") },
                     "the payment's command was handled in a trace of its own")
-            let byId = Dictionary(trace.map { ($0.span_id, $0) }) { first, _ in first }
-            /// The chain of spans from one up to the caller's.
-            func ancestry(_ span: Span) -> [Span] {
-                var chain = [span]
-                var current = span
-                while let parent = byId[current.parent_span_id], chain.count < 50 {
-                    chain.append(parent)
-                    current = parent
-                }
-                return chain
-            }
+            func ancestry(_ span: Span) -> [Span] { Self.ancestry(span, in: trace) }
             // Every span leads up to the gateway's request, whose parent is the caller's span.
             let root = try #require(trace.first { $0.service == "gateway" && $0.parent_span_id == callerSpan }, "no gateway span under the caller's")
             #expect(root.kind == 2, "the gateway's span is a server span")
@@ -119,6 +135,55 @@ struct TracingTests {
             // And the events log (so the console's pages) names it.
             let events = try await stack.request(.GET, "/events/merchant_traced?object_id=\(paymentId)", apiKey: apiKey)
             #expect((events.json?["events"] as? [[String: Any]])?.first?["trace_id"] as? String == traceId, "\(events.body)")
+        }
+    }
+
+    /// A recovery job's retries join the trace of the report that started it: the gateway's
+    /// request, the scheduler's reading of the command, a `recovery retry` span per retry, and
+    /// under each, payment-core's handling of the retry's payment and its call to Stripe.
+    @Test func aRecoveryJobsRetriesJoinTheTraceOfItsReport() async throws {
+        try await withReceiver { environment, output in
+            try await PaywireStack.with(extraEnvironment: environment.merging(RecoveryTests.environment) { $1 }, fakeStripe: true) { stack in
+                let recovery = RecoveryTests()
+                let apiKey = try await stack.createMerchant("merchant_traced_recovery", webhookURL: nil)
+                let stripe = try await stack.createStripeAccount(merchantId: "merchant_traced_recovery", apiKey: apiKey, webhookURL: nil).id
+                let profile = try #require(try await stack.request(.GET, "/accounts/merchant_traced_recovery").json?["default_profile"] as? String)
+                let merchant = RecoveryTests.Merchant(id: "merchant_traced_recovery", apiKey: apiKey, profile: profile, paymentAccount: stripe)
+                #expect(try await stack.request(.PUT, "/v2/profiles/\(profile)", apiKey: apiKey, body: #"{"revenue_recovery_retry_algorithm_type": "cascading"}"#, headers: merchant.headers).status == 200)
+                let billing = try await recovery.billingAccount(stack, merchant, maxRetries: 9, threshold: 0)
+                // The report, sent in the caller's trace (the billing platform's).
+                let (traceId, callerSpan) = Self.callerContext()
+                let report = try await stack.request(.POST, "/v2/payments/recovery", apiKey: apiKey, body: """
+                    {"amount_details": {"order_amount": 2250, "currency": "USD"}, "merchant_reference_id": "inv_traced", "connector_transaction_id": "1831984",
+                     "connector_customer_id": "cus_recovery", "error": {"code": "110", "message": "Insufficient Funds"}, "payment_method_type": "card", "payment_method_sub_type": "credit",
+                     "payment_method_data": {"primary_processor_payment_method_token": "pm_paywire_decline2x_insufficient_funds",
+                       "additional_payment_method_info": {"card_exp_month": "12", "card_exp_year": "25", "last_four_digits": 1997, "card_network": "Visa", "card_type": "credit"}},
+                     "attempt_status": "failure", "action": "schedule_failed_payment", "billing_merchant_connector_id": "\(billing)", "payment_merchant_connector_id": "\(stripe)"}
+                    """, headers: merchant.headers + [("traceparent", "00-\(traceId)-\(callerSpan)-01")])
+                let jobId = try #require(report.json?["id"] as? String, "\(report.body)")
+                #expect(await eventually(timeout: .seconds(120)) { (try? await recovery.job(stack, merchant, jobId))?["status"] as? String == "succeeded" }, "\(stack.logs("recovery-scheduler"))")
+
+                // Two declines and the charge: three retries, each with its payment's handling and its Stripe call.
+                func trace() -> [Span] { self.spans(in: output).filter { $0.trace_id == traceId } }
+                #expect(await eventually(timeout: .seconds(60)) {
+                    let found = trace()
+                    return found.filter { $0.name == "recovery retry" }.count >= 3
+                        && found.filter { $0.service == "payment-core" && $0.name.contains("payment.commands") }.count >= 3
+                        && found.filter { $0.name.hasPrefix("connector ") }.count >= 3
+                }, "spans: \(trace().map { "\($0.service ?? "?") \($0.name)" })")
+                let found = trace()
+                let root = try #require(found.first { $0.service == "gateway" && $0.parent_span_id == callerSpan }, "no gateway span under the caller's")
+                let command = try #require(found.first { $0.service == "recovery-scheduler" && $0.name.contains("recovery.commands") })
+                #expect(Self.ancestry(command, in: found).contains { $0.span_id == root.span_id })
+                let retries = found.filter { $0.name == "recovery retry" }
+                for retry in retries {
+                    #expect(retry.service == "recovery-scheduler" && Self.ancestry(retry, in: found).contains { $0.span_id == command.span_id }, "a retry outside its job's trace")
+                }
+                for handling in found.filter({ $0.service == "payment-core" && $0.name.contains("payment.commands") }) {
+                    #expect(Self.ancestry(handling, in: found).contains { span in retries.contains { $0.span_id == span.span_id } }, "a retry's payment not under its retry")
+                }
+                #expect(Set(retries.compactMap { if case .string(let id)? = $0.attributes["paywire.payment_id"] { id } else { nil } }).count >= 3)
+            }
         }
     }
 }

@@ -76,15 +76,11 @@ public struct EventFanOut: Sendable {
             return
         }
         let trace = TraceHeaders.encoded(TraceHeaders.current()) ?? ""
-        let rows = try await rows(for: envelope, objectId: objectId).map { row in
-            var row = row
-            row.trace = trace
-            return row
-        }
+        let rows = try await rows(for: envelope, objectId: objectId, trace: trace)
         // Slots taken now, under the replica's, the endpoint's and the host's limits; given back
         // for any row the batch does not write.
         let reserved = worker.reserveFirstAttempts(rows.map(\.due), ordered: rows.map(\.ordered))
-        let incoming = Incoming(envelope: envelope, objectId: objectId, rows: rows, sending: Set(reserved.map(\.eventId)))
+        let incoming = Incoming(envelope: envelope, objectId: objectId, rows: rows, sending: Set(reserved.map(\.eventId)), trace: trace)
         do {
             try await batcher.write(incoming) { batch in try await write(batch) }
         } catch {
@@ -96,10 +92,10 @@ public struct EventFanOut: Sendable {
 
     /// The event's deliveries under the merchant's configuration: the version the event was made
     /// under or a later one, confirmed current within the last second.
-    func rows(for envelope: RawEventEnvelope, objectId: String) async throws -> [Row] {
+    func rows(for envelope: RawEventEnvelope, objectId: String, trace: String) async throws -> [Row] {
         let targets = try await configuration.webhookTargets(merchantId: envelope.merchantId, profileId: envelope.profileId, eventType: envelope.type,
                                                              maxAge: .seconds(1), minimumVersion: envelope.configurationVersion ?? 0)
-        return try targets.map { try row(envelope, objectId: objectId, target: $0) }
+        return try targets.map { try row(envelope, objectId: objectId, target: $0, trace: trace) }
     }
 
     /// One delivery row, as bound arrays take it.
@@ -109,7 +105,7 @@ public struct EventFanOut: Sendable {
         var messageId: String
         var headerMap: [String: String]
         /// The event's trace headers as stored (JSON; empty: none).
-        var trace = ""
+        var trace: String
 
         /// The delivery as the worker sends it.
         var due: DeliveryWorker.Due {
@@ -131,15 +127,7 @@ public struct EventFanOut: Sendable {
         var rows: [Row] = []
         var sending: Set<String> = []
         for item in batch {
-            if let planned = item.rows {
-                rows += planned
-            } else {
-                rows += try await self.rows(for: item.envelope, objectId: item.objectId).map { row in
-                    var row = row
-                    row.trace = item.trace
-                    return row
-                }
-            }
+            if let planned = item.rows { rows += planned } else { rows += try await self.rows(for: item.envelope, objectId: item.objectId, trace: item.trace) }
             sending.formUnion(item.sending)
         }
         let ids = batch.map(\.envelope.id)
@@ -177,7 +165,7 @@ public struct EventFanOut: Sendable {
         }
     }
 
-    func row(_ envelope: RawEventEnvelope, objectId: String, target: WebhookTarget) throws -> Row {
+    func row(_ envelope: RawEventEnvelope, objectId: String, target: WebhookTarget, trace: String) throws -> Row {
         let idempotentId = OutgoingWebhook.idempotentEventId(objectId: objectId, eventType: envelope.type, endpointId: target.endpointId)
         let eventId = OutgoingWebhook.makeEventId()
         let body = OutgoingWebhook.body(merchantId: envelope.merchantId, eventId: eventId, eventType: envelope.type, objectJSON: envelope.payloadJSON, timestamp: envelope.occurredAt)
@@ -202,7 +190,7 @@ public struct EventFanOut: Sendable {
             merchantId: envelope.merchantId, profileId: envelope.profileId ?? "", endpointId: target.endpointId ?? "", objectId: objectId,
             eventType: envelope.type, eventClass: OutgoingWebhook.eventClass(forEventType: envelope.type), url: target.url, body: body,
             headers: try PaywireJSON.text(JSONValue.object(headers)), ordered: target.ordered,
-            messageId: envelope.id, headerMap: headers.compactMapValues(\.stringValue)
+            messageId: envelope.id, headerMap: headers.compactMapValues(\.stringValue), trace: trace
         )
     }
 }
